@@ -1,0 +1,179 @@
+//! The built-in reference logistics API, with fault injection.
+//!
+//! convoy's scenarios, examples and integration tests need a logistics API to
+//! run against that behaves like the platforms we imitate (orders with an
+//! `Idempotency-Key`, a driver lifecycle, a ledger, tenant isolation, AI-style
+//! dispatch) and that can be told to misbehave on purpose. This module is that
+//! API: in memory, on axum, started in process with [`spawn`] (own thread, own
+//! runtime, ephemeral loopback port) or from the command line with
+//! `convoy target` (which calls [`serve`]).
+//!
+//! # Seeded tenants and users
+//!
+//! Two tenants, `acme` (depots around Hamburg) and `globex` (around
+//! Rotterdam), each with an admin, a dispatcher and two drivers. Every user's
+//! password is [`SEED_PASSWORD`] (`convoy-demo`); the full table is
+//! [`SEED_USERS`].
+//!
+//! | email                     | tenant | role       | user id                 |
+//! |---------------------------|--------|------------|-------------------------|
+//! | `admin@acme.test`         | acme   | admin      | `usr-acme-admin`        |
+//! | `dispatcher@acme.test`    | acme   | dispatcher | `usr-acme-dispatcher`   |
+//! | `driver@acme.test`        | acme   | driver     | `drv-acme-1`            |
+//! | `driver2@acme.test`       | acme   | driver     | `drv-acme-2`            |
+//! | `admin@globex.test`       | globex | admin      | `usr-globex-admin`      |
+//! | `dispatcher@globex.test`  | globex | dispatcher | `usr-globex-dispatcher` |
+//! | `driver@globex.test`      | globex | driver     | `drv-globex-1`          |
+//! | `driver2@globex.test`     | globex | driver     | `drv-globex-2`          |
+//!
+//! # Routes
+//!
+//! Every response carries `x-request-id` (the request's own, echoed, or a
+//! fresh UUID). Errors are JSON: `{"error": "...", "code": "...", "field":
+//! "..."}` (`field` only for validation errors). Order routes exist under
+//! three prefixes, `/api/orders`, `/api/shipments` and `/orders`, written
+//! `{orders}` below.
+//!
+//! | route | who | answer |
+//! |---|---|---|
+//! | `GET /health`, `GET /api/health` | anyone | `200 {"status":"ok"}` |
+//! | `POST /api/auth/login` `{"email","password"}` | anyone | `200 {"token","token_type":"Bearer","expires_in","user":{..}}`, 401 |
+//! | `POST {orders}` | admin, dispatcher | 201 order; honours `Idempotency-Key` |
+//! | `GET {orders}?status=&idempotency_key=&limit=` | any role | `{"orders":[..],"count":N,"total":M}` |
+//! | `GET {orders}/{id}` | any role | order |
+//! | `PATCH {orders}/{id}` | admin | order |
+//! | `DELETE {orders}/{id}` | admin | 204 |
+//! | `POST {orders}/{id}/accept` | driver | order, `created` → `accepted` |
+//! | `POST {orders}/{id}/route` | admin, dispatcher, the assigned driver | route, `accepted` → `routed` |
+//! | `POST {orders}/{id}/deliver` | the assigned driver | `{"order","adjustment"}`, `routed` → `delivered` |
+//! | `GET {orders}/{id}/adjustments` | admin, dispatcher | `{"adjustments":[..],"count","total"}` |
+//! | `POST /api/dispatch/assign` `{"loadId"}` | admin, dispatcher | `{"loadId","driverId","reason","score",..}` |
+//! | `GET /api/drivers/{id}/coaching` | admin, dispatcher, the driver | coaching tips |
+//!
+//! Status rules: 401 without a valid, unexpired bearer token; 403 for a role
+//! that may not act; 404 for anything of another tenant (never 403, which
+//! would reveal that it exists); 409 for an illegal lifecycle transition; 400
+//! for malformed JSON; 422 for a well-formed body with an invalid field.
+//!
+//! The order body (`POST`) is:
+//!
+//! ```json
+//! {
+//!   "reference": "PO-1001",
+//!   "pickup":  {"address": "Am Sandtorkai 1, Hamburg", "lat": 53.5436, "lon": 9.9885},
+//!   "dropoff": {"address": "Mönckebergstraße 7, Hamburg", "lat": 53.5503, "lon": 10.0006},
+//!   "stops":   [{"address": "Große Elbstraße 39, Hamburg", "lat": 53.5451, "lon": 9.9421}],
+//!   "weight_kg": 120.5
+//! }
+//! ```
+//!
+//! `pickup`, `dropoff` and `weight_kg` (0 < w ≤ 40,000) are required;
+//! `reference` (1–64 characters) and `stops` (at most 20 intermediate drops)
+//! are optional; an address is 1–200 characters, `lat` in −90..=90, `lon` in
+//! −180..=180. Deliveries write a ledger row whose `amount` is in cents
+//! (minor units) of `currency`.
+//!
+//! # Faults
+//!
+//! See [`Fault`] for the syntax (`--fault latency=20ms`, `error-rate=0.05`,
+//! `stall=1s@5s`, `tenant-leak=0.05`, `idempotency-race`, `slow-body=20ms`,
+//! `truncated-body`, `crash-after=1000`).
+
+mod auth;
+mod dispatch;
+mod error;
+mod fault;
+mod inject;
+mod lifecycle;
+mod optimise;
+mod orders;
+mod server;
+mod store;
+mod validate;
+
+use std::time::Duration;
+
+pub use auth::{
+    Claims, Role, SEED_PASSWORD, SEED_USERS, SeedUser, TokenError, sign_token, verify_token,
+};
+pub use fault::{Fault, FaultError, Latency};
+pub use server::{RunningTarget, serve, spawn, spawn_on};
+
+/// The tenants the target is seeded with.
+pub const TENANTS: &[&str] = &["acme", "globex"];
+
+/// The JWT secret used when none is configured. Fine for a local reference
+/// target, which is why `convoy target` refuses public addresses by default.
+pub const DEV_JWT_SECRET: &str = "convoy-reference-target-dev-secret";
+
+/// How the reference target runs: its faults, its token signing, its threads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetConfig {
+    /// Faults to inject; each applies on its own (two latencies add up).
+    pub faults: Vec<Fault>,
+    /// Secret for the HS256 signature of issued tokens; must not be empty.
+    pub jwt_secret: String,
+    /// Lifetime of issued tokens.
+    pub token_ttl: Duration,
+    /// Worker threads of the runtime [`spawn`] starts (1 = a single-threaded
+    /// runtime). [`serve`] runs on the caller's runtime and ignores it.
+    pub worker_threads: usize,
+}
+
+impl Default for TargetConfig {
+    fn default() -> Self {
+        Self {
+            faults: Vec::new(),
+            jwt_secret: DEV_JWT_SECRET.to_string(),
+            token_ttl: Duration::from_secs(3600),
+            worker_threads: 2,
+        }
+    }
+}
+
+impl TargetConfig {
+    /// Adds a fault to inject.
+    pub fn with_fault(mut self, fault: Fault) -> Self {
+        self.faults.push(fault);
+        self
+    }
+
+    /// Replaces the JWT secret.
+    pub fn with_jwt_secret(mut self, secret: impl Into<String>) -> Self {
+        self.jwt_secret = secret.into();
+        self
+    }
+
+    /// Replaces the token lifetime.
+    pub fn with_token_ttl(mut self, ttl: Duration) -> Self {
+        self.token_ttl = ttl;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_has_no_faults_and_one_hour_tokens() {
+        let config = TargetConfig::default();
+        assert!(config.faults.is_empty());
+        assert_eq!(config.token_ttl, Duration::from_secs(3600));
+        assert_eq!(config.jwt_secret, DEV_JWT_SECRET);
+    }
+
+    #[test]
+    fn every_tenant_has_each_role() {
+        for tenant in TENANTS {
+            for role in [Role::Admin, Role::Dispatcher, Role::Driver] {
+                assert!(
+                    SEED_USERS
+                        .iter()
+                        .any(|u| u.tenant == *tenant && u.role == role),
+                    "{tenant} has no {role:?}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,496 @@
+//! Running the target: the router, [`serve`] on a caller's runtime, and
+//! [`spawn`] on a thread and runtime of its own.
+//!
+//! The load engine is synchronous and runs runtimes of its own, so an
+//! in-process target must not borrow anybody's runtime: [`spawn`] binds the
+//! port first (so it returns only once connections are accepted), then runs a
+//! dedicated runtime on a background thread until [`RunningTarget::shutdown`]
+//! or drop.
+//!
+//! Dying (the `crash-after` fault) and shutting down share one kill switch.
+//! Tripping it stops the accept loop (the listener is dropped, so later
+//! connects are refused) and fails the I/O of every open connection, so
+//! clients see their connections drop instead of an answer.
+
+use std::future::Future;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio::sync::futures::OwnedNotified;
+
+use super::TargetConfig;
+use super::auth;
+use super::dispatch;
+use super::error::no_route;
+use super::inject::{self, FaultPlan};
+use super::lifecycle;
+use super::orders;
+use super::store::{Store, TenantId};
+
+/// The shared state of a running target.
+#[derive(Debug)]
+pub(crate) struct TargetState {
+    pub jwt_secret: String,
+    pub token_ttl: Duration,
+    pub faults: FaultPlan,
+    pub store: Store,
+    /// When the server started; stall windows count from here.
+    pub started: Instant,
+    /// Requests seen so far, `/health` included.
+    pub requests: AtomicU64,
+    pub kill: Arc<KillSwitch>,
+}
+
+/// What handlers get: the state behind an `Arc`.
+pub(crate) type AppState = Arc<TargetState>;
+
+impl TargetState {
+    fn new(config: &TargetConfig) -> io::Result<AppState> {
+        if config.jwt_secret.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the JWT secret must not be empty",
+            ));
+        }
+        Ok(Arc::new(TargetState {
+            jwt_secret: config.jwt_secret.clone(),
+            token_ttl: config.token_ttl,
+            faults: FaultPlan::new(&config.faults),
+            store: Store::new(),
+            started: Instant::now(),
+            requests: AtomicU64::new(0),
+            kill: Arc::new(KillSwitch::default()),
+        }))
+    }
+}
+
+/// Why the server stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KillReason {
+    /// The `crash-after` fault fired.
+    Crash = 1,
+    /// The owner asked.
+    Shutdown = 2,
+}
+
+/// Trips once; everything waiting on it wakes.
+#[derive(Debug, Default)]
+pub(crate) struct KillSwitch {
+    reason: AtomicU8,
+    notify: Arc<Notify>,
+}
+
+impl KillSwitch {
+    /// Trips the switch; the first reason wins.
+    pub fn trigger(&self, reason: KillReason) {
+        if self
+            .reason
+            .compare_exchange(0, reason as u8, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.notify.notify_waiters();
+        }
+    }
+
+    /// Why the switch tripped, if it has.
+    pub fn reason(&self) -> Option<KillReason> {
+        match self.reason.load(Ordering::Acquire) {
+            1 => Some(KillReason::Crash),
+            2 => Some(KillReason::Shutdown),
+            _ => None,
+        }
+    }
+
+    /// Waits until the switch trips.
+    pub async fn wait(&self) -> KillReason {
+        loop {
+            // Registered before the check, so a trip in between still wakes us.
+            let notified = self.notify.notified();
+            if let Some(reason) = self.reason() {
+                return reason;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Order routes, mounted under each of these prefixes.
+const ORDER_PREFIXES: [&str; 3] = ["/api/orders", "/api/shipments", "/orders"];
+
+async fn health() -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        r#"{"status":"ok"}"#,
+    )
+}
+
+/// The whole API, faults included.
+fn router(state: AppState) -> Router {
+    let mut api = Router::new()
+        .route("/api/auth/login", post(auth::login))
+        .route("/api/dispatch/assign", post(dispatch::assign))
+        .route("/api/drivers/{id}/coaching", get(dispatch::coaching));
+    for prefix in ORDER_PREFIXES {
+        api = api
+            .route(prefix, post(orders::create).get(orders::list))
+            .route(
+                &format!("{prefix}/{{id}}"),
+                get(orders::get).patch(orders::patch).delete(orders::delete),
+            )
+            .route(&format!("{prefix}/{{id}}/accept"), post(lifecycle::accept))
+            .route(&format!("{prefix}/{{id}}/route"), post(lifecycle::route))
+            .route(
+                &format!("{prefix}/{{id}}/deliver"),
+                post(lifecycle::deliver),
+            )
+            .route(
+                &format!("{prefix}/{{id}}/adjustments"),
+                get(lifecycle::adjustments),
+            );
+    }
+    if state.faults.has_body_faults() {
+        api = api.layer(from_fn_with_state(state.clone(), inject::body_faults));
+    }
+    Router::new()
+        .route("/health", get(health))
+        .route("/api/health", get(health))
+        .merge(api)
+        .fallback(no_route)
+        .layer(from_fn_with_state(state.clone(), inject::front))
+        .with_state(state)
+}
+
+/// Serves the reference API on `listener` until the `crash-after` fault
+/// fires, on the caller's runtime. Used by `convoy target`; in-process users
+/// want [`spawn`].
+///
+/// Returns an error if the configuration is unusable, or when the server
+/// crashed on purpose (`ErrorKind::ConnectionAborted`); it does not return
+/// otherwise, so stop it by dropping the future.
+pub async fn serve(listener: TcpListener, config: TargetConfig) -> io::Result<()> {
+    let state = TargetState::new(&config)?;
+    serve_state(listener, state).await
+}
+
+async fn serve_state(listener: TcpListener, state: AppState) -> io::Result<()> {
+    let app = router(state.clone());
+    let listener = KillableListener {
+        inner: listener,
+        kill: state.kill.clone(),
+    };
+    tokio::select! {
+        result = axum::serve(listener, app).into_future() => result,
+        reason = state.kill.wait() => match reason {
+            KillReason::Shutdown => Ok(()),
+            KillReason::Crash => Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                format!(
+                    "crash-after fault: the target died after {} requests",
+                    state.faults.crash_after.unwrap_or_default()
+                ),
+            )),
+        },
+    }
+}
+
+/// Accepts connections whose I/O fails once the kill switch trips.
+struct KillableListener {
+    inner: TcpListener,
+    kill: Arc<KillSwitch>,
+}
+
+impl axum::serve::Listener for KillableListener {
+    type Io = KillableStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.inner.accept().await {
+                Ok((stream, addr)) => {
+                    // Small JSON answers must not wait for Nagle's algorithm.
+                    let _ = stream.set_nodelay(true);
+                    let killed = Box::pin(self.kill.notify.clone().notified_owned());
+                    let stream = KillableStream {
+                        inner: stream,
+                        kill: self.kill.clone(),
+                        killed,
+                    };
+                    return (stream, addr);
+                }
+                // Out of file descriptors and the like: wait and try again,
+                // as a real server would.
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// A connection that fails with `ConnectionAborted` once the kill switch trips.
+struct KillableStream {
+    inner: TcpStream,
+    kill: Arc<KillSwitch>,
+    /// Wakes a connection that is waiting on I/O when the switch trips.
+    killed: Pin<Box<OwnedNotified>>,
+}
+
+impl KillableStream {
+    fn aborted() -> io::Error {
+        io::Error::new(io::ErrorKind::ConnectionAborted, "the target was killed")
+    }
+
+    /// Checked before any I/O.
+    fn check(&self) -> io::Result<()> {
+        match self.kill.reason() {
+            Some(_) => Err(Self::aborted()),
+            None => Ok(()),
+        }
+    }
+
+    /// Called when the inner I/O would block: registers for the kill switch
+    /// too, so an idle connection is woken (and failed) when it trips. Only on
+    /// this slow path, so busy connections never touch the shared `Notify`.
+    fn pending<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        if self.killed.as_mut().poll(cx).is_ready() || self.kill.reason().is_some() {
+            return Poll::Ready(Err(Self::aborted()));
+        }
+        Poll::Pending
+    }
+}
+
+impl AsyncRead for KillableStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.check()?;
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Pending => self.pending(cx),
+            ready => ready,
+        }
+    }
+}
+
+impl AsyncWrite for KillableStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.check()?;
+        match Pin::new(&mut self.inner).poll_write(cx, buf) {
+            Poll::Pending => self.pending(cx),
+            ready => ready,
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.check()?;
+        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
+            Poll::Pending => self.pending(cx),
+            ready => ready,
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.check()?;
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A target running in process on its own thread and runtime; see [`spawn`].
+/// Dropping it shuts it down.
+#[derive(Debug)]
+pub struct RunningTarget {
+    addr: SocketAddr,
+    state: AppState,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Starts the reference target on `127.0.0.1` and an ephemeral port, on a
+/// background thread with a runtime of its own; returns once it listens.
+pub fn spawn(config: TargetConfig) -> io::Result<RunningTarget> {
+    spawn_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config)
+}
+
+/// Like [`spawn`], on the given address.
+pub fn spawn_on(addr: SocketAddr, config: TargetConfig) -> io::Result<RunningTarget> {
+    let state = TargetState::new(&config)?;
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let runtime = if config.worker_threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.worker_threads)
+            .thread_name("convoy-target-worker")
+            .enable_all()
+            .build()?
+    };
+    let listener = {
+        let _guard = runtime.enter();
+        TcpListener::from_std(listener)?
+    };
+    let thread_state = state.clone();
+    let thread = std::thread::Builder::new()
+        .name("convoy-target".into())
+        .spawn(move || {
+            // A crash is this target's purpose, not a failure of the thread;
+            // the owner learns of it through `has_crashed`.
+            let _ = runtime.block_on(serve_state(listener, thread_state));
+            // Dropping the runtime cancels every connection task, so no
+            // connection outlives the server.
+            drop(runtime);
+        })?;
+    Ok(RunningTarget {
+        addr,
+        state,
+        thread: Some(thread),
+    })
+}
+
+impl RunningTarget {
+    /// The address the target listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the target: no more connections are accepted, open ones are
+    /// dropped. Returns once its thread has ended.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.state.kill.trigger(KillReason::Shutdown);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    /// Whether the `crash-after` fault has fired.
+    pub fn has_crashed(&self) -> bool {
+        self.state.kill.reason() == Some(KillReason::Crash)
+    }
+
+    /// Requests seen so far, `/health` and refused ones included.
+    pub fn requests_seen(&self) -> u64 {
+        self.state.requests.load(Ordering::Relaxed)
+    }
+
+    /// How many orders `tenant` has (0 for an unknown tenant).
+    pub fn orders_count(&self, tenant: &str) -> usize {
+        TenantId::from_name(tenant).map_or(0, |t| self.state.store.tenant(t).orders().count())
+    }
+
+    /// How many orders of `tenant` were created with `Idempotency-Key: key`:
+    /// 1 after any number of replays, unless the `idempotency-race` fault is
+    /// on.
+    pub fn orders_with_idempotency_key(&self, tenant: &str, key: &str) -> usize {
+        TenantId::from_name(tenant).map_or(0, |t| {
+            self.state
+                .store
+                .tenant(t)
+                .orders()
+                .filter(|o| o.idempotency_key.as_deref() == Some(key))
+                .count()
+        })
+    }
+
+    /// How many ledger rows `tenant` has written.
+    pub fn ledger_rows(&self, tenant: &str) -> usize {
+        TenantId::from_name(tenant).map_or(0, |t| {
+            let data = self.state.store.tenant(t);
+            data.orders().map(|o| data.adjustments(&o.id).len()).sum()
+        })
+    }
+}
+
+impl Drop for RunningTarget {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn kill_switch_wakes_waiters_and_keeps_the_first_reason() {
+        let kill = Arc::new(KillSwitch::default());
+        let waiter = tokio::spawn({
+            let kill = kill.clone();
+            async move { kill.wait().await }
+        });
+        tokio::task::yield_now().await;
+        kill.trigger(KillReason::Crash);
+        kill.trigger(KillReason::Shutdown);
+        assert_eq!(waiter.await.unwrap(), KillReason::Crash);
+        assert_eq!(kill.reason(), Some(KillReason::Crash));
+        assert_eq!(kill.wait().await, KillReason::Crash);
+    }
+
+    #[test]
+    fn an_empty_secret_is_refused() {
+        let config = TargetConfig {
+            jwt_secret: String::new(),
+            ..TargetConfig::default()
+        };
+        assert_eq!(
+            spawn(config).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+    }
+
+    #[test]
+    fn spawn_listens_on_loopback_and_shuts_down() {
+        let target = spawn(TargetConfig::default()).unwrap();
+        assert!(target.addr().ip().is_loopback());
+        assert_ne!(target.addr().port(), 0);
+        assert_eq!(
+            target.base_url(),
+            format!("http://127.0.0.1:{}", target.addr().port())
+        );
+        let addr = target.addr();
+        std::net::TcpStream::connect(addr).unwrap();
+        target.shutdown();
+        assert!(std::net::TcpStream::connect(addr).is_err());
+    }
+}
