@@ -29,6 +29,9 @@ use super::server::{AppState, KillReason};
 /// The request-id header, read and written.
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// How long a truncated body waits before it breaks the connection.
+const TRUNCATION_PAUSE: Duration = Duration::from_millis(20);
+
 /// Longest incoming request id echoed back; longer ones are replaced.
 const MAX_REQUEST_ID: usize = 200;
 
@@ -242,6 +245,15 @@ impl HttpBody for FaultyBody {
         let this = &mut *self;
         if this.sent >= this.stop {
             if this.truncated {
+                // Pause first: hyper flushes while the body is pending, so the
+                // head and the first half reach the client before the cut.
+                let pause = this
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(TRUNCATION_PAUSE)));
+                if pause.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.sleep = None;
                 this.truncated = false;
                 return Poll::Ready(Some(Err(Truncated {
                     sent: this.sent,

@@ -35,7 +35,12 @@ fn illegal(order: &Order, action: &str, required: OrderStatus) -> ApiError {
 }
 
 fn assigned_to_caller(order: &Order, caller: &Caller) -> Result<(), ApiError> {
-    if caller.role == Role::Driver && order.driver_id.as_deref() != Some(caller.user_id.as_str()) {
+    // An order nobody accepted yet is a state problem (409), not a permission one.
+    let assigned_elsewhere = order
+        .driver_id
+        .as_deref()
+        .is_some_and(|d| d != caller.user_id);
+    if caller.role == Role::Driver && assigned_elsewhere {
         return Err(ApiError::forbidden(
             "the order is assigned to another driver",
         ));

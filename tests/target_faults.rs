@@ -1,0 +1,369 @@
+//! Every fault of the reference target, switched on in process and observed
+//! over real HTTP. Timing bounds are lower bounds with slack (a sleep never
+//! ends early), so a loaded machine cannot make these tests fail.
+
+mod target_support;
+
+use std::io::{ErrorKind, Read};
+use std::time::{Duration, Instant};
+
+use convoy::target::{Claims, DEV_JWT_SECRET, Role, sign_token};
+use reqwest::{Method, StatusCode};
+use target_support::{Session, client, fresh_client, order_body, send, start};
+
+#[tokio::test]
+async fn fixed_latency_delays_health_and_api_routes() {
+    let target = start(&["latency=60ms"]);
+    let client = client();
+    let started = Instant::now();
+    let reply = send(client.get(format!("{}/health", target.base_url()))).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(55),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(reply.status, StatusCode::OK);
+
+    let admin = Session::login(&target, "admin@acme.test").await;
+    let started = Instant::now();
+    assert_eq!(admin.get("/api/orders").await.status, StatusCode::OK);
+    assert!(
+        started.elapsed() >= Duration::from_millis(55),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn ranged_latency_stays_at_or_above_its_lower_bound() {
+    let target = start(&["latency=40ms..80ms"]);
+    let client = client();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let reply = send(client.get(format!("{}/api/health", target.base_url()))).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert!(
+            started.elapsed() >= Duration::from_millis(35),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[tokio::test]
+async fn error_rate_one_fails_every_request_before_it_is_handled() {
+    let target = start(&["error-rate=1.0"]);
+    let client = client();
+    let base = target.base_url();
+    for _ in 0..20 {
+        let reply = send(client.get(format!("{base}/health"))).await;
+        assert!(
+            matches!(
+                reply.status,
+                StatusCode::INTERNAL_SERVER_ERROR | StatusCode::SERVICE_UNAVAILABLE
+            ),
+            "{}",
+            reply.status
+        );
+        assert_eq!(reply.json["code"], "injected_fault");
+        assert!(reply.header("x-request-id").is_some());
+    }
+    let login = send(
+        client
+            .post(format!("{base}/api/auth/login"))
+            .body(r#"{"email":"admin@acme.test","password":"convoy-demo"}"#),
+    )
+    .await;
+    assert!(login.status.is_server_error(), "{}", login.status);
+}
+
+#[tokio::test]
+async fn error_rate_one_half_fails_some_and_passes_some() {
+    let target = start(&["error-rate=0.5"]);
+    let client = client();
+    let mut failed = 0;
+    for _ in 0..200 {
+        let reply = send(client.get(format!("{}/health", target.base_url()))).await;
+        if reply.status.is_server_error() {
+            failed += 1;
+        } else {
+            assert_eq!(reply.status, StatusCode::OK);
+        }
+    }
+    // Binomial(200, 0.5): outside 50..=150 with probability below 1e-12.
+    assert!((50..=150).contains(&failed), "{failed} of 200 failed");
+}
+
+#[tokio::test]
+async fn error_rate_does_not_create_orders_it_refuses() {
+    let target = start(&["error-rate=1.0"]);
+    // Logging in fails too, so sign the admin's token directly.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = Claims {
+        sub: "usr-acme-admin".into(),
+        tenant: "acme".into(),
+        role: Role::Admin,
+        iat: now,
+        exp: now + 600,
+    };
+    let token = sign_token(DEV_JWT_SECRET.as_bytes(), &claims);
+    let client = client();
+    for _ in 0..5 {
+        let reply = send(
+            client
+                .post(format!("{}/api/orders", target.base_url()))
+                .bearer_auth(&token)
+                .body(order_body("ER-1").to_string()),
+        )
+        .await;
+        assert!(reply.status.is_server_error(), "{}", reply.status);
+    }
+    assert_eq!(target.orders_count("acme"), 0);
+}
+
+#[tokio::test]
+async fn a_request_arriving_in_a_stall_window_hangs_until_it_ends() {
+    // The window runs from 0.5 s to 3.5 s after start.
+    let target = start(&["stall=3s@500ms"]);
+    let spawned = Instant::now();
+    let client = client();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let sent = Instant::now();
+    let reply = send(client.get(format!("{}/health", target.base_url()))).await;
+    let took = sent.elapsed();
+    assert_eq!(reply.status, StatusCode::OK);
+    let sent_at = sent - spawned;
+    assert!(
+        sent_at < Duration::from_millis(3000),
+        "test too late for the window: {sent_at:?}"
+    );
+    // The answer cannot come before the window's end (3.5 s after start, and
+    // the server started before `spawn` returned).
+    let window_left = Duration::from_millis(3500) - sent_at;
+    assert!(
+        took + Duration::from_millis(100) >= window_left,
+        "took {took:?}, window had {window_left:?} left"
+    );
+
+    // After the window, requests go through again.
+    let after = send(client.get(format!("{}/health", target.base_url()))).await;
+    assert_eq!(after.status, StatusCode::OK);
+    assert!(spawned.elapsed() >= Duration::from_millis(3500));
+}
+
+#[tokio::test]
+async fn tenant_leak_one_answers_cross_tenant_reads_with_the_other_tenants_order() {
+    let target = start(&["tenant-leak=1"]);
+    let acme = Session::login(&target, "admin@acme.test").await;
+    let globex = Session::login(&target, "admin@globex.test").await;
+    let id = acme.create_order("LEAK-1").await;
+    let leaked = globex.get(&format!("/api/orders/{id}")).await;
+    assert_eq!(leaked.status, StatusCode::OK, "{}", leaked.text);
+    assert_eq!(leaked.json["tenant"], "acme");
+    assert_eq!(leaked.json["reference"], "LEAK-1");
+    let ledger = globex.get(&format!("/api/orders/{id}/adjustments")).await;
+    assert_eq!(ledger.status, StatusCode::OK);
+    // Orders that exist nowhere are still 404s, and lists stay scoped.
+    assert_eq!(
+        globex
+            .get("/api/orders/00000000-0000-4000-8000-000000000000")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(globex.get("/api/orders").await.json["count"], 0);
+}
+
+#[tokio::test]
+async fn tenant_leak_one_half_leaks_some_reads() {
+    let target = start(&["tenant-leak=0.5"]);
+    let acme = Session::login(&target, "admin@acme.test").await;
+    let globex = Session::login(&target, "admin@globex.test").await;
+    let id = acme.create_order("LEAK-2").await;
+    let mut leaked = 0;
+    for _ in 0..100 {
+        match globex.get(&format!("/orders/{id}")).await.status {
+            StatusCode::OK => leaked += 1,
+            status => assert_eq!(status, StatusCode::NOT_FOUND),
+        }
+    }
+    assert!((15..=85).contains(&leaked), "{leaked} of 100 leaked");
+}
+
+#[tokio::test]
+async fn idempotency_race_creates_duplicates_for_sequential_and_concurrent_replays() {
+    let target = start(&["idempotency-race"]);
+    let admin = Session::login(&target, "admin@acme.test").await;
+    let create = || {
+        send(
+            admin
+                .json(Method::POST, "/api/orders", &order_body("RACE"))
+                .header("idempotency-key", "raced"),
+        )
+    };
+    let first = create().await;
+    let second = create().await;
+    assert_eq!(
+        (first.status, second.status),
+        (StatusCode::CREATED, StatusCode::CREATED)
+    );
+    assert_ne!(first.json["id"], second.json["id"]);
+    assert!(second.header("idempotent-replayed").is_none());
+    let concurrent: Vec<_> = (0..8).map(|_| tokio::spawn(create())).collect();
+    for handle in concurrent {
+        assert_eq!(handle.await.unwrap().status, StatusCode::CREATED);
+    }
+    assert_eq!(target.orders_with_idempotency_key("acme", "raced"), 10);
+    let listed = admin.get("/api/orders?idempotency_key=raced").await;
+    assert_eq!(listed.json["count"], 10);
+}
+
+#[tokio::test]
+async fn slow_body_trickles_the_answer_in_chunks() {
+    let target = start(&["slow-body=64/40ms"]);
+    let admin = Session::login(&target, "admin@acme.test").await;
+    let id = admin.create_order("SLOW-1").await;
+    let response = admin
+        .request(Method::GET, &format!("/api/orders/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let declared = response
+        .content_length()
+        .expect("content-length is declared") as usize;
+    assert!(declared > 64 * 4, "a body of {declared} bytes");
+    let started = Instant::now();
+    let mut response = response;
+    let mut body = Vec::new();
+    let mut chunks = 0;
+    while let Some(chunk) = response.chunk().await.expect("the body completes") {
+        body.extend_from_slice(&chunk);
+        chunks += 1;
+    }
+    assert_eq!(body.len(), declared);
+    let order: serde_json::Value = serde_json::from_slice(&body).expect("the body is intact");
+    assert_eq!(order["reference"], "SLOW-1");
+    // 40 ms between 64-byte chunks: the client sees them separately.
+    assert!(chunks >= 3, "{chunks} chunks");
+    let expected = Duration::from_millis(40) * (declared.div_ceil(64) as u32 - 1);
+    assert!(
+        started.elapsed() + Duration::from_millis(100) >= expected,
+        "{:?} < {expected:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn truncated_body_breaks_api_bodies_but_not_health() {
+    let target = start(&["truncated-body"]);
+    let client = fresh_client();
+    let base = target.base_url();
+    let login = client
+        .post(format!("{base}/api/auth/login"))
+        .body(r#"{"email":"admin@acme.test","password":"convoy-demo"}"#)
+        .send()
+        .await
+        .expect("headers arrive");
+    assert_eq!(login.status(), StatusCode::OK);
+    assert!(login.content_length().is_some_and(|n| n > 100));
+    let error = login
+        .bytes()
+        .await
+        .expect_err("the body ends before its Content-Length");
+    assert!(
+        error.is_body() || error.is_decode() || error.is_request(),
+        "{error:?}"
+    );
+
+    for _ in 0..3 {
+        let health = client.get(format!("{base}/health")).send().await.unwrap();
+        assert_eq!(health.bytes().await.unwrap(), r#"{"status":"ok"}"#);
+    }
+}
+
+#[tokio::test]
+async fn crash_after_answers_n_requests_then_drops_everything() {
+    let target = start(&["crash-after=5"]);
+    let addr = target.addr();
+    let client = fresh_client();
+    // A connection opened before the crash, idle when it happens.
+    let mut idle = std::net::TcpStream::connect(addr).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    for i in 0..5 {
+        let reply = send(client.get(format!("{}/health", target.base_url()))).await;
+        assert_eq!(reply.status, StatusCode::OK, "request {}", i + 1);
+    }
+    assert!(!target.has_crashed());
+    let sixth = client
+        .get(format!("{}/health", target.base_url()))
+        .send()
+        .await;
+    assert!(sixth.is_err(), "request 6 must not be answered: {sixth:?}");
+    assert!(target.has_crashed());
+
+    // The idle connection is dropped rather than left hanging.
+    let mut buffer = [0u8; 16];
+    match idle.read(&mut buffer) {
+        Ok(0) => {}
+        Ok(n) => panic!("the idle connection received {n} bytes"),
+        Err(e) => assert!(
+            !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+            "the idle connection stayed open: {e}"
+        ),
+    }
+    // And nobody listens any more.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match std::net::TcpStream::connect(addr) {
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
+                break;
+            }
+            Ok(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            Ok(_) => panic!("the crashed target still accepts connections"),
+        }
+    }
+    let later = client
+        .get(format!("{}/health", target.base_url()))
+        .send()
+        .await;
+    assert!(
+        later.is_err_and(|e| e.is_connect()),
+        "later requests cannot connect"
+    );
+}
+
+#[tokio::test]
+async fn crash_after_counts_api_requests_too() {
+    let target = start(&["crash-after=3"]);
+    let admin = Session::login(&target, "admin@acme.test").await; // 1
+    assert_eq!(admin.get("/api/orders").await.status, StatusCode::OK); // 2
+    assert_eq!(admin.get("/api/shipments").await.status, StatusCode::OK); // 3
+    assert!(
+        admin
+            .request(Method::GET, "/api/orders")
+            .send()
+            .await
+            .is_err()
+    );
+    assert_eq!(target.requests_seen(), 4);
+}
+
+#[tokio::test]
+async fn faults_combine() {
+    let target = start(&["latency=30ms", "tenant-leak=1", "idempotency-race"]);
+    let acme = Session::login(&target, "admin@acme.test").await;
+    let globex = Session::login(&target, "admin@globex.test").await;
+    let id = acme.create_order("MIX-1").await;
+    let started = Instant::now();
+    let leaked = globex.get(&format!("/api/orders/{id}")).await;
+    assert!(started.elapsed() >= Duration::from_millis(25));
+    assert_eq!(leaked.status, StatusCode::OK);
+}
