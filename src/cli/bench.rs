@@ -1,0 +1,286 @@
+//! `convoy bench URL`: the oha/hey-style ad-hoc mode.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::{signals, CliError, Exit};
+use crate::bench::{self, BenchPlan, RequestSpec};
+use crate::engine::http::preflight;
+use crate::engine::{EngineOptions, RunControl};
+use crate::plan::{
+    parse_duration, parse_stages, ClosedModel, HttpOptions, HttpVersion, LoadModel, OpenModel, Ramp,
+    Rate,
+};
+use crate::progress::Progress;
+use crate::redact::redact_url;
+use crate::report::{self, Report, RunMeta};
+
+/// Arguments of `convoy bench`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = super::AFTER_HELP)]
+pub struct BenchArgs {
+    /// The URL to request.
+    pub url: String,
+    /// Concurrent connections (virtual users); with --rate, the most
+    /// requests in flight.
+    #[arg(short = 'c', long, default_value_t = 50)]
+    pub connections: u32,
+    /// Run for this long (e.g. 10s, 1m). Default: -n 200 when neither is given.
+    #[arg(short = 'd', long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Send this many requests in total.
+    #[arg(short = 'n', long)]
+    pub requests: Option<u64>,
+    /// Open model: start requests at this rate (500/s, 30/m), whatever the
+    /// target's latency. Latency then counts from each request's scheduled
+    /// start.
+    #[arg(long, value_parser = clap::value_parser!(Rate))]
+    pub rate: Option<Rate>,
+    /// Staged plan: `USERS,DURATION;...` (closed) or `RATE,DURATION;...`
+    /// with --rate (e.g. `100/s,30s;500/s,1m`), ramping linearly per stage.
+    #[arg(long)]
+    pub stages: Option<String>,
+    /// Closed model: ramp users linearly from 0 to -c over this long before
+    /// holding for --duration.
+    #[arg(long, value_parser = parse_duration)]
+    pub ramp_up: Option<Duration>,
+    /// Open model: an arrival that cannot start within this delay of its
+    /// scheduled time is counted as dropped.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub max_lag: Duration,
+    /// HTTP method.
+    #[arg(short = 'm', long, default_value = "GET")]
+    pub method: String,
+    /// Extra header `Name: value` (repeatable).
+    #[arg(short = 'H', long = "header")]
+    pub headers: Vec<String>,
+    /// Request body.
+    #[arg(short = 'b', long, conflicts_with = "body_file")]
+    pub body: Option<String>,
+    /// Request body read from a file.
+    #[arg(long)]
+    pub body_file: Option<PathBuf>,
+    /// Time allowed for one whole request.
+    #[arg(short = 't', long, value_parser = parse_duration, default_value = "30s")]
+    pub timeout: Duration,
+    /// Time allowed to connect.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub connect_timeout: Duration,
+    /// HTTP version.
+    #[arg(long = "http", value_enum, default_value = "1.1")]
+    pub http_version: HttpVersion,
+    /// Accept invalid TLS certificates.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Read at most this many bytes of each response body.
+    #[arg(long, default_value_t = 10 * 1024 * 1024)]
+    pub max_body: usize,
+    /// Time requests in flight get to finish when the run ends.
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    pub graceful_stop: Duration,
+    /// Worker threads (default: one per CPU).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Print the JSON report on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the JSON report to this file.
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
+    /// No progress display.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+impl BenchArgs {
+    /// Validates the arguments into a plan.
+    pub fn plan(&self) -> Result<BenchPlan, CliError> {
+        let url: reqwest::Url = self
+            .url
+            .parse()
+            .map_err(|e| CliError::usage(format!("invalid URL {:?}: {e}", self.url)))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(CliError::usage(format!(
+                "invalid URL {:?}: the scheme must be http or https",
+                self.url
+            )));
+        }
+        let method: http::Method = self
+            .method
+            .to_ascii_uppercase()
+            .parse()
+            .map_err(|_| CliError::usage(format!("invalid method {:?}", self.method)))?;
+        let mut headers = http::HeaderMap::new();
+        for h in &self.headers {
+            let (name, value) = h.split_once(':').ok_or_else(|| {
+                CliError::usage(format!("invalid header {h:?}: expected 'Name: value'"))
+            })?;
+            let name: http::HeaderName = name
+                .trim()
+                .parse()
+                .map_err(|_| CliError::usage(format!("invalid header name in {h:?}")))?;
+            let value: http::HeaderValue = value
+                .trim()
+                .parse()
+                .map_err(|_| CliError::usage(format!("invalid header value for {name}")))?;
+            headers.append(name, value);
+        }
+        let body = match (&self.body, &self.body_file) {
+            (Some(b), _) => Bytes::from(b.clone()),
+            (None, Some(p)) => Bytes::from(std::fs::read(p).map_err(|e| {
+                CliError::usage(format!("cannot read body file {}: {e}", p.display()))
+            })?),
+            (None, None) => Bytes::new(),
+        };
+        if self.connections == 0 {
+            return Err(CliError::usage("-c/--connections must be at least 1"));
+        }
+        let model = self.model()?;
+        model.validate().map_err(|e| CliError::usage(e.to_string()))?;
+        let mut engine = EngineOptions {
+            graceful_stop: self.graceful_stop,
+            ..EngineOptions::default()
+        };
+        if let Some(w) = self.workers {
+            if w == 0 {
+                return Err(CliError::usage("--workers must be at least 1"));
+            }
+            engine.workers = w;
+        }
+        Ok(BenchPlan {
+            request: RequestSpec {
+                method,
+                url,
+                headers,
+                body,
+            },
+            model,
+            http: HttpOptions {
+                connect_timeout: self.connect_timeout,
+                timeout: self.timeout,
+                version: self.http_version,
+                insecure: self.insecure,
+                max_body_bytes: self.max_body,
+            },
+            engine,
+        })
+    }
+
+    fn model(&self) -> Result<LoadModel, CliError> {
+        let bad = |e: crate::plan::PlanError| CliError::usage(e.to_string());
+        let c = self.connections as f64;
+        if let Some(rate) = self.rate {
+            let ramp = match (&self.stages, self.duration, self.requests) {
+                (Some(s), _, _) => Ramp {
+                    start: 0.0,
+                    stages: parse_stages(s, true).map_err(bad)?,
+                },
+                (None, Some(d), _) => Ramp::constant(rate.0, d),
+                (None, None, Some(n)) => {
+                    if rate.0 <= 0.0 {
+                        return Err(CliError::usage("--rate must be above 0"));
+                    }
+                    Ramp::constant(rate.0, Duration::from_secs_f64(n as f64 / rate.0))
+                }
+                (None, None, None) => {
+                    return Err(CliError::usage("--rate needs -d/--duration, -n/--requests or --stages"));
+                }
+            };
+            return Ok(LoadModel::Open(OpenModel {
+                rate: ramp,
+                max_in_flight: self.connections,
+                max_lag: self.max_lag,
+                total_iterations: self.requests,
+            }));
+        }
+        let users = match (&self.stages, self.ramp_up) {
+            (Some(s), _) => Ramp {
+                start: 0.0,
+                stages: parse_stages(s, false).map_err(bad)?,
+            },
+            (None, Some(r)) => {
+                let mut ramp = Ramp {
+                    start: 0.0,
+                    stages: vec![crate::plan::Stage {
+                        target: c,
+                        duration: r,
+                    }],
+                };
+                if let Some(d) = self.duration {
+                    ramp.stages.push(crate::plan::Stage {
+                        target: c,
+                        duration: d,
+                    });
+                }
+                ramp
+            }
+            (None, None) => Ramp::constant(c, Duration::ZERO),
+        };
+        let requests = match (self.duration, self.requests, &self.stages) {
+            (None, None, None) => Some(200),
+            _ => self.requests,
+        };
+        let duration = match (self.ramp_up, self.duration) {
+            (Some(r), Some(d)) => Some(r + d),
+            (_, d) => d,
+        };
+        Ok(LoadModel::Closed(ClosedModel {
+            users,
+            iterations_per_user: None,
+            total_iterations: requests,
+            duration,
+        }))
+    }
+}
+
+/// Runs `convoy bench`.
+pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
+    let plan = args.plan()?;
+    let target = format!("{} {}", plan.request.method, redact_url(&plan.request.url));
+    preflight(&plan.request.url, plan.http.connect_timeout).map_err(|e| CliError {
+        exit: Exit::Aborted,
+        message: format!("target unreachable: {e}"),
+    })?;
+    let control = RunControl::new();
+    signals::install(control.clone(), args.quiet);
+    let progress = Progress::new(!args.quiet && !args.json);
+    let result = bench::run(&plan, &control, |s| progress.update(s))
+        .map_err(|e| CliError::aborted(e.to_string()))?;
+    progress.finish();
+    let report = Report::new(
+        &result,
+        RunMeta {
+            command: "bench".into(),
+            target,
+            run_id: None,
+        },
+    );
+    if let Some(path) = &args.output {
+        std::fs::write(path, report::json::render(&report)).map_err(|e| {
+            CliError::aborted(format!("cannot write report to {}: {e}", path.display()))
+        })?;
+    }
+    if args.json {
+        print!("{}", report::json::render(&report));
+    } else {
+        print!("{}", report::text::render(&report));
+    }
+    Ok(if report.partial {
+        Exit::Interrupted.into()
+    } else if report.overall.requests > 0
+        && report.overall.status_counts.is_empty()
+        && report
+            .overall
+            .error_counts
+            .keys()
+            .all(|c| matches!(c, crate::metrics::ErrorCause::Refused | crate::metrics::ErrorCause::Dns | crate::metrics::ErrorCause::Connect))
+    {
+        eprintln!("error: target unreachable: no request got a response");
+        Exit::Aborted.into()
+    } else {
+        Exit::Pass.into()
+    })
+}

@@ -1,0 +1,128 @@
+//! The command line: clap structs that hold what the user typed, turned into
+//! validated plans before anything runs. Only this module knows about clap;
+//! the engine sees plans.
+//!
+//! Exit codes (documented in the README and `convoy --help`):
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | the run passed |
+//! | 1 | SLA gates failed |
+//! | 2 | checks failed |
+//! | 3 | configuration or usage error |
+//! | 4 | run aborted: target unreachable or died, or another runtime failure |
+//! | 5 | interrupted (Ctrl-C, SIGTERM): a partial report was written |
+
+pub mod bench;
+mod signals;
+pub mod target;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Documented exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    /// The run passed.
+    Pass = 0,
+    /// SLA gates failed.
+    GatesFailed = 1,
+    /// Checks failed.
+    ChecksFailed = 2,
+    /// Configuration or usage error.
+    Usage = 3,
+    /// Run aborted: target unreachable or died, or another runtime failure.
+    Aborted = 4,
+    /// Interrupted by a signal; the report is partial.
+    Interrupted = 5,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// An error that knows its exit code.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct CliError {
+    /// Which exit code to use.
+    pub exit: Exit,
+    /// What to tell the user.
+    pub message: String,
+}
+
+impl CliError {
+    /// A configuration or usage error.
+    pub fn usage(message: impl Into<String>) -> Self {
+        CliError {
+            exit: Exit::Usage,
+            message: message.into(),
+        }
+    }
+
+    /// A runtime failure.
+    pub fn aborted(message: impl Into<String>) -> Self {
+        CliError {
+            exit: Exit::Aborted,
+            message: message.into(),
+        }
+    }
+}
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  passed
+  1  SLA gates failed
+  2  checks failed
+  3  configuration or usage error
+  4  run aborted: target unreachable or died
+  5  interrupted (Ctrl-C, SIGTERM); a partial report was written";
+
+/// convoy: load tests and smoke gates for logistics HTTP APIs.
+#[derive(Debug, Parser)]
+#[command(name = "convoy", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Hammer one URL, like oha or hey, with exact percentiles.
+    Bench(Box<bench::BenchArgs>),
+    /// Serve the built-in reference logistics API.
+    Target(target::TargetArgs),
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    Exit::Pass.into()
+                }
+                _ => Exit::Usage.into(),
+            };
+        }
+    };
+    let outcome = match cli.command {
+        Command::Bench(args) => bench::run(*args),
+        Command::Target(args) => target::run(args).map_err(|e| CliError::aborted(format!("{e:#}"))),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            e.exit.into()
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Closed model: each virtual user starts its next iteration when the
+//! previous one ends.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use super::control::Shared;
+use super::{Iteration, Workload};
+use crate::metrics::Recorder;
+
+/// What a virtual user task owns.
+pub(super) struct UserCtx<W: Workload> {
+    pub vu: u64,
+    pub workload: Arc<W>,
+    pub worker: Rc<W::Worker>,
+    pub shared: Arc<Shared>,
+    pub recorder: Recorder,
+    pub in_flight: Arc<AtomicU64>,
+}
+
+impl<W: Workload> UserCtx<W> {
+    /// Runs one iteration scheduled at `scheduled`, keeping the in-flight
+    /// count right.
+    pub async fn iterate(&self, user: &mut W::User, index: u64, scheduled: Instant) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let it = Iteration {
+            index,
+            vu: self.vu,
+            scheduled,
+            recorder: &self.recorder,
+        };
+        self.workload.iteration(&self.worker, user, it).await;
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.recorder.iteration_done();
+    }
+}
+
+/// One virtual user of the closed model.
+pub(super) async fn run_user<W: Workload>(ctx: UserCtx<W>, per_user: Option<u64>) {
+    let mut user = ctx.workload.user(&ctx.worker, ctx.vu);
+    let mut index = 0u64;
+    loop {
+        if ctx.shared.control.is_stopping() {
+            break;
+        }
+        if !ctx.shared.user_active(ctx.vu) {
+            if !ctx.shared.wait_active(ctx.vu).await {
+                break;
+            }
+            continue;
+        }
+        if per_user.is_some_and(|n| index >= n) || !ctx.shared.claim_iteration() {
+            break;
+        }
+        ctx.iterate(&mut user, index, Instant::now()).await;
+        index += 1;
+    }
+}

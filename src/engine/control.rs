@@ -1,0 +1,200 @@
+//! Stopping and pacing: the [`RunControl`] handle users hold (Ctrl-C,
+//! abort-on-fail) and the state the controller shares with the workers.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+use crate::plan::{LoadModel, Ramp};
+
+/// A handle to stop a run from outside: cheap to clone, usable from any
+/// thread (signal handlers, gate evaluators, tests).
+#[derive(Debug, Clone, Default)]
+pub struct RunControl {
+    inner: Arc<ControlInner>,
+}
+
+#[derive(Debug, Default)]
+struct ControlInner {
+    stopping: AtomicBool,
+    interrupted: AtomicBool,
+    aborted: AtomicBool,
+    abort_notify: Notify,
+}
+
+impl RunControl {
+    /// A fresh handle.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stops the run early: no new iteration starts, iterations in flight
+    /// get the graceful-stop period, and the result is marked partial.
+    pub fn stop(&self) {
+        self.inner.interrupted.store(true, Ordering::SeqCst);
+        self.inner.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// Stops at once: iterations in flight are dropped (counted as
+    /// interrupted). The result is marked partial if the plan had not ended.
+    pub fn abort(&self) {
+        if !self.inner.stopping.swap(true, Ordering::SeqCst) {
+            self.inner.interrupted.store(true, Ordering::SeqCst);
+        }
+        self.inner.aborted.store(true, Ordering::SeqCst);
+        self.inner.abort_notify.notify_waiters();
+    }
+
+    /// True once the run is stopping, for whatever reason.
+    #[inline]
+    pub fn is_stopping(&self) -> bool {
+        self.inner.stopping.load(Ordering::Relaxed)
+    }
+
+    /// True if the run was stopped before its plan ended.
+    pub fn was_interrupted(&self) -> bool {
+        self.inner.interrupted.load(Ordering::SeqCst)
+    }
+
+    /// True once the run was aborted.
+    pub fn is_aborted(&self) -> bool {
+        self.inner.aborted.load(Ordering::SeqCst)
+    }
+
+    /// The plan ended: stop softly without marking the run partial.
+    pub(super) fn finish(&self) {
+        self.inner.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// Resolves once [`RunControl::abort`] was called.
+    pub(super) async fn aborted(&self) {
+        loop {
+            let notified = self.inner.abort_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_aborted() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// State shared by the controller and every worker of one run.
+#[derive(Debug)]
+pub(super) struct Shared {
+    pub control: RunControl,
+    pub start: Instant,
+    users: Option<Ramp>,
+    target_users: AtomicU32,
+    users_changed: Notify,
+    deadline: Option<Instant>,
+    graceful_stop: Duration,
+    stop_seen: std::sync::Mutex<Option<Instant>>,
+    total_iterations: Option<u64>,
+    claimed: AtomicU64,
+    /// Open model: the next arrival to serve.
+    pub next_arrival: AtomicU64,
+    /// Per worker: iterations in flight (single writer each).
+    pub in_flight: Vec<Arc<AtomicU64>>,
+}
+
+impl Shared {
+    pub fn new(
+        control: RunControl,
+        model: &LoadModel,
+        start: Instant,
+        workers: usize,
+        graceful_stop: Duration,
+    ) -> Self {
+        let (users, total_iterations) = match model {
+            LoadModel::Closed(c) => (Some(c.users.clone()), c.total_iterations),
+            LoadModel::Open(o) => (None, o.total_iterations),
+        };
+        let initial = users.as_ref().map_or(u32::MAX, |r| r.value_at(Duration::ZERO).round() as u32);
+        Shared {
+            control,
+            start,
+            users,
+            target_users: AtomicU32::new(initial),
+            users_changed: Notify::new(),
+            deadline: model.planned_duration().map(|d| start + d),
+            graceful_stop,
+            stop_seen: std::sync::Mutex::new(None),
+            total_iterations,
+            claimed: AtomicU64::new(0),
+            next_arrival: AtomicU64::new(0),
+            in_flight: (0..workers).map(|_| Arc::new(AtomicU64::new(0))).collect(),
+        }
+    }
+
+    /// Controller tick: move the ramp, end the plan, enforce the graceful
+    /// stop.
+    pub fn advance(&self, now: Instant) {
+        if let Some(ramp) = &self.users {
+            let target = ramp.value_at(now - self.start).round() as u32;
+            if self.target_users.swap(target, Ordering::SeqCst) != target {
+                self.users_changed.notify_waiters();
+            }
+        }
+        if self.deadline.is_some_and(|d| now >= d) {
+            self.control.finish();
+        }
+        if self.control.is_stopping() {
+            // Wake parked users so they can leave.
+            self.users_changed.notify_waiters();
+            let mut seen = self.stop_seen.lock().unwrap_or_else(|e| e.into_inner());
+            let since = *seen.get_or_insert(now);
+            if now - since >= self.graceful_stop || self.total_in_flight() == 0 {
+                self.control.abort();
+            }
+        }
+    }
+
+    /// Iterations in flight over every worker.
+    pub fn total_in_flight(&self) -> u64 {
+        self.in_flight.iter().map(|a| a.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Users doing or ready to do work, for the timeline.
+    pub fn active_users(&self) -> u64 {
+        match &self.users {
+            Some(_) => self.target_users.load(Ordering::Relaxed) as u64,
+            None => self.total_in_flight(),
+        }
+    }
+
+    /// Closed model: whether user `vu` should be running now.
+    #[inline]
+    pub fn user_active(&self, vu: u64) -> bool {
+        vu < self.target_users.load(Ordering::Relaxed) as u64
+    }
+
+    /// Closed model: parks until user `vu` becomes active; false if the run
+    /// is stopping instead.
+    pub async fn wait_active(&self, vu: u64) -> bool {
+        loop {
+            let notified = self.users_changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.control.is_stopping() {
+                return false;
+            }
+            if self.user_active(vu) {
+                return true;
+            }
+            notified.await;
+        }
+    }
+
+    /// Claims one iteration against the run's total, if it has one.
+    #[inline]
+    pub fn claim_iteration(&self) -> bool {
+        match self.total_iterations {
+            None => true,
+            Some(total) => self.claimed.fetch_add(1, Ordering::Relaxed) < total,
+        }
+    }
+}

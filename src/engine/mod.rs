@@ -1,0 +1,460 @@
+//! The load engine: executes a [`LoadModel`] by driving a [`Workload`].
+//!
+//! # Shape
+//!
+//! [`run`] starts one OS thread per worker, each with its own single-threaded
+//! tokio runtime (the model of wrk and of thread-per-core servers: no work
+//! stealing, no cross-thread wakeups on the hot path). Virtual users are
+//! spread round-robin over the workers and live on their worker for the
+//! whole run, together with their keep-alive connection. Each worker records
+//! into its own [`Recorder`] shard. The calling thread runs the controller:
+//! it moves ramps forward, samples the timeline once a second, reports live
+//! progress and decides when to stop. At the end the shards are merged into a
+//! [`RunResult`].
+//!
+//! # Stopping
+//!
+//! A run stops *softly* (no new iterations start) when its plan ends, when
+//! its iteration limits are reached or when [`RunControl::stop`] is called;
+//! iterations in flight then get the graceful-stop period to finish, after
+//! which the workers drop them and count them as `interrupted`.
+
+mod closed;
+mod control;
+pub mod http;
+mod open;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::recorder::IntervalStats;
+use crate::metrics::{Recorder, Shard, StepStats, Timeline, TimelineSample};
+use crate::plan::{LoadModel, PlanError};
+
+pub use control::RunControl;
+use control::Shared;
+
+/// What the engine runs: the body of an iteration, and the per-worker and
+/// per-user state it needs.
+///
+/// An iteration is anything from one HTTP request (`convoy bench`) to a
+/// whole journey of steps. It records its own requests through the
+/// [`Iteration`]'s recorder, by step index.
+pub trait Workload: Send + Sync + 'static {
+    /// State shared by the users of one worker thread (an HTTP client, ...).
+    type Worker: 'static;
+    /// State of one virtual user (its connection, captured variables, ...).
+    type User: 'static;
+
+    /// Names of the steps this workload records into, by index.
+    fn steps(&self) -> Vec<StepInfo>;
+
+    /// Builds the state of worker `index` (called on that worker's thread).
+    fn worker(&self, index: usize) -> Result<Self::Worker, EngineError>;
+
+    /// Builds the state of virtual user `vu` (0-based, unique in the run).
+    fn user(&self, worker: &Self::Worker, vu: u64) -> Self::User;
+
+    /// Runs one iteration for `user`.
+    fn iteration<'a>(
+        &'a self,
+        worker: &'a Self::Worker,
+        user: &'a mut Self::User,
+        it: Iteration<'a>,
+    ) -> impl Future<Output = ()> + 'a;
+}
+
+/// The context of one iteration.
+#[derive(Debug, Clone, Copy)]
+pub struct Iteration<'a> {
+    /// The user's own iteration counter (0-based).
+    pub index: u64,
+    /// The virtual user running it.
+    pub vu: u64,
+    /// When the iteration should have started. In the open model this is
+    /// the arrival's scheduled time, so latency measured from it includes
+    /// any queueing (coordinated omission corrected).
+    pub scheduled: Instant,
+    /// Where to record requests.
+    pub recorder: &'a Recorder,
+}
+
+/// A named step of a workload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepInfo {
+    /// The step's metric name.
+    pub name: String,
+    /// What the step measures.
+    pub kind: StepKind,
+}
+
+/// Whether a step is a single request or a whole journey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// One HTTP request.
+    Request,
+    /// A journey (an iteration of several requests), timed end to end.
+    Journey,
+}
+
+/// Settings of the engine itself, besides the load model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineOptions {
+    /// Worker threads; defaults to the number of CPUs available.
+    pub workers: usize,
+    /// Time iterations in flight get to finish once the run stops.
+    pub graceful_stop: Duration,
+    /// How often the live observer is called.
+    pub progress_interval: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            workers: thread::available_parallelism().map_or(1, |n| n.get()),
+            graceful_stop: Duration::ZERO,
+            progress_interval: Duration::from_millis(250),
+        }
+    }
+}
+
+/// The engine could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The plan is invalid.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// A worker could not be set up.
+    #[error("cannot set up worker: {0}")]
+    Setup(String),
+    /// An OS resource could not be obtained.
+    #[error("cannot start worker thread: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What a live observer sees, a few times a second.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveStatus {
+    /// Time since the run started.
+    pub elapsed: Duration,
+    /// Planned length of the run, when bounded by time.
+    pub planned: Option<Duration>,
+    /// Requests finished so far.
+    pub requests: u64,
+    /// Failed requests so far.
+    pub errors: u64,
+    /// Dropped arrivals so far.
+    pub dropped: u64,
+    /// Iterations finished so far.
+    pub iterations: u64,
+    /// Expected iterations when bounded by count.
+    pub planned_iterations: Option<u64>,
+    /// Requests per second over the last second.
+    pub current_rps: f64,
+    /// True once the run is stopping.
+    pub stopping: bool,
+}
+
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The plan ran to its end.
+    Completed,
+    /// [`RunControl::stop`] was called (Ctrl-C, SIGTERM, abort-on-fail).
+    Interrupted,
+}
+
+/// Everything a run measured; mergeable and serialisable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// The steps, in workload order.
+    pub steps: Vec<StepResult>,
+    /// Iterations that ran to completion.
+    pub iterations: u64,
+    /// Arrivals that could not start in time (open model).
+    pub dropped: u64,
+    /// Iterations cut off by the end of the run.
+    pub interrupted: u64,
+    /// Wall-clock start.
+    #[serde(with = "rfc3339")]
+    pub started_at: SystemTime,
+    /// Wall-clock end.
+    #[serde(with = "rfc3339")]
+    pub ended_at: SystemTime,
+    /// Measured length of the run (monotonic clock).
+    pub duration_secs: f64,
+    /// The load model that ran.
+    pub model: LoadModel,
+    /// Why the run ended.
+    pub stop_reason: StopReason,
+    /// The run over time.
+    pub timeline: Timeline,
+}
+
+/// One step's name and measurements.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepResult {
+    /// Name and kind.
+    #[serde(flatten)]
+    pub info: StepInfo,
+    /// Measurements.
+    pub stats: StepStats,
+}
+
+impl RunResult {
+    /// All request steps merged: the run's overall figures.
+    pub fn overall(&self) -> StepStats {
+        let mut all = StepStats::default();
+        for s in self.steps.iter().filter(|s| s.info.kind == StepKind::Request) {
+            all.merge(&s.stats);
+        }
+        all
+    }
+
+    /// True when the run was stopped before its plan ended.
+    pub fn is_partial(&self) -> bool {
+        self.stop_reason == StopReason::Interrupted
+    }
+}
+
+/// Runs `workload` under `model` on the calling thread (which becomes the
+/// controller) and returns the merged result.
+///
+/// `observer` is called with live status every
+/// [`EngineOptions::progress_interval`] and once at the end.
+pub fn run<W: Workload>(
+    model: &LoadModel,
+    options: &EngineOptions,
+    workload: Arc<W>,
+    control: &RunControl,
+    mut observer: impl FnMut(&LiveStatus),
+) -> Result<RunResult, EngineError> {
+    model.validate()?;
+    let workers = options.workers.max(1).min(model.max_users().max(1) as usize);
+    let steps = workload.steps();
+    let started_at = SystemTime::now();
+    let start = Instant::now();
+    let shared = Arc::new(Shared::new(
+        control.clone(),
+        model,
+        start,
+        workers,
+        options.graceful_stop,
+    ));
+    let recorders: Vec<Recorder> = (0..workers).map(|_| Recorder::new(steps.len())).collect();
+
+    let (done_tx, done_rx) = mpsc::channel::<Result<(), EngineError>>();
+    let mut handles = Vec::with_capacity(workers);
+    for (index, recorder) in recorders.iter().cloned().enumerate() {
+        let workload = workload.clone();
+        let shared = shared.clone();
+        let model = model.clone();
+        let done = done_tx.clone();
+        let handle = thread::Builder::new()
+            .name(format!("convoy-worker-{index}"))
+            .spawn(move || {
+                let r = run_worker(index, workers, &model, workload, shared, recorder);
+                let _ = done.send(r);
+            })?;
+        handles.push(handle);
+    }
+    drop(done_tx);
+
+    let planned = model.planned_duration();
+    let planned_iterations = match model {
+        LoadModel::Closed(c) => c
+            .total_iterations
+            .or(c.iterations_per_user.map(|n| n * c.users.peak() as u64)),
+        LoadModel::Open(o) => o.total_iterations,
+    };
+    let mut timeline = Timeline::default();
+    let mut window = IntervalStats::default();
+    let mut window_start = start;
+    let mut last_sample = Duration::ZERO;
+    let mut totals = (0u64, 0u64, 0u64, 0u64); // requests, errors, dropped, iterations
+    let mut finished = 0;
+    let mut setup_error = None;
+    let tick = options.progress_interval.min(Duration::from_secs(1));
+    let mut next_tick = start + tick;
+
+    while finished < workers {
+        let wait = next_tick.saturating_duration_since(Instant::now());
+        match done_rx.recv_timeout(wait) {
+            Ok(r) => {
+                finished += 1;
+                if let Err(e) = r {
+                    setup_error.get_or_insert(e);
+                    shared.control.abort();
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        next_tick += tick;
+        let now = Instant::now();
+        shared.advance(now);
+        // Drain the window from every shard.
+        for r in &recorders {
+            r.drain_interval(&mut window);
+        }
+        totals.0 += window.requests;
+        totals.1 += window.errors;
+        totals.2 += window.dropped;
+        let elapsed = now - start;
+        if elapsed - last_sample >= Duration::from_secs(1) || finished == workers {
+            let t = (window_start - start).as_secs_f64();
+            let len = (now - window_start).as_secs_f64();
+            let sample = TimelineSample::from_interval(t, len, &window, shared.active_users());
+            timeline.push(sample);
+            window.reset();
+            window_start = now;
+            last_sample = elapsed;
+            totals.3 = recorders.iter().map(|r| r.lock().iterations).sum();
+            observer(&LiveStatus {
+                elapsed,
+                planned,
+                requests: totals.0,
+                errors: totals.1,
+                dropped: totals.2,
+                iterations: totals.3,
+                planned_iterations,
+                current_rps: sample.rps(),
+                stopping: shared.control.is_stopping(),
+            });
+        }
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    if let Some(e) = setup_error {
+        return Err(e);
+    }
+    let end = Instant::now();
+    for r in &recorders {
+        r.drain_interval(&mut window);
+    }
+    if window.requests > 0 || window.dropped > 0 {
+        let t = (window_start - start).as_secs_f64();
+        let len = (end - window_start).as_secs_f64();
+        timeline.push(TimelineSample::from_interval(t, len, &window, 0));
+    }
+
+    let mut merged = Shard::new(steps.len());
+    for r in &recorders {
+        merged.merge(&r.snapshot());
+    }
+    let stop_reason = if shared.control.was_interrupted() {
+        StopReason::Interrupted
+    } else {
+        StopReason::Completed
+    };
+    let result = RunResult {
+        steps: steps
+            .into_iter()
+            .zip(merged.steps)
+            .map(|(info, stats)| StepResult { info, stats })
+            .collect(),
+        iterations: merged.iterations,
+        dropped: merged.dropped,
+        interrupted: merged.interrupted,
+        started_at,
+        ended_at: SystemTime::now(),
+        duration_secs: (end - start).as_secs_f64(),
+        model: model.clone(),
+        stop_reason,
+        timeline,
+    };
+    let overall = result.overall();
+    observer(&LiveStatus {
+        elapsed: end - start,
+        planned,
+        requests: overall.requests,
+        errors: overall.errors,
+        dropped: result.dropped,
+        iterations: result.iterations,
+        planned_iterations,
+        current_rps: 0.0,
+        stopping: true,
+    });
+    Ok(result)
+}
+
+/// One worker thread: a single-threaded runtime running its share of users
+/// until the run stops.
+fn run_worker<W: Workload>(
+    index: usize,
+    workers: usize,
+    model: &LoadModel,
+    workload: Arc<W>,
+    shared: Arc<Shared>,
+    recorder: Recorder,
+) -> Result<(), EngineError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let local = tokio::task::LocalSet::new();
+    let worker_state = {
+        let _guard = rt.enter();
+        workload.worker(index)?
+    };
+    let worker_state = std::rc::Rc::new(worker_state);
+    let in_flight = shared.in_flight[index].clone();
+    let users = model.max_users() as u64;
+    let mine: Vec<u64> = (index as u64..users).step_by(workers).collect();
+
+    local.block_on(&rt, async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for vu in mine {
+            let ctx = closed::UserCtx {
+                vu,
+                workload: workload.clone(),
+                worker: worker_state.clone(),
+                shared: shared.clone(),
+                recorder: recorder.clone(),
+                in_flight: in_flight.clone(),
+            };
+            match model {
+                LoadModel::Closed(c) => {
+                    tasks.spawn_local(closed::run_user(ctx, c.iterations_per_user));
+                }
+                LoadModel::Open(o) => {
+                    tasks.spawn_local(open::run_user(ctx, o.rate.clone(), o.max_lag, o.total_iterations));
+                }
+            }
+        }
+        tokio::select! {
+            _ = async { while tasks.join_next().await.is_some() {} } => {}
+            _ = shared.control.aborted() => {}
+        }
+        // Whatever is still running is cut off.
+        recorder.interrupted(in_flight.load(std::sync::atomic::Ordering::Relaxed));
+        tasks.abort_all();
+    });
+    Ok(())
+}
+
+/// Serde helpers: wall-clock times as RFC 3339 strings.
+pub mod rfc3339 {
+    use std::time::SystemTime;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serialises as RFC 3339 with millisecond precision.
+    pub fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_rfc3339_millis(*t).to_string())
+    }
+
+    /// Parses RFC 3339.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_rfc3339_weak(&s).map_err(serde::de::Error::custom)
+    }
+}

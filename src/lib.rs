@@ -1,0 +1,26 @@
+//! convoy: a load-testing and smoke-test harness for the HTTP APIs of
+//! logistics platforms.
+//!
+//! The crate is organised as a pipeline, each stage usable on its own:
+//!
+//! * [`plan`] holds validated run plans (load models, HTTP options). The
+//!   command line ([`cli`]) and, later, scenario files are turned into a plan;
+//!   the engine only ever sees a plan.
+//! * [`engine`] executes a plan: virtual users (closed model) or arrivals
+//!   (open model) drive a [`engine::Workload`], recording into
+//!   [`metrics`] without a shared lock on the hot path.
+//! * [`metrics`] holds the mergeable measurement values: HdrHistograms per
+//!   step, counters by status and by error cause, a per-second timeline.
+//! * [`report`] turns a run result into the versioned `convoy.report/v1`
+//!   document and renders it (terminal table, JSON, ...).
+//! * [`target`] is the built-in reference logistics API with fault injection.
+
+pub mod cli;
+pub mod engine;
+pub mod metrics;
+pub mod plan;
+pub mod progress;
+pub mod report;
+pub mod target;
+pub mod bench;
+pub mod redact;

@@ -1,0 +1,13 @@
+//! Measurement values: histograms, per-step counters, per-worker shards and
+//! the per-second timeline. Nothing here knows about HTTP clients or output
+//! formats.
+
+pub mod histogram;
+pub mod recorder;
+pub mod stats;
+pub mod timeline;
+
+pub use histogram::LatencyHistogram;
+pub use recorder::{Recorder, Shard};
+pub use stats::{ErrorCause, Outcome, StepStats};
+pub use timeline::{Timeline, TimelineSample};

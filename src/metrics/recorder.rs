@@ -1,0 +1,161 @@
+//! Per-worker recording shards.
+//!
+//! Every engine worker thread owns one [`Shard`] behind its own mutex. The hot
+//! path locks only its worker's mutex, which no other thread touches except
+//! the once-a-second sampler, so recording never contends on a shared lock.
+//! At the end the shards are merged by histogram addition.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use super::histogram::LatencyHistogram;
+use super::stats::{Outcome, StepStats};
+
+/// What one worker measured.
+#[derive(Debug, Clone, Default)]
+pub struct Shard {
+    /// One entry per step, indexed by step id.
+    pub steps: Vec<StepStats>,
+    /// Iterations that ran to completion.
+    pub iterations: u64,
+    /// Open model: arrivals that could not start in time.
+    pub dropped: u64,
+    /// Iterations cut off by the end of the run or an interruption.
+    pub interrupted: u64,
+    /// Since the sampler last drained it.
+    pub interval: IntervalStats,
+}
+
+/// Counters for the current timeline window, drained by the sampler.
+#[derive(Debug, Clone, Default)]
+pub struct IntervalStats {
+    /// Requests finished in this window.
+    pub requests: u64,
+    /// Failed requests in this window.
+    pub errors: u64,
+    /// Dropped arrivals in this window.
+    pub dropped: u64,
+    /// Latency of the requests of this window, every step together.
+    pub latency: LatencyHistogram,
+}
+
+impl IntervalStats {
+    /// Adds `other` into `self`.
+    pub fn merge(&mut self, other: &IntervalStats) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.dropped += other.dropped;
+        self.latency.merge(&other.latency);
+    }
+
+    /// Empties the window, keeping allocations.
+    pub fn reset(&mut self) {
+        self.requests = 0;
+        self.errors = 0;
+        self.dropped = 0;
+        self.latency.reset();
+    }
+}
+
+impl Shard {
+    /// A shard for `steps` steps.
+    pub fn new(steps: usize) -> Self {
+        Shard {
+            steps: vec![StepStats::default(); steps],
+            ..Shard::default()
+        }
+    }
+
+    /// Adds `other` into `self` (the interval window is not merged).
+    pub fn merge(&mut self, other: &Shard) {
+        if self.steps.len() < other.steps.len() {
+            self.steps.resize(other.steps.len(), StepStats::default());
+        }
+        for (a, b) in self.steps.iter_mut().zip(&other.steps) {
+            a.merge(b);
+        }
+        self.iterations += other.iterations;
+        self.dropped += other.dropped;
+        self.interrupted += other.interrupted;
+    }
+}
+
+/// A handle to one worker's shard; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    shard: Arc<Mutex<Shard>>,
+}
+
+impl Recorder {
+    /// A recorder over a fresh shard with `steps` steps.
+    pub fn new(steps: usize) -> Self {
+        Recorder {
+            shard: Arc::new(Mutex::new(Shard::new(steps))),
+        }
+    }
+
+    /// Locks the shard. A worker that panicked while holding the lock leaves
+    /// counters that are still valid numbers, so poisoning is ignored.
+    pub fn lock(&self) -> MutexGuard<'_, Shard> {
+        self.shard.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records one finished request of step `step`.
+    ///
+    /// `latency` runs from the scheduled start, `service` from the moment
+    /// the request was actually sent.
+    #[inline]
+    pub fn record(&self, step: usize, latency: Duration, service: Duration, outcome: Outcome) {
+        let mut shard = self.lock();
+        let shard = &mut *shard;
+        if step >= shard.steps.len() {
+            shard.steps.resize(step + 1, StepStats::default());
+        }
+        shard.steps[step].record(latency, service, outcome);
+        let interval = &mut shard.interval;
+        interval.requests += 1;
+        if outcome.is_error() {
+            interval.errors += 1;
+        }
+        if let Outcome::Status(_) = outcome {
+            interval.latency.record(latency);
+        }
+    }
+
+    /// Counts one completed iteration.
+    #[inline]
+    pub fn iteration_done(&self) {
+        self.lock().iterations += 1;
+    }
+
+    /// Counts one arrival that could not start in time.
+    pub fn dropped(&self) {
+        let mut shard = self.lock();
+        shard.dropped += 1;
+        shard.interval.dropped += 1;
+    }
+
+    /// Counts `n` iterations cut off by the end of the run.
+    pub fn interrupted(&self, n: u64) {
+        self.lock().interrupted += n;
+    }
+
+    /// Moves the current window's counters into `into` and resets them.
+    pub fn drain_interval(&self, into: &mut IntervalStats) {
+        let mut shard = self.lock();
+        into.merge(&shard.interval);
+        shard.interval.reset();
+    }
+
+    /// A copy of the cumulative measurements.
+    pub fn snapshot(&self) -> Shard {
+        let shard = self.lock();
+        Shard {
+            steps: shard.steps.clone(),
+            iterations: shard.iterations,
+            dropped: shard.dropped,
+            interrupted: shard.interrupted,
+            interval: IntervalStats::default(),
+        }
+    }
+}

@@ -1,0 +1,607 @@
+//! Validated run plans: what the engine executes.
+//!
+//! The command line and scenario files are parsed elsewhere and turned into
+//! these types; the engine never sees raw user input. Every parser here
+//! returns a [`PlanError`] that says what was expected and what was found.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// A value given by the user could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// A duration such as `30s`, `1m30s`, `250ms`.
+    #[error("invalid duration {found:?}: expected a number with a unit, such as 500ms, 30s, 2m or 1h30m")]
+    Duration {
+        /// What the user wrote.
+        found: String,
+    },
+    /// A rate such as `500/s`.
+    #[error("invalid rate {found:?}: expected requests per unit, such as 500/s, 30/m or 2/h (a plain number means per second)")]
+    Rate {
+        /// What the user wrote.
+        found: String,
+    },
+    /// A staged plan such as `10,30s;50,1m`.
+    #[error("invalid stage {found:?} in {plan:?}: expected TARGET,DURATION separated by ';', such as 10,30s;50,1m;0,10s")]
+    Stage {
+        /// The offending stage.
+        found: String,
+        /// The whole plan.
+        plan: String,
+    },
+    /// The plan as a whole is inconsistent.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Parses a human duration: `250ms`, `30s`, `2m`, `1h30m`, `1.5s`.
+pub fn parse_duration(s: &str) -> Result<Duration, PlanError> {
+    let t = s.trim();
+    let err = || PlanError::Duration { found: s.to_string() };
+    if t.is_empty() {
+        return Err(err());
+    }
+    // Decimal seconds and friends ("1.5s") which humantime rejects.
+    if let Some((num, unit)) = split_number(t)
+        && num.contains('.')
+    {
+        let v: f64 = num.parse().map_err(|_| err())?;
+        let secs = match unit {
+            "ms" => v / 1000.0,
+            "s" => v,
+            "m" => v * 60.0,
+            "h" => v * 3600.0,
+            _ => return Err(err()),
+        };
+        return Duration::try_from_secs_f64(secs).map_err(|_| err());
+    }
+    let d = humantime::parse_duration(t).map_err(|_| err())?;
+    Ok(d)
+}
+
+fn split_number(s: &str) -> Option<(&str, &str)> {
+    let end = s
+        .char_indices()
+        .find(|(_, c)| !(c.is_ascii_digit() || *c == '.'))
+        .map(|(i, _)| i)?;
+    Some((&s[..end], s[end..].trim()))
+}
+
+/// Formats a duration compactly for tables and reports (`1m30s`, `250ms`).
+pub fn format_duration(d: Duration) -> String {
+    if d.is_zero() {
+        return "0s".into();
+    }
+    if d.subsec_nanos() != 0 && d < Duration::from_secs(10) {
+        let ms = d.as_secs_f64() * 1000.0;
+        if ms < 1000.0 {
+            return format!("{}ms", trim_float(ms));
+        }
+        return format!("{}s", trim_float(d.as_secs_f64()));
+    }
+    humantime::format_duration(Duration::from_secs(d.as_secs()))
+        .to_string()
+        .replace(' ', "")
+}
+
+fn trim_float(v: f64) -> String {
+    let s = format!("{v:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// A rate of arrivals per second.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Rate(pub f64);
+
+impl Rate {
+    /// Arrivals per second.
+    pub fn per_second(self) -> f64 {
+        self.0
+    }
+}
+
+impl FromStr for Rate {
+    type Err = PlanError;
+    fn from_str(s: &str) -> Result<Self, PlanError> {
+        let err = || PlanError::Rate { found: s.to_string() };
+        let t = s.trim();
+        let (num, per) = match t.split_once('/') {
+            Some((n, u)) => (n.trim(), u.trim()),
+            None => (t, "s"),
+        };
+        let v: f64 = num.parse().map_err(|_| err())?;
+        if !v.is_finite() || v < 0.0 {
+            return Err(err());
+        }
+        let per_secs = match per {
+            "s" | "sec" | "second" => 1.0,
+            "m" | "min" | "minute" => 60.0,
+            "h" | "hour" => 3600.0,
+            other => parse_duration(other).map_err(|_| err())?.as_secs_f64(),
+        };
+        if per_secs <= 0.0 {
+            return Err(err());
+        }
+        Ok(Rate(v / per_secs))
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/s", trim_float(self.0))
+    }
+}
+
+/// One stage of a staged plan: move linearly to `target` over `duration`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Stage {
+    /// Users (closed model) or arrivals per second (open model) at the end
+    /// of the stage.
+    pub target: f64,
+    /// How long the stage lasts.
+    #[serde(with = "serde_duration")]
+    pub duration: Duration,
+}
+
+/// Parses `10,30s;50,1m;0,10s` into stages. Targets may be rates (`500/s`)
+/// when `rates` is true.
+pub fn parse_stages(s: &str, rates: bool) -> Result<Vec<Stage>, PlanError> {
+    let mut out = Vec::new();
+    for part in s.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let err = || PlanError::Stage {
+            found: part.to_string(),
+            plan: s.to_string(),
+        };
+        let (target, duration) = part.split_once(',').ok_or_else(err)?;
+        let target = if rates {
+            target.parse::<Rate>().map_err(|_| err())?.0
+        } else {
+            let users: u32 = target.trim().parse().map_err(|_| err())?;
+            users as f64
+        };
+        let duration = parse_duration(duration).map_err(|_| err())?;
+        out.push(Stage { target, duration });
+    }
+    if out.is_empty() {
+        return Err(PlanError::Stage {
+            found: String::new(),
+            plan: s.to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// A piecewise-linear plan: a start value and stages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ramp {
+    /// Value at time zero.
+    pub start: f64,
+    /// Stages, in order.
+    pub stages: Vec<Stage>,
+}
+
+impl Ramp {
+    /// A constant value held for `duration`.
+    pub fn constant(value: f64, duration: Duration) -> Self {
+        Ramp {
+            start: value,
+            stages: vec![Stage {
+                target: value,
+                duration,
+            }],
+        }
+    }
+
+    /// Total length of the stages.
+    pub fn duration(&self) -> Duration {
+        self.stages.iter().map(|s| s.duration).sum()
+    }
+
+    /// The largest value the plan reaches.
+    pub fn peak(&self) -> f64 {
+        self.stages
+            .iter()
+            .map(|s| s.target)
+            .fold(self.start, f64::max)
+    }
+
+    /// The value at `t` (linear within a stage; the last target after the
+    /// end).
+    pub fn value_at(&self, t: Duration) -> f64 {
+        let mut from = self.start;
+        let mut begin = Duration::ZERO;
+        for s in &self.stages {
+            let end = begin + s.duration;
+            if t < end {
+                let frac = if s.duration.is_zero() {
+                    1.0
+                } else {
+                    (t - begin).as_secs_f64() / s.duration.as_secs_f64()
+                };
+                return from + (s.target - from) * frac;
+            }
+            from = s.target;
+            begin = end;
+        }
+        from
+    }
+
+    /// Open model: the time of arrival number `n` (0-based) when the value is
+    /// a rate per second, or `None` if the plan ends first.
+    ///
+    /// The cumulative number of arrivals is the integral of the rate; each
+    /// stage is linear, so inverting it solves a quadratic.
+    pub fn arrival_time(&self, n: u64) -> Option<Duration> {
+        // Arrival n happens when the integral reaches n (the first at t=0
+        // when the start rate is positive, like wrk2 and k6).
+        let target = n as f64;
+        let mut from = self.start;
+        let mut begin = 0.0f64;
+        let mut acc = 0.0f64;
+        for s in &self.stages {
+            let d = s.duration.as_secs_f64();
+            let area = (from + s.target) / 2.0 * d;
+            if acc + area > target {
+                let need = target - acc;
+                let slope = if d > 0.0 { (s.target - from) / d } else { 0.0 };
+                let x = if slope.abs() < 1e-12 {
+                    if from <= 0.0 {
+                        return None;
+                    }
+                    need / from
+                } else {
+                    // from*x + slope/2*x^2 = need
+                    let disc = from * from + 2.0 * slope * need;
+                    (-from + disc.max(0.0).sqrt()) / slope
+                };
+                return Duration::try_from_secs_f64(begin + x.clamp(0.0, d)).ok();
+            }
+            acc += area;
+            begin += d;
+            from = s.target;
+        }
+        None
+    }
+
+    /// Total arrivals the plan produces when the value is a rate per second.
+    pub fn total_arrivals(&self) -> f64 {
+        let mut from = self.start;
+        let mut acc = 0.0;
+        for s in &self.stages {
+            acc += (from + s.target) / 2.0 * s.duration.as_secs_f64();
+            from = s.target;
+        }
+        acc
+    }
+}
+
+/// How load is generated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "model", rename_all = "snake_case")]
+pub enum LoadModel {
+    /// Virtual users looping over iterations, each starting when the
+    /// previous one ends.
+    Closed(ClosedModel),
+    /// Iterations started at a given arrival rate, independent of how fast
+    /// the target answers.
+    Open(OpenModel),
+}
+
+/// Closed model: a number of virtual users over time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClosedModel {
+    /// Virtual users over time; users above the current value park (their
+    /// connections stay open) until the plan raises it again.
+    pub users: Ramp,
+    /// Stop each user after this many iterations.
+    pub iterations_per_user: Option<u64>,
+    /// Stop the whole run after this many iterations.
+    pub total_iterations: Option<u64>,
+    /// Stop after this long (in addition to the ramp's end, if any).
+    #[serde(with = "serde_opt_duration")]
+    pub duration: Option<Duration>,
+}
+
+/// Open model: arrivals per second over time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenModel {
+    /// Arrival rate over time, per second.
+    pub rate: Ramp,
+    /// At most this many iterations in flight; the virtual users that serve
+    /// arrivals.
+    pub max_in_flight: u32,
+    /// An arrival that cannot start within this delay of its scheduled time
+    /// is counted as dropped instead of being sent late.
+    #[serde(with = "serde_duration")]
+    pub max_lag: Duration,
+    /// Stop after this many arrivals.
+    pub total_iterations: Option<u64>,
+}
+
+impl LoadModel {
+    /// The longest the run can last before its graceful stop, if bounded by
+    /// time.
+    pub fn planned_duration(&self) -> Option<Duration> {
+        match self {
+            LoadModel::Closed(c) => {
+                let ramp = c.users.duration();
+                match c.duration {
+                    Some(d) => Some(d.max(ramp)),
+                    None if ramp > Duration::ZERO && c.users.stages.len() > 1 => Some(ramp),
+                    None => None,
+                }
+            }
+            LoadModel::Open(o) => Some(o.rate.duration()),
+        }
+    }
+
+    /// Number of virtual users (closed) or in-flight slots (open) to create.
+    pub fn max_users(&self) -> u32 {
+        match self {
+            LoadModel::Closed(c) => c.users.peak().ceil() as u32,
+            LoadModel::Open(o) => o.max_in_flight,
+        }
+    }
+
+    /// Checks that the plan can run and will end.
+    pub fn validate(&self) -> Result<(), PlanError> {
+        match self {
+            LoadModel::Closed(c) => {
+                if c.users.peak() < 1.0 {
+                    return Err(PlanError::Invalid("the plan never has a virtual user: set at least 1 user".into()));
+                }
+                if c.duration.is_none()
+                    && c.iterations_per_user.is_none()
+                    && c.total_iterations.is_none()
+                    && self.planned_duration().is_none()
+                {
+                    return Err(PlanError::Invalid(
+                        "the run would never end: give a duration, a number of requests or iterations, or stages".into(),
+                    ));
+                }
+            }
+            LoadModel::Open(o) => {
+                if o.max_in_flight == 0 {
+                    return Err(PlanError::Invalid("the in-flight cap must be at least 1".into()));
+                }
+                if o.rate.peak() <= 0.0 {
+                    return Err(PlanError::Invalid("the arrival rate must be above 0".into()));
+                }
+                if o.rate.duration().is_zero() {
+                    return Err(PlanError::Invalid("an open-model run needs a duration".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A one-line human description: `50 users for 10s`, `1000/s for 10s`.
+    pub fn describe(&self) -> String {
+        match self {
+            LoadModel::Closed(c) => {
+                let mut s = if c.users.stages.len() > 1 || c.users.start != c.users.peak() {
+                    format!("up to {} users in {} stages", c.users.peak(), c.users.stages.len())
+                } else {
+                    format!("{} users", c.users.peak())
+                };
+                if let Some(n) = c.iterations_per_user {
+                    s += &format!(" x {n} iterations");
+                }
+                if let Some(n) = c.total_iterations {
+                    s += &format!(", {n} requests");
+                }
+                if let Some(d) = self.planned_duration() {
+                    s += &format!(" for {}", format_duration(d));
+                }
+                s
+            }
+            LoadModel::Open(o) => {
+                let rate = if o.rate.stages.len() > 1 || o.rate.start != o.rate.peak() {
+                    format!("up to {}", Rate(o.rate.peak()))
+                } else {
+                    Rate(o.rate.peak()).to_string()
+                };
+                format!(
+                    "{rate} for {} (at most {} in flight)",
+                    format_duration(o.rate.duration()),
+                    o.max_in_flight
+                )
+            }
+        }
+    }
+}
+
+/// HTTP client settings shared by every request of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpOptions {
+    /// Time allowed to establish a connection (TCP and TLS).
+    #[serde(with = "serde_duration")]
+    pub connect_timeout: Duration,
+    /// Time allowed for a whole request, body included.
+    #[serde(with = "serde_duration")]
+    pub timeout: Duration,
+    /// Which HTTP version to speak.
+    pub version: HttpVersion,
+    /// Accept invalid TLS certificates (self-signed staging targets).
+    pub insecure: bool,
+    /// Read at most this many bytes of a response body.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(30),
+            version: HttpVersion::Http1,
+            insecure: false,
+            max_body_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+/// HTTP protocol version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpVersion {
+    /// HTTP/1.1 with keep-alive.
+    #[value(name = "1.1")]
+    Http1,
+    /// HTTP/2 (prior knowledge on plain http, ALPN on https).
+    #[value(name = "2")]
+    Http2,
+}
+
+/// Serde helpers: durations as human strings ("1m30s", "250ms").
+pub mod serde_duration {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    /// Serialises as a human string.
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_duration(*d))
+    }
+
+    /// Parses a human string.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Serde helpers: optional durations as human strings.
+pub mod serde_opt_duration {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    /// Serialises as a human string or null.
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&format_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Parses a human string or null.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let s = Option::<String>::deserialize(d)?;
+        s.map(|s| parse_duration(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration(" 2h ").unwrap(), Duration::from_secs(7200));
+        for bad in ["", "10", "ten s", "5 parsecs", "-1s", "1.5x"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!("500/s".parse::<Rate>().unwrap(), Rate(500.0));
+        assert_eq!("500".parse::<Rate>().unwrap(), Rate(500.0));
+        assert_eq!("30/m".parse::<Rate>().unwrap(), Rate(0.5));
+        assert_eq!("100/10s".parse::<Rate>().unwrap(), Rate(10.0));
+        for bad in ["", "fast", "-5/s", "10/parsec", "nan"] {
+            assert!(bad.parse::<Rate>().is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn stages() {
+        let s = parse_stages("10,30s;50,1m;0,10s", false).unwrap();
+        assert_eq!(s.len(), 3);
+        assert_eq!(s[1].target, 50.0);
+        assert_eq!(s[1].duration, Duration::from_secs(60));
+        let r = parse_stages("100/s,10s; 500/s,1m", true).unwrap();
+        assert_eq!(r[1].target, 500.0);
+        let e = parse_stages("10,30s;fifty,1m", false).unwrap_err();
+        assert!(e.to_string().contains("\"fifty,1m\""), "{e}");
+        assert!(parse_stages("", false).is_err());
+        assert!(parse_stages("10", false).is_err());
+    }
+
+    #[test]
+    fn ramp_interpolates() {
+        let r = Ramp {
+            start: 0.0,
+            stages: parse_stages("10,10s;10,10s;0,10s", false).unwrap(),
+        };
+        assert_eq!(r.value_at(Duration::from_secs(5)), 5.0);
+        assert_eq!(r.value_at(Duration::from_secs(15)), 10.0);
+        assert_eq!(r.value_at(Duration::from_secs(25)), 5.0);
+        assert_eq!(r.value_at(Duration::from_secs(99)), 0.0);
+        assert_eq!(r.peak(), 10.0);
+        assert_eq!(r.duration(), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn constant_rate_arrivals_are_evenly_spaced() {
+        let r = Ramp::constant(1000.0, Duration::from_secs(10));
+        assert_eq!(r.arrival_time(0), Some(Duration::ZERO));
+        let t = r.arrival_time(500).unwrap().as_secs_f64();
+        assert!((t - 0.5).abs() < 1e-9, "{t}");
+        assert!(r.arrival_time(9_999).is_some());
+        assert_eq!(r.arrival_time(10_000), None);
+        assert_eq!(r.total_arrivals(), 10_000.0);
+    }
+
+    #[test]
+    fn ramping_rate_arrivals_follow_the_integral() {
+        // 0 -> 100/s over 10 s: 500 arrivals, the n-th at sqrt(n/5) s.
+        let r = Ramp {
+            start: 0.0,
+            stages: vec![Stage {
+                target: 100.0,
+                duration: Duration::from_secs(10),
+            }],
+        };
+        assert_eq!(r.total_arrivals(), 500.0);
+        let t = r.arrival_time(125).unwrap().as_secs_f64();
+        assert!((t - 5.0).abs() < 1e-9, "{t}");
+        assert_eq!(r.arrival_time(500), None);
+        // Times are monotonic.
+        let mut last = Duration::ZERO;
+        for n in 0..500 {
+            let t = r.arrival_time(n).unwrap();
+            assert!(t >= last);
+            last = t;
+        }
+    }
+
+    #[test]
+    fn validation_rejects_endless_and_empty_plans() {
+        let endless = LoadModel::Closed(ClosedModel {
+            users: Ramp::constant(5.0, Duration::ZERO),
+            iterations_per_user: None,
+            total_iterations: None,
+            duration: None,
+        });
+        assert!(endless.validate().is_err());
+        let nobody = LoadModel::Closed(ClosedModel {
+            users: Ramp::constant(0.0, Duration::ZERO),
+            iterations_per_user: Some(1),
+            total_iterations: None,
+            duration: None,
+        });
+        assert!(nobody.validate().is_err());
+    }
+}

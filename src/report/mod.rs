@@ -1,0 +1,301 @@
+//! The `convoy.report/v1` document and its renderers.
+//!
+//! A [`Report`] is built once from an engine [`RunResult`] plus a little
+//! metadata; every output format renders from it, and a report read back
+//! from JSON renders exactly as the original (the histograms travel inside
+//! it). The derived figures (percentiles, rates) are recomputed from the
+//! histograms and counters when a report is read, so a hand-edited or merged
+//! report can never disagree with its own data.
+
+pub mod json;
+pub mod text;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{RunResult, StepInfo, StepKind, StepResult, StopReason};
+use crate::metrics::{ErrorCause, LatencyHistogram, StepStats, Timeline};
+use crate::plan::LoadModel;
+
+/// The schema identifier written into every report.
+pub const SCHEMA: &str = "convoy.report/v1";
+
+/// A complete run report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    /// Version of convoy that produced the report.
+    pub convoy_version: String,
+    /// A unique id for the run.
+    pub run_id: String,
+    /// Which command produced it: `bench`, `run`, `smoke`.
+    pub command: String,
+    /// What was tested (base URL, or method and URL for bench), secrets
+    /// removed.
+    pub target: String,
+    /// True when the run was stopped before its plan ended.
+    pub partial: bool,
+    /// Why the run ended.
+    pub stop_reason: StopReason,
+    /// Wall-clock start.
+    #[serde(with = "crate::engine::rfc3339")]
+    pub started_at: SystemTime,
+    /// Wall-clock end.
+    #[serde(with = "crate::engine::rfc3339")]
+    pub ended_at: SystemTime,
+    /// Measured length of the run in seconds.
+    pub duration_secs: f64,
+    /// The load model used.
+    pub load_model: LoadModel,
+    /// Iterations that ran to completion.
+    pub iterations: u64,
+    /// Iterations cut off when the run stopped.
+    pub interrupted: u64,
+    /// Every request step together.
+    pub overall: StepReport,
+    /// Per step, in scenario order.
+    pub steps: Vec<StepReport>,
+    /// The run over time.
+    pub timeline: Timeline,
+}
+
+/// Figures for one step (or for the whole run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepReport {
+    /// The step's metric name (`overall` for the whole run).
+    pub name: String,
+    /// `request` or `journey`.
+    pub kind: StepKind,
+    /// Requests that completed (with a response or a transport error).
+    pub requests: u64,
+    /// Failed requests.
+    pub errors: u64,
+    /// `errors / requests`.
+    pub error_rate: f64,
+    /// Requests per second over the run.
+    pub rps: f64,
+    /// Arrivals dropped before this step could start (open model; run-level
+    /// figure shown on the overall row and on single-step runs).
+    pub dropped: u64,
+    /// Latency from scheduled start, in milliseconds.
+    pub latency_ms: LatencySummary,
+    /// Service time (from actual send), in milliseconds.
+    pub service_ms: LatencySummary,
+    /// Responses by HTTP status code.
+    pub status_counts: BTreeMap<String, u64>,
+    /// Transport failures by cause.
+    pub error_counts: BTreeMap<ErrorCause, u64>,
+    /// The raw histograms: HdrHistogram V2 (deflate), base64, microseconds.
+    pub histograms: Histograms,
+}
+
+/// Percentiles of a histogram, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Largest.
+    pub max: f64,
+    /// Smallest.
+    pub min: f64,
+    /// Mean.
+    pub mean: f64,
+}
+
+/// The serialised histograms of a step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Histograms {
+    /// Latency from scheduled start.
+    pub latency: LatencyHistogram,
+    /// Service time.
+    pub service: LatencyHistogram,
+}
+
+impl LatencySummary {
+    /// Summarises a histogram.
+    pub fn of(h: &LatencyHistogram) -> Self {
+        let ms = |us: u64| us as f64 / 1000.0;
+        LatencySummary {
+            p50: ms(h.quantile_micros(0.50)),
+            p90: ms(h.quantile_micros(0.90)),
+            p95: ms(h.quantile_micros(0.95)),
+            p99: ms(h.quantile_micros(0.99)),
+            p999: ms(h.quantile_micros(0.999)),
+            max: ms(h.max_micros()),
+            min: ms(h.min_micros()),
+            mean: h.mean_micros() / 1000.0,
+        }
+    }
+}
+
+impl StepReport {
+    /// Summarises `stats` over a run of `duration_secs`.
+    pub fn new(name: &str, kind: StepKind, stats: &StepStats, duration_secs: f64, dropped: u64) -> Self {
+        StepReport {
+            name: name.to_string(),
+            kind,
+            requests: stats.requests,
+            errors: stats.errors,
+            error_rate: stats.error_rate(),
+            rps: if duration_secs > 0.0 {
+                stats.requests as f64 / duration_secs
+            } else {
+                0.0
+            },
+            dropped,
+            latency_ms: LatencySummary::of(&stats.latency),
+            service_ms: LatencySummary::of(&stats.service),
+            status_counts: stats
+                .status_counts
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            error_counts: stats.error_counts.clone(),
+            histograms: Histograms {
+                latency: stats.latency.clone(),
+                service: stats.service.clone(),
+            },
+        }
+    }
+
+    /// The raw, mergeable measurements behind this summary.
+    pub fn stats(&self) -> StepStats {
+        StepStats {
+            requests: self.requests,
+            errors: self.errors,
+            latency: self.histograms.latency.clone(),
+            service: self.histograms.service.clone(),
+            status_counts: self
+                .status_counts
+                .iter()
+                .filter_map(|(k, v)| k.parse::<u16>().ok().map(|k| (k, *v)))
+                .collect(),
+            error_counts: self.error_counts.clone(),
+        }
+    }
+}
+
+/// What the caller knows about a run besides its measurements.
+#[derive(Debug, Clone)]
+pub struct RunMeta {
+    /// `bench`, `run`, `smoke`.
+    pub command: String,
+    /// What was tested, secrets removed.
+    pub target: String,
+    /// The run id; generated when `None`.
+    pub run_id: Option<String>,
+}
+
+impl Report {
+    /// Builds the report of a finished run.
+    pub fn new(result: &RunResult, meta: RunMeta) -> Self {
+        let single = result.steps.len() == 1;
+        let d = result.duration_secs;
+        let steps = result
+            .steps
+            .iter()
+            .map(|s| {
+                let dropped = if single { result.dropped } else { 0 };
+                StepReport::new(&s.info.name, s.info.kind, &s.stats, d, dropped)
+            })
+            .collect();
+        Report {
+            schema: SCHEMA.to_string(),
+            convoy_version: env!("CARGO_PKG_VERSION").to_string(),
+            run_id: meta.run_id.unwrap_or_else(|| new_run_id(result.started_at)),
+            command: meta.command,
+            target: meta.target,
+            partial: result.is_partial(),
+            stop_reason: result.stop_reason,
+            started_at: result.started_at,
+            ended_at: result.ended_at,
+            duration_secs: d,
+            load_model: result.model.clone(),
+            iterations: result.iterations,
+            interrupted: result.interrupted,
+            overall: StepReport::new("overall", StepKind::Request, &result.overall(), d, result.dropped),
+            steps,
+            timeline: result.timeline.clone(),
+        }
+    }
+
+    /// Rebuilds the engine result this report was made from.
+    pub fn to_result(&self) -> RunResult {
+        RunResult {
+            steps: self
+                .steps
+                .iter()
+                .map(|s| StepResult {
+                    info: StepInfo {
+                        name: s.name.clone(),
+                        kind: s.kind,
+                    },
+                    stats: s.stats(),
+                })
+                .collect(),
+            iterations: self.iterations,
+            dropped: self.overall.dropped,
+            interrupted: self.interrupted,
+            started_at: self.started_at,
+            ended_at: self.ended_at,
+            duration_secs: self.duration_secs,
+            model: self.load_model.clone(),
+            stop_reason: self.stop_reason,
+            timeline: self.timeline.clone(),
+        }
+    }
+
+    /// Recomputes every derived figure from the histograms and counters.
+    pub fn recompute(&mut self) {
+        let meta = RunMeta {
+            command: self.command.clone(),
+            target: self.target.clone(),
+            run_id: Some(self.run_id.clone()),
+        };
+        let version = std::mem::take(&mut self.convoy_version);
+        *self = Report::new(&self.to_result(), meta);
+        self.convoy_version = version;
+    }
+
+    /// Measured length of the run.
+    pub fn duration(&self) -> Duration {
+        Duration::from_secs_f64(self.duration_secs.max(0.0))
+    }
+}
+
+/// A run id that sorts by time: `20261122T044100Z-1a2b3c`.
+pub fn new_run_id(at: SystemTime) -> String {
+    let stamp = humantime::format_rfc3339_seconds(at)
+        .to_string()
+        .replace(['-', ':'], "");
+    let short = uuid::Uuid::new_v4().simple().to_string();
+    format!("{stamp}-{}", &short[..6])
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// The terminal summary table.
+    Table,
+    /// The `convoy.report/v1` JSON document.
+    Json,
+}
+
+/// Renders `report` in `format`.
+pub fn render(report: &Report, format: Format) -> String {
+    match format {
+        Format::Table => text::render(report),
+        Format::Json => json::render(report),
+    }
+}
