@@ -525,6 +525,8 @@ async fn the_lifecycle_runs_from_created_to_delivered_with_a_ledger_row() {
         StatusCode::FORBIDDEN
     );
     assert_eq!(target.ledger_rows("acme"), 1);
+    let coaching = driver.get("/api/drivers/drv-acme-1/coaching").await;
+    assert_eq!(coaching.json["deliveriesCompleted"], 1);
     // Delivered orders keep their ledger: they cannot be deleted.
     let delete = send(admin.request(Method::DELETE, &path)).await;
     assert_eq!(delete.status, StatusCode::CONFLICT);
@@ -908,7 +910,25 @@ async fn dispatch_recommends_a_driver_of_the_tenant_deterministically() {
         "no peeking at acme's order"
     );
 
+    // Workload counts: once drv-acme-1 carries two loads, drv-acme-2 gets
+    // the next load that is not an order.
     let driver = Session::login(&target, ACME_DRIVER).await;
+    let before = dispatcher
+        .post("/api/dispatch/assign", &json!({"loadId": "L-9"}))
+        .await;
+    assert_eq!(before.json["driverId"], "drv-acme-1");
+    for reference in ["W-1", "W-2"] {
+        let order = admin.create_order(reference).await;
+        let accepted = driver
+            .post_empty(&format!("/api/orders/{order}/accept"))
+            .await;
+        assert_eq!(accepted.status, StatusCode::OK);
+    }
+    let after = dispatcher
+        .post("/api/dispatch/assign", &json!({"loadId": "L-9"}))
+        .await;
+    assert_eq!(after.json["driverId"], "drv-acme-2", "{}", after.text);
+
     assert_eq!(
         driver
             .post("/api/dispatch/assign", &json!({"loadId": id}))
@@ -975,4 +995,34 @@ async fn coaching_is_for_the_tenants_staff_and_the_driver_themself() {
             .status,
         StatusCode::NOT_FOUND
     );
+}
+
+#[tokio::test]
+async fn only_the_newest_orders_are_kept_per_tenant() {
+    let target = convoy::target::spawn(TargetConfig {
+        max_orders_per_tenant: 3,
+        ..TargetConfig::default()
+    })
+    .unwrap();
+    let admin = Session::login(&target, ACME_ADMIN).await;
+    let keyed = |key: &'static str| {
+        send(
+            admin
+                .json(Method::POST, "/api/orders", &order_body("KEEP"))
+                .header("idempotency-key", key),
+        )
+    };
+    let oldest = keyed("keep-0").await.json["id"].clone();
+    for i in 1..5 {
+        admin.create_order(&format!("KEEP-{i}")).await;
+    }
+    assert_eq!(target.orders_count("acme"), 3);
+    let gone = admin
+        .get(&format!("/api/orders/{}", oldest.as_str().unwrap()))
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    // The forgotten order took its idempotency record along.
+    let again = keyed("keep-0").await;
+    assert!(again.header("idempotent-replayed").is_none());
+    assert_ne!(again.json["id"], oldest);
 }

@@ -46,6 +46,10 @@ pub struct TargetArgs {
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
     pub token_ttl: Duration,
 
+    /// Most orders kept per tenant; the oldest are forgotten beyond it.
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_orders: u32,
+
     /// Worker threads of the server's runtime.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: u16,
@@ -77,6 +81,7 @@ pub fn run(args: TargetArgs) -> anyhow::Result<ExitCode> {
         faults: args.faults,
         token_ttl: args.token_ttl,
         worker_threads: usize::from(args.threads),
+        max_orders_per_tenant: args.max_orders as usize,
         ..TargetConfig::default()
     };
     if let Some(secret) = args.jwt_secret {

@@ -139,13 +139,7 @@ pub(crate) async fn assign(
             .map(|o| ((o.pickup.lat, o.pickup.lon), o.weight_kg));
         let active: Vec<usize> = drivers
             .iter()
-            .map(|d| {
-                tenant
-                    .orders()
-                    .filter(|o| matches!(o.status, OrderStatus::Accepted | OrderStatus::Routed))
-                    .filter(|o| o.driver_id.as_deref() == Some(d.id))
-                    .count()
-            })
+            .map(|d| tenant.driver_stats(d.id).active)
             .collect();
         (load, active)
     };
@@ -298,9 +292,8 @@ pub(crate) async fn coaching(
     let delivered = state
         .store
         .tenant(caller.tenant)
-        .orders()
-        .filter(|o| o.status == OrderStatus::Delivered && o.driver_id.as_deref() == Some(user.id))
-        .count();
+        .driver_stats(user.id)
+        .delivered;
     let safety_score = (100.0
         - 8.0 * profile.harsh_braking_per_100km
         - 6.0 * profile.speeding_per_100km

@@ -64,9 +64,11 @@ pub(crate) async fn accept(
         return Err(illegal(order, "accept", OrderStatus::Created));
     }
     order.status = OrderStatus::Accepted;
-    order.driver_id = Some(caller.user_id);
+    order.driver_id = Some(caller.user_id.clone());
     order.updated_at = timestamp();
-    Ok(Json(order.clone()))
+    let answer = order.clone();
+    tenant.load_started(&caller.user_id);
+    Ok(Json(answer))
 }
 
 /// `POST /orders/{id}/route` (admin, dispatcher, the assigned driver): plans
@@ -127,7 +129,9 @@ pub(crate) async fn deliver(
         created_at: now,
     };
     let answer = json!({ "order": order, "adjustment": adjustment });
+    let driver = order.driver_id.clone().unwrap_or_default();
     tenant.record(adjustment);
+    tenant.load_delivered(&driver);
     Ok(Json(answer))
 }
 

@@ -73,6 +73,11 @@
 //! −180..=180. Deliveries write a ledger row whose `amount` is in cents
 //! (minor units) of `currency`.
 //!
+//! State lives in memory: each tenant keeps its newest
+//! [`TargetConfig::max_orders_per_tenant`] orders (100,000 by default) and
+//! forgets older ones with their idempotency records and ledger rows. An
+//! `Idempotency-Key` lives as long as its order (deleting the order frees it).
+//!
 //! # Faults
 //!
 //! See [`Fault`] for the syntax (`--fault latency=20ms`, `error-rate=0.05`,
@@ -118,6 +123,10 @@ pub struct TargetConfig {
     /// Worker threads of the runtime [`spawn`] starts (1 = a single-threaded
     /// runtime). [`serve`] runs on the caller's runtime and ignores it.
     pub worker_threads: usize,
+    /// Most orders kept per tenant: beyond it the oldest are forgotten, with
+    /// their idempotency records and ledger rows, so that soak tests run in
+    /// bounded memory.
+    pub max_orders_per_tenant: usize,
 }
 
 impl Default for TargetConfig {
@@ -127,6 +136,7 @@ impl Default for TargetConfig {
             jwt_secret: DEV_JWT_SECRET.to_string(),
             token_ttl: Duration::from_secs(3600),
             worker_threads: 2,
+            max_orders_per_tenant: 100_000,
         }
     }
 }

@@ -236,7 +236,8 @@ pub(crate) async fn patch(
     Ok(Json(order.clone()))
 }
 
-/// `DELETE /orders/{id}` (admin). Delivered orders have ledger rows and stay.
+/// `DELETE /orders/{id}` (admin); frees the order's `Idempotency-Key`.
+/// Delivered orders have ledger rows and stay.
 pub(crate) async fn delete(
     State(state): State<AppState>,
     caller: Caller,

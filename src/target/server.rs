@@ -68,7 +68,7 @@ impl TargetState {
             jwt_secret: config.jwt_secret.clone(),
             token_ttl: config.token_ttl,
             faults: FaultPlan::new(&config.faults),
-            store: Store::new(),
+            store: Store::new(config.max_orders_per_tenant),
             started: Instant::now(),
             requests: AtomicU64::new(0),
             kill: Arc::new(KillSwitch::default()),

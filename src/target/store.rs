@@ -126,24 +126,59 @@ pub(crate) struct IdempotentAnswer {
     pub body: Bytes,
 }
 
+/// What dispatch and coaching need to know about a driver, kept up to date
+/// so that they need not scan every order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct DriverStats {
+    /// Orders accepted or routed, not yet delivered.
+    pub active: usize,
+    /// Orders delivered since the target started.
+    pub delivered: usize,
+}
+
 /// Everything one tenant owns.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct TenantData {
+    /// Most orders kept; the oldest are forgotten beyond it.
+    capacity: usize,
     next_seq: u64,
     /// Orders in creation order, keyed by sequence number.
     orders: BTreeMap<u64, Order>,
     by_id: HashMap<Uuid, u64>,
-    /// Idempotency records, scoped to the tenant.
+    /// Idempotency records, scoped to the tenant; each lives as long as its
+    /// order.
     pub idempotency: HashMap<String, IdempotentAnswer>,
     ledger: HashMap<Uuid, Vec<Adjustment>>,
+    drivers: HashMap<String, DriverStats>,
 }
 
 impl TenantData {
-    /// Stores a new order.
+    /// Empty, keeping at most `capacity` orders (at least one).
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            next_seq: 0,
+            orders: BTreeMap::new(),
+            by_id: HashMap::new(),
+            idempotency: HashMap::new(),
+            ledger: HashMap::new(),
+            drivers: HashMap::new(),
+        }
+    }
+
+    /// Stores a new order, forgetting the oldest ones beyond the capacity so
+    /// that a long soak test runs in bounded memory.
     pub fn insert(&mut self, order: Order) {
         self.next_seq += 1;
         self.by_id.insert(order.id, self.next_seq);
         self.orders.insert(self.next_seq, order);
+        while self.orders.len() > self.capacity {
+            let Some((_, oldest)) = self.orders.pop_first() else {
+                break;
+            };
+            self.forget(&oldest);
+            self.ledger.remove(&oldest.id);
+        }
     }
 
     /// The order with `id`.
@@ -156,11 +191,31 @@ impl TenantData {
         self.by_id.get(id).and_then(|seq| self.orders.get_mut(seq))
     }
 
-    /// Removes the order with `id`; its ledger rows stay.
+    /// Removes the order with `id` and frees its idempotency key.
     pub fn remove(&mut self, id: &Uuid) -> Option<Order> {
-        self.by_id
-            .remove(id)
-            .and_then(|seq| self.orders.remove(&seq))
+        let seq = self.by_id.get(id)?;
+        let order = self.orders.remove(seq)?;
+        self.forget(&order);
+        Some(order)
+    }
+
+    /// Drops what refers to an order that is gone.
+    fn forget(&mut self, order: &Order) {
+        self.by_id.remove(&order.id);
+        if let Some(key) = &order.idempotency_key
+            && self
+                .idempotency
+                .get(key)
+                .is_some_and(|first| first.order_id == order.id)
+        {
+            self.idempotency.remove(key);
+        }
+        if matches!(order.status, OrderStatus::Accepted | OrderStatus::Routed)
+            && let Some(driver) = &order.driver_id
+            && let Some(stats) = self.drivers.get_mut(driver)
+        {
+            stats.active = stats.active.saturating_sub(1);
+        }
     }
 
     /// Orders in creation order.
@@ -180,6 +235,23 @@ impl TenantData {
     pub fn adjustments(&self, order_id: &Uuid) -> &[Adjustment] {
         self.ledger.get(order_id).map_or(&[], Vec::as_slice)
     }
+
+    /// A driver accepted an order.
+    pub fn load_started(&mut self, driver: &str) {
+        self.drivers.entry(driver.to_string()).or_default().active += 1;
+    }
+
+    /// A driver delivered an order.
+    pub fn load_delivered(&mut self, driver: &str) {
+        let stats = self.drivers.entry(driver.to_string()).or_default();
+        stats.active = stats.active.saturating_sub(1);
+        stats.delivered += 1;
+    }
+
+    /// A driver's current workload and record.
+    pub fn driver_stats(&self, driver: &str) -> DriverStats {
+        self.drivers.get(driver).copied().unwrap_or_default()
+    }
 }
 
 /// All tenants' data.
@@ -189,10 +261,14 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    /// An empty store for the seeded tenants.
-    pub fn new() -> Self {
+    /// An empty store for the seeded tenants, keeping at most
+    /// `orders_per_tenant` orders each.
+    pub fn new(orders_per_tenant: usize) -> Self {
         Self {
-            tenants: TENANTS.iter().map(|_| Mutex::default()).collect(),
+            tenants: TENANTS
+                .iter()
+                .map(|_| Mutex::new(TenantData::with_capacity(orders_per_tenant)))
+                .collect(),
         }
     }
 
@@ -253,7 +329,7 @@ mod tests {
 
     #[test]
     fn orders_list_in_creation_order_and_remove_cleanly() {
-        let mut data = TenantData::default();
+        let mut data = TenantData::with_capacity(10);
         let (a, b, c) = (order("a"), order("b"), order("c"));
         let b_id = b.id;
         for o in [a, b, c] {
@@ -267,6 +343,50 @@ mod tests {
         assert!(data.remove(&b_id).is_some());
         assert!(data.get(&b_id).is_none());
         assert_eq!(data.orders().count(), 2);
+    }
+
+    #[test]
+    fn the_oldest_orders_are_forgotten_beyond_capacity() {
+        let mut data = TenantData::with_capacity(2);
+        let mut first = order("a");
+        first.idempotency_key = Some("key-a".into());
+        first.status = OrderStatus::Accepted;
+        first.driver_id = Some("drv-1".into());
+        let first_id = first.id;
+        data.idempotency.insert(
+            "key-a".into(),
+            IdempotentAnswer {
+                fingerprint: [0; 32],
+                status: StatusCode::CREATED,
+                order_id: first_id,
+                body: Bytes::new(),
+            },
+        );
+        data.load_started("drv-1");
+        data.insert(first);
+        data.insert(order("b"));
+        assert!(data.get(&first_id).is_some());
+        data.insert(order("c"));
+        assert!(data.get(&first_id).is_none());
+        assert_eq!(data.orders().count(), 2);
+        assert!(data.idempotency.is_empty(), "the key went with its order");
+        assert_eq!(data.driver_stats("drv-1").active, 0);
+    }
+
+    #[test]
+    fn driver_stats_follow_the_lifecycle() {
+        let mut data = TenantData::with_capacity(10);
+        data.load_started("drv-1");
+        data.load_started("drv-1");
+        data.load_delivered("drv-1");
+        assert_eq!(
+            data.driver_stats("drv-1"),
+            DriverStats {
+                active: 1,
+                delivered: 1
+            }
+        );
+        assert_eq!(data.driver_stats("drv-2"), DriverStats::default());
     }
 
     #[test]
