@@ -127,9 +127,6 @@ pub fn run(
     control: &RunControl,
     observer: impl FnMut(&LiveStatus),
 ) -> Result<RunResult, EngineError> {
-    let workload = Arc::new(BenchWorkload::new(
-        plan.request.clone(),
-        plan.http.clone(),
-    )?);
+    let workload = Arc::new(BenchWorkload::new(plan.request.clone(), plan.http.clone())?);
     engine::run(&plan.model, &plan.engine, workload, control, observer)
 }

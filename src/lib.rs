@@ -15,12 +15,12 @@
 //!   document and renders it (terminal table, JSON, ...).
 //! * [`target`] is the built-in reference logistics API with fault injection.
 
+pub mod bench;
 pub mod cli;
 pub mod engine;
 pub mod metrics;
 pub mod plan;
 pub mod progress;
+pub mod redact;
 pub mod report;
 pub mod target;
-pub mod bench;
-pub mod redact;

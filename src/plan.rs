@@ -14,19 +14,25 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
     /// A duration such as `30s`, `1m30s`, `250ms`.
-    #[error("invalid duration {found:?}: expected a number with a unit, such as 500ms, 30s, 2m or 1h30m")]
+    #[error(
+        "invalid duration {found:?}: expected a number with a unit, such as 500ms, 30s, 2m or 1h30m"
+    )]
     Duration {
         /// What the user wrote.
         found: String,
     },
     /// A rate such as `500/s`.
-    #[error("invalid rate {found:?}: expected requests per unit, such as 500/s, 30/m or 2/h (a plain number means per second)")]
+    #[error(
+        "invalid rate {found:?}: expected requests per unit, such as 500/s, 30/m or 2/h (a plain number means per second)"
+    )]
     Rate {
         /// What the user wrote.
         found: String,
     },
     /// A staged plan such as `10,30s;50,1m`.
-    #[error("invalid stage {found:?} in {plan:?}: expected TARGET,DURATION separated by ';', such as 10,30s;50,1m;0,10s")]
+    #[error(
+        "invalid stage {found:?} in {plan:?}: expected TARGET,DURATION separated by ';', such as 10,30s;50,1m;0,10s"
+    )]
     Stage {
         /// The offending stage.
         found: String,
@@ -41,7 +47,9 @@ pub enum PlanError {
 /// Parses a human duration: `250ms`, `30s`, `2m`, `1h30m`, `1.5s`.
 pub fn parse_duration(s: &str) -> Result<Duration, PlanError> {
     let t = s.trim();
-    let err = || PlanError::Duration { found: s.to_string() };
+    let err = || PlanError::Duration {
+        found: s.to_string(),
+    };
     if t.is_empty() {
         return Err(err());
     }
@@ -108,7 +116,9 @@ impl Rate {
 impl FromStr for Rate {
     type Err = PlanError;
     fn from_str(s: &str) -> Result<Self, PlanError> {
-        let err = || PlanError::Rate { found: s.to_string() };
+        let err = || PlanError::Rate {
+            found: s.to_string(),
+        };
         let t = s.trim();
         let (num, per) = match t.split_once('/') {
             Some((n, u)) => (n.trim(), u.trim()),
@@ -353,7 +363,9 @@ impl LoadModel {
         match self {
             LoadModel::Closed(c) => {
                 if c.users.peak() < 1.0 {
-                    return Err(PlanError::Invalid("the plan never has a virtual user: set at least 1 user".into()));
+                    return Err(PlanError::Invalid(
+                        "the plan never has a virtual user: set at least 1 user".into(),
+                    ));
                 }
                 if c.duration.is_none()
                     && c.iterations_per_user.is_none()
@@ -367,13 +379,19 @@ impl LoadModel {
             }
             LoadModel::Open(o) => {
                 if o.max_in_flight == 0 {
-                    return Err(PlanError::Invalid("the in-flight cap must be at least 1".into()));
+                    return Err(PlanError::Invalid(
+                        "the in-flight cap must be at least 1".into(),
+                    ));
                 }
                 if o.rate.peak() <= 0.0 {
-                    return Err(PlanError::Invalid("the arrival rate must be above 0".into()));
+                    return Err(PlanError::Invalid(
+                        "the arrival rate must be above 0".into(),
+                    ));
                 }
                 if o.rate.duration().is_zero() {
-                    return Err(PlanError::Invalid("an open-model run needs a duration".into()));
+                    return Err(PlanError::Invalid(
+                        "an open-model run needs a duration".into(),
+                    ));
                 }
             }
         }
@@ -385,7 +403,11 @@ impl LoadModel {
         match self {
             LoadModel::Closed(c) => {
                 let mut s = if c.users.stages.len() > 1 || c.users.start != c.users.peak() {
-                    format!("up to {} users in {} stages", c.users.peak(), c.users.stages.len())
+                    format!(
+                        "up to {} users in {} stages",
+                        c.users.peak(),
+                        c.users.stages.len()
+                    )
                 } else {
                     format!("{} users", c.users.peak())
                 };

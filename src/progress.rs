@@ -20,15 +20,19 @@ pub struct Progress {
 impl Progress {
     /// A display that draws only if `enabled` and stderr is a terminal.
     pub fn new(enabled: bool) -> Self {
-        let bar = (enabled && std::io::stdout().is_terminal() && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::stderr_with_hz(4));
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} [{bar:30}] {msg}")
-                    .expect("the template is valid")
-                    .progress_chars("=> "),
-            );
-            bar
-        });
+        let bar = (enabled && std::io::stdout().is_terminal() && std::io::stderr().is_terminal())
+            .then(|| {
+                let bar = ProgressBar::with_draw_target(
+                    Some(1000),
+                    ProgressDrawTarget::stderr_with_hz(4),
+                );
+                bar.set_style(
+                    ProgressStyle::with_template("{spinner} [{bar:30}] {msg}")
+                        .expect("the template is valid")
+                        .progress_chars("=> "),
+                );
+                bar
+            });
         Progress { bar }
     }
 

@@ -41,7 +41,11 @@ pub fn redact_url(url: &reqwest::Url) -> String {
         let pairs: Vec<(String, String)> = u
             .query_pairs()
             .map(|(k, v)| {
-                let v: Cow<str> = if is_sensitive_name(&k) { REDACTED.into() } else { v };
+                let v: Cow<str> = if is_sensitive_name(&k) {
+                    REDACTED.into()
+                } else {
+                    v
+                };
                 (k.into_owned(), v.into_owned())
             })
             .collect();
@@ -79,6 +83,9 @@ mod tests {
     fn headers() {
         assert_eq!(redact_header("Authorization", "Bearer x"), REDACTED);
         assert_eq!(redact_header("X-Api-Key", "k"), REDACTED);
-        assert_eq!(redact_header("Accept", "application/json"), "application/json");
+        assert_eq!(
+            redact_header("Accept", "application/json"),
+            "application/json"
+        );
     }
 }

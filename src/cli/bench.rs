@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{signals, CliError, Exit};
+use super::{CliError, Exit, signals};
 use crate::bench::{self, BenchPlan, RequestSpec};
 use crate::engine::http::preflight;
 use crate::engine::{EngineOptions, RunControl};
 use crate::plan::{
-    parse_duration, parse_stages, ClosedModel, HttpOptions, HttpVersion, LoadModel, OpenModel, Ramp,
-    Rate,
+    ClosedModel, HttpOptions, HttpVersion, LoadModel, OpenModel, Ramp, Rate, parse_duration,
+    parse_stages,
 };
 use crate::progress::Progress;
 use crate::redact::redact_url;
@@ -139,7 +139,9 @@ impl BenchArgs {
             return Err(CliError::usage("-c/--connections must be at least 1"));
         }
         let model = self.model()?;
-        model.validate().map_err(|e| CliError::usage(e.to_string()))?;
+        model
+            .validate()
+            .map_err(|e| CliError::usage(e.to_string()))?;
         let mut engine = EngineOptions {
             graceful_stop: self.graceful_stop,
             ..EngineOptions::default()
@@ -186,7 +188,9 @@ impl BenchArgs {
                     Ramp::constant(rate.0, Duration::from_secs_f64(n as f64 / rate.0))
                 }
                 (None, None, None) => {
-                    return Err(CliError::usage("--rate needs -d/--duration, -n/--requests or --stages"));
+                    return Err(CliError::usage(
+                        "--rate needs -d/--duration, -n/--requests or --stages",
+                    ));
                 }
             };
             return Ok(LoadModel::Open(OpenModel {
@@ -272,11 +276,14 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
         Exit::Interrupted.into()
     } else if report.overall.requests > 0
         && report.overall.status_counts.is_empty()
-        && report
-            .overall
-            .error_counts
-            .keys()
-            .all(|c| matches!(c, crate::metrics::ErrorCause::Refused | crate::metrics::ErrorCause::Dns | crate::metrics::ErrorCause::Connect))
+        && report.overall.error_counts.keys().all(|c| {
+            matches!(
+                c,
+                crate::metrics::ErrorCause::Refused
+                    | crate::metrics::ErrorCause::Dns
+                    | crate::metrics::ErrorCause::Connect
+            )
+        })
     {
         eprintln!("error: target unreachable: no request got a response");
         Exit::Aborted.into()

@@ -2,8 +2,8 @@
 //! their grace period and a partial report is written); the second exits at
 //! once.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::engine::RunControl;
 

@@ -113,14 +113,22 @@ impl Shared {
             LoadModel::Closed(c) => (Some(c.users.clone()), c.total_iterations),
             LoadModel::Open(o) => (None, o.total_iterations),
         };
-        let initial = users.as_ref().map_or(u32::MAX, |r| r.value_at(Duration::ZERO).round() as u32);
+        let initial = users
+            .as_ref()
+            .map_or(u32::MAX, |r| r.value_at(Duration::ZERO).round() as u32);
         Shared {
             control,
             start,
             users,
             target_users: AtomicU32::new(initial),
             users_changed: Notify::new(),
-            deadline: model.planned_duration().map(|d| start + d),
+            // The open model serves (or drops) every arrival due before the
+            // plan ends: its users leave by themselves once the schedule is
+            // exhausted, and arrivals may start up to `max_lag` late.
+            deadline: match model {
+                LoadModel::Open(o) => Some(start + o.rate.duration() + o.max_lag),
+                LoadModel::Closed(_) => model.planned_duration().map(|d| start + d),
+            },
             graceful_stop,
             stop_seen: std::sync::Mutex::new(None),
             total_iterations,
@@ -155,7 +163,10 @@ impl Shared {
 
     /// Iterations in flight over every worker.
     pub fn total_in_flight(&self) -> u64 {
-        self.in_flight.iter().map(|a| a.load(Ordering::Relaxed)).sum()
+        self.in_flight
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Users doing or ready to do work, for the timeline.

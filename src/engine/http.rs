@@ -103,7 +103,10 @@ impl Endpoint {
             .map_err(|e| format!("invalid host {host:?}: {e}"))?;
         Ok(Endpoint {
             tls,
-            host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
             port,
             scheme: if tls { Scheme::HTTPS } else { Scheme::HTTP },
             authority,
@@ -124,7 +127,9 @@ pub fn origin_form(url: &reqwest::Url) -> Uri {
         pq.push('?');
         pq.push_str(q);
     }
-    let pq: PathAndQuery = pq.parse().unwrap_or_else(|_| PathAndQuery::from_static("/"));
+    let pq: PathAndQuery = pq
+        .parse()
+        .unwrap_or_else(|_| PathAndQuery::from_static("/"));
     Uri::from(pq)
 }
 
@@ -182,7 +187,9 @@ pub struct HttpClient {
 
 impl std::fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpClient").field("opts", &self.opts).finish()
+        f.debug_struct("HttpClient")
+            .field("opts", &self.opts)
+            .finish()
     }
 }
 
@@ -289,7 +296,10 @@ impl HttpClient {
     fn timed_out(&self) -> HttpFailure {
         HttpFailure::new(
             ErrorCause::Timeout,
-            format!("no complete response within {}", format_duration(self.opts.timeout)),
+            format!(
+                "no complete response within {}",
+                format_duration(self.opts.timeout)
+            ),
         )
     }
 
@@ -318,7 +328,10 @@ impl HttpClient {
                     }
                     if s.ready().await.is_err() {
                         if fresh {
-                            return Err(HttpFailure::new(ErrorCause::Reset, "connection closed before the request was sent"));
+                            return Err(HttpFailure::new(
+                                ErrorCause::Reset,
+                                "connection closed before the request was sent",
+                            ));
                         }
                         fresh = true;
                         sender = Box::pin(self.connect(ep)).await?;
@@ -352,7 +365,10 @@ impl HttpClient {
                     }
                     if s.ready().await.is_err() {
                         if fresh {
-                            return Err(HttpFailure::new(ErrorCause::Reset, "connection closed before the request was sent"));
+                            return Err(HttpFailure::new(
+                                ErrorCause::Reset,
+                                "connection closed before the request was sent",
+                            ));
                         }
                         fresh = true;
                         sender = Box::pin(self.connect(ep)).await?;
@@ -384,7 +400,9 @@ impl HttpClient {
         let fut = async {
             let addrs = tokio::net::lookup_host((ep.host.as_str(), ep.port))
                 .await
-                .map_err(|e| HttpFailure::new(ErrorCause::Dns, format!("cannot resolve {}: {e}", ep.host)))?;
+                .map_err(|e| {
+                    HttpFailure::new(ErrorCause::Dns, format!("cannot resolve {}: {e}", ep.host))
+                })?;
             let mut last = HttpFailure::new(ErrorCause::Dns, format!("{} has no address", ep.host));
             for addr in addrs {
                 match TcpStream::connect(addr).await {
@@ -393,7 +411,10 @@ impl HttpClient {
                         return Ok(stream);
                     }
                     Err(e) => {
-                        last = HttpFailure::new(classify_io(&e).unwrap_or(ErrorCause::Connect), format!("cannot connect to {addr}: {e}"));
+                        last = HttpFailure::new(
+                            classify_io(&e).unwrap_or(ErrorCause::Connect),
+                            format!("cannot connect to {addr}: {e}"),
+                        );
                     }
                 }
             }
@@ -404,7 +425,11 @@ impl HttpClient {
             Err(_) => {
                 return Err(HttpFailure::new(
                     ErrorCause::Timeout,
-                    format!("cannot connect to {}: no answer within {}", ep.address(), format_duration(limit)),
+                    format!(
+                        "cannot connect to {}: no answer within {}",
+                        ep.address(),
+                        format_duration(limit)
+                    ),
                 ));
             }
         };
@@ -414,18 +439,31 @@ impl HttpClient {
                 .get_or_init(|| tls_connector(&self.opts))
                 .as_ref()
                 .map_err(|e| HttpFailure::new(ErrorCause::Tls, e.clone()))?;
-            let name = rustls::pki_types::ServerName::try_from(ep.host.clone())
-                .map_err(|e| HttpFailure::new(ErrorCause::Tls, format!("invalid TLS server name {:?}: {e}", ep.host)))?;
+            let name = rustls::pki_types::ServerName::try_from(ep.host.clone()).map_err(|e| {
+                HttpFailure::new(
+                    ErrorCause::Tls,
+                    format!("invalid TLS server name {:?}: {e}", ep.host),
+                )
+            })?;
             let tls = match tokio::time::timeout(limit, connector.connect(name, stream)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
-                    let cause = classify_io(&e).filter(|c| *c != ErrorCause::Other).unwrap_or(ErrorCause::Tls);
-                    return Err(HttpFailure::new(cause, format!("TLS handshake with {} failed: {e}", ep.address())));
+                    let cause = classify_io(&e)
+                        .filter(|c| *c != ErrorCause::Other)
+                        .unwrap_or(ErrorCause::Tls);
+                    return Err(HttpFailure::new(
+                        cause,
+                        format!("TLS handshake with {} failed: {e}", ep.address()),
+                    ));
                 }
                 Err(_) => {
                     return Err(HttpFailure::new(
                         ErrorCause::Timeout,
-                        format!("TLS handshake with {} took longer than {}", ep.address(), format_duration(limit)),
+                        format!(
+                            "TLS handshake with {} took longer than {}",
+                            ep.address(),
+                            format_duration(limit)
+                        ),
                     ));
                 }
             };
@@ -523,7 +561,12 @@ mod insecure {
             cert: &CertificateDer<'_>,
             dss: &DigitallySignedStruct,
         ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+            verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
         }
 
         fn verify_tls13_signature(
@@ -532,7 +575,12 @@ mod insecure {
             cert: &CertificateDer<'_>,
             dss: &DigitallySignedStruct,
         ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+            verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
         }
 
         fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
@@ -542,7 +590,10 @@ mod insecure {
 }
 
 fn too_large(limit: usize) -> HttpFailure {
-    HttpFailure::new(ErrorCause::Body, format!("response body larger than the {limit} byte limit"))
+    HttpFailure::new(
+        ErrorCause::Body,
+        format!("response body larger than the {limit} byte limit"),
+    )
 }
 
 fn body_failure(e: &hyper::Error) -> HttpFailure {
@@ -561,7 +612,9 @@ fn hyper_failure(e: &hyper::Error) -> HttpFailure {
 /// Sorts an I/O error into a cause, if its kind says one.
 pub fn classify_io(e: &io::Error) -> Option<ErrorCause> {
     use io::ErrorKind::*;
-    if e.get_ref().is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()) {
+    if e.get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+    {
         return Some(ErrorCause::Tls);
     }
     Some(match e.kind() {
@@ -628,8 +681,16 @@ pub fn preflight(url: &reqwest::Url, timeout: Duration) -> Result<(), String> {
     for addr in addrs {
         match TcpStream::connect_timeout(&addr, timeout) {
             Ok(_) => return Ok(()),
-            Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
-                last = format!("cannot connect to {addr}: no answer within {}", format_duration(timeout));
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                ) =>
+            {
+                last = format!(
+                    "cannot connect to {addr}: no answer within {}",
+                    format_duration(timeout)
+                );
             }
             Err(e) => last = format!("cannot connect to {addr}: {e}"),
         }

@@ -212,7 +212,11 @@ impl RunResult {
     /// All request steps merged: the run's overall figures.
     pub fn overall(&self) -> StepStats {
         let mut all = StepStats::default();
-        for s in self.steps.iter().filter(|s| s.info.kind == StepKind::Request) {
+        for s in self
+            .steps
+            .iter()
+            .filter(|s| s.info.kind == StepKind::Request)
+        {
             all.merge(&s.stats);
         }
         all
@@ -237,7 +241,10 @@ pub fn run<W: Workload>(
     mut observer: impl FnMut(&LiveStatus),
 ) -> Result<RunResult, EngineError> {
     model.validate()?;
-    let workers = options.workers.max(1).min(model.max_users().max(1) as usize);
+    let workers = options
+        .workers
+        .max(1)
+        .min(model.max_users().max(1) as usize);
     let steps = workload.steps();
     let started_at = SystemTime::now();
     let start = Instant::now();
@@ -426,7 +433,12 @@ fn run_worker<W: Workload>(
                     tasks.spawn_local(closed::run_user(ctx, c.iterations_per_user));
                 }
                 LoadModel::Open(o) => {
-                    tasks.spawn_local(open::run_user(ctx, o.rate.clone(), o.max_lag, o.total_iterations));
+                    tasks.spawn_local(open::run_user(
+                        ctx,
+                        o.rate.clone(),
+                        o.max_lag,
+                        o.total_iterations,
+                    ));
                 }
             }
         }

@@ -194,7 +194,11 @@ mod tests {
         let mut b = StepStats::default();
         for i in 0..100u64 {
             a.record(MS * (i as u32 + 1), MS, Outcome::Status(200));
-            b.record(MS * 3, MS, Outcome::Status(if i % 10 == 0 { 503 } else { 201 }));
+            b.record(
+                MS * 3,
+                MS,
+                Outcome::Status(if i % 10 == 0 { 503 } else { 201 }),
+            );
         }
         b.record(MS, MS, Outcome::Failed(ErrorCause::Reset));
         let mut ab = a.clone();

@@ -141,7 +141,13 @@ impl LatencySummary {
 
 impl StepReport {
     /// Summarises `stats` over a run of `duration_secs`.
-    pub fn new(name: &str, kind: StepKind, stats: &StepStats, duration_secs: f64, dropped: u64) -> Self {
+    pub fn new(
+        name: &str,
+        kind: StepKind,
+        stats: &StepStats,
+        duration_secs: f64,
+        dropped: u64,
+    ) -> Self {
         StepReport {
             name: name.to_string(),
             kind,
@@ -224,7 +230,13 @@ impl Report {
             load_model: result.model.clone(),
             iterations: result.iterations,
             interrupted: result.interrupted,
-            overall: StepReport::new("overall", StepKind::Request, &result.overall(), d, result.dropped),
+            overall: StepReport::new(
+                "overall",
+                StepKind::Request,
+                &result.overall(),
+                d,
+                result.dropped,
+            ),
             steps,
             timeline: result.timeline.clone(),
         }
