@@ -755,9 +755,10 @@ async fn idempotent_replays_return_the_first_answer_and_create_one_order() {
         admin
             .request(Method::POST, "/api/orders")
             .header("idempotency-key", "key-1")
-            .body(serde_json::to_string_pretty(&order_body("IDEM-1")).unwrap()),
+            .body(reversed_keys(&order_body("IDEM-1"))),
     )
     .await;
+    assert_eq!(reordered.header("idempotent-replayed"), Some("true"));
     assert_eq!(reordered.json["id"], first.json["id"]);
 
     let different = create("key-1", order_body("IDEM-other")).await;
@@ -792,6 +793,26 @@ async fn idempotent_replays_return_the_first_answer_and_create_one_order() {
         StatusCode::CREATED
     );
     assert_eq!(target.orders_with_idempotency_key("acme", "key-2"), 1);
+}
+
+/// Writes a JSON value with every object's keys in reverse order and extra
+/// whitespace: the same document, spelt differently.
+fn reversed_keys(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let fields: Vec<String> = map
+                .iter()
+                .rev()
+                .map(|(k, v)| format!("{} :  {}", Value::from(k.as_str()), reversed_keys(v)))
+                .collect();
+            format!("{{ {} }}", fields.join(" ,\n "))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(reversed_keys).collect();
+            format!("[ {} ]", items.join(", "))
+        }
+        other => other.to_string(),
+    }
 }
 
 #[tokio::test]
@@ -1025,4 +1046,23 @@ async fn only_the_newest_orders_are_kept_per_tenant() {
     let again = keyed("keep-0").await;
     assert!(again.header("idempotent-replayed").is_none());
     assert_ne!(again.json["id"], oldest);
+}
+
+#[tokio::test]
+async fn http2_with_prior_knowledge_is_served() {
+    let target = start(&[]);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let response = client
+        .get(format!("{}/health", target.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().contains_key("x-request-id"));
+    assert_eq!(response.text().await.unwrap(), r#"{"status":"ok"}"#);
 }

@@ -7,9 +7,10 @@ mod target_support;
 use std::io::{ErrorKind, Read};
 use std::time::{Duration, Instant};
 
-use convoy::target::{Claims, DEV_JWT_SECRET, Role, sign_token};
+use convoy::target::{Claims, DEV_JWT_SECRET, Fault, Role, TargetConfig, sign_token};
 use reqwest::{Method, StatusCode};
 use target_support::{Session, client, fresh_client, order_body, send, start};
+use tokio::io::AsyncReadExt;
 
 #[tokio::test]
 async fn fixed_latency_delays_health_and_api_routes() {
@@ -366,4 +367,55 @@ async fn faults_combine() {
     let leaked = globex.get(&format!("/api/orders/{id}")).await;
     assert!(started.elapsed() >= Duration::from_millis(25));
     assert_eq!(leaked.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn serve_on_the_callers_runtime_returns_an_error_and_cuts_connections_on_crash() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = TargetConfig::default().with_fault(Fault::CrashAfter(1));
+    let server = tokio::spawn(convoy::target::serve(listener, config));
+    let health = format!("http://{addr}/health");
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let client = fresh_client();
+    assert_eq!(send(client.get(&health)).await.status, StatusCode::OK);
+    assert!(
+        client.get(&health).send().await.is_err(),
+        "request 2 finds the target dead"
+    );
+
+    let served = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("serve returns once crashed")
+        .unwrap();
+    assert_eq!(served.unwrap_err().kind(), ErrorKind::ConnectionAborted);
+    // This runtime lives on, yet the idle connection is cut, not left open.
+    let mut buffer = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(10), idle.read(&mut buffer))
+        .await
+        .expect("the idle connection is cut");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test]
+async fn a_crash_cuts_requests_in_flight_on_the_callers_runtime() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = TargetConfig::default()
+        .with_fault(Fault::CrashAfter(1))
+        .with_fault("stall=30s@0s".parse().unwrap());
+    let server = tokio::spawn(convoy::target::serve(listener, config));
+    let health = format!("http://{addr}/health");
+    let client = fresh_client();
+    // Request 1 hangs in the stall; request 2 kills the target.
+    let stalled = tokio::spawn(client.get(&health).send());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(client.get(&health).send().await.is_err());
+    let stalled = tokio::time::timeout(Duration::from_secs(20), stalled)
+        .await
+        .expect("the stalled request ends with the crash, not with the stall")
+        .unwrap();
+    assert!(stalled.is_err(), "{stalled:?}");
+    assert!(server.await.unwrap().is_err());
 }
