@@ -371,11 +371,7 @@ fn a_report_survives_json_and_merges_exactly() {
     let t = target::spawn(TargetConfig::default()).unwrap();
     let a = run(&plan(&health(&t), closed(2, Some(120), None, None)));
     let b = run(&plan(&health(&t), closed(3, Some(80), None, None)));
-    let meta = || RunMeta {
-        command: "bench".into(),
-        target: "test".into(),
-        run_id: None,
-    };
+    let meta = || RunMeta::new("bench", "test");
     let ra = Report::new(&a, meta());
     let text = report::json::render(&ra);
     let back = report::json::parse(&text).unwrap();

@@ -254,14 +254,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     let result = bench::run(&plan, &control, |s| progress.update(s))
         .map_err(|e| CliError::aborted(e.to_string()))?;
     progress.finish();
-    let report = Report::new(
-        &result,
-        RunMeta {
-            command: "bench".into(),
-            target,
-            run_id: None,
-        },
-    );
+    let report = Report::new(&result, RunMeta::new("bench", &target));
     if let Some(path) = &args.output {
         std::fs::write(path, report::json::render(&report)).map_err(|e| {
             CliError::aborted(format!("cannot write report to {}: {e}", path.display()))

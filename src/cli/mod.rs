@@ -13,7 +13,10 @@
 //! | 4 | run aborted: target unreachable or died, or another runtime failure |
 //! | 5 | interrupted (Ctrl-C, SIGTERM): a partial report was written |
 
+pub mod baseline;
 pub mod bench;
+pub mod compare;
+pub mod report;
 mod signals;
 pub mod target;
 
@@ -96,6 +99,12 @@ enum Command {
     Bench(Box<bench::BenchArgs>),
     /// Serve the built-in reference logistics API.
     Target(target::TargetArgs),
+    /// Re-render a saved report.json as a table, Markdown, JUnit or HTML.
+    Report(report::Args),
+    /// Compare a run with a baseline, step by step, with noise taken into account.
+    Compare(compare::Args),
+    /// Manage the stored baseline and run history.
+    Baseline(baseline::Args),
 }
 
 /// Entry point of the binary.
@@ -117,6 +126,9 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Bench(args) => bench::run(*args),
         Command::Target(args) => target::run(args).map_err(|e| CliError::aborted(format!("{e:#}"))),
+        Command::Report(args) => report::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Baseline(args) => baseline::run(args),
     };
     match outcome {
         Ok(code) => code,

@@ -24,6 +24,7 @@ mod control;
 pub mod http;
 mod open;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -33,7 +34,9 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::recorder::IntervalStats;
-use crate::metrics::{Recorder, Shard, StepStats, Timeline, TimelineSample};
+use crate::metrics::{
+    CheckStats, FailureSample, Recorder, Shard, StepStats, Timeline, TimelineSample, Violation,
+};
 use crate::plan::{LoadModel, PlanError};
 
 pub use control::RunControl;
@@ -53,6 +56,11 @@ pub trait Workload: Send + Sync + 'static {
 
     /// Names of the steps this workload records into, by index.
     fn steps(&self) -> Vec<StepInfo>;
+
+    /// Names of the checks this workload records into, by index.
+    fn checks(&self) -> Vec<CheckInfo> {
+        Vec::new()
+    }
 
     /// Builds the state of worker `index` (called on that worker's thread).
     fn worker(&self, index: usize) -> Result<Self::Worker, EngineError>;
@@ -91,6 +99,26 @@ pub struct StepInfo {
     pub name: String,
     /// What the step measures.
     pub kind: StepKind,
+}
+
+/// A named check of a workload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckInfo {
+    /// The step the check belongs to.
+    pub step: String,
+    /// What it checks, e.g. `status == 201`.
+    pub name: String,
+}
+
+/// One check's name and counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// Step and name.
+    #[serde(flatten)]
+    pub info: CheckInfo,
+    /// Passes and failures.
+    #[serde(flatten)]
+    pub stats: CheckStats,
 }
 
 /// Whether a step is a single request or a whole journey.
@@ -196,6 +224,12 @@ pub struct RunResult {
     pub stop_reason: StopReason,
     /// The run over time.
     pub timeline: Timeline,
+    /// Checks, in workload order.
+    pub checks: Vec<CheckResult>,
+    /// Violations by kind (every kind present, zero when none).
+    pub violations: BTreeMap<Violation, u64>,
+    /// The first failures, as examples.
+    pub failures: Vec<FailureSample>,
 }
 
 /// One step's name and measurements.
@@ -222,6 +256,11 @@ impl RunResult {
         all
     }
 
+    /// Failed check evaluations over every check.
+    pub fn check_failures(&self) -> u64 {
+        self.checks.iter().map(|c| c.stats.failures).sum()
+    }
+
     /// True when the run was stopped before its plan ended.
     pub fn is_partial(&self) -> bool {
         self.stop_reason == StopReason::Interrupted
@@ -246,6 +285,7 @@ pub fn run<W: Workload>(
         .max(1)
         .min(model.max_users().max(1) as usize);
     let steps = workload.steps();
+    let checks = workload.checks();
     let started_at = SystemTime::now();
     let start = Instant::now();
     let shared = Arc::new(Shared::new(
@@ -378,6 +418,19 @@ pub fn run<W: Workload>(
         model: model.clone(),
         stop_reason,
         timeline,
+        checks: checks
+            .into_iter()
+            .enumerate()
+            .map(|(i, info)| CheckResult {
+                info,
+                stats: merged.book.checks.get(i).copied().unwrap_or_default(),
+            })
+            .collect(),
+        violations: Violation::ALL
+            .iter()
+            .map(|v| (*v, merged.book.violations.get(v).copied().unwrap_or(0)))
+            .collect(),
+        failures: merged.book.samples,
     };
     let overall = result.overall();
     observer(&LiveStatus {

@@ -2,11 +2,13 @@
 //! the per-second timeline. Nothing here knows about HTTP clients or output
 //! formats.
 
+pub mod checks;
 pub mod histogram;
 pub mod recorder;
 pub mod stats;
 pub mod timeline;
 
+pub use checks::{CheckBook, CheckStats, FailureSample, Violation};
 pub use histogram::LatencyHistogram;
 pub use recorder::{Recorder, Shard};
 pub use stats::{ErrorCause, Outcome, StepStats};

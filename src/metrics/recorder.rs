@@ -22,6 +22,8 @@ pub struct Shard {
     pub dropped: u64,
     /// Iterations cut off by the end of the run or an interruption.
     pub interrupted: u64,
+    /// Checks, violations and failure examples.
+    pub book: super::CheckBook,
     /// Since the sampler last drained it.
     pub interval: IntervalStats,
 }
@@ -77,6 +79,7 @@ impl Shard {
         self.iterations += other.iterations;
         self.dropped += other.dropped;
         self.interrupted += other.interrupted;
+        self.book.merge(&other.book);
     }
 }
 
@@ -122,6 +125,25 @@ impl Recorder {
         }
     }
 
+    /// Counts one evaluation of check `id`.
+    #[inline]
+    pub fn check(&self, id: usize, passed: bool) {
+        self.lock().book.check(id, passed);
+    }
+
+    /// Counts `n` violations of `kind`.
+    pub fn violation(&self, kind: super::Violation, n: u64) {
+        self.lock().book.violation(kind, n);
+    }
+
+    /// Keeps a failure example, built only if there is room for it.
+    pub fn failure_sample(&self, build: impl FnOnce() -> super::FailureSample) {
+        if self.lock().book.wants_sample() {
+            let sample = build();
+            self.lock().book.sample(sample);
+        }
+    }
+
     /// Counts one completed iteration.
     #[inline]
     pub fn iteration_done(&self) {
@@ -155,6 +177,7 @@ impl Recorder {
             iterations: shard.iterations,
             dropped: shard.dropped,
             interrupted: shard.interrupted,
+            book: shard.book.clone(),
             interval: IntervalStats::default(),
         }
     }

@@ -15,8 +15,12 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{RunResult, StepInfo, StepKind, StepResult, StopReason};
-use crate::metrics::{ErrorCause, LatencyHistogram, StepStats, Timeline};
+use crate::engine::{
+    CheckInfo, CheckResult, RunResult, StepInfo, StepKind, StepResult, StopReason,
+};
+use crate::metrics::{
+    CheckStats, ErrorCause, FailureSample, LatencyHistogram, StepStats, Timeline, Violation,
+};
 use crate::plan::LoadModel;
 
 /// The schema identifier written into every report.
@@ -60,6 +64,59 @@ pub struct Report {
     pub steps: Vec<StepReport>,
     /// The run over time.
     pub timeline: Timeline,
+    /// The scenario that ran, if any (`bench` has none).
+    #[serde(default)]
+    pub scenario: Option<String>,
+    /// The load profile used, if any.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Every check with its passes and failures.
+    #[serde(default)]
+    pub checks: Vec<CheckReport>,
+    /// `idempotency_violations`, `tenant_isolation_violations`.
+    #[serde(default)]
+    pub violations: BTreeMap<Violation, u64>,
+    /// The first failures, redacted, as examples.
+    #[serde(default)]
+    pub failures: Vec<FailureSample>,
+    /// SLA gates with their verdicts (empty when none were evaluated).
+    #[serde(default)]
+    pub gates: Vec<GateResult>,
+}
+
+/// One check's outcome over the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckReport {
+    /// The step it belongs to.
+    pub step: String,
+    /// What it checks.
+    pub name: String,
+    /// Times it held.
+    pub passes: u64,
+    /// Times it did not.
+    pub failures: u64,
+    /// `passes / (passes + failures)`.
+    pub pass_rate: f64,
+}
+
+/// One SLA gate's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateResult {
+    /// The gate as written, e.g. `step:create_order p95 < 500ms`.
+    pub expression: String,
+    /// `overall`, `step:NAME` or `journey:NAME`.
+    pub scope: String,
+    /// The metric, e.g. `p95`, `error_rate`.
+    pub metric: String,
+    /// The threshold as a person reads it, e.g. `< 500ms`.
+    pub threshold: String,
+    /// The measured value in the metric's unit (ms, fraction, count, /s),
+    /// `None` when the scope had no data.
+    pub actual: Option<f64>,
+    /// The measured value as a person reads it, e.g. `312.4ms`.
+    pub actual_display: String,
+    /// Whether the gate held.
+    pub passed: bool,
 }
 
 /// Figures for one step (or for the whole run).
@@ -201,6 +258,23 @@ pub struct RunMeta {
     pub target: String,
     /// The run id; generated when `None`.
     pub run_id: Option<String>,
+    /// The scenario that ran, if any.
+    pub scenario: Option<String>,
+    /// The load profile used, if any.
+    pub profile: Option<String>,
+}
+
+impl RunMeta {
+    /// Metadata of a run of `command` against `target`.
+    pub fn new(command: &str, target: &str) -> Self {
+        RunMeta {
+            command: command.to_string(),
+            target: target.to_string(),
+            run_id: None,
+            scenario: None,
+            profile: None,
+        }
+    }
 }
 
 impl Report {
@@ -239,6 +313,22 @@ impl Report {
             ),
             steps,
             timeline: result.timeline.clone(),
+            scenario: meta.scenario,
+            profile: meta.profile,
+            checks: result
+                .checks
+                .iter()
+                .map(|c| CheckReport {
+                    step: c.info.step.clone(),
+                    name: c.info.name.clone(),
+                    passes: c.stats.passes,
+                    failures: c.stats.failures,
+                    pass_rate: c.stats.pass_rate(),
+                })
+                .collect(),
+            violations: result.violations.clone(),
+            failures: result.failures.clone(),
+            gates: Vec::new(),
         }
     }
 
@@ -265,6 +355,38 @@ impl Report {
             model: self.load_model.clone(),
             stop_reason: self.stop_reason,
             timeline: self.timeline.clone(),
+            checks: self
+                .checks
+                .iter()
+                .map(|c| CheckResult {
+                    info: CheckInfo {
+                        step: c.step.clone(),
+                        name: c.name.clone(),
+                    },
+                    stats: CheckStats {
+                        passes: c.passes,
+                        failures: c.failures,
+                    },
+                })
+                .collect(),
+            violations: self.violations.clone(),
+            failures: self.failures.clone(),
+        }
+    }
+
+    /// Failed check evaluations over every check.
+    pub fn check_failures(&self) -> u64 {
+        self.checks.iter().map(|c| c.failures).sum()
+    }
+
+    /// Fraction of check evaluations that passed (1 when there were none).
+    pub fn checks_pass_rate(&self) -> f64 {
+        let passes: u64 = self.checks.iter().map(|c| c.passes).sum();
+        let total = passes + self.check_failures();
+        if total == 0 {
+            1.0
+        } else {
+            passes as f64 / total as f64
         }
     }
 
@@ -274,10 +396,14 @@ impl Report {
             command: self.command.clone(),
             target: self.target.clone(),
             run_id: Some(self.run_id.clone()),
+            scenario: self.scenario.clone(),
+            profile: self.profile.clone(),
         };
         let version = std::mem::take(&mut self.convoy_version);
+        let gates = std::mem::take(&mut self.gates);
         *self = Report::new(&self.to_result(), meta);
         self.convoy_version = version;
+        self.gates = gates;
     }
 
     /// Measured length of the run.
