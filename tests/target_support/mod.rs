@@ -10,6 +10,15 @@ use reqwest::header::HeaderMap;
 use reqwest::{Client, Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
+/// Seeded users by role, as the tests log in.
+pub const ACME_ADMIN: &str = "admin@acme.test";
+pub const ACME_DISPATCHER: &str = "dispatcher@acme.test";
+pub const ACME_DRIVER: &str = "driver@acme.test";
+pub const ACME_DRIVER_2: &str = "driver2@acme.test";
+pub const GLOBEX_ADMIN: &str = "admin@globex.test";
+pub const GLOBEX_DISPATCHER: &str = "dispatcher@globex.test";
+pub const GLOBEX_DRIVER: &str = "driver@globex.test";
+
 /// A target with `faults`, on one worker thread to spare the test machine.
 pub fn start(faults: &[&str]) -> RunningTarget {
     let mut config = TargetConfig {
