@@ -24,3 +24,4 @@ pub mod progress;
 pub mod redact;
 pub mod report;
 pub mod target;
+pub mod scenario;

@@ -144,6 +144,15 @@ impl Recorder {
         }
     }
 
+    /// Records one finished journey of step `step` (a journey step).
+    pub fn record_journey(&self, step: usize, duration: Duration, ok: bool) {
+        let mut shard = self.lock();
+        if step >= shard.steps.len() {
+            shard.steps.resize(step + 1, StepStats::default());
+        }
+        shard.steps[step].record_journey(duration, ok);
+    }
+
     /// Counts one completed iteration.
     #[inline]
     pub fn iteration_done(&self) {

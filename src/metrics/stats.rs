@@ -132,6 +132,18 @@ impl StepStats {
         }
     }
 
+    /// Records one finished journey: its whole duration, and whether every
+    /// step of it passed.
+    #[inline]
+    pub fn record_journey(&mut self, duration: Duration, ok: bool) {
+        self.requests += 1;
+        if !ok {
+            self.errors += 1;
+        }
+        self.latency.record(duration);
+        self.service.record(duration);
+    }
+
     /// Adds `other` into `self`: exact merge.
     pub fn merge(&mut self, other: &StepStats) {
         self.requests += other.requests;
