@@ -18,6 +18,7 @@
 pub mod bench;
 pub mod cli;
 pub mod engine;
+pub mod gate;
 pub mod metrics;
 pub mod plan;
 pub mod progress;

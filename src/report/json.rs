@@ -32,22 +32,30 @@ pub fn render(report: &Report) -> String {
 
 /// Parses a report, checks its schema and recomputes its derived figures.
 pub fn parse(text: &str) -> Result<Report, ReadError> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ReadError::Parse {
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
-    })?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(parse_error)?;
     let schema = value.get("schema").and_then(|s| s.as_str()).unwrap_or("");
     if schema != SCHEMA {
         return Err(ReadError::Schema {
             found: schema.to_string(),
         });
     }
-    let mut report: Report = serde_json::from_value(value).map_err(|e| ReadError::Parse {
-        line: 0,
-        column: 0,
-        message: e.to_string(),
-    })?;
+    // Parsing the text again (rather than the value) is what gives a
+    // structural error its line and column.
+    let mut report: Report = serde_json::from_str(text).map_err(parse_error)?;
     report.recompute();
     Ok(report)
+}
+
+fn parse_error(e: serde_json::Error) -> ReadError {
+    let full = e.to_string();
+    // serde_json appends " at line L column C"; the position has fields.
+    let message = match full.rsplit_once(" at line ") {
+        Some((m, _)) if e.line() > 0 => m.to_string(),
+        _ => full,
+    };
+    ReadError::Parse {
+        line: e.line(),
+        column: e.column(),
+        message,
+    }
 }

@@ -7,8 +7,20 @@
 //! histograms and counters when a report is read, so a hand-edited or merged
 //! report can never disagree with its own data.
 
+pub mod artifacts;
+pub mod compare;
+pub mod format;
+pub mod history;
+pub mod html;
 pub mod json;
+pub mod junit;
+pub mod markdown;
+mod svg;
 pub mod text;
+pub mod verdict;
+
+pub use compare::{Comparison, compare};
+pub use verdict::Verdict;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -82,6 +94,9 @@ pub struct Report {
     /// SLA gates with their verdicts (empty when none were evaluated).
     #[serde(default)]
     pub gates: Vec<GateResult>,
+    /// The comparison with a baseline, when the run was compared with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
 }
 
 /// One check's outcome over the run.
@@ -329,6 +344,7 @@ impl Report {
             violations: result.violations.clone(),
             failures: result.failures.clone(),
             gates: Vec::new(),
+            comparison: None,
         }
     }
 
@@ -401,9 +417,11 @@ impl Report {
         };
         let version = std::mem::take(&mut self.convoy_version);
         let gates = std::mem::take(&mut self.gates);
+        let comparison = self.comparison.take();
         *self = Report::new(&self.to_result(), meta);
         self.convoy_version = version;
         self.gates = gates;
+        self.comparison = comparison;
     }
 
     /// Measured length of the run.
@@ -428,6 +446,27 @@ pub enum Format {
     Table,
     /// The `convoy.report/v1` JSON document.
     Json,
+    /// Markdown for a GitHub step summary or a pull-request comment.
+    #[value(alias = "markdown")]
+    Md,
+    /// JUnit XML: gates and checks as test cases.
+    #[value(alias = "xml")]
+    Junit,
+    /// One self-contained HTML page with charts.
+    Html,
+}
+
+impl Format {
+    /// The usual file extension of the format.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Table => "txt",
+            Format::Json => "json",
+            Format::Md => "md",
+            Format::Junit => "xml",
+            Format::Html => "html",
+        }
+    }
 }
 
 /// Renders `report` in `format`.
@@ -435,5 +474,8 @@ pub fn render(report: &Report, format: Format) -> String {
     match format {
         Format::Table => text::render(report),
         Format::Json => json::render(report),
+        Format::Md => markdown::render(report),
+        Format::Junit => junit::render(report),
+        Format::Html => html::render(report),
     }
 }

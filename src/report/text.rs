@@ -1,5 +1,7 @@
 //! The terminal summary: a headline, a table of steps with latency
-//! percentiles, and counts by status and by error cause.
+//! percentiles, counts by status and by error cause, then what decides the
+//! verdict: gates, checks, violations, the first failure examples, and the
+//! comparison with a baseline when there is one.
 
 use std::fmt::Write as _;
 
@@ -7,9 +9,13 @@ use tabled::builder::Builder;
 use tabled::settings::object::{Columns, Rows};
 use tabled::settings::{Alignment, Modify, Style};
 
-use super::{Report, StepReport};
+use super::compare::{Change, Comparison};
+use super::{Report, StepReport, Verdict};
 use crate::engine::StopReason;
 use crate::plan::format_duration;
+
+/// Failure examples shown in the terminal (the other formats show all).
+const SHOWN_FAILURES: usize = 3;
 
 /// Renders the summary shown at the end of a run.
 pub fn render(report: &Report) -> String {
@@ -74,6 +80,151 @@ pub fn render(report: &Report) -> String {
             fixed(o.service_ms.p99, 2)
         );
     }
+    checks_section(&mut out, report);
+    violations_section(&mut out, report);
+    failures_section(&mut out, report);
+    if let Some(c) = &report.comparison {
+        out.push('\n');
+        out.push_str(&render_comparison(c));
+    }
+    if !report.gates.is_empty() {
+        out.push('\n');
+        out.push_str(&gates_table(report));
+    }
+    let verdict = Verdict::of(report);
+    if verdict.gates > 0 || verdict.check_evaluations > 0 || !verdict.passed() {
+        let _ = writeln!(out, "\n{}", verdict.headline());
+    }
+    out
+}
+
+fn gates_table(report: &Report) -> String {
+    let mut b = Builder::default();
+    b.push_record(["gate", "threshold", "actual", "verdict"]);
+    for g in &report.gates {
+        let subject = if g.scope == "overall" {
+            g.metric.clone()
+        } else {
+            format!("{} {}", g.scope, g.metric)
+        };
+        b.push_record([
+            subject,
+            g.threshold.clone(),
+            g.actual_display.clone(),
+            if g.passed { "pass" } else { "FAIL" }.to_string(),
+        ]);
+    }
+    let mut t = b.build();
+    t.with(Style::rounded())
+        .with(Modify::new(Columns::new(2..3)).with(Alignment::right()))
+        .with(Modify::new(Rows::first()).with(Alignment::center()));
+    format!("SLA gates\n{t}\n")
+}
+
+fn checks_section(out: &mut String, report: &Report) {
+    if report.checks.is_empty() {
+        return;
+    }
+    let total: u64 = report.checks.iter().map(|c| c.passes + c.failures).sum();
+    let failed = report.check_failures();
+    let _ = writeln!(
+        out,
+        "checks: {} evaluations, {} failed ({} passed)",
+        group(total),
+        group(failed),
+        super::format::percent(report.checks_pass_rate())
+    );
+    for c in report.checks.iter().filter(|c| c.failures > 0) {
+        let _ = writeln!(
+            out,
+            "  ✗ {} › {}: {} of {} failed",
+            c.step,
+            c.name,
+            group(c.failures),
+            group(c.passes + c.failures)
+        );
+    }
+}
+
+fn violations_section(out: &mut String, report: &Report) {
+    let found: Vec<String> = report
+        .violations
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(v, n)| format!("{v} × {}", group(*n)))
+        .collect();
+    if !found.is_empty() {
+        let _ = writeln!(out, "VIOLATIONS: {}", found.join(", "));
+    } else if report.scenario.is_some() && !report.violations.is_empty() {
+        let _ = writeln!(out, "violations: none");
+    }
+}
+
+fn failures_section(out: &mut String, report: &Report) {
+    if report.failures.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nfailure examples (first {} of {} kept, redacted):",
+        report.failures.len().min(SHOWN_FAILURES),
+        report.failures.len()
+    );
+    for f in report.failures.iter().take(SHOWN_FAILURES) {
+        let _ = writeln!(
+            out,
+            "  {} › {} (vu {}, iteration {}): {}",
+            f.step, f.check, f.vu, f.iteration, f.message
+        );
+        for (label, text) in [("request ", &f.request), ("response", &f.response)] {
+            if let Some(first) = text.lines().find(|l| !l.trim().is_empty()) {
+                let _ = writeln!(out, "    {label}  {}", first.trim_end());
+            }
+        }
+    }
+}
+
+/// The comparison with a baseline as a terminal table: only the rows that
+/// moved beyond the tolerance, then a one-line summary.
+pub fn render_comparison(c: &Comparison) -> String {
+    let mut out = format!(
+        "compared with baseline {}: {}\n",
+        c.baseline_run_id,
+        c.summary()
+    );
+    let moved: Vec<_> = c
+        .rows
+        .iter()
+        .filter(|r| r.change != Change::Unchanged)
+        .collect();
+    if moved.is_empty() {
+        let _ = writeln!(out, "every figure within the tolerance");
+        return out;
+    }
+    let mut b = Builder::default();
+    b.push_record([
+        "step", "figure", "baseline", "current", "change", "change %", "noise ±", "verdict",
+    ]);
+    for r in moved {
+        let f = r.figure;
+        let show = |v: Option<f64>| v.map_or("-".to_string(), |v| f.format(v));
+        b.push_record([
+            r.step.clone(),
+            f.name().to_string(),
+            show(r.baseline),
+            show(r.current),
+            r.delta.map_or("-".to_string(), |d| f.format_delta(d)),
+            r.relative
+                .map_or("-".to_string(), |x| format!("{:+.1}%", x * 100.0)),
+            r.noise.map_or("n/a".to_string(), |n| f.format(n)),
+            r.change.label().to_string(),
+        ]);
+    }
+    let mut t = b.build();
+    t.with(Style::rounded())
+        .with(Modify::new(Columns::new(2..7)).with(Alignment::right()))
+        .with(Modify::new(Rows::first()).with(Alignment::center()));
+    let _ = writeln!(out, "{t}");
     out
 }
 

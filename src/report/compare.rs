@@ -1,0 +1,448 @@
+//! Regression detection: a run compared with a baseline, step by step, with
+//! the run-to-run noise of earlier runs taken into account.
+//!
+//! # The rule
+//!
+//! For the overall figures and every step (and journey) present in both
+//! reports, five figures are compared: p50, p95 and p99 latency, error rate
+//! and throughput (rps). For each, `delta = current − baseline` and
+//! `relative = delta / baseline` (for error rates the divisor is at least
+//! [`ERROR_RATE_FLOOR`], so 0 % → 0.05 % is a change of +5 % of 1 %, not an
+//! infinite one). A change is a **regression** when all three hold:
+//!
+//! 1. it goes the bad way (latency or error rate up, throughput down);
+//! 2. it is beyond the tolerance: `|relative| > tolerance`;
+//! 3. it is beyond the noise: `|delta| > noise`, where
+//!    `noise = 3 × √2 × 1.4826 × MAD` of the same figure over the history.
+//!    `1.4826 × MAD` (median absolute deviation) estimates one run's
+//!    standard deviation robustly (a single bad night barely moves it);
+//!    `√2` turns it into the deviation of the difference of two runs; 3 of
+//!    those makes a false alarm on pure noise rare (about 1 in 700 per
+//!    figure for normally distributed noise).
+//!
+//! The same change the good way is an **improvement**. A change beyond the
+//! tolerance but within the noise is reported as **noise**, not flagged.
+//!
+//! The history is the saved reports of earlier runs (see [`super::history`]),
+//! filtered to those comparable with the current run: same command, scenario
+//! and profile, not partial, not the current run itself. The most recent
+//! [`HISTORY_WINDOW`] of them are used, plus the baseline when it is not one
+//! of them. With fewer than [`MIN_HISTORY`] values for a figure its noise is
+//! unknown and only the tolerance applies; the comparison says so.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Report, StepReport};
+use crate::engine::StepKind;
+
+/// Default tolerance: 10 %.
+pub const DEFAULT_TOLERANCE: f64 = 0.10;
+/// At most this many of the most recent comparable runs make the history.
+pub const HISTORY_WINDOW: usize = 20;
+/// Fewer values than this and the noise of a figure is unknown.
+pub const MIN_HISTORY: usize = 5;
+/// Error rates below this are taken as this for the relative change.
+pub const ERROR_RATE_FLOOR: f64 = 0.01;
+/// How many standard deviations of the difference of two runs count as
+/// beyond the noise.
+pub const NOISE_SIGMAS: f64 = 3.0;
+
+/// The figures compared, for every step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Figure {
+    /// Median latency, ms.
+    P50,
+    /// 95th percentile latency, ms.
+    P95,
+    /// 99th percentile latency, ms.
+    P99,
+    /// Failed over completed requests.
+    ErrorRate,
+    /// Requests per second.
+    Rps,
+}
+
+impl Figure {
+    /// Every figure, in table order.
+    pub const ALL: [Figure; 5] = [
+        Figure::P50,
+        Figure::P95,
+        Figure::P99,
+        Figure::ErrorRate,
+        Figure::Rps,
+    ];
+
+    /// The name used in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Figure::P50 => "p50",
+            Figure::P95 => "p95",
+            Figure::P99 => "p99",
+            Figure::ErrorRate => "error_rate",
+            Figure::Rps => "rps",
+        }
+    }
+
+    /// Whether a larger value is worse.
+    pub fn higher_is_worse(self) -> bool {
+        !matches!(self, Figure::Rps)
+    }
+
+    /// The value of this figure in `step`; `None` for a latency without
+    /// samples.
+    pub fn of(self, step: &StepReport) -> Option<f64> {
+        let has_latency = !step.histograms.latency.is_empty();
+        match self {
+            Figure::P50 => has_latency.then_some(step.latency_ms.p50),
+            Figure::P95 => has_latency.then_some(step.latency_ms.p95),
+            Figure::P99 => has_latency.then_some(step.latency_ms.p99),
+            Figure::ErrorRate => Some(step.error_rate),
+            Figure::Rps => Some(step.rps),
+        }
+    }
+
+    /// Formats a value: `312.4ms`, `1.25%`, `98.1/s`.
+    pub fn format(self, v: f64) -> String {
+        match self {
+            Figure::P50 | Figure::P95 | Figure::P99 => super::format::millis(v),
+            Figure::ErrorRate => super::format::percent(v),
+            Figure::Rps => super::format::per_second(v),
+        }
+    }
+
+    /// Formats a signed change: `+12.5ms`, `-0.2%` (percentage points),
+    /// `-3.1/s`.
+    pub fn format_delta(self, d: f64) -> String {
+        let sign = if d < 0.0 { "-" } else { "+" };
+        format!("{sign}{}", self.format(d.abs()))
+    }
+}
+
+/// What became of one figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// Within the tolerance.
+    Unchanged,
+    /// Beyond the tolerance but within the run-to-run noise.
+    Noise,
+    /// Worse, beyond both tolerance and noise.
+    Regression,
+    /// Better, beyond both tolerance and noise.
+    Improvement,
+    /// The step is new in the current run.
+    Added,
+    /// The step is gone from the current run.
+    Removed,
+    /// No latency samples on one side.
+    NoData,
+}
+
+impl Change {
+    /// A word for tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Change::Unchanged => "ok",
+            Change::Noise => "noise",
+            Change::Regression => "REGRESSION",
+            Change::Improvement => "improved",
+            Change::Added => "new step",
+            Change::Removed => "removed",
+            Change::NoData => "no data",
+        }
+    }
+}
+
+/// One figure of one step, baseline against current.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FigureDelta {
+    /// The step (`overall` for the whole run).
+    pub step: String,
+    /// `request` or `journey`.
+    pub kind: StepKind,
+    /// The figure.
+    pub figure: Figure,
+    /// Its value in the baseline.
+    pub baseline: Option<f64>,
+    /// Its value in the current run.
+    pub current: Option<f64>,
+    /// `current − baseline`.
+    pub delta: Option<f64>,
+    /// `delta / baseline` (see the module docs for error rates).
+    pub relative: Option<f64>,
+    /// The noise band from the history, in the figure's unit; `None` when
+    /// the history is too short.
+    pub noise: Option<f64>,
+    /// How many history values the noise was estimated from.
+    pub history_values: usize,
+    /// The verdict.
+    pub change: Change,
+}
+
+/// A run compared with a baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// The baseline's run id.
+    pub baseline_run_id: String,
+    /// The current run's id.
+    pub current_run_id: String,
+    /// The tolerance used, as a fraction.
+    pub tolerance: f64,
+    /// Earlier runs the noise was estimated from.
+    pub history_runs: usize,
+    /// Every figure of every step.
+    pub rows: Vec<FigureDelta>,
+}
+
+impl Comparison {
+    /// The rows flagged as regressions.
+    pub fn regressions(&self) -> impl Iterator<Item = &FigureDelta> {
+        self.rows.iter().filter(|r| r.change == Change::Regression)
+    }
+
+    /// Whether any figure regressed.
+    pub fn has_regressions(&self) -> bool {
+        self.regressions().next().is_some()
+    }
+
+    /// Counts rows with `change`.
+    pub fn count(&self, change: Change) -> usize {
+        self.rows.iter().filter(|r| r.change == change).count()
+    }
+
+    /// One line: `2 regressions, 1 improvement (tolerance 10%, noise from 8
+    /// earlier runs)`.
+    pub fn summary(&self) -> String {
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let regressions = self.count(Change::Regression);
+        let mut parts = vec![if regressions == 0 {
+            "no regressions".to_string()
+        } else {
+            plural(regressions, "regression", "regressions")
+        }];
+        let improvements = self.count(Change::Improvement);
+        if improvements > 0 {
+            parts.push(plural(improvements, "improvement", "improvements"));
+        }
+        let noise = self.count(Change::Noise);
+        if noise > 0 {
+            parts.push(format!("{noise} within noise"));
+        }
+        let history = if self.history_runs == 0 {
+            "no history: tolerance only".to_string()
+        } else {
+            format!(
+                "noise from {}",
+                plural(self.history_runs, "earlier run", "earlier runs")
+            )
+        };
+        format!(
+            "{} (tolerance {}, {history})",
+            parts.join(", "),
+            super::format::percent(self.tolerance)
+        )
+    }
+}
+
+/// Compares `current` with `baseline`, using `history` (earlier runs, any
+/// order, possibly including runs that are not comparable: they are
+/// filtered out) for the noise. `tolerance` is a fraction (0.10 for 10 %).
+pub fn compare(
+    baseline: &Report,
+    current: &Report,
+    history: &[Report],
+    tolerance: f64,
+) -> Comparison {
+    let mut runs: Vec<&Report> = history
+        .iter()
+        .filter(|h| comparable(h, current) && h.run_id != current.run_id)
+        .collect();
+    runs.sort_by_key(|h| h.started_at);
+    let runs = &runs[runs.len().saturating_sub(HISTORY_WINDOW)..];
+    let mut samples: Vec<&Report> = runs.to_vec();
+    if !runs.iter().any(|h| h.run_id == baseline.run_id) {
+        samples.push(baseline);
+    }
+
+    let mut rows = Vec::new();
+    let current_rows = std::iter::once((Row::Overall, &current.overall))
+        .chain(current.steps.iter().map(|s| (Row::Step(s), s)));
+    for (row, step) in current_rows {
+        let base = find(baseline, row);
+        for figure in Figure::ALL {
+            let history: Vec<f64> = samples
+                .iter()
+                .filter_map(|r| find(r, row).and_then(|s| figure.of(s)))
+                .collect();
+            rows.push(delta(figure, step, base, &history, tolerance));
+        }
+    }
+    for gone in baseline
+        .steps
+        .iter()
+        .filter(|s| find(current, Row::Step(s)).is_none())
+    {
+        for figure in Figure::ALL {
+            rows.push(FigureDelta {
+                step: gone.name.clone(),
+                kind: gone.kind,
+                figure,
+                baseline: figure.of(gone),
+                current: None,
+                delta: None,
+                relative: None,
+                noise: None,
+                history_values: 0,
+                change: Change::Removed,
+            });
+        }
+    }
+    Comparison {
+        baseline_run_id: baseline.run_id.clone(),
+        current_run_id: current.run_id.clone(),
+        tolerance,
+        history_runs: runs.len(),
+        rows,
+    }
+}
+
+/// Whether `run` measured the same thing as `current`.
+fn comparable(run: &Report, current: &Report) -> bool {
+    !run.partial
+        && run.command == current.command
+        && run.scenario == current.scenario
+        && run.profile == current.profile
+}
+
+/// Where a row comes from: the overall figures or a named step.
+#[derive(Clone, Copy)]
+enum Row<'a> {
+    Overall,
+    Step(&'a StepReport),
+}
+
+/// The same row in another report, matched by name and kind.
+fn find<'a>(report: &'a Report, row: Row<'_>) -> Option<&'a StepReport> {
+    match row {
+        Row::Overall => Some(&report.overall),
+        Row::Step(step) => report
+            .steps
+            .iter()
+            .find(|s| s.name == step.name && s.kind == step.kind),
+    }
+}
+
+fn delta(
+    figure: Figure,
+    step: &StepReport,
+    base: Option<&StepReport>,
+    history: &[f64],
+    tolerance: f64,
+) -> FigureDelta {
+    let current = figure.of(step);
+    let baseline = base.and_then(|b| figure.of(b));
+    let mut row = FigureDelta {
+        step: step.name.clone(),
+        kind: step.kind,
+        figure,
+        baseline,
+        current,
+        delta: None,
+        relative: None,
+        noise: noise_band(history),
+        history_values: history.len(),
+        change: Change::NoData,
+    };
+    if base.is_none() {
+        row.change = Change::Added;
+        row.noise = None;
+        return row;
+    }
+    let (Some(b), Some(c)) = (baseline, current) else {
+        return row;
+    };
+    let d = c - b;
+    let divisor = match figure {
+        Figure::ErrorRate => b.max(ERROR_RATE_FLOOR),
+        _ => b,
+    };
+    let relative = if divisor > 0.0 {
+        d / divisor
+    } else if d == 0.0 {
+        0.0
+    } else {
+        f64::INFINITY.copysign(d)
+    };
+    row.delta = Some(d);
+    row.relative = relative.is_finite().then_some(relative);
+    let worse = if figure.higher_is_worse() {
+        d > 0.0
+    } else {
+        d < 0.0
+    };
+    row.change = if relative.abs() <= tolerance {
+        Change::Unchanged
+    } else if row.noise.is_some_and(|n| d.abs() <= n) {
+        Change::Noise
+    } else if worse {
+        Change::Regression
+    } else {
+        Change::Improvement
+    };
+    row
+}
+
+/// `3 × √2 × 1.4826 × MAD` of `values`, or `None` with fewer than
+/// [`MIN_HISTORY`] of them.
+pub fn noise_band(values: &[f64]) -> Option<f64> {
+    if values.len() < MIN_HISTORY {
+        return None;
+    }
+    let m = median(values);
+    let deviations: Vec<f64> = values.iter().map(|v| (v - m).abs()).collect();
+    Some(NOISE_SIGMAS * std::f64::consts::SQRT_2 * 1.4826 * median(&deviations))
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        0.0
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mad_ignores_one_wild_run() {
+        let calm = [100.0, 102.0, 98.0, 101.0, 99.0, 100.0];
+        let mut wild = calm.to_vec();
+        wild.push(400.0);
+        let a = noise_band(&calm).unwrap();
+        let b = noise_band(&wild).unwrap();
+        assert!(a > 0.0 && b < 2.0 * a, "{a} vs {b}");
+        assert_eq!(noise_band(&calm[..4]), None);
+    }
+
+    #[test]
+    fn median_of_even_and_odd_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+
+    #[test]
+    fn deltas_are_signed_in_the_figures_unit() {
+        assert_eq!(Figure::P95.format_delta(12.5), "+12.50ms");
+        assert_eq!(Figure::Rps.format_delta(-3.14), "-3.1/s");
+        assert_eq!(Figure::ErrorRate.format_delta(0.002), "+0.2%");
+    }
+}

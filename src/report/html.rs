@@ -1,0 +1,405 @@
+//! The HTML report: one self-contained page (inline CSS, inline SVG charts
+//! drawn in Rust, a few lines of inline script) that opens from a CI
+//! artifact without any network. A Content-Security-Policy forbids every
+//! external load, so a page that looks right offline is right.
+//!
+//! Sections: the verdict, the key figures, charts of latency percentiles,
+//! throughput and error rate over time (from the report's timeline), the
+//! gate table, the per-step table, checks, violations, the comparison with
+//! a baseline, and the failure examples.
+
+use std::fmt::Write as _;
+
+use super::compare::{Change, Comparison};
+use super::format::{millis, per_second, percent};
+use super::svg::{Chart, Series, line_chart};
+use super::text::group;
+use super::{Report, StepReport, Verdict};
+use crate::engine::StepKind;
+use crate::plan::format_duration;
+
+const STYLE: &str = include_str!("html.css");
+
+/// Marks the page once the browser has laid the charts out: a check that
+/// the SVG really rendered, used by the headless-browser test and harmless
+/// elsewhere.
+const SCRIPT: &str = "document.addEventListener('DOMContentLoaded',function(){\
+var n=0;document.querySelectorAll('svg.chart').forEach(function(s){\
+var b=s.getBoundingClientRect();var l=0;\
+s.querySelectorAll('polyline').forEach(function(p){l+=p.getTotalLength();});\
+if(b.width>0&&b.height>0&&l>0){n++;s.setAttribute('data-rendered','true');}});\
+document.documentElement.setAttribute('data-charts-rendered',String(n));});";
+
+/// Renders the whole page.
+pub fn render(report: &Report) -> String {
+    let v = Verdict::of(report);
+    let class = if v.partial {
+        "partial"
+    } else if v.passed() {
+        "pass"
+    } else {
+        "fail"
+    };
+    let what = report.scenario.as_deref().unwrap_or(&report.command);
+    let mut out = String::with_capacity(64 * 1024);
+    let _ = write!(
+        out,
+        r#"<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>convoy {what}: {word} · {run}</title>
+<style>{STYLE}</style>
+</head>
+<body>
+<header class="verdict {class}">
+<h1 id="verdict">{headline}</h1>
+<p class="meta">{meta}</p>
+</header>
+<main>
+"#,
+        what = escape(what),
+        word = v.word(),
+        run = escape(&report.run_id),
+        headline = escape(&format!("convoy {what}: {}", v.headline())),
+        meta = meta(report),
+    );
+    figures(&mut out, report);
+    charts(&mut out, report);
+    gates(&mut out, report);
+    steps(&mut out, report);
+    checks(&mut out, report);
+    violations(&mut out, report);
+    if let Some(c) = &report.comparison {
+        comparison(&mut out, c);
+    }
+    failures(&mut out, report);
+    let _ = write!(
+        out,
+        "</main>\n<footer>convoy {} · report {}</footer>\n<script>{SCRIPT}</script>\n</body>\n</html>\n",
+        escape(&report.convoy_version),
+        escape(super::SCHEMA)
+    );
+    out
+}
+
+fn meta(report: &Report) -> String {
+    let mut parts = Vec::new();
+    if let Some(p) = &report.profile {
+        parts.push(format!("profile <b>{}</b>", escape(p)));
+    }
+    parts.push(format!("target <code>{}</code>", escape(&report.target)));
+    parts.push(escape(&report.load_model.describe()));
+    parts.push(format!(
+        "{} from {}",
+        format_duration(report.duration()),
+        humantime::format_rfc3339_seconds(report.started_at)
+    ));
+    parts.push(format!("run <code>{}</code>", escape(&report.run_id)));
+    if report.partial {
+        parts.push("<b>partial: stopped before the plan ended</b>".to_string());
+    }
+    parts.join(" · ")
+}
+
+fn figures(out: &mut String, report: &Report) {
+    let o = &report.overall;
+    let l = &o.latency_ms;
+    let cards = [
+        ("requests", "requests", group(o.requests)),
+        ("rps", "throughput", per_second(o.rps)),
+        ("error_rate", "error rate", percent(o.error_rate)),
+        ("p50", "p50", millis(l.p50)),
+        ("p95", "p95", millis(l.p95)),
+        ("p99", "p99", millis(l.p99)),
+    ];
+    out.push_str("<section id=\"figures\" class=\"cards\">\n");
+    for (key, label, value) in cards {
+        let _ = writeln!(
+            out,
+            r#"<div class="card"><div class="label">{label}</div><div class="value" data-figure="{key}">{}</div></div>"#,
+            escape(&value)
+        );
+    }
+    out.push_str("</section>\n");
+}
+
+fn charts(out: &mut String, report: &Report) {
+    let samples = report.timeline.samples();
+    let mid = |s: &crate::metrics::TimelineSample| s.t + s.window / 2.0;
+    let secs = |x: f64| format_duration(std::time::Duration::from_secs_f64(x.max(0.0).round()));
+    let ms = |y: f64| millis(y);
+    let rate = |y: f64| per_second(y);
+    let pct = |y: f64| percent(y);
+    // Windows without a response have no latency: leave them out rather
+    // than draw a false zero.
+    let with_latency: Vec<_> = samples
+        .iter()
+        .filter(|s| s.requests > s.errors || s.p50_ms > 0.0)
+        .collect();
+    let latency = line_chart(&Chart {
+        id: "chart-latency",
+        title: "Latency percentiles over time",
+        series: vec![
+            Series {
+                name: "p50",
+                color: "#2b8a3e",
+                points: with_latency.iter().map(|s| (mid(s), s.p50_ms)).collect(),
+            },
+            Series {
+                name: "p95",
+                color: "#e8590c",
+                points: with_latency.iter().map(|s| (mid(s), s.p95_ms)).collect(),
+            },
+            Series {
+                name: "p99",
+                color: "#c92a2a",
+                points: with_latency.iter().map(|s| (mid(s), s.p99_ms)).collect(),
+            },
+        ],
+        format_y: &ms,
+        format_x: &secs,
+    });
+    let throughput = line_chart(&Chart {
+        id: "chart-throughput",
+        title: "Throughput over time",
+        series: vec![
+            Series {
+                name: "requests/s",
+                color: "#1c7ed6",
+                points: samples.iter().map(|s| (mid(s), s.rps())).collect(),
+            },
+            Series {
+                name: "errors/s",
+                color: "#c92a2a",
+                points: samples
+                    .iter()
+                    .map(|s| (mid(s), per_window(s.errors, s.window)))
+                    .collect(),
+            },
+        ],
+        format_y: &rate,
+        format_x: &secs,
+    });
+    let errors = line_chart(&Chart {
+        id: "chart-errors",
+        title: "Error rate over time",
+        series: vec![Series {
+            name: "error rate",
+            color: "#c92a2a",
+            points: samples
+                .iter()
+                .filter(|s| s.requests > 0)
+                .map(|s| (mid(s), s.errors as f64 / s.requests as f64))
+                .collect(),
+        }],
+        format_y: &pct,
+        format_x: &secs,
+    });
+    let _ = write!(
+        out,
+        "<section id=\"charts\">\n<h2>Over time</h2>\n<figure>{latency}<figcaption>Latency percentiles per {w}</figcaption></figure>\n<figure>{throughput}<figcaption>Requests and errors per second</figcaption></figure>\n<figure>{errors}<figcaption>Failed requests over requests, per {w}</figcaption></figure>\n</section>\n",
+        w = window_name(report),
+    );
+}
+
+fn per_window(n: u64, window: f64) -> f64 {
+    if window > 0.0 { n as f64 / window } else { 0.0 }
+}
+
+fn window_name(report: &Report) -> String {
+    match report.timeline.samples().first() {
+        Some(s) if (s.window - 1.0).abs() > 0.05 => {
+            format!("{}-second window", super::format::trim_float(s.window, 1))
+        }
+        _ => "second".to_string(),
+    }
+}
+
+fn gates(out: &mut String, report: &Report) {
+    if report.gates.is_empty() {
+        return;
+    }
+    out.push_str("<section id=\"gates\">\n<h2>SLA gates</h2>\n<table>\n<thead><tr><th>verdict</th><th>gate</th><th>threshold</th><th class=\"num\">actual</th></tr></thead>\n<tbody>\n");
+    for g in &report.gates {
+        let (class, word) = if g.passed {
+            ("pass", "pass")
+        } else {
+            ("fail", "FAIL")
+        };
+        let _ = writeln!(
+            out,
+            r#"<tr class="{class}"><td class="verdict-cell" data-gate-verdict="{class}">{word}</td><td><code>{}</code></td><td>{}</td><td class="num">{}</td></tr>"#,
+            escape(&g.expression),
+            escape(&g.threshold),
+            escape(&g.actual_display)
+        );
+    }
+    out.push_str("</tbody>\n</table>\n</section>\n");
+}
+
+fn steps(out: &mut String, report: &Report) {
+    out.push_str("<section id=\"steps\">\n<h2>Steps</h2>\n<table>\n<thead><tr><th>step</th><th class=\"num\">requests</th><th class=\"num\">req/s</th><th class=\"num\">errors</th><th class=\"num\">p50</th><th class=\"num\">p90</th><th class=\"num\">p95</th><th class=\"num\">p99</th><th class=\"num\">p99.9</th><th class=\"num\">max</th></tr></thead>\n<tbody>\n");
+    let row = |out: &mut String, s: &StepReport, class: &str| {
+        let l = &s.latency_ms;
+        let kind = if s.kind == StepKind::Journey {
+            " <span class=\"tag\">journey</span>"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            r#"<tr class="{class}"><td><code>{}</code>{kind}</td><td class="num">{}</td><td class="num">{:.1}</td><td class="num">{} ({})</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
+            escape(&s.name),
+            group(s.requests),
+            s.rps,
+            group(s.errors),
+            percent(s.error_rate),
+            millis(l.p50),
+            millis(l.p90),
+            millis(l.p95),
+            millis(l.p99),
+            millis(l.p999),
+            millis(l.max)
+        );
+    };
+    for s in &report.steps {
+        row(out, s, "");
+    }
+    if report.steps.len() != 1 {
+        row(out, &report.overall, "total");
+    }
+    out.push_str("</tbody>\n</table>\n</section>\n");
+}
+
+fn checks(out: &mut String, report: &Report) {
+    if report.checks.is_empty() {
+        return;
+    }
+    let _ = write!(
+        out,
+        "<section id=\"checks\">\n<h2>Checks <small>{} passed</small></h2>\n<table>\n<thead><tr><th>verdict</th><th>step</th><th>check</th><th class=\"num\">passed</th><th class=\"num\">failed</th><th class=\"num\">pass rate</th></tr></thead>\n<tbody>\n",
+        percent(report.checks_pass_rate())
+    );
+    for c in &report.checks {
+        let (class, word) = if c.failures == 0 {
+            ("pass", "pass")
+        } else {
+            ("fail", "FAIL")
+        };
+        let _ = writeln!(
+            out,
+            r#"<tr class="{class}"><td class="verdict-cell">{word}</td><td><code>{}</code></td><td><code>{}</code></td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
+            escape(&c.step),
+            escape(&c.name),
+            group(c.passes),
+            group(c.failures),
+            percent(c.pass_rate)
+        );
+    }
+    out.push_str("</tbody>\n</table>\n</section>\n");
+}
+
+fn violations(out: &mut String, report: &Report) {
+    let any = report.violations.values().any(|n| *n > 0);
+    if report.violations.is_empty() || !(any || report.scenario.is_some()) {
+        return;
+    }
+    out.push_str("<section id=\"violations\">\n<h2>Violations</h2>\n<table>\n<tbody>\n");
+    for (v, n) in &report.violations {
+        let class = if *n == 0 { "pass" } else { "fail" };
+        let _ = writeln!(
+            out,
+            r#"<tr class="{class}"><td><code>{v}</code></td><td class="num" data-violation="{v}">{}</td></tr>"#,
+            group(*n)
+        );
+    }
+    out.push_str("</tbody>\n</table>\n</section>\n");
+}
+
+fn comparison(out: &mut String, c: &Comparison) {
+    let _ = write!(
+        out,
+        "<section id=\"comparison\">\n<h2>Compared with baseline <code>{}</code></h2>\n<p>{}</p>\n",
+        escape(&c.baseline_run_id),
+        escape(&c.summary())
+    );
+    let moved: Vec<_> = c
+        .rows
+        .iter()
+        .filter(|r| r.change != Change::Unchanged)
+        .collect();
+    if moved.is_empty() {
+        out.push_str("<p>Every figure is within the tolerance.</p>\n</section>\n");
+        return;
+    }
+    out.push_str("<table>\n<thead><tr><th>verdict</th><th>step</th><th>figure</th><th class=\"num\">baseline</th><th class=\"num\">current</th><th class=\"num\">change</th><th class=\"num\">noise ±</th></tr></thead>\n<tbody>\n");
+    for r in moved {
+        let f = r.figure;
+        let show = |v: Option<f64>| v.map_or("–".to_string(), |v| f.format(v));
+        let class = match r.change {
+            Change::Regression => "fail",
+            Change::Improvement => "pass",
+            _ => "",
+        };
+        let _ = writeln!(
+            out,
+            r#"<tr class="{class}"><td class="verdict-cell">{}</td><td><code>{}</code></td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
+            r.change.label(),
+            escape(&r.step),
+            f.name(),
+            show(r.baseline),
+            show(r.current),
+            match (r.delta, r.relative) {
+                (Some(d), Some(x)) => format!("{} ({:+.1}%)", f.format_delta(d), x * 100.0),
+                (Some(d), None) => f.format_delta(d),
+                _ => "–".to_string(),
+            },
+            r.noise.map_or("n/a".to_string(), |n| f.format(n))
+        );
+    }
+    out.push_str("</tbody>\n</table>\n</section>\n");
+}
+
+fn failures(out: &mut String, report: &Report) {
+    if report.failures.is_empty() {
+        return;
+    }
+    let _ = write!(
+        out,
+        "<section id=\"failures\">\n<h2>Failure examples <small>{} kept, redacted</small></h2>\n",
+        report.failures.len()
+    );
+    for f in &report.failures {
+        let _ = write!(
+            out,
+            "<details><summary><code>{}</code> › <code>{}</code>: {} <small>(vu {}, iteration {})</small></summary>\n<pre>{}</pre>\n<pre>{}</pre>\n</details>\n",
+            escape(&f.step),
+            escape(&f.check),
+            escape(&f.message),
+            f.vu,
+            f.iteration,
+            escape(&f.request),
+            escape(&f.response)
+        );
+    }
+    out.push_str("</section>\n");
+}
+
+/// Escapes text for HTML content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

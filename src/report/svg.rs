@@ -1,0 +1,203 @@
+//! Line charts as inline SVG, drawn in Rust so the HTML report needs no
+//! script library, no CDN and no network: the page is one file that opens
+//! anywhere, including an air-gapped CI artifact viewer.
+
+use std::fmt::Write as _;
+
+use super::html::escape;
+
+/// One line of a chart.
+pub struct Series<'a> {
+    /// Legend label.
+    pub name: &'a str,
+    /// CSS colour.
+    pub color: &'a str,
+    /// `(x, y)` points, x ascending.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A chart to draw.
+pub struct Chart<'a> {
+    /// An id for the SVG element (also used for tests).
+    pub id: &'a str,
+    /// Shown above the plot and read by screen readers.
+    pub title: &'a str,
+    /// The lines.
+    pub series: Vec<Series<'a>>,
+    /// Formats a y value for the axis and the point tooltips.
+    pub format_y: &'a dyn Fn(f64) -> String,
+    /// Formats an x value (seconds) for the axis.
+    pub format_x: &'a dyn Fn(f64) -> String,
+}
+
+const WIDTH: f64 = 720.0;
+const HEIGHT: f64 = 240.0;
+const LEFT: f64 = 72.0;
+const RIGHT: f64 = 16.0;
+const TOP: f64 = 28.0;
+const BOTTOM: f64 = 30.0;
+/// Above this many points a series gets no per-point markers.
+const MAX_MARKERS: usize = 120;
+
+/// Renders `chart` as an `<svg>` element.
+pub fn line_chart(chart: &Chart<'_>) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        r#"<svg class="chart" id="{id}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{title}" xmlns="http://www.w3.org/2000/svg"><title>{title}</title>"#,
+        id = escape(chart.id),
+        title = escape(chart.title),
+    );
+    let all: Vec<(f64, f64)> = chart
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().copied())
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .collect();
+    if all.is_empty() {
+        let _ = write!(
+            out,
+            r#"<text class="empty" x="{}" y="{}" text-anchor="middle">no samples</text></svg>"#,
+            WIDTH / 2.0,
+            HEIGHT / 2.0
+        );
+        return out;
+    }
+    let x_max = all.iter().map(|p| p.0).fold(0.0_f64, f64::max).max(1.0);
+    let (y_step, y_max) = nice_scale(all.iter().map(|p| p.1).fold(0.0_f64, f64::max));
+    let (x_step, x_max) = nice_scale(x_max);
+    let plot_w = WIDTH - LEFT - RIGHT;
+    let plot_h = HEIGHT - TOP - BOTTOM;
+    let sx = |x: f64| LEFT + x / x_max * plot_w;
+    let sy = |y: f64| TOP + plot_h - y / y_max * plot_h;
+
+    // Grid and axes.
+    out.push_str(r#"<g class="grid">"#);
+    let mut y = 0.0;
+    while y <= y_max + y_step / 2.0 {
+        let _ = write!(
+            out,
+            r#"<line x1="{LEFT}" x2="{x2}" y1="{py:.1}" y2="{py:.1}"/><text class="tick" x="{tx}" y="{ty:.1}" text-anchor="end">{label}</text>"#,
+            x2 = WIDTH - RIGHT,
+            py = sy(y),
+            tx = LEFT - 6.0,
+            ty = sy(y) + 4.0,
+            label = escape(&(chart.format_y)(y)),
+        );
+        y += y_step;
+    }
+    let mut x = 0.0;
+    while x <= x_max + x_step / 2.0 {
+        let _ = write!(
+            out,
+            r#"<text class="tick" x="{px:.1}" y="{ty}" text-anchor="middle">{label}</text>"#,
+            px = sx(x),
+            ty = HEIGHT - 10.0,
+            label = escape(&(chart.format_x)(x)),
+        );
+        x += x_step;
+    }
+    out.push_str("</g>");
+
+    // Legend.
+    let mut lx = LEFT;
+    for s in &chart.series {
+        let _ = write!(
+            out,
+            r#"<g class="legend"><rect x="{lx}" y="8" width="12" height="12" fill="{c}"/><text x="{tx}" y="18">{name}</text></g>"#,
+            c = escape(s.color),
+            tx = lx + 16.0,
+            name = escape(s.name),
+        );
+        lx += 24.0 + 8.0 * s.name.chars().count() as f64;
+    }
+
+    // Lines, then markers with native tooltips when there are few points.
+    for s in &chart.series {
+        let points: Vec<String> = s
+            .points
+            .iter()
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
+            .collect();
+        let _ = write!(
+            out,
+            r#"<polyline class="series" data-series="{name}" fill="none" stroke="{c}" stroke-width="2" points="{p}"/>"#,
+            name = escape(s.name),
+            c = escape(s.color),
+            p = points.join(" "),
+        );
+        if s.points.len() <= MAX_MARKERS {
+            for &(x, y) in s
+                .points
+                .iter()
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
+            {
+                let _ = write!(
+                    out,
+                    r#"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="{c}"><title>{name} at {t}: {v}</title></circle>"#,
+                    sx(x),
+                    sy(y),
+                    c = escape(s.color),
+                    name = escape(s.name),
+                    t = escape(&(chart.format_x)(x)),
+                    v = escape(&(chart.format_y)(y)),
+                );
+            }
+        }
+    }
+    out.push_str("</svg>");
+    out
+}
+
+/// A step of 1, 2 or 5 × 10ⁿ giving about five ticks, and the axis maximum
+/// (a whole number of steps at or above `max`).
+fn nice_scale(max: f64) -> (f64, f64) {
+    let max = if max > 0.0 { max } else { 1.0 };
+    let raw = max / 5.0;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * magnitude)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * magnitude);
+    (step, (max / step).ceil() * step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scales_are_round() {
+        assert_eq!(nice_scale(97.0), (20.0, 100.0));
+        assert_eq!(nice_scale(0.0), (0.2, 1.0));
+        assert_eq!(nice_scale(1234.0), (500.0, 1500.0));
+    }
+
+    #[test]
+    fn draws_one_polyline_per_series_and_escapes_labels() {
+        let f = |v: f64| format!("{v}");
+        let svg = line_chart(&Chart {
+            id: "c",
+            title: "a < b",
+            series: vec![
+                Series {
+                    name: "p50",
+                    color: "#000",
+                    points: vec![(0.0, 1.0), (1.0, 2.0)],
+                },
+                Series {
+                    name: "p99",
+                    color: "#f00",
+                    points: vec![(0.0, 3.0), (1.0, f64::NAN)],
+                },
+            ],
+            format_y: &f,
+            format_x: &f,
+        });
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        assert!(svg.contains("a &lt; b"));
+        assert!(!svg.contains("NaN"));
+    }
+}

@@ -1,0 +1,129 @@
+//! The verdict of a report in one line, shared by every renderer so the
+//! terminal, the step summary, JUnit and the HTML page never disagree about
+//! whether a run passed.
+//!
+//! A run fails when a gate failed, a check failed, a violation was counted,
+//! or its comparison with a baseline found a regression; a run stopped
+//! before its plan ended is `interrupted` whatever its figures. (Which exit
+//! code each failure maps to is the command line's business.)
+
+use super::Report;
+use super::compare::Change;
+use crate::metrics::Violation;
+
+/// What went wrong in a run, counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    /// Gates evaluated.
+    pub gates: usize,
+    /// Gates that failed.
+    pub gates_failed: usize,
+    /// Check evaluations.
+    pub check_evaluations: u64,
+    /// Failed check evaluations.
+    pub check_failures: u64,
+    /// Idempotency violations.
+    pub idempotency_violations: u64,
+    /// Tenant isolation violations.
+    pub tenant_isolation_violations: u64,
+    /// Regressions found by the comparison with a baseline.
+    pub regressions: usize,
+    /// The run was stopped before its plan ended.
+    pub partial: bool,
+}
+
+impl Verdict {
+    /// Counts what went wrong in `report`.
+    pub fn of(report: &Report) -> Self {
+        let violations = |v| report.violations.get(&v).copied().unwrap_or(0);
+        Verdict {
+            gates: report.gates.len(),
+            gates_failed: report.gates.iter().filter(|g| !g.passed).count(),
+            check_evaluations: report.checks.iter().map(|c| c.passes + c.failures).sum(),
+            check_failures: report.check_failures(),
+            idempotency_violations: violations(Violation::IdempotencyViolations),
+            tenant_isolation_violations: violations(Violation::TenantIsolationViolations),
+            regressions: report
+                .comparison
+                .as_ref()
+                .map_or(0, |c| c.count(Change::Regression)),
+            partial: report.partial,
+        }
+    }
+
+    /// Whether nothing went wrong and the run completed.
+    pub fn passed(&self) -> bool {
+        !self.partial && self.problems().is_empty()
+    }
+
+    /// `PASSED`, `FAILED` or `INTERRUPTED`.
+    pub fn word(&self) -> &'static str {
+        if self.partial {
+            "INTERRUPTED"
+        } else if self.passed() {
+            "PASSED"
+        } else {
+            "FAILED"
+        }
+    }
+
+    /// What went wrong, one phrase each: `2 of 5 gates failed`.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.gates_failed > 0 {
+            out.push(format!(
+                "{} of {} gates failed",
+                self.gates_failed, self.gates
+            ));
+        }
+        if self.check_failures > 0 {
+            out.push(plural(self.check_failures, "failed check", "failed checks"));
+        }
+        if self.tenant_isolation_violations > 0 {
+            out.push(plural(
+                self.tenant_isolation_violations,
+                "tenant isolation violation",
+                "tenant isolation violations",
+            ));
+        }
+        if self.idempotency_violations > 0 {
+            out.push(plural(
+                self.idempotency_violations,
+                "idempotency violation",
+                "idempotency violations",
+            ));
+        }
+        if self.regressions > 0 {
+            out.push(plural(self.regressions as u64, "regression", "regressions"));
+        }
+        out
+    }
+
+    /// `PASSED: 5 gates passed`, `FAILED: 1 of 5 gates failed · 3 failed
+    /// checks`, `INTERRUPTED (partial result): ...`.
+    pub fn headline(&self) -> String {
+        let problems = self.problems();
+        let detail = if !problems.is_empty() {
+            problems.join(" · ")
+        } else if self.gates > 0 {
+            format!("all {} gates passed", self.gates)
+        } else if self.check_evaluations > 0 {
+            "all checks passed".to_string()
+        } else {
+            "no gates or checks failed".to_string()
+        };
+        if self.partial {
+            format!("INTERRUPTED (partial result): {detail}")
+        } else {
+            format!("{}: {detail}", self.word())
+        }
+    }
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!(
+        "{} {}",
+        super::text::group(n),
+        if n == 1 { one } else { many }
+    )
+}
