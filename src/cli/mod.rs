@@ -17,7 +17,9 @@ pub mod baseline;
 pub mod bench;
 pub mod compare;
 pub mod report;
+pub mod run;
 mod signals;
+pub mod smoke;
 pub mod target;
 
 use std::process::ExitCode;
@@ -95,6 +97,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run journeys under a load profile and gate on its SLA (no --target:
+    /// the built-in reference API).
+    Run(Box<run::RunArgs>),
+    /// Post-deploy gate: every journey once, check by check.
+    Smoke(Box<smoke::SmokeArgs>),
     /// Hammer one URL, like oha or hey, with exact percentiles.
     Bench(Box<bench::BenchArgs>),
     /// Serve the built-in reference logistics API.
@@ -124,6 +131,8 @@ pub fn main() -> ExitCode {
         }
     };
     let outcome = match cli.command {
+        Command::Run(args) => run::run(*args),
+        Command::Smoke(args) => smoke::run(*args),
         Command::Bench(args) => bench::run(*args),
         Command::Target(args) => target::run(args).map_err(|e| CliError::aborted(format!("{e:#}"))),
         Command::Report(args) => report::run(args),

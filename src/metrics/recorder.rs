@@ -109,15 +109,29 @@ impl Recorder {
     /// the request was actually sent.
     #[inline]
     pub fn record(&self, step: usize, latency: Duration, service: Duration, outcome: Outcome) {
+        self.record_as(step, latency, service, outcome, outcome.is_error());
+    }
+
+    /// Like [`Recorder::record`], with the error verdict decided by the
+    /// caller (from the statuses the step expects).
+    #[inline]
+    pub fn record_as(
+        &self,
+        step: usize,
+        latency: Duration,
+        service: Duration,
+        outcome: Outcome,
+        error: bool,
+    ) {
         let mut shard = self.lock();
         let shard = &mut *shard;
         if step >= shard.steps.len() {
             shard.steps.resize(step + 1, StepStats::default());
         }
-        shard.steps[step].record(latency, service, outcome);
+        shard.steps[step].record_as(latency, service, outcome, error);
         let interval = &mut shard.interval;
         interval.requests += 1;
-        if outcome.is_error() {
+        if error {
             interval.errors += 1;
         }
         if let Outcome::Status(_) = outcome {

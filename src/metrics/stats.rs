@@ -113,11 +113,25 @@ pub struct StepStats {
 }
 
 impl StepStats {
-    /// Records one finished request.
+    /// Records one finished request, judged by the default rule
+    /// ([`Outcome::is_error`]).
     #[inline]
     pub fn record(&mut self, latency: Duration, service: Duration, outcome: Outcome) {
+        self.record_as(latency, service, outcome, outcome.is_error());
+    }
+
+    /// Records one finished request whose error verdict the caller decided
+    /// (a scenario step that expects 404 does not count a 404 as an error).
+    #[inline]
+    pub fn record_as(
+        &mut self,
+        latency: Duration,
+        service: Duration,
+        outcome: Outcome,
+        error: bool,
+    ) {
         self.requests += 1;
-        if outcome.is_error() {
+        if error {
             self.errors += 1;
         }
         match outcome {

@@ -796,8 +796,7 @@ impl<'a> Compiler<'a> {
             Some(m) => parse_method(self, m)?,
             None => http::Method::GET,
         };
-        if raw.json.is_some() && raw.body.is_some() {
-            let b = raw.body.as_ref().expect("checked");
+        if let (Some(_), Some(b)) = (&raw.json, &raw.body) {
             return Err(self.err(b.span(), "a step has either `json` or `body`, not both"));
         }
         let mut headers = Vec::new();
@@ -1101,10 +1100,16 @@ impl<'a> Compiler<'a> {
                     ),
                 ));
             }
-            let method: http::Method = m
-                .to_ascii_uppercase()
-                .parse()
-                .map_err(|_| self.err(r.span(), format!("invalid method {m:?}")))?;
+            let up = m.to_ascii_uppercase();
+            if !METHODS.contains(&up.as_str()) {
+                return Err(self
+                    .err(
+                        r.span(),
+                        format!("invalid method {m:?} in route {:?}", r.get_ref()),
+                    )
+                    .with_hint(format!("use one of {}", METHODS.join(", "))));
+            }
+            let method: http::Method = up.parse().expect("standard methods parse");
             probes.push((method, suffix.to_string()));
         }
         Ok(Isolation {
@@ -1160,8 +1165,9 @@ fn check_name(path: &Path, text: &str, k: &Spanned<String>) -> Result<(), Diagno
     }
 }
 
+const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
 fn parse_method(c: &Compiler<'_>, m: &Spanned<String>) -> Result<http::Method, Diagnostic> {
-    const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
     let up = m.get_ref().to_ascii_uppercase();
     if METHODS.contains(&up.as_str()) {
         Ok(up.parse().expect("standard methods parse"))

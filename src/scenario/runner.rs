@@ -193,7 +193,17 @@ impl ScenarioWorkload {
             steps.push(StepInfo { name, kind });
             steps.len() - 1
         };
-        let login_metric = add_step("login".into(), StepKind::Request);
+        let logs_in = scenarios.iter().any(|s| {
+            s.identities
+                .iter()
+                .any(|i| matches!(i.credential, Credential::Login(_)))
+        });
+        // Only journeys with login identities get the shared login metric.
+        let login_metric = if logs_in {
+            add_step("login".into(), StepKind::Request)
+        } else {
+            usize::MAX
+        };
         let mut add_check = |step: &str, name: String| {
             checks.push(CheckInfo {
                 step: step.to_string(),
@@ -201,7 +211,11 @@ impl ScenarioWorkload {
             });
             checks.len() - 1
         };
-        let login_check = add_check("login", "login answers 2xx with a token".into());
+        let login_check = if logs_in {
+            add_check("login", "login answers 2xx with a token".into())
+        } else {
+            usize::MAX
+        };
         let mut journeys = Vec::new();
         for scenario in scenarios {
             let base = match (target, &scenario.base_url) {
@@ -616,7 +630,7 @@ impl StepRun<'_> {
                     body: body.clone(),
                 };
                 let (res, _) = self
-                    .send(&prepared, self.w.login_metric, Instant::now())
+                    .send(&prepared, self.w.login_metric, Instant::now(), &[])
                     .await;
                 let token = match &res {
                     Ok(r) if (200..300).contains(&r.status) => LazyJson::new(&r.body)
@@ -722,12 +736,15 @@ impl StepRun<'_> {
         })
     }
 
-    /// Sends and records under `metric`; returns the result and its latency.
+    /// Sends and records under `metric` (an error unless the status is one
+    /// of `expected`, or 2xx/3xx when empty); returns the result and its
+    /// latency.
     async fn send(
         &mut self,
         p: &Prepared,
         metric: usize,
         scheduled: Instant,
+        expected: &[u16],
     ) -> (Result<HttpResponse, HttpFailure>, Duration) {
         let req = match p.to_request() {
             Ok(r) => r,
@@ -751,9 +768,13 @@ impl StepRun<'_> {
             Ok(r) => Outcome::Status(r.status),
             Err(f) => Outcome::Failed(f.cause),
         };
-        self.it
-            .recorder
-            .record(metric, done - scheduled, done - sent, outcome);
+        self.it.recorder.record_as(
+            metric,
+            done - scheduled,
+            done - sent,
+            outcome,
+            !status_expected(&outcome, expected),
+        );
         (res, done - scheduled)
     }
 
@@ -761,10 +782,17 @@ impl StepRun<'_> {
         &mut self,
         identity: Option<usize>,
     ) -> Result<Option<(http::HeaderName, HeaderValue)>, ()> {
-        match identity {
+        let before = Instant::now();
+        let r = match identity {
             Some(i) => self.auth_header(i).await.map_err(|_| ()),
             None => Ok(None),
+        };
+        // A login is its own request with its own metric: the step's
+        // latency starts after it, not at the iteration's scheduled time.
+        if before.elapsed() > Duration::from_micros(200) {
+            self.scheduled = self.scheduled.max(Instant::now());
         }
+        r
     }
 
     async fn request_step(&mut self, r: &Request) -> bool {
@@ -780,7 +808,9 @@ impl StepRun<'_> {
                 return false;
             }
         };
-        let (res, latency) = self.send(&p, self.ids.metric, self.scheduled).await;
+        let (res, latency) = self
+            .send(&p, self.ids.metric, self.scheduled, &r.status)
+            .await;
         self.after_response(
             r,
             &p,
@@ -931,11 +961,12 @@ impl StepRun<'_> {
                     Ok(resp) => Outcome::Status(resp.status),
                     Err(f) => Outcome::Failed(f.cause),
                 };
-                self.it.recorder.record(
+                self.it.recorder.record_as(
                     self.ids.metric,
                     done - self.scheduled,
                     done - sent,
                     outcome,
+                    !status_expected(&outcome, &rp.statuses),
                 );
                 results.push((res, done - self.scheduled));
             }
@@ -946,7 +977,10 @@ impl StepRun<'_> {
                 } else {
                     Instant::now()
                 };
-                results.push(self.send(&p, self.ids.metric, scheduled).await);
+                results.push(
+                    self.send(&p, self.ids.metric, scheduled, &rp.statuses)
+                        .await,
+                );
             }
         }
         // The first answer goes through the step's own checks and captures.
@@ -1020,8 +1054,9 @@ impl StepRun<'_> {
                 .flatten();
             match self.prepare(v, auth) {
                 Ok(vp) => {
-                    let (res, latency) =
-                        self.send(&vp, self.ids.verify_metric, Instant::now()).await;
+                    let (res, latency) = self
+                        .send(&vp, self.ids.verify_metric, Instant::now(), &v.status)
+                        .await;
                     let (status_id, rest) = self
                         .ids
                         .verify_checks
@@ -1107,7 +1142,7 @@ impl StepRun<'_> {
                 body: payload,
             };
             let (res, _) = self
-                .send(&p, self.ids.probe_metrics[i], Instant::now())
+                .send(&p, self.ids.probe_metrics[i], Instant::now(), &iso.expect)
                 .await;
             let (refused, hidden, why) = match &res {
                 Ok(resp) => {
@@ -1205,6 +1240,16 @@ impl StepRun<'_> {
     }
 }
 
+/// Whether an outcome is what a step expects: one of `expected`, or any
+/// 2xx/3xx when `expected` is empty.
+fn status_expected(outcome: &Outcome, expected: &[u16]) -> bool {
+    match outcome {
+        Outcome::Status(s) if expected.is_empty() => (200..400).contains(s),
+        Outcome::Status(s) => expected.contains(s),
+        Outcome::Failed(_) => false,
+    }
+}
+
 /// Evaluates one check; `Err` says what was found instead.
 fn evaluate(
     check: &Check,
@@ -1262,9 +1307,8 @@ fn evaluate(
             match subject {
                 Some(Value::String(s)) if s.contains(&needle) => Ok(()),
                 Some(Value::Array(a))
-                    if a.iter().any(|x| {
-                        x.as_str() == Some(needle.as_str()) || x.to_string() == needle
-                    }) =>
+                    if a.iter()
+                        .any(|x| loosely_equal(x, &Value::String(needle.clone()))) =>
                 {
                     Ok(())
                 }

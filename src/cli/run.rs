@@ -1,0 +1,269 @@
+//! `convoy run [SCENARIO…] --profile NAME [--target URL]`: journeys under
+//! load, gated by the profile's SLA. Without `--target`, the built-in
+//! reference API is started in process on an ephemeral loopback port.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{CliError, Exit, signals};
+use crate::engine::http::preflight;
+use crate::engine::{self, EngineOptions, RunControl};
+use crate::gate::{self, Gate};
+use crate::plan::{HttpOptions, HttpVersion, parse_duration};
+use crate::progress::Progress;
+use crate::redact::redact_url;
+use crate::report::{self, Report, RunMeta};
+use crate::scenario::{self, CustomRegistry, Scenario, ScenarioWorkload};
+use crate::target::{self, RunningTarget, TargetConfig};
+
+/// Options shared by `run` and `smoke`: where, and how to talk to it.
+#[derive(Debug, clap::Args)]
+pub struct TargetOpts {
+    /// Base URL of the API under test. Without it, the built-in reference
+    /// API is started on a loopback port and tested.
+    #[arg(long, env = "CONVOY_TARGET")]
+    pub target: Option<String>,
+    /// Time allowed for one whole request.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub timeout: Duration,
+    /// Time allowed to connect.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub connect_timeout: Duration,
+    /// HTTP version.
+    #[arg(long = "http", value_enum, default_value = "1.1")]
+    pub http_version: HttpVersion,
+    /// Accept invalid TLS certificates.
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+impl TargetOpts {
+    pub(crate) fn http(&self) -> HttpOptions {
+        HttpOptions {
+            connect_timeout: self.connect_timeout,
+            timeout: self.timeout,
+            version: self.http_version,
+            insecure: self.insecure,
+            ..HttpOptions::default()
+        }
+    }
+
+    /// The target URL, starting the embedded reference API when none was
+    /// given (the returned guard keeps it running).
+    pub(crate) fn resolve(
+        &self,
+        quiet: bool,
+    ) -> Result<(reqwest::Url, Option<RunningTarget>), CliError> {
+        match &self.target {
+            Some(t) => {
+                let url: reqwest::Url = t
+                    .parse()
+                    .map_err(|e| CliError::usage(format!("invalid --target {t:?}: {e}")))?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(CliError::usage(format!(
+                        "invalid --target {t:?}: the scheme must be http or https"
+                    )));
+                }
+                Ok((url, None))
+            }
+            None => {
+                let running = target::spawn(TargetConfig::default()).map_err(|e| {
+                    CliError::aborted(format!("cannot start the reference target: {e}"))
+                })?;
+                let url: reqwest::Url = running
+                    .base_url()
+                    .parse()
+                    .expect("the target's URL is valid");
+                if !quiet {
+                    eprintln!(
+                        "convoy: no --target given: testing the built-in reference API at {url}"
+                    );
+                }
+                Ok((url, Some(running)))
+            }
+        }
+    }
+}
+
+/// Arguments of `convoy run`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = super::AFTER_HELP)]
+pub struct RunArgs {
+    /// Scenario files or built-in names (default: every built-in scenario:
+    /// health, login, order-lifecycle, idempotent-replay, tenant-isolation,
+    /// dispatch).
+    pub scenarios: Vec<String>,
+    /// Load profile: smoke, light, moderate, heavy, or one defined in a
+    /// --profiles file.
+    #[arg(short, long, default_value = "light")]
+    pub profile: String,
+    /// TOML files defining more profiles.
+    #[arg(long = "profiles")]
+    pub profile_files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetOpts,
+    /// Extra SLA gate, e.g. 'p99 < 1s' or 'step:"create order" p95 < 300ms' (repeatable).
+    #[arg(short, long = "gate")]
+    pub gates: Vec<String>,
+    /// A saved report.json to compare with; relative gates such as
+    /// 'p95 <= baseline * 1.10' use it.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// Where to write the reports (default: reports/<run-id>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write no report files.
+    #[arg(long)]
+    pub no_reports: bool,
+    /// Print the JSON report on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress display.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Worker threads (default: one per CPU).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Time iterations in flight get to finish when the run stops.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub graceful_stop: Duration,
+}
+
+/// Loads the scenarios named on the command line (or every built-in).
+pub(crate) fn load_scenarios(names: &[String]) -> Result<Vec<Scenario>, CliError> {
+    let list: Vec<String> = if names.is_empty() {
+        scenario::builtin::NAMES
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    } else {
+        names.to_vec()
+    };
+    list.iter()
+        .map(|n| {
+            scenario::load(n).map_err(|d| CliError::usage(d.to_string().trim_end().to_string()))
+        })
+        .collect()
+}
+
+/// Runs `convoy run`.
+pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
+    let scenarios = load_scenarios(&args.scenarios)?;
+    let profile =
+        crate::profile::resolve(&args.profile, &args.profile_files).map_err(CliError::usage)?;
+    let mut gate_texts = profile.gates.clone();
+    for s in &scenarios {
+        gate_texts.extend(s.gates.iter().cloned());
+    }
+    gate_texts.extend(args.gates.iter().cloned());
+    let gates: Vec<Gate> = gate_texts
+        .iter()
+        .map(|g| {
+            g.parse::<Gate>()
+                .map_err(|e| CliError::usage(format!("invalid gate {g:?}: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    let baseline = args.baseline.as_deref().map(read_report).transpose()?;
+
+    let (url, _embedded) = args.target.resolve(args.quiet || args.json)?;
+    let http = args.target.http();
+    preflight(&url, http.connect_timeout)
+        .map_err(|e| CliError::aborted(format!("target unreachable: {e}")))?;
+    let names: Vec<String> = scenarios.iter().map(|s| s.name.clone()).collect();
+    let workload = ScenarioWorkload::new(scenarios, Some(&url), http, CustomRegistry::new())
+        .map_err(CliError::usage)?;
+    let mut options = EngineOptions {
+        graceful_stop: args.graceful_stop,
+        ..EngineOptions::default()
+    };
+    if let Some(w) = args.workers {
+        options.workers = w.max(1);
+    }
+    let control = RunControl::new();
+    signals::install(control.clone(), args.quiet);
+    let progress = Progress::new(!args.quiet && !args.json);
+    let result = engine::run(
+        &profile.model,
+        &options,
+        Arc::new(workload),
+        &control,
+        |s| progress.update(s),
+    )
+    .map_err(|e| CliError::aborted(e.to_string()))?;
+    progress.finish();
+
+    let mut meta = RunMeta::new("run", &redact_url(&url));
+    meta.scenario = Some(names.join(", "));
+    meta.profile = Some(profile.name.clone());
+    let mut report = Report::new(&result, meta);
+    report.gates = gate::evaluate(&gates, &report, baseline.as_ref());
+    finish(
+        &report,
+        args.out.as_deref(),
+        args.no_reports,
+        args.json,
+        baseline.as_ref(),
+    )
+}
+
+/// Reads a saved report (for `--baseline`).
+pub(crate) fn read_report(path: &Path) -> Result<Report, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
+    report::json::parse(&text).map_err(|e| CliError::usage(format!("{}: {e}", path.display())))
+}
+
+/// Writes the artifacts, prints the summary and picks the exit code.
+pub(crate) fn finish(
+    report: &Report,
+    out: Option<&Path>,
+    no_reports: bool,
+    json: bool,
+    baseline: Option<&Report>,
+) -> Result<ExitCode, CliError> {
+    let mut written = Vec::new();
+    if !no_reports {
+        let dir = out.map_or_else(
+            || Path::new("reports").join(&report.run_id),
+            Path::to_path_buf,
+        );
+        written = report::artifacts::write_all(report, &dir).map_err(|e| {
+            CliError::aborted(format!("cannot write reports to {}: {e}", dir.display()))
+        })?;
+    }
+    if json {
+        print!("{}", report::json::render(report));
+    } else {
+        print!("{}", report::text::render(report));
+        if let Some(b) = baseline {
+            let c = report::compare::compare(b, report, &[], 0.10);
+            print!("{}", report::text::render_comparison(&c));
+        }
+        if let Some(first) = written.first()
+            && let Some(dir) = first.parent()
+        {
+            println!("reports: {}", dir.display());
+        }
+    }
+    Ok(exit_code(report).into())
+}
+
+/// The documented exit code of a finished run.
+pub fn exit_code(report: &Report) -> Exit {
+    if report.partial {
+        Exit::Interrupted
+    } else if report.overall.requests > 0
+        && report.overall.status_counts.is_empty()
+        && !report.overall.error_counts.is_empty()
+    {
+        Exit::Aborted
+    } else if report.check_failures() > 0 {
+        Exit::ChecksFailed
+    } else if !gate::all_passed(&report.gates) {
+        Exit::GatesFailed
+    } else {
+        Exit::Pass
+    }
+}

@@ -1,0 +1,301 @@
+//! Load profiles: how much load, and the SLA that goes with it.
+//!
+//! Built in, as seed 004 defines them:
+//!
+//! | profile | load | SLA gates |
+//! |---|---|---|
+//! | `smoke` | 1 user × 1 iteration | every check passes |
+//! | `light` | 5 users × 10 iterations | p95 < 500 ms, 100 % success |
+//! | `moderate` | 20 users × 10 iterations | p95 < 1 s, > 99 % success |
+//! | `heavy` | 100 users × 5 iterations | p95 < 2 s, > 95 % success |
+//!
+//! Users define their own in TOML files:
+//!
+//! ```toml
+//! [profile.soak]
+//! users = 50
+//! duration = "10m"
+//! ramp_up = "1m"
+//! gates = ["p95 < 300ms", "error_rate < 0.1%"]
+//!
+//! [profile.peak]
+//! rate = "200/s"            # open model
+//! stages = "200/s,1m;500/s,5m;0/s,30s"
+//! max_in_flight = 500
+//! gates = ["p99 < 1s", "dropped == 0"]
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::plan::{
+    ClosedModel, LoadModel, OpenModel, Ramp, Rate, Stage, parse_duration, parse_stages,
+};
+use crate::scenario::Diagnostic;
+
+/// A load shape with its SLA gates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    /// Its name.
+    pub name: String,
+    /// The load.
+    pub model: LoadModel,
+    /// SLA gates, in the gate syntax.
+    pub gates: Vec<String>,
+}
+
+/// Names of the built-in profiles.
+pub const BUILTIN: &[&str] = &["smoke", "light", "moderate", "heavy"];
+
+fn closed(users: u32, iterations: u64) -> LoadModel {
+    LoadModel::Closed(ClosedModel {
+        users: Ramp::constant(users as f64, Duration::ZERO),
+        iterations_per_user: Some(iterations),
+        total_iterations: None,
+        duration: None,
+    })
+}
+
+fn gates(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// A built-in profile by name.
+pub fn builtin(name: &str) -> Option<Profile> {
+    let (model, g) = match name {
+        "smoke" => (closed(1, 1), gates(&["checks == 100%"])),
+        "light" => (
+            closed(5, 10),
+            gates(&["p95 < 500ms", "error_rate == 0%", "checks == 100%"]),
+        ),
+        "moderate" => (closed(20, 10), gates(&["p95 < 1s", "error_rate < 1%"])),
+        "heavy" => (closed(100, 5), gates(&["p95 < 2s", "error_rate < 5%"])),
+        _ => return None,
+    };
+    Some(Profile {
+        name: name.to_string(),
+        model,
+        gates: g,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    profile: BTreeMap<String, RawProfile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    users: Option<u32>,
+    iterations: Option<u64>,
+    duration: Option<String>,
+    ramp_up: Option<String>,
+    stages: Option<String>,
+    rate: Option<String>,
+    max_in_flight: Option<u32>,
+    max_lag: Option<String>,
+    #[serde(default)]
+    gates: Vec<String>,
+}
+
+/// Reads the profiles of a TOML file.
+pub fn load_file(path: &Path) -> Result<Vec<Profile>, Diagnostic> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Diagnostic::file(path, format!("cannot read profile file: {e}")))?;
+    parse(path, &text)
+}
+
+/// Parses profile file `text`, which came from `path`.
+pub fn parse(path: &Path, text: &str) -> Result<Vec<Profile>, Diagnostic> {
+    let raw: RawFile = toml::from_str(text).map_err(|e| {
+        let d = Diagnostic::at(path, text, e.span().unwrap_or(0..0), e.message().trim());
+        d.with_hint("profile keys: users, iterations, duration, ramp_up, stages, rate, max_in_flight, max_lag, gates")
+    })?;
+    let mut out = Vec::new();
+    for (name, p) in raw.profile {
+        let at = text.find(&format!("[profile.{name}]")).unwrap_or(0);
+        let bad = |m: String| {
+            Diagnostic::at(
+                path,
+                text,
+                at..at + 9 + name.len(),
+                format!("profile {name}: {m}"),
+            )
+        };
+        let dur = |s: &Option<String>| {
+            s.as_deref()
+                .map(parse_duration)
+                .transpose()
+                .map_err(|e| bad(e.to_string()))
+        };
+        let model = if let Some(rate) = &p.rate {
+            let rate: Rate = rate
+                .parse()
+                .map_err(|e: crate::plan::PlanError| bad(e.to_string()))?;
+            let ramp = match (&p.stages, dur(&p.duration)?) {
+                (Some(s), _) => Ramp {
+                    start: 0.0,
+                    stages: parse_stages(s, true).map_err(|e| bad(e.to_string()))?,
+                },
+                (None, Some(d)) => Ramp::constant(rate.0, d),
+                (None, None) => {
+                    return Err(bad("an open-model profile needs duration or stages".into()));
+                }
+            };
+            LoadModel::Open(OpenModel {
+                rate: ramp,
+                max_in_flight: p.max_in_flight.unwrap_or(100),
+                max_lag: dur(&p.max_lag)?.unwrap_or(Duration::from_secs(1)),
+                total_iterations: p.iterations,
+            })
+        } else {
+            let users = p.users.unwrap_or(1) as f64;
+            let ramp = match (&p.stages, dur(&p.ramp_up)?) {
+                (Some(s), _) => Ramp {
+                    start: 0.0,
+                    stages: parse_stages(s, false).map_err(|e| bad(e.to_string()))?,
+                },
+                (None, Some(r)) => {
+                    let mut ramp = Ramp {
+                        start: 0.0,
+                        stages: vec![Stage {
+                            target: users,
+                            duration: r,
+                        }],
+                    };
+                    if let Some(d) = dur(&p.duration)? {
+                        ramp.stages.push(Stage {
+                            target: users,
+                            duration: d,
+                        });
+                    }
+                    ramp
+                }
+                (None, None) => Ramp::constant(users, Duration::ZERO),
+            };
+            let duration = match (dur(&p.ramp_up)?, dur(&p.duration)?) {
+                (Some(r), Some(d)) => Some(r + d),
+                (_, d) => d,
+            };
+            LoadModel::Closed(ClosedModel {
+                users: ramp,
+                iterations_per_user: p.iterations,
+                total_iterations: None,
+                duration,
+            })
+        };
+        model.validate().map_err(|e| bad(e.to_string()))?;
+        for g in &p.gates {
+            if let Err(e) = g.parse::<crate::gate::Gate>() {
+                let at = text.find(g.as_str()).unwrap_or(at);
+                return Err(Diagnostic::at(
+                    path,
+                    text,
+                    at..at + g.len(),
+                    format!("invalid gate {g:?}: {e}"),
+                ));
+            }
+        }
+        out.push(Profile {
+            name,
+            model,
+            gates: p.gates,
+        });
+    }
+    Ok(out)
+}
+
+/// Finds profile `name` in `files` (later files win) or among the built-ins.
+pub fn resolve(name: &str, files: &[std::path::PathBuf]) -> Result<Profile, String> {
+    for f in files.iter().rev() {
+        let profiles = load_file(f).map_err(|d| d.to_string())?;
+        if let Some(p) = profiles.into_iter().find(|p| p.name == name) {
+            return Ok(p);
+        }
+    }
+    builtin(name).ok_or_else(|| {
+        let hint = crate::scenario::diagnostic::did_you_mean(name, BUILTIN.iter().copied())
+            .map(|s| format!(" (did you mean \"{s}\"?)"))
+            .unwrap_or_default();
+        format!(
+            "unknown profile \"{name}\"{hint}: built-in profiles are {}; define others with --profiles FILE",
+            BUILTIN.join(", ")
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtins_match_seed_004() {
+        let light = builtin("light").unwrap();
+        match &light.model {
+            LoadModel::Closed(c) => {
+                assert_eq!(c.users.peak(), 5.0);
+                assert_eq!(c.iterations_per_user, Some(10));
+            }
+            _ => panic!("closed"),
+        }
+        assert!(light.gates.contains(&"p95 < 500ms".to_string()));
+        for name in BUILTIN {
+            let p = builtin(name).unwrap();
+            p.model.validate().unwrap();
+            for g in &p.gates {
+                g.parse::<crate::gate::Gate>().unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn files_define_closed_and_open_profiles() {
+        let text = r#"
+[profile.soak]
+users = 50
+duration = "10m"
+ramp_up = "1m"
+gates = ["p95 < 300ms"]
+
+[profile.peak]
+rate = "200/s"
+duration = "30s"
+max_in_flight = 300
+"#;
+        let ps = parse(Path::new("p.toml"), text).unwrap();
+        let soak = ps.iter().find(|p| p.name == "soak").unwrap();
+        assert_eq!(
+            soak.model.planned_duration(),
+            Some(Duration::from_secs(660))
+        );
+        let peak = ps.iter().find(|p| p.name == "peak").unwrap();
+        assert!(matches!(&peak.model, LoadModel::Open(o) if o.max_in_flight == 300));
+    }
+
+    #[test]
+    fn mistakes_are_located() {
+        let e = parse(
+            Path::new("p.toml"),
+            "[profile.x]\nusers = 5\nduraton = \"1m\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        let e = parse(
+            Path::new("p.toml"),
+            "[profile.x]\nusers = 5\niterations = 1\ngates = [\"p95 <\"]\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("invalid gate"), "{e}");
+        assert!(
+            resolve("lihgt", &[])
+                .unwrap_err()
+                .contains("did you mean \"light\"")
+        );
+    }
+}

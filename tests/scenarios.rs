@@ -1,0 +1,289 @@
+//! The built-in journeys against the reference target: each passes with its
+//! fault off and fails, with the right violation count, with it on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use convoy::engine::{self, EngineOptions, RunControl, RunResult};
+use convoy::metrics::Violation;
+use convoy::plan::{ClosedModel, HttpOptions, LoadModel, Ramp};
+use convoy::scenario::{self, CustomCtx, CustomJourney, CustomRegistry, ScenarioWorkload};
+use convoy::target::{self, Fault, TargetConfig};
+
+fn model(users: u32, iterations: u64) -> LoadModel {
+    LoadModel::Closed(ClosedModel {
+        users: Ramp::constant(users as f64, Duration::ZERO),
+        iterations_per_user: Some(iterations),
+        total_iterations: None,
+        duration: None,
+    })
+}
+
+fn run_with(
+    names: &[&str],
+    config: TargetConfig,
+    users: u32,
+    iterations: u64,
+    custom: CustomRegistry,
+) -> RunResult {
+    let t = target::spawn(config).unwrap();
+    let scenarios = names
+        .iter()
+        .map(|n| scenario::load(n).unwrap_or_else(|d| panic!("{d}")))
+        .collect();
+    let url: reqwest::Url = t.base_url().parse().unwrap();
+    let w = ScenarioWorkload::new(scenarios, Some(&url), HttpOptions::default(), custom).unwrap();
+    let options = EngineOptions {
+        workers: 2,
+        graceful_stop: Duration::from_secs(30),
+        ..EngineOptions::default()
+    };
+    engine::run(
+        &model(users, iterations),
+        &options,
+        Arc::new(w),
+        &RunControl::new(),
+        |_| {},
+    )
+    .unwrap()
+}
+
+fn run(names: &[&str], config: TargetConfig, users: u32, iterations: u64) -> RunResult {
+    run_with(names, config, users, iterations, CustomRegistry::new())
+}
+
+fn fault(s: &str) -> Fault {
+    s.parse().unwrap()
+}
+
+fn violations(r: &RunResult, v: Violation) -> u64 {
+    r.violations.get(&v).copied().unwrap_or(0)
+}
+
+#[test]
+fn every_builtin_passes_against_the_reference_target() {
+    let names = scenario::builtin::NAMES;
+    let r = run(names, TargetConfig::default(), 3, 6);
+    assert_eq!(r.check_failures(), 0, "failures: {:#?}", r.failures);
+    assert_eq!(r.iterations, 18);
+    assert_eq!(r.overall().errors, 0, "{:?}", r.overall().status_counts);
+    assert!(r.violations.values().all(|v| *v == 0));
+    // Every journey ran: each journey metric has samples.
+    for n in names {
+        let s = r.steps.iter().find(|s| s.info.name == *n).unwrap();
+        assert!(s.stats.requests > 0, "{n} never ran");
+    }
+}
+
+#[test]
+fn the_lifecycle_writes_one_ledger_row_per_delivery() {
+    let t = target::spawn(TargetConfig::default()).unwrap();
+    let url: reqwest::Url = t.base_url().parse().unwrap();
+    let s = scenario::load("order-lifecycle").unwrap();
+    let w = ScenarioWorkload::new(
+        vec![s],
+        Some(&url),
+        HttpOptions::default(),
+        CustomRegistry::new(),
+    )
+    .unwrap();
+    let r = engine::run(
+        &model(2, 5),
+        &EngineOptions::default(),
+        Arc::new(w),
+        &RunControl::new(),
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(r.check_failures(), 0, "{:#?}", r.failures);
+    assert_eq!(t.ledger_rows("acme"), 10);
+    assert_eq!(t.orders_count("acme"), 10);
+}
+
+#[test]
+fn idempotency_race_is_caught_and_counted() {
+    let ok = run(&["idempotent-replay"], TargetConfig::default(), 2, 3);
+    assert_eq!(
+        violations(&ok, Violation::IdempotencyViolations),
+        0,
+        "{:#?}",
+        ok.failures
+    );
+    assert_eq!(ok.check_failures(), 0);
+
+    let bad = run(
+        &["idempotent-replay"],
+        TargetConfig::default().with_fault(Fault::IdempotencyRace),
+        2,
+        3,
+    );
+    // Each of the 6 iterations creates 5 orders instead of 1: the ids differ
+    // (one violation) and the single-entry verification fails (another).
+    assert_eq!(
+        violations(&bad, Violation::IdempotencyViolations),
+        12,
+        "{:#?}",
+        bad.failures
+    );
+    assert!(bad.check_failures() > 0);
+    let sample = bad
+        .failures
+        .iter()
+        .find(|f| f.check == "idempotent replay")
+        .expect("a sample");
+    assert!(
+        sample.message.contains("different ids"),
+        "{}",
+        sample.message
+    );
+}
+
+#[test]
+fn tenant_leak_is_caught_and_counted() {
+    let ok = run(&["tenant-isolation"], TargetConfig::default(), 2, 2);
+    assert_eq!(
+        violations(&ok, Violation::TenantIsolationViolations),
+        0,
+        "{:#?}",
+        ok.failures
+    );
+    assert_eq!(ok.check_failures(), 0);
+
+    // Every cross-tenant read leaks: GET and GET /adjustments answer 200 with
+    // the other tenant's data, 2 probes x 4 iterations.
+    let bad = run(
+        &["tenant-isolation"],
+        TargetConfig::default().with_fault(fault("tenant-leak=1.0")),
+        2,
+        2,
+    );
+    assert_eq!(
+        violations(&bad, Violation::TenantIsolationViolations),
+        8,
+        "{:#?}",
+        bad.failures
+    );
+    let sample = bad
+        .failures
+        .iter()
+        .find(|f| f.check.starts_with("tenant isolation"))
+        .expect("a sample");
+    assert!(
+        sample.response.starts_with("HTTP 200"),
+        "{}",
+        sample.response
+    );
+    assert!(sample.message.contains("marker"), "{}", sample.message);
+    // Secrets never reach the sample: the bearer token is redacted.
+    assert!(
+        sample.request.contains("authorization: [REDACTED]"),
+        "{}",
+        sample.request
+    );
+}
+
+#[test]
+fn server_errors_fail_the_lifecycle_checks() {
+    let bad = run(
+        &["order-lifecycle"],
+        TargetConfig::default().with_fault(Fault::ErrorRate(1.0)),
+        1,
+        2,
+    );
+    assert!(bad.check_failures() > 0);
+    let journey = bad
+        .steps
+        .iter()
+        .find(|s| s.info.name == "order-lifecycle")
+        .unwrap();
+    assert_eq!(journey.stats.errors, 2, "both journeys failed");
+}
+
+#[test]
+fn dispatch_and_health_pass_and_fail_with_errors() {
+    let ok = run(&["dispatch", "health"], TargetConfig::default(), 2, 4);
+    assert_eq!(ok.check_failures(), 0, "{:#?}", ok.failures);
+    let bad = run(
+        &["dispatch", "health"],
+        TargetConfig::default().with_fault(Fault::ErrorRate(1.0)),
+        2,
+        4,
+    );
+    assert!(bad.check_failures() >= 8, "{}", bad.check_failures());
+}
+
+#[test]
+fn expected_refusals_are_not_errors() {
+    // The login journey expects a 401 for its anonymous step; the isolation
+    // probes expect 403/404. Neither counts as an error.
+    let r = run(
+        &["login", "tenant-isolation"],
+        TargetConfig::default(),
+        1,
+        2,
+    );
+    assert_eq!(r.overall().errors, 0, "{:?}", r.overall().status_counts);
+    assert!(r.overall().status_counts.contains_key(&401));
+    assert!(r.overall().status_counts.contains_key(&404));
+}
+
+struct Ping;
+
+impl CustomJourney for Ping {
+    fn run<'a>(
+        &'a self,
+        mut ctx: CustomCtx<'a>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + 'a>> {
+        Box::pin(async move {
+            for _ in 0..3 {
+                let r = ctx
+                    .send(http::Method::GET, "/health", None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if r.status != 200 {
+                    return Err(format!("health answered {}", r.status));
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+#[test]
+fn custom_journeys_run_from_scenario_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("custom.toml");
+    std::fs::write(
+        &path,
+        "name = \"custom\"\n[[step]]\nname = \"ping thrice\"\ncustom = \"ping\"\n",
+    )
+    .unwrap();
+    let mut registry = CustomRegistry::new();
+    registry.register("ping", Ping);
+    let r = run_with(
+        &[path.to_str().unwrap()],
+        TargetConfig::default(),
+        1,
+        2,
+        registry,
+    );
+    assert_eq!(r.check_failures(), 0, "{:#?}", r.failures);
+    let step = r
+        .steps
+        .iter()
+        .find(|s| s.info.name == "ping thrice")
+        .unwrap();
+    assert_eq!(step.stats.requests, 6);
+
+    let unregistered = scenario::load(path.to_str().unwrap()).unwrap();
+    let url: reqwest::Url = "http://127.0.0.1:1".parse().unwrap();
+    let err = ScenarioWorkload::new(
+        vec![unregistered],
+        Some(&url),
+        HttpOptions::default(),
+        CustomRegistry::new(),
+    )
+    .err()
+    .unwrap();
+    assert!(err.contains("not registered"), "{err}");
+}
