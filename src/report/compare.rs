@@ -246,6 +246,24 @@ impl Comparison {
     }
 }
 
+/// Parses a tolerance: `10%` or a fraction such as `0.1`.
+pub fn parse_tolerance(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let (num, scale) = match t.strip_suffix('%') {
+        Some(n) => (n.trim(), 100.0),
+        None => (t, 1.0),
+    };
+    match num.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 && (scale == 100.0 || v <= 1.0) => Ok(v / scale),
+        Ok(v) if v.is_finite() && v > 1.0 => Err(format!(
+            "a tolerance is a percentage (10%) or a fraction (0.1): did you mean {v}%?"
+        )),
+        _ => Err(format!(
+            "invalid tolerance {s:?}: expected a percentage such as 10% or a fraction such as 0.1"
+        )),
+    }
+}
+
 /// Compares `current` with `baseline`, using `history` (earlier runs, any
 /// order, possibly including runs that are not comparable: they are
 /// filtered out) for the noise. `tolerance` is a fraction (0.10 for 10 %).
@@ -421,6 +439,15 @@ fn median(values: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tolerances_are_percentages_or_fractions() {
+        assert_eq!(parse_tolerance("10%"), Ok(0.10));
+        assert_eq!(parse_tolerance("0.25"), Ok(0.25));
+        assert!(parse_tolerance("10").unwrap_err().contains("10%"));
+        assert!(parse_tolerance("-1%").is_err());
+        assert!(parse_tolerance("lots").is_err());
+    }
 
     #[test]
     fn mad_ignores_one_wild_run() {

@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 
 use super::compare::{Change, Comparison};
-use super::format::{millis, per_second, percent};
+use super::format::{millis, per_second, percent, trim_float};
 use super::svg::{Chart, Series, line_chart};
 use super::text::group;
 use super::{Report, StepReport, Verdict};
@@ -55,7 +55,8 @@ pub fn render(report: &Report) -> String {
 </head>
 <body>
 <header class="verdict {class}">
-<h1 id="verdict">{headline}</h1>
+<h1><span id="verdict" class="word">{word_shown}</span> convoy {what}</h1>
+<p class="detail">{detail}</p>
 <p class="meta">{meta}</p>
 </header>
 <main>
@@ -63,7 +64,8 @@ pub fn render(report: &Report) -> String {
         what = escape(what),
         word = v.word(),
         run = escape(&report.run_id),
-        headline = escape(&format!("convoy {what}: {}", v.headline())),
+        word_shown = if v.partial { "INTERRUPTED" } else { v.word() },
+        detail = escape(&v.detail()),
         meta = meta(report),
     );
     figures(&mut out, report);
@@ -130,9 +132,10 @@ fn charts(out: &mut String, report: &Report) {
     let samples = report.timeline.samples();
     let mid = |s: &crate::metrics::TimelineSample| s.t + s.window / 2.0;
     let secs = |x: f64| format_duration(std::time::Duration::from_secs_f64(x.max(0.0).round()));
-    let ms = |y: f64| millis(y);
-    let rate = |y: f64| per_second(y);
-    let pct = |y: f64| percent(y);
+    // Axis ticks are round numbers: no fixed decimals.
+    let ms = |y: f64| format!("{}ms", trim_float(y, 3));
+    let rate = |y: f64| format!("{}/s", trim_float(y, 2));
+    let pct = |y: f64| format!("{}%", trim_float(y * 100.0, 3));
     // Windows without a response have no latency: leave them out rather
     // than draw a false zero.
     let with_latency: Vec<_> = samples
@@ -212,7 +215,7 @@ fn per_window(n: u64, window: f64) -> f64 {
 fn window_name(report: &Report) -> String {
     match report.timeline.samples().first() {
         Some(s) if (s.window - 1.0).abs() > 0.05 => {
-            format!("{}-second window", super::format::trim_float(s.window, 1))
+            format!("{}-second window", trim_float(s.window, 1))
         }
         _ => "second".to_string(),
     }

@@ -30,6 +30,13 @@ pub fn render(report: &Report) -> String {
     s
 }
 
+/// A comparison as pretty-printed JSON, newline-terminated.
+pub fn render_comparison(c: &super::Comparison) -> String {
+    let mut s = serde_json::to_string_pretty(c).expect("a comparison always serialises");
+    s.push('\n');
+    s
+}
+
 /// Parses a report, checks its schema and recomputes its derived figures.
 pub fn parse(text: &str) -> Result<Report, ReadError> {
     let value: serde_json::Value = serde_json::from_str(text).map_err(parse_error)?;

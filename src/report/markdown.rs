@@ -40,7 +40,17 @@ fn headline(out: &mut String, report: &Report) {
         "❌"
     };
     let what = report.scenario.as_deref().unwrap_or(&report.command);
-    let _ = writeln!(out, "## {icon} convoy {}: {}\n", cell(what), v.headline());
+    let word = if v.partial {
+        "INTERRUPTED (partial result)"
+    } else {
+        v.word()
+    };
+    let _ = writeln!(
+        out,
+        "## {icon} convoy {} {word}\n\n**{}**\n",
+        code(what),
+        cell(&v.detail())
+    );
     let mut facts = Vec::new();
     if let Some(p) = &report.profile {
         facts.push(format!("**profile** {}", code(p)));
@@ -313,10 +323,22 @@ fn code(s: &str) -> String {
     }
 }
 
-/// A fenced block longer than any backtick run in `s`.
+/// A fenced block longer than any backtick run in `s`, control characters
+/// replaced.
 fn fenced(s: &str) -> String {
     let fence = "`".repeat(longest_run(s, '`').max(2) + 1);
-    format!("{fence}\n{}\n{fence}\n\n", s.trim_end())
+    let clean: String = s
+        .trim_end()
+        .chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect();
+    format!("{fence}\n{clean}\n{fence}\n\n")
 }
 
 fn longest_run(s: &str, ch: char) -> usize {

@@ -99,19 +99,27 @@ impl Verdict {
         out
     }
 
-    /// `PASSED: 5 gates passed`, `FAILED: 1 of 5 gates failed · 3 failed
-    /// checks`, `INTERRUPTED (partial result): ...`.
-    pub fn headline(&self) -> String {
+    /// What the verdict rests on: `1 of 5 gates failed · 3 failed checks`,
+    /// `all 5 gates passed`.
+    pub fn detail(&self) -> String {
         let problems = self.problems();
-        let detail = if !problems.is_empty() {
+        if !problems.is_empty() {
             problems.join(" · ")
+        } else if self.gates == 1 {
+            "the gate passed".to_string()
         } else if self.gates > 0 {
             format!("all {} gates passed", self.gates)
         } else if self.check_evaluations > 0 {
             "all checks passed".to_string()
         } else {
             "no gates or checks failed".to_string()
-        };
+        }
+    }
+
+    /// `PASSED: all 5 gates passed`, `FAILED: 1 of 5 gates failed · 3
+    /// failed checks`, `INTERRUPTED (partial result): ...`.
+    pub fn headline(&self) -> String {
+        let detail = self.detail();
         if self.partial {
             format!("INTERRUPTED (partial result): {detail}")
         } else {

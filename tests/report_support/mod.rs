@@ -18,7 +18,7 @@ use convoy::report::{Report, RunMeta};
 
 /// 2026-11-18T04:41:00Z, a fixed start for every fixture.
 pub fn epoch() -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(1_795_063_260)
+    UNIX_EPOCH + Duration::from_secs(1_794_976_860)
 }
 
 /// Step stats with `n` responses whose latencies are `f(i)` ms, `errors`
@@ -208,4 +208,55 @@ pub fn synthetic(run_id: &str, started: u64, median_ms: f64, errors: u64, seed: 
     r.started_at = epoch() + Duration::from_secs(started * 86_400);
     r.ended_at = r.started_at + Duration::from_secs(20);
     report(&r, run_id)
+}
+
+/// Compares `actual` with `tests/expected/NAME`; with `UPDATE_EXPECTED=1`
+/// in the environment, writes it instead (then review the diff).
+pub fn assert_expected(name: &str, actual: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/expected")
+        .join(name);
+    if std::env::var_os("UPDATE_EXPECTED").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {}: {e} (run with UPDATE_EXPECTED=1 to create it)",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let first = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| expected.lines().count().min(actual.lines().count()));
+        panic!(
+            "{} differs from the expected file, first at line {}:\n  expected: {:?}\n  actual:   {:?}\n--- actual output ---\n{actual}\n(run with UPDATE_EXPECTED=1 to accept)",
+            path.display(),
+            first + 1,
+            expected.lines().nth(first).unwrap_or("<end>"),
+            actual.lines().nth(first).unwrap_or("<end>"),
+        );
+    }
+}
+
+/// The showcase with gates evaluated (some pass, some fail).
+pub fn showcase_with_gates() -> Report {
+    let mut r = showcase();
+    let gates = convoy::gate::parse_all(&[
+        "p95 < 500ms",
+        "error_rate < 1%",
+        "checks > 99.9%",
+        "step:create_order p99 < 300ms",
+        r#"step:"GET /health" p95 < 10ms"#,
+        "journey:order_lifecycle p95 < 2s",
+        "tenant_isolation_violations == 0",
+        "rps >= 100",
+    ])
+    .unwrap();
+    r.gates = convoy::gate::evaluate(&gates, &r, None);
+    r
 }

@@ -1,0 +1,267 @@
+//! `convoy report`, `convoy compare` and `convoy baseline` as a user runs
+//! them: the binary, real files, documented exit codes.
+
+mod report_support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use convoy::report::compare::{Change, Comparison};
+use convoy::report::{self, Report, artifacts, json};
+use report_support::{showcase_with_gates, synthetic};
+
+fn convoy(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_convoy"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("convoy runs")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn save(dir: &Path, name: &str, r: &Report) {
+    let run = dir.join(name);
+    artifacts::write_all(r, &run).unwrap();
+}
+
+#[test]
+fn report_re_renders_a_saved_run_in_every_format() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = showcase_with_gates();
+    save(tmp.path(), "run1", &r);
+    let saved = json::parse(&std::fs::read_to_string(tmp.path().join("run1/report.json")).unwrap())
+        .unwrap();
+    for (format, expected) in [
+        ("table", report::text::render(&saved)),
+        ("md", report::markdown::render(&saved)),
+        ("markdown", report::markdown::render(&saved)),
+        ("junit", report::junit::render(&saved)),
+        ("html", report::html::render(&saved)),
+        ("json", json::render(&saved)),
+    ] {
+        let o = convoy(&["report", "run1", "--format", format], tmp.path());
+        assert_eq!(code(&o), 0, "{format}: {}", stderr(&o));
+        assert_eq!(stdout(&o), expected, "{format}");
+    }
+    let o = convoy(
+        &["report", "run1/report.json", "-f", "md", "-o", "out.md"],
+        tmp.path(),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("out.md")).unwrap(),
+        report::markdown::render(&saved)
+    );
+}
+
+#[test]
+fn report_input_errors_exit_3_and_say_where() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = convoy(&["report", "missing.json"], tmp.path());
+    assert_eq!(code(&o), 3);
+    assert!(
+        stderr(&o).contains("cannot read missing.json"),
+        "{}",
+        stderr(&o)
+    );
+
+    std::fs::write(
+        tmp.path().join("bad.json"),
+        "{\n  \"schema\": \"convoy.report/v1\",\n  oops\n}",
+    )
+    .unwrap();
+    let o = convoy(&["report", "bad.json"], tmp.path());
+    assert_eq!(code(&o), 3);
+    assert!(stderr(&o).contains("bad.json:3:3:"), "{}", stderr(&o));
+
+    let other = json::render(&synthetic("x", 0, 10.0, 0, 1)).replace("convoy.report/v1", "k6/v0");
+    std::fs::write(tmp.path().join("k6.json"), other).unwrap();
+    let o = convoy(&["report", "k6.json"], tmp.path());
+    assert_eq!(code(&o), 3);
+    assert!(stderr(&o).contains("unsupported schema"), "{}", stderr(&o));
+
+    let o = convoy(&["report", "k6.json", "--format", "pdf"], tmp.path());
+    assert_eq!(code(&o), 3, "clap usage errors are exit 3 too");
+}
+
+#[test]
+fn report_gates_judge_a_saved_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    save(tmp.path(), "run", &synthetic("run", 1, 100.0, 0, 1));
+    save(tmp.path(), "base", &synthetic("base", 0, 100.0, 0, 1));
+    let ok = convoy(
+        &[
+            "report",
+            "run",
+            "--gate",
+            "p95 < 1s",
+            "--gate",
+            "error_rate < 1%",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(code(&ok), 0, "{}", stderr(&ok));
+    assert!(stdout(&ok).contains("PASSED: all 2 gates passed"));
+    let failed = convoy(
+        &["report", "run", "--gate", "p95 < 1ms", "-f", "junit"],
+        tmp.path(),
+    );
+    assert_eq!(code(&failed), 1);
+    let doc = stdout(&failed);
+    let xml = roxmltree::Document::parse(&doc).unwrap();
+    assert_eq!(xml.root_element().attribute("failures"), Some("1"));
+
+    let bad = convoy(&["report", "run", "--gate", "p95 < 5%"], tmp.path());
+    assert_eq!(code(&bad), 3);
+    assert!(stderr(&bad).contains("column 8"), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("latency unit"), "{}", stderr(&bad));
+
+    let no_base = convoy(
+        &["report", "run", "--gate", "p95 <= baseline * 1.1"],
+        tmp.path(),
+    );
+    assert_eq!(code(&no_base), 3);
+    assert!(
+        stderr(&no_base).contains("--baseline"),
+        "{}",
+        stderr(&no_base)
+    );
+    let relative = convoy(
+        &[
+            "report",
+            "run",
+            "--baseline",
+            "base",
+            "--gate",
+            "p95 <= baseline * 1.1",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(code(&relative), 0, "{}", stderr(&relative));
+}
+
+#[test]
+fn compare_exits_1_on_a_regression_and_0_otherwise() {
+    let tmp = tempfile::tempdir().unwrap();
+    save(tmp.path(), "base", &synthetic("base", 0, 100.0, 0, 1));
+    save(tmp.path(), "same", &synthetic("same", 1, 100.0, 0, 1));
+    save(tmp.path(), "slow", &synthetic("slow", 2, 150.0, 0, 2));
+    let o = convoy(&["compare", "base", "same"], tmp.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("no regressions"), "{}", stdout(&o));
+    let o = convoy(
+        &["compare", "base/report.json", "slow", "--format", "json"],
+        tmp.path(),
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let c: Comparison = serde_json::from_str(&stdout(&o)).expect("JSON comparison");
+    assert!(
+        c.rows
+            .iter()
+            .any(|r| r.step == "create_order" && r.change == Change::Regression)
+    );
+    let o = convoy(
+        &["compare", "base", "slow", "-f", "md", "--tolerance", "80%"],
+        tmp.path(),
+    );
+    assert_eq!(code(&o), 0, "a generous tolerance: {}", stdout(&o));
+    assert!(stdout(&o).starts_with("### ✅ Compared with baseline"));
+    let o = convoy(
+        &["compare", "base", "slow", "--tolerance", "10"],
+        tmp.path(),
+    );
+    assert_eq!(code(&o), 3);
+    assert!(stderr(&o).contains("did you mean 10%"), "{}", stderr(&o));
+}
+
+#[test]
+fn baseline_promote_and_record_feed_compare() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let noisy = [0.85, 1.12, 0.95, 1.15, 0.9, 1.05, 0.88, 1.1];
+    for (i, f) in noisy.iter().enumerate() {
+        let name = format!("run{i}");
+        save(
+            d,
+            &name,
+            &synthetic(&name, i as u64, 100.0 * f, 0, 10 + i as u64),
+        );
+        let o = convoy(
+            &["baseline", "record", &name, "--history", "reports/history"],
+            d,
+        );
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+    }
+    assert_eq!(
+        std::fs::read_dir(d.join("reports/history"))
+            .unwrap()
+            .count(),
+        8
+    );
+
+    let o = convoy(&["baseline", "promote", "run4"], d);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(d.join("reports/baseline.json")).unwrap(),
+        std::fs::read(d.join("run4/report.json")).unwrap(),
+        "the baseline is the run's file, byte for byte"
+    );
+
+    // A slow night within the history's swings: not a regression with the
+    // history, a regression without it.
+    save(d, "tonight", &synthetic("tonight", 20, 112.0, 0, 99));
+    let with = convoy(
+        &[
+            "compare",
+            "reports/baseline.json",
+            "tonight",
+            "--history",
+            "reports/history",
+        ],
+        d,
+    );
+    assert_eq!(code(&with), 0, "{}", stdout(&with));
+    let without = convoy(&["compare", "reports/baseline.json", "tonight"], d);
+    assert_eq!(code(&without), 1, "{}", stdout(&without));
+
+    let mut partial = synthetic("partial", 21, 100.0, 0, 1);
+    partial.partial = true;
+    partial.stop_reason = convoy::engine::StopReason::Interrupted;
+    save(d, "partial", &partial);
+    let o = convoy(
+        &["baseline", "promote", "partial", "--baseline", "b.json"],
+        d,
+    );
+    assert_eq!(code(&o), 3);
+    assert!(stderr(&o).contains("partial"), "{}", stderr(&o));
+    assert!(!d.join("b.json").exists());
+    let o = convoy(
+        &[
+            "baseline",
+            "record",
+            "partial",
+            "--history",
+            "reports/history",
+        ],
+        d,
+    );
+    assert_eq!(code(&o), 0);
+    assert!(stderr(&o).contains("not recorded"));
+    assert_eq!(
+        std::fs::read_dir(d.join("reports/history"))
+            .unwrap()
+            .count(),
+        8
+    );
+}

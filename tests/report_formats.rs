@@ -1,0 +1,255 @@
+//! Every report format from one hand-built report: human formats against
+//! expected files, JSON parsed back into the typed report, JUnit parsed by
+//! a real XML parser, the artifact set written to a directory.
+
+mod report_support;
+
+use convoy::report::{self, Format, Report, artifacts, compare, json};
+use report_support::{assert_expected, showcase, showcase_with_gates, synthetic};
+
+#[test]
+fn text_matches_the_expected_file() {
+    assert_expected(
+        "showcase.txt",
+        &report::text::render(&showcase_with_gates()),
+    );
+}
+
+#[test]
+fn markdown_matches_the_expected_file() {
+    assert_expected(
+        "showcase.md",
+        &report::markdown::render(&showcase_with_gates()),
+    );
+}
+
+#[test]
+fn a_passing_bench_report_stays_short() {
+    let mut r = synthetic("20261118T044100Z-bench1", 0, 40.0, 0, 7);
+    r.command = "bench".into();
+    r.scenario = None;
+    r.profile = None;
+    r.gates = convoy::gate::evaluate(&convoy::gate::parse_all(&["p95 < 1s"]).unwrap(), &r, None);
+    assert_expected("bench_pass.md", &report::markdown::render(&r));
+    assert_expected("bench_pass.txt", &report::text::render(&r));
+}
+
+#[test]
+fn comparison_sections_match_the_expected_files() {
+    let history: Vec<Report> = (0..8)
+        .map(|i| {
+            synthetic(
+                &format!("h{i}"),
+                i,
+                100.0 * (1.0 + 0.03 * (i % 3) as f64),
+                0,
+                100 + i,
+            )
+        })
+        .collect();
+    let base = synthetic("base", 8, 100.0, 0, 200);
+    let current = synthetic("current", 9, 160.0, 30, 201);
+    let c = compare(&base, &current, &history, 0.10);
+    assert_expected("comparison.txt", &report::text::render_comparison(&c));
+    assert_expected("comparison.md", &report::markdown::render_comparison(&c));
+}
+
+#[test]
+fn json_round_trips_into_the_same_report() {
+    let mut r = showcase_with_gates();
+    let base = synthetic("base", 0, 100.0, 0, 1);
+    r.comparison = Some(compare(&base, &r, &[], 0.10));
+    let text = json::render(&r);
+    let back = json::parse(&text).expect("parses");
+    // Compare the texts first: a readable diff if they differ.
+    assert_eq!(json::render(&back), text);
+    assert!(back == r, "the typed report survives the round trip");
+    // And renders identically in every format.
+    for f in [Format::Table, Format::Md, Format::Junit, Format::Html] {
+        assert_eq!(report::render(&back, f), report::render(&r, f), "{f:?}");
+    }
+}
+
+#[test]
+fn json_errors_have_a_line_and_column() {
+    let text = json::render(&showcase());
+    let broken = text.replacen("\"requests\": 2002", "\"requests\": \"many\"", 1);
+    match json::parse(&broken) {
+        Err(json::ReadError::Parse {
+            line,
+            column,
+            message,
+        }) => {
+            assert!(line > 1 && column > 1, "{line}:{column}");
+            assert!(message.contains("invalid type"), "{message}");
+        }
+        other => panic!("expected a parse error, got {other:?}"),
+    }
+    let other_schema = text.replacen("convoy.report/v1", "k6.summary/v0", 1);
+    assert!(matches!(
+        json::parse(&other_schema),
+        Err(json::ReadError::Schema { .. })
+    ));
+}
+
+/// The JUnit document as test cases: (suite, classname, name, failure
+/// message if failed).
+fn junit_cases(xml: &str) -> Vec<(String, String, String, Option<String>)> {
+    let doc = roxmltree::Document::parse(xml).expect("junit.xml is well-formed XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    let mut cases = Vec::new();
+    let mut total = 0;
+    let mut failed = 0;
+    for suite in root.children().filter(|n| n.has_tag_name("testsuite")) {
+        let suite_cases: Vec<_> = suite
+            .children()
+            .filter(|n| n.has_tag_name("testcase"))
+            .collect();
+        assert_eq!(
+            suite.attribute("tests").unwrap(),
+            suite_cases.len().to_string()
+        );
+        for c in suite_cases {
+            let failure = c
+                .children()
+                .find(|n| n.has_tag_name("failure"))
+                .map(|f| f.attribute("message").unwrap().to_string());
+            total += 1;
+            failed += usize::from(failure.is_some());
+            cases.push((
+                suite.attribute("name").unwrap().to_string(),
+                c.attribute("classname").unwrap().to_string(),
+                c.attribute("name").unwrap().to_string(),
+                failure,
+            ));
+        }
+    }
+    assert_eq!(root.attribute("tests").unwrap(), total.to_string());
+    assert_eq!(root.attribute("failures").unwrap(), failed.to_string());
+    cases
+}
+
+#[test]
+fn junit_has_a_test_case_per_gate_check_and_violation() {
+    let r = showcase_with_gates();
+    let xml = report::junit::render(&r);
+    let cases = junit_cases(&xml);
+    let gates: Vec<_> = cases.iter().filter(|c| c.0 == "convoy.gates").collect();
+    assert_eq!(gates.len(), r.gates.len());
+    for (case, gate) in gates.iter().zip(&r.gates) {
+        // Names with `<` and quotes come back exactly.
+        assert_eq!(case.2, gate.expression);
+        assert_eq!(case.3.is_none(), gate.passed, "{}", gate.expression);
+    }
+    let failed_gate = gates
+        .iter()
+        .find(|c| c.2 == "checks > 99.9%")
+        .expect("the checks gate");
+    assert!(failed_gate.3.as_ref().unwrap().contains("99.75%"));
+
+    let checks: Vec<_> = cases.iter().filter(|c| c.0 == "convoy.checks").collect();
+    assert_eq!(checks.len(), 3);
+    assert_eq!(checks[0].1, "convoy.checks.create_order");
+    assert_eq!(checks[0].2, "status == 201");
+    assert_eq!(checks[0].3.as_deref(), Some("4 of 800 evaluations failed"));
+    assert!(checks[1].3.is_none());
+
+    let violations: Vec<_> = cases
+        .iter()
+        .filter(|c| c.0 == "convoy.violations")
+        .collect();
+    assert_eq!(violations.len(), 2);
+    assert!(
+        violations
+            .iter()
+            .any(|c| c.2 == "tenant_isolation_violations == 0" && c.3.is_some())
+    );
+    let run = cases.iter().find(|c| c.0 == "convoy.run").unwrap();
+    assert!(run.3.is_none(), "a completed run");
+}
+
+#[test]
+fn junit_quotes_failure_examples_safely_and_marks_partial_runs() {
+    let mut r = showcase_with_gates();
+    r.partial = true;
+    r.stop_reason = convoy::engine::StopReason::Interrupted;
+    let xml = report::junit::render(&r);
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let body = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("failure"))
+        .filter_map(|n| n.text())
+        .find(|t| t.contains("expected status 201"))
+        .expect("the example is quoted in the failed check");
+    assert!(body.contains(r#"{"ref":"a<b&c"}"#), "{body}");
+    assert!(body.contains("internal error | ```boom```"), "{body}");
+    assert!(!body.contains('\u{7}'), "control characters are replaced");
+    let cases = junit_cases(&xml);
+    let run = cases.iter().find(|c| c.0 == "convoy.run").unwrap();
+    assert!(run.3.as_ref().unwrap().contains("stopped before"));
+}
+
+#[test]
+fn junit_of_a_comparison_fails_the_regressed_figures() {
+    let history: Vec<Report> = (0..6)
+        .map(|i| synthetic(&format!("h{i}"), i, 100.0, 0, 50 + i))
+        .collect();
+    let base = synthetic("base", 6, 100.0, 0, 60);
+    let mut current = synthetic("current", 7, 150.0, 0, 61);
+    current.comparison = Some(compare(&base, &current, &history, 0.10));
+    let cases = junit_cases(&report::junit::render(&current));
+    let regressed: Vec<_> = cases
+        .iter()
+        .filter(|c| c.0 == "convoy.regressions" && c.3.is_some())
+        .map(|c| (c.1.as_str(), c.2.as_str()))
+        .collect();
+    assert!(regressed.contains(&("convoy.regressions.create_order", "p95 not regressed")));
+    assert!(regressed.contains(&("convoy.regressions.overall", "p50 not regressed")));
+    assert!(!regressed.iter().any(|c| c.1 == "rps not regressed"));
+}
+
+#[test]
+fn artifacts_are_the_four_files_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("reports").join("20261118T044100Z-abc123");
+    let r = showcase_with_gates();
+    let written = artifacts::write_all(&r, &run_dir).unwrap();
+    let names: Vec<_> = written
+        .iter()
+        .map(|p| p.file_name().unwrap().to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        ["report.json", "report.md", "junit.xml", "report.html"]
+    );
+    let mut on_disk: Vec<_> = std::fs::read_dir(&run_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    on_disk.sort();
+    assert_eq!(
+        on_disk,
+        ["junit.xml", "report.html", "report.json", "report.md"]
+    );
+    for p in &written {
+        assert!(p.starts_with(&run_dir));
+    }
+    assert_eq!(artifacts::read_report(&run_dir).unwrap(), r);
+    let md = std::fs::read_to_string(run_dir.join("report.md")).unwrap();
+    assert_eq!(md, report::markdown::render(&r));
+}
+
+#[test]
+fn html_is_self_contained() {
+    let html = report::html::render(&showcase_with_gates());
+    // Nothing is loaded from anywhere: no src or href attributes at all,
+    // and a policy that forbids it even if one slipped in.
+    assert!(!html.contains(" src="), "no external resources");
+    assert!(!html.contains(" href="), "no links out");
+    assert!(html.contains("default-src 'none'"));
+    assert_eq!(html.matches("<svg class=\"chart\"").count(), 3);
+    // Failure text is escaped, never markup.
+    assert!(html.contains("a&lt;b&amp;c"));
+    assert!(!html.contains("a<b&c"));
+}
