@@ -287,3 +287,30 @@ fn custom_journeys_run_from_scenario_files() {
     .unwrap();
     assert!(err.contains("not registered"), "{err}");
 }
+
+#[test]
+fn every_seed_preset_runs_against_the_reference_target() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/presets");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".profiles.toml") {
+            let profiles = convoy::profile::load_file(&path).unwrap_or_else(|d| panic!("{d}"));
+            assert!(!profiles.is_empty(), "{name} defines no profile");
+            for p in &profiles {
+                for g in &p.gates {
+                    g.parse::<convoy::gate::Gate>()
+                        .unwrap_or_else(|e| panic!("{name}: {g}: {e}"));
+                }
+            }
+        } else if name.ends_with(".toml") {
+            seen += 1;
+            let r = run(&[path.to_str().unwrap()], TargetConfig::default(), 2, 2);
+            assert_eq!(r.check_failures(), 0, "{name}: {:#?}", r.failures);
+            assert!(r.violations.values().all(|v| *v == 0), "{name}");
+            assert_eq!(r.iterations, 4, "{name}");
+        }
+    }
+    assert_eq!(seen, 5, "one preset per seed");
+}

@@ -181,26 +181,37 @@ impl ScenarioWorkload {
         if scenarios.is_empty() {
             return Err("no scenario to run".into());
         }
+        for (i, a) in scenarios.iter().enumerate() {
+            if let Some(b) = scenarios[i + 1..].iter().find(|b| b.name == a.name) {
+                return Err(format!(
+                    "two scenarios are named \"{}\" ({} and {}): journey names are metric names, make them unique",
+                    a.name,
+                    a.source.display(),
+                    b.source.display()
+                ));
+            }
+        }
         let mut steps = Vec::new();
         let mut checks = Vec::new();
         let mut seen = HashMap::new();
         for s in &scenarios {
+            // Journey metrics share the namespace with step metrics.
+            *seen.entry(s.name.clone()).or_insert(0) += 1;
             for n in s.step_names() {
                 *seen.entry(n).or_insert(0) += 1;
             }
+        }
+        if logs_in_any(&scenarios) {
+            *seen.entry(LOGIN_METRIC.to_string()).or_insert(0) += 1;
         }
         let mut add_step = |name: String, kind: StepKind| {
             steps.push(StepInfo { name, kind });
             steps.len() - 1
         };
-        let logs_in = scenarios.iter().any(|s| {
-            s.identities
-                .iter()
-                .any(|i| matches!(i.credential, Credential::Login(_)))
-        });
+        let logs_in = logs_in_any(&scenarios);
         // Only journeys with login identities get the shared login metric.
         let login_metric = if logs_in {
-            add_step("login".into(), StepKind::Request)
+            add_step(LOGIN_METRIC.into(), StepKind::Request)
         } else {
             usize::MAX
         };
@@ -212,7 +223,7 @@ impl ScenarioWorkload {
             checks.len() - 1
         };
         let login_check = if logs_in {
-            add_check("login", "login answers 2xx with a token".into())
+            add_check(LOGIN_METRIC, "login answers 2xx with a token".into())
         } else {
             usize::MAX
         };
@@ -364,6 +375,17 @@ impl ScenarioWorkload {
     pub fn cycle_len(&self) -> usize {
         self.pick.len()
     }
+}
+
+/// The metric of every login request, whichever journey needs it.
+pub const LOGIN_METRIC: &str = "auth login";
+
+fn logs_in_any(scenarios: &[Scenario]) -> bool {
+    scenarios.iter().any(|s| {
+        s.identities
+            .iter()
+            .any(|i| matches!(i.credential, Credential::Login(_)))
+    })
 }
 
 fn status_label(codes: &[u16]) -> String {
