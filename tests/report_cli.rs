@@ -96,6 +96,19 @@ fn report_input_errors_exit_3_and_say_where() {
 }
 
 #[test]
+fn an_unwritable_output_is_a_runtime_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    save(tmp.path(), "run", &synthetic("run", 1, 100.0, 0, 1));
+    let o = convoy(&["report", "run", "-o", "no/such/dir/out.md"], tmp.path());
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot write no/such/dir/out.md"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn report_gates_judge_a_saved_run() {
     let tmp = tempfile::tempdir().unwrap();
     save(tmp.path(), "run", &synthetic("run", 1, 100.0, 0, 1));

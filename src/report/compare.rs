@@ -469,7 +469,7 @@ mod tests {
     #[test]
     fn deltas_are_signed_in_the_figures_unit() {
         assert_eq!(Figure::P95.format_delta(12.5), "+12.50ms");
-        assert_eq!(Figure::Rps.format_delta(-3.14), "-3.1/s");
+        assert_eq!(Figure::Rps.format_delta(-3.06), "-3.1/s");
         assert_eq!(Figure::ErrorRate.format_delta(0.002), "+0.2%");
     }
 }
