@@ -1,0 +1,167 @@
+# shellcheck shell=bash
+# Helpers shared by the benchmark scripts of ci/bench: logging, installing
+# the peers, starting and stopping loopback servers, timing a pinned process.
+#
+# Sourced, not run. Every server started here is recorded in BENCH_PIDS so
+# that bench_cleanup (installed as an EXIT trap by the caller) stops exactly
+# the processes this script started, and nothing else.
+
+BENCH_PIDS=()
+# Set by start_nginx and start_target; read by the caller.
+export BENCH_LAST_PID=
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Installs the Debian packages named, once per script run.
+BENCH_APT_UPDATED=0
+apt_install() {
+    command -v apt-get >/dev/null || die "apt-get not found; install $* by hand"
+    if [[ $BENCH_APT_UPDATED == 0 ]]; then
+        apt-get update -qq >&2
+        BENCH_APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+}
+
+# Makes sure every tool the peer benchmark needs is on the machine.
+ensure_tools() {
+    local missing=()
+    [[ -x /usr/sbin/nginx ]] || command -v nginx >/dev/null || missing+=(nginx-light)
+    command -v wrk >/dev/null || missing+=(wrk)
+    [[ -x /usr/bin/time ]] || missing+=(time)
+    command -v taskset >/dev/null || missing+=(util-linux)
+    command -v ss >/dev/null || missing+=(iproute2)
+    command -v curl >/dev/null || missing+=(curl)
+    command -v python3 >/dev/null || missing+=(python3)
+    if ((${#missing[@]})); then
+        log "installing ${missing[*]}"
+        apt_install "${missing[@]}"
+    fi
+    if ! command -v oha >/dev/null && [[ ! -x $HOME/.cargo/bin/oha ]]; then
+        log "installing oha (cargo install oha --locked; takes a few minutes)"
+        cargo install oha --locked >&2
+    fi
+}
+
+# Path of a tool, preferring PATH and falling back to cargo's bin directory.
+tool_path() {
+    command -v "$1" 2>/dev/null || { [[ -x $HOME/.cargo/bin/$1 ]] && echo "$HOME/.cargo/bin/$1"; } ||
+        die "$1 not found"
+}
+
+nginx_path() { command -v nginx 2>/dev/null || echo /usr/sbin/nginx; }
+
+# True when nothing listens on 127.0.0.1:PORT.
+port_free() { [[ -z $(ss -Hltn "sport = :$1" 2>/dev/null) ]]; }
+
+# Prints the first free port from $1 upwards.
+free_port() {
+    local p=$1
+    while ! port_free "$p"; do p=$((p + 1)); done
+    echo "$p"
+}
+
+# Waits until URL answers, at most 10 s.
+wait_http() {
+    local url=$1 i
+    for i in $(seq 1 100); do
+        curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    die "$url did not answer within 10 s"
+}
+
+# Starts nginx from ci/bench/nginx.conf on PORT, pinned to CPU, in its own
+# prefix directory under DIR. Sets BENCH_LAST_PID to the master's PID (a
+# global rather than output: a command substitution would run this in a
+# subshell and lose the PID from BENCH_PIDS).
+start_nginx() {
+    local port=$1 cpu=$2 dir=$3/nginx
+    mkdir -p "$dir/tmp"
+    sed "s/127\.0\.0\.1:18080/127.0.0.1:$port/" "$BENCH_HERE/nginx.conf" >"$dir/nginx.conf"
+    taskset -c "$cpu" "$(nginx_path)" -p "$dir" -c "$dir/nginx.conf" -e stderr \
+        >"$dir/stdout.log" 2>"$dir/stderr.log" &
+    local pid=$!
+    BENCH_PIDS+=("$pid")
+    BENCH_LAST_PID=$pid
+    wait_http "http://127.0.0.1:$port/"
+}
+
+# Starts `convoy target` on PORT pinned to CPU with one runtime thread and
+# the faults given after the fourth argument. Sets BENCH_LAST_PID.
+start_target() {
+    local convoy=$1 port=$2 cpu=$3 log=$4
+    shift 4
+    local faults=()
+    local f
+    for f in "$@"; do faults+=(--fault "$f"); done
+    taskset -c "$cpu" "$convoy" target --addr "127.0.0.1:$port" --threads 1 "${faults[@]}" \
+        >"$log" 2>&1 &
+    local pid=$!
+    BENCH_PIDS+=("$pid")
+    BENCH_LAST_PID=$pid
+    # /health answers after the injected latency; a 30 s latency would make
+    # the readiness probe itself slow, so probe the port instead.
+    local i
+    for i in $(seq 1 100); do
+        port_free "$port" || return 0
+        kill -0 "$pid" 2>/dev/null || die "convoy target exited early: $(tail -3 "$log")"
+        sleep 0.1
+    done
+    die "convoy target did not listen on $port within 10 s"
+}
+
+# Drops PID from BENCH_PIDS once it has been reaped, so that the EXIT trap
+# never signals a recycled PID that now belongs to someone else.
+forget_pid() {
+    local pid keep=()
+    for pid in "${BENCH_PIDS[@]}"; do [[ $pid == "$1" ]] || keep+=("$pid"); done
+    BENCH_PIDS=("${keep[@]}")
+}
+
+# Stops one process started by this script: SIGTERM, then SIGKILL after 5 s.
+stop_pid() {
+    local pid=$1 i
+    forget_pid "$pid"
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+    wait "$pid" 2>/dev/null || true
+}
+
+# Stops every server this script started (EXIT trap).
+bench_cleanup() {
+    local pid
+    for pid in "${BENCH_PIDS[@]}"; do stop_pid "$pid"; done
+}
+
+# Runs a command pinned to CPU under /usr/bin/time. Stdout goes to OUT,
+# stderr to ERR, and "user sys maxrss_kb elapsed exit" to TIMEFILE. A
+# failing generator is recorded, not fatal: the summary reports it.
+run_timed() {
+    local cpu=$1 out=$2 err=$3 timefile=$4
+    shift 4
+    /usr/bin/time -f '%U %S %M %e %x' -o "$timefile" taskset -c "$cpu" "$@" >"$out" 2>"$err" || true
+}
+
+# Resident set size of PID in KiB, from /proc.
+vmrss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# Established TCP connections to 127.0.0.1:PORT.
+established_to() { ss -Htn state established "( dport = :$1 )" 2>/dev/null | wc -l; }
+
+# Raises the open-file limit as far as allowed (10k connections need 10k
+# descriptors in the generator and as many in the target).
+raise_nofile() {
+    local want=$1 hard
+    ulimit -n "$want" 2>/dev/null && return 0
+    hard=$(ulimit -Hn)
+    [[ $hard == unlimited ]] && hard=$want
+    ulimit -n "$hard"
+    log "open-file limit is $hard (could not raise it to $want)"
+}
