@@ -18,6 +18,9 @@ use crate::progress::Progress;
 use crate::redact::redact_url;
 use crate::report::{self, Report, RunMeta};
 
+/// From this many connections on, each gets a small fixed read buffer.
+const SMALL_BUFFERS_FROM: u32 = 1000;
+
 /// Arguments of `convoy bench`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = super::AFTER_HELP)]
@@ -166,6 +169,9 @@ impl BenchArgs {
                 version: self.http_version,
                 insecure: self.insecure,
                 max_body_bytes: self.max_body,
+                // Thousands of mostly idle connections: memory per
+                // connection matters more than big reads.
+                small_buffers: self.connections >= SMALL_BUFFERS_FROM,
             },
             engine,
         })
@@ -251,8 +257,12 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     let control = RunControl::new();
     signals::install(control.clone(), args.quiet);
     let progress = Progress::new(!args.quiet && !args.json);
-    let result = bench::run(&plan, &control, |s| progress.update(s))
-        .map_err(|e| CliError::aborted(e.to_string()))?;
+    let mut watch = crate::engine::TargetWatch::new(super::run::TARGET_DOWN_GRACE);
+    let result = bench::run(&plan, &control, |s| {
+        progress.update(s);
+        watch.observe(s, &control);
+    })
+    .map_err(|e| CliError::aborted(e.to_string()))?;
     progress.finish();
     let report = Report::new(&result, RunMeta::new("bench", &target));
     if let Some(path) = &args.output {
@@ -265,22 +275,29 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     } else {
         print!("{}", report::text::render(&report));
     }
-    Ok(if report.partial {
-        Exit::Interrupted.into()
-    } else if report.overall.requests > 0
-        && report.overall.status_counts.is_empty()
-        && report.overall.error_counts.keys().all(|c| {
-            matches!(
-                c,
-                crate::metrics::ErrorCause::Refused
-                    | crate::metrics::ErrorCause::Dns
-                    | crate::metrics::ErrorCause::Connect
-            )
-        })
-    {
-        eprintln!("error: target unreachable: no request got a response");
-        Exit::Aborted.into()
-    } else {
-        Exit::Pass.into()
-    })
+    Ok(
+        if report.stop_reason == crate::engine::StopReason::TargetDown {
+            eprintln!(
+                "error: the target stopped accepting connections; the run was aborted and its report is partial"
+            );
+            Exit::Aborted.into()
+        } else if report.partial {
+            Exit::Interrupted.into()
+        } else if report.overall.requests > 0
+            && report.overall.status_counts.is_empty()
+            && report.overall.error_counts.keys().all(|c| {
+                matches!(
+                    c,
+                    crate::metrics::ErrorCause::Refused
+                        | crate::metrics::ErrorCause::Dns
+                        | crate::metrics::ErrorCause::Connect
+                )
+            })
+        {
+            eprintln!("error: target unreachable: no request got a response");
+            Exit::Aborted.into()
+        } else {
+            Exit::Pass.into()
+        },
+    )
 }

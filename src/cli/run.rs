@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::{CliError, Exit, signals};
 use crate::engine::http::preflight;
-use crate::engine::{self, EngineOptions, RunControl};
+use crate::engine::{self, EngineOptions, RunControl, StopReason, TargetWatch};
 use crate::gate::{self, Gate};
 use crate::plan::{HttpOptions, HttpVersion, parse_duration};
 use crate::progress::Progress;
@@ -17,6 +17,10 @@ use crate::redact::redact_url;
 use crate::report::{self, Report, RunMeta};
 use crate::scenario::{self, CustomRegistry, Scenario, ScenarioWorkload};
 use crate::target::{self, RunningTarget, TargetConfig};
+
+/// How long every request must fail to connect before a run gives up on a
+/// target that died.
+pub(crate) const TARGET_DOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// Options shared by `run` and `smoke`: where, and how to talk to it.
 #[derive(Debug, clap::Args)]
@@ -184,12 +188,16 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     let control = RunControl::new();
     signals::install(control.clone(), args.quiet);
     let progress = Progress::new(!args.quiet && !args.json);
+    let mut watch = TargetWatch::new(TARGET_DOWN_GRACE);
     let result = engine::run(
         &profile.model,
         &options,
         Arc::new(workload),
         &control,
-        |s| progress.update(s),
+        |s| {
+            progress.update(s);
+            watch.observe(s, &control);
+        },
     )
     .map_err(|e| CliError::aborted(e.to_string()))?;
     progress.finish();
@@ -233,6 +241,11 @@ pub(crate) fn finish(
             CliError::aborted(format!("cannot write reports to {}: {e}", dir.display()))
         })?;
     }
+    if report.stop_reason == StopReason::TargetDown {
+        eprintln!(
+            "convoy: the target stopped accepting connections; the run was aborted and its report is partial"
+        );
+    }
     if json {
         print!("{}", report::json::render(report));
     } else {
@@ -252,7 +265,9 @@ pub(crate) fn finish(
 
 /// The documented exit code of a finished run.
 pub fn exit_code(report: &Report) -> Exit {
-    if report.partial {
+    if report.stop_reason == StopReason::TargetDown {
+        Exit::Aborted
+    } else if report.partial {
         Exit::Interrupted
     } else if report.overall.requests > 0
         && report.overall.status_counts.is_empty()

@@ -21,6 +21,7 @@ struct ControlInner {
     stopping: AtomicBool,
     interrupted: AtomicBool,
     aborted: AtomicBool,
+    target_down: AtomicBool,
     abort_notify: Notify,
 }
 
@@ -45,6 +46,19 @@ impl RunControl {
         }
         self.inner.aborted.store(true, Ordering::SeqCst);
         self.inner.abort_notify.notify_waiters();
+    }
+
+    /// The target died (it refuses every connection): stop at once, keep
+    /// every measurement, and mark the result partial with
+    /// [`super::StopReason::TargetDown`].
+    pub fn target_down(&self) {
+        self.inner.target_down.store(true, Ordering::SeqCst);
+        self.abort();
+    }
+
+    /// True once [`RunControl::target_down`] was called.
+    pub fn is_target_down(&self) -> bool {
+        self.inner.target_down.load(Ordering::SeqCst)
     }
 
     /// True once the run is stopping, for whatever reason.
@@ -207,5 +221,86 @@ impl Shared {
             None => true,
             Some(total) => self.claimed.fetch_add(1, Ordering::Relaxed) < total,
         }
+    }
+}
+
+/// Notices a target that died mid-run: once every request of the live
+/// windows has failed to connect for `grace`, it calls
+/// [`RunControl::target_down`], so the run stops with what it measured
+/// instead of hammering a dead port until its plan ends.
+#[derive(Debug, Clone)]
+pub struct TargetWatch {
+    grace: Duration,
+    failing_since: Option<Duration>,
+}
+
+impl TargetWatch {
+    /// A watch that gives up after `grace` of nothing but connect failures.
+    pub fn new(grace: Duration) -> Self {
+        TargetWatch {
+            grace,
+            failing_since: None,
+        }
+    }
+
+    /// Feeds one live status; true once the target was declared down.
+    pub fn observe(&mut self, s: &super::LiveStatus, control: &RunControl) -> bool {
+        if s.window_requests == 0 {
+            return control.is_target_down();
+        }
+        if s.window_connect_failures == s.window_requests {
+            let since = *self.failing_since.get_or_insert(s.elapsed);
+            if s.elapsed.saturating_sub(since) >= self.grace && !control.is_target_down() {
+                control.target_down();
+            }
+        } else {
+            self.failing_since = None;
+        }
+        control.is_target_down()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::LiveStatus;
+
+    fn status(secs: u64, requests: u64, connect_failures: u64) -> LiveStatus {
+        LiveStatus {
+            elapsed: Duration::from_secs(secs),
+            planned: None,
+            requests: 0,
+            errors: 0,
+            dropped: 0,
+            iterations: 0,
+            planned_iterations: None,
+            current_rps: 0.0,
+            window_requests: requests,
+            window_connect_failures: connect_failures,
+            stopping: false,
+        }
+    }
+
+    #[test]
+    fn declares_the_target_down_after_the_grace_only() {
+        let control = RunControl::new();
+        let mut w = TargetWatch::new(Duration::from_secs(3));
+        assert!(!w.observe(&status(1, 100, 0), &control));
+        assert!(!w.observe(&status(2, 50, 50), &control));
+        assert!(!w.observe(&status(3, 0, 0), &control));
+        assert!(!w.observe(&status(4, 40, 40), &control));
+        assert!(w.observe(&status(5, 40, 40), &control));
+        assert!(control.is_target_down() && control.is_aborted());
+    }
+
+    #[test]
+    fn one_answer_resets_the_watch() {
+        let control = RunControl::new();
+        let mut w = TargetWatch::new(Duration::from_secs(2));
+        w.observe(&status(1, 10, 10), &control);
+        w.observe(&status(2, 10, 9), &control);
+        w.observe(&status(3, 10, 10), &control);
+        assert!(!w.observe(&status(4, 10, 10), &control));
+        assert!(!control.is_target_down());
     }
 }

@@ -31,6 +31,9 @@ use super::EngineError;
 use crate::metrics::{ErrorCause, Outcome};
 use crate::plan::{HttpOptions, HttpVersion, format_duration};
 
+/// Read buffer per connection with [`HttpOptions::small_buffers`].
+const SMALL_READ_BUFFER: usize = 4096;
+
 /// The body type of outgoing requests.
 pub type RequestBody = Full<Bytes>;
 
@@ -480,10 +483,12 @@ impl HttpClient {
         let io = TokioIo::new(io);
         match self.opts.version {
             HttpVersion::Http1 => {
-                let (sender, driver) = http1::Builder::new()
-                    .handshake(io)
-                    .await
-                    .map_err(|e| hyper_failure(&e))?;
+                let mut builder = http1::Builder::new();
+                if self.opts.small_buffers {
+                    builder.read_buf_exact_size(Some(SMALL_READ_BUFFER));
+                }
+                let (sender, driver) =
+                    builder.handshake(io).await.map_err(|e| hyper_failure(&e))?;
                 tokio::spawn(async move {
                     let _ = driver.await;
                 });

@@ -39,8 +39,8 @@ use crate::metrics::{
 };
 use crate::plan::{LoadModel, PlanError};
 
-pub use control::RunControl;
 use control::Shared;
+pub use control::{RunControl, TargetWatch};
 
 /// What the engine runs: the body of an iteration, and the per-worker and
 /// per-user state it needs.
@@ -185,6 +185,10 @@ pub struct LiveStatus {
     pub planned_iterations: Option<u64>,
     /// Requests per second over the last second.
     pub current_rps: f64,
+    /// Requests finished in the last window.
+    pub window_requests: u64,
+    /// Of those, how many could not connect (refused, DNS, connect).
+    pub window_connect_failures: u64,
     /// True once the run is stopping.
     pub stopping: bool,
 }
@@ -197,6 +201,9 @@ pub enum StopReason {
     Completed,
     /// [`RunControl::stop`] was called (Ctrl-C, SIGTERM, abort-on-fail).
     Interrupted,
+    /// The target stopped accepting connections
+    /// ([`RunControl::target_down`]).
+    TargetDown,
 }
 
 /// Everything a run measured; mergeable and serialisable.
@@ -263,7 +270,7 @@ impl RunResult {
 
     /// True when the run was stopped before its plan ended.
     pub fn is_partial(&self) -> bool {
-        self.stop_reason == StopReason::Interrupted
+        self.stop_reason != StopReason::Completed
     }
 }
 
@@ -360,6 +367,7 @@ pub fn run<W: Workload>(
             let t = (window_start - start).as_secs_f64();
             let len = (now - window_start).as_secs_f64();
             let sample = TimelineSample::from_interval(t, len, &window, shared.active_users());
+            let window_connect_failures = window.connect_failures;
             timeline.push(sample);
             window.reset();
             window_start = now;
@@ -374,6 +382,8 @@ pub fn run<W: Workload>(
                 iterations: totals.3,
                 planned_iterations,
                 current_rps: sample.rps(),
+                window_requests: sample.requests,
+                window_connect_failures,
                 stopping: shared.control.is_stopping(),
             });
         }
@@ -398,7 +408,9 @@ pub fn run<W: Workload>(
     for r in &recorders {
         merged.merge(&r.snapshot());
     }
-    let stop_reason = if shared.control.was_interrupted() {
+    let stop_reason = if shared.control.is_target_down() {
+        StopReason::TargetDown
+    } else if shared.control.was_interrupted() {
         StopReason::Interrupted
     } else {
         StopReason::Completed
@@ -442,6 +454,8 @@ pub fn run<W: Workload>(
         iterations: result.iterations,
         planned_iterations,
         current_rps: 0.0,
+        window_requests: 0,
+        window_connect_failures: 0,
         stopping: true,
     });
     Ok(result)

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::histogram::LatencyHistogram;
-use super::stats::{Outcome, StepStats};
+use super::stats::{ErrorCause, Outcome, StepStats};
 
 /// What one worker measured.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +37,8 @@ pub struct IntervalStats {
     pub errors: u64,
     /// Dropped arrivals in this window.
     pub dropped: u64,
+    /// Requests of this window that could not connect at all.
+    pub connect_failures: u64,
     /// Latency of the requests of this window, every step together.
     pub latency: LatencyHistogram,
 }
@@ -47,6 +49,7 @@ impl IntervalStats {
         self.requests += other.requests;
         self.errors += other.errors;
         self.dropped += other.dropped;
+        self.connect_failures += other.connect_failures;
         self.latency.merge(&other.latency);
     }
 
@@ -55,6 +58,7 @@ impl IntervalStats {
         self.requests = 0;
         self.errors = 0;
         self.dropped = 0;
+        self.connect_failures = 0;
         self.latency.reset();
     }
 }
@@ -134,8 +138,12 @@ impl Recorder {
         if error {
             interval.errors += 1;
         }
-        if let Outcome::Status(_) = outcome {
-            interval.latency.record(latency);
+        match outcome {
+            Outcome::Status(_) => interval.latency.record(latency),
+            Outcome::Failed(ErrorCause::Refused | ErrorCause::Connect | ErrorCause::Dns) => {
+                interval.connect_failures += 1;
+            }
+            Outcome::Failed(_) => {}
         }
     }
 
