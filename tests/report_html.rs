@@ -2,7 +2,8 @@
 //! its charts are laid out as SVG (the page's own script counts them after
 //! layout), and its key numbers and gate verdicts are in the DOM.
 //!
-//! Skipped, with a notice, when no Chromium is installed; CI installs it
+//! Skipped, with a notice, when no Chromium is installed, unless
+//! `CONVOY_REQUIRE_CHROMIUM` is set, as `.ci/run` does after installing it
 //! (`apt-get install -y chromium`). `CONVOY_CHROMIUM` names another binary.
 
 mod report_support;

@@ -131,7 +131,13 @@ fn figures(out: &mut String, report: &Report) {
 fn charts(out: &mut String, report: &Report) {
     let samples = report.timeline.samples();
     let mid = |s: &crate::metrics::TimelineSample| s.t + s.window / 2.0;
-    let secs = |x: f64| format_duration(std::time::Duration::from_secs_f64(x.max(0.0).round()));
+    let secs = |x: f64| {
+        if x < 60.0 {
+            format!("{}s", trim_float(x, 1))
+        } else {
+            format_duration(std::time::Duration::from_secs_f64(x.round()))
+        }
+    };
     // Axis ticks are round numbers: no fixed decimals.
     let ms = |y: f64| format!("{}ms", trim_float(y, 3));
     let rate = |y: f64| format!("{}/s", trim_float(y, 2));
@@ -164,6 +170,7 @@ fn charts(out: &mut String, report: &Report) {
         ],
         format_y: &ms,
         format_x: &secs,
+        min_y_max: 1.0,
     });
     let throughput = line_chart(&Chart {
         id: "chart-throughput",
@@ -185,6 +192,7 @@ fn charts(out: &mut String, report: &Report) {
         ],
         format_y: &rate,
         format_x: &secs,
+        min_y_max: 1.0,
     });
     let errors = line_chart(&Chart {
         id: "chart-errors",
@@ -200,6 +208,7 @@ fn charts(out: &mut String, report: &Report) {
         }],
         format_y: &pct,
         format_x: &secs,
+        min_y_max: 0.01,
     });
     let _ = write!(
         out,

@@ -28,6 +28,9 @@ pub struct Chart<'a> {
     pub format_y: &'a dyn Fn(f64) -> String,
     /// Formats an x value (seconds) for the axis.
     pub format_x: &'a dyn Fn(f64) -> String,
+    /// The y axis reaches at least this (so an all-zero error rate draws
+    /// on a 0–1 % axis, not a 0–100 % one).
+    pub min_y_max: f64,
 }
 
 const WIDTH: f64 = 720.0;
@@ -64,7 +67,11 @@ pub fn line_chart(chart: &Chart<'_>) -> String {
         return out;
     }
     let x_max = all.iter().map(|p| p.0).fold(0.0_f64, f64::max).max(1.0);
-    let (y_step, y_max) = nice_scale(all.iter().map(|p| p.1).fold(0.0_f64, f64::max));
+    let (y_step, y_max) = nice_scale(
+        all.iter()
+            .map(|p| p.1)
+            .fold(chart.min_y_max.max(0.0), f64::max),
+    );
     let (x_step, x_max) = nice_scale(x_max);
     let plot_w = WIDTH - LEFT - RIGHT;
     let plot_h = HEIGHT - TOP - BOTTOM;
@@ -195,6 +202,7 @@ mod tests {
             ],
             format_y: &f,
             format_x: &f,
+            min_y_max: 0.0,
         });
         assert_eq!(svg.matches("<polyline").count(), 2);
         assert!(svg.contains("a &lt; b"));

@@ -11,7 +11,7 @@ use tabled::settings::{Alignment, Modify, Style};
 
 use super::compare::{Change, Comparison};
 use super::{Report, StepReport, Verdict};
-use crate::engine::StopReason;
+use crate::engine::{StepKind, StopReason};
 use crate::plan::format_duration;
 
 /// Failure examples shown in the terminal (the other formats show all).
@@ -240,7 +240,10 @@ fn steps_table(report: &Report) -> String {
     let mut push = |s: &StepReport| {
         let l = &s.latency_ms;
         b.push_record([
-            s.name.clone(),
+            match s.kind {
+                StepKind::Request => s.name.clone(),
+                StepKind::Journey => format!("{} (journey)", s.name),
+            },
             group(s.requests),
             fixed(s.rps, 1),
             format!("{} ({})", group(s.errors), percent(s.error_rate)),
