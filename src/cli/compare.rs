@@ -1,6 +1,6 @@
 //! `convoy compare`: a run against a baseline, step by step, with the noise
 //! of earlier runs taken into account (the rule is documented in
-//! [`crate::report::compare`]). Exit 1 when a regression is found.
+//! [`mod@crate::report::compare`]). Exit 1 when a regression is found.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

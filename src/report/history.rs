@@ -1,5 +1,5 @@
 //! The run history: a directory of saved `report.json` files, one per run
-//! (`reports/history/<run-id>.json`), from which [`super::compare`] learns
+//! (`reports/history/<run-id>.json`), from which [`mod@super::compare`] learns
 //! how much each figure moves between runs when nothing changed.
 //!
 //! A directory of plain reports is easy to keep in a CI cache or artifact,
