@@ -438,6 +438,107 @@ impl LoadModel {
     }
 }
 
+/// Which slice of a distributed run this process runs: shard `index` of
+/// `count` (0-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    /// This shard, `0..count`.
+    pub index: u32,
+    /// How many shards share the load.
+    pub count: u32,
+}
+
+impl FromStr for Shard {
+    type Err = PlanError;
+    /// Parses `I/N`, such as `0/4`.
+    fn from_str(s: &str) -> Result<Self, PlanError> {
+        let bad = || {
+            PlanError::Invalid(format!(
+                "invalid shard {s:?}: expected I/N with 0 <= I < N, such as 0/4"
+            ))
+        };
+        let (i, n) = s.trim().split_once('/').ok_or_else(bad)?;
+        let index: u32 = i.trim().parse().map_err(|_| bad())?;
+        let count: u32 = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl Shard {
+    /// This shard's part of `total` whole things (users, requests): the
+    /// parts of every shard add up to `total` exactly and differ by at most
+    /// one.
+    pub fn split(&self, total: u64) -> u64 {
+        let (i, n) = (self.index as u64, self.count as u64);
+        total / n + u64::from(i < total % n)
+    }
+}
+
+impl Ramp {
+    /// The ramp of users one shard runs (whole users, split exactly).
+    fn shard_users(&self, shard: &Shard) -> Ramp {
+        let split = |v: f64| shard.split(v.round().max(0.0) as u64) as f64;
+        Ramp {
+            start: split(self.start),
+            stages: self
+                .stages
+                .iter()
+                .map(|s| Stage {
+                    target: split(s.target),
+                    duration: s.duration,
+                })
+                .collect(),
+        }
+    }
+
+    /// The ramp of arrival rate one shard runs (an exact fraction).
+    fn shard_rate(&self, shard: &Shard) -> Ramp {
+        let n = shard.count as f64;
+        Ramp {
+            start: self.start / n,
+            stages: self
+                .stages
+                .iter()
+                .map(|s| Stage {
+                    target: s.target / n,
+                    duration: s.duration,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl LoadModel {
+    /// The deterministic slice of this load that `shard` runs: users,
+    /// arrival rate, in-flight cap and request totals are divided so that
+    /// all shards together produce the load of one unsharded run.
+    pub fn shard(&self, shard: &Shard) -> LoadModel {
+        match self {
+            LoadModel::Closed(c) => LoadModel::Closed(ClosedModel {
+                users: c.users.shard_users(shard),
+                iterations_per_user: c.iterations_per_user,
+                total_iterations: c.total_iterations.map(|t| shard.split(t)),
+                duration: c.duration,
+            }),
+            LoadModel::Open(o) => LoadModel::Open(OpenModel {
+                rate: o.rate.shard_rate(shard),
+                max_in_flight: (shard.split(o.max_in_flight as u64) as u32).max(1),
+                max_lag: o.max_lag,
+                total_iterations: o.total_iterations.map(|t| shard.split(t)),
+            }),
+        }
+    }
+}
+
 /// HTTP client settings shared by every request of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HttpOptions {
@@ -612,6 +713,44 @@ mod tests {
             let t = r.arrival_time(n).unwrap();
             assert!(t >= last);
             last = t;
+        }
+    }
+
+    #[test]
+    fn shards_split_exactly() {
+        let shards: Vec<Shard> = (0..3).map(|i| format!("{i}/3").parse().unwrap()).collect();
+        assert_eq!(
+            shards.iter().map(|s| s.split(10)).collect::<Vec<_>>(),
+            vec![4, 3, 3]
+        );
+        assert_eq!(shards.iter().map(|s| s.split(2)).sum::<u64>(), 2);
+        let closed = LoadModel::Closed(ClosedModel {
+            users: Ramp::constant(10.0, Duration::ZERO),
+            iterations_per_user: Some(5),
+            total_iterations: Some(1001),
+            duration: None,
+        });
+        let users: f64 = shards
+            .iter()
+            .map(|s| closed.shard(s).max_users() as f64)
+            .sum();
+        assert_eq!(users, 10.0);
+        let open = LoadModel::Open(OpenModel {
+            rate: Ramp::constant(1000.0, Duration::from_secs(10)),
+            max_in_flight: 100,
+            max_lag: Duration::from_secs(1),
+            total_iterations: None,
+        });
+        let total: f64 = shards
+            .iter()
+            .map(|s| match open.shard(s) {
+                LoadModel::Open(o) => o.rate.total_arrivals(),
+                _ => unreachable!(),
+            })
+            .sum();
+        assert!((total - 10_000.0).abs() < 1e-6, "{total}");
+        for bad in ["3/3", "1", "a/b", "0/0"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
         }
     }
 

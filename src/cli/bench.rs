@@ -87,6 +87,10 @@ pub struct BenchArgs {
     /// Worker threads (default: one per CPU).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Run shard I of N (`0/4`): a deterministic 1/N slice of the load, to
+    /// be merged with `convoy merge`.
+    #[arg(long)]
+    pub shard: Option<crate::plan::Shard>,
     /// Print the JSON report on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -141,10 +145,18 @@ impl BenchArgs {
         if self.connections == 0 {
             return Err(CliError::usage("-c/--connections must be at least 1"));
         }
-        let model = self.model()?;
+        let mut model = self.model()?;
         model
             .validate()
             .map_err(|e| CliError::usage(e.to_string()))?;
+        if let Some(shard) = &self.shard {
+            model = model.shard(shard);
+            if model.max_users() == 0 {
+                return Err(CliError::usage(format!(
+                    "shard {shard} has no connection: -c is smaller than the number of shards"
+                )));
+            }
+        }
         let mut engine = EngineOptions {
             graceful_stop: self.graceful_stop,
             ..EngineOptions::default()
@@ -154,6 +166,10 @@ impl BenchArgs {
                 return Err(CliError::usage("--workers must be at least 1"));
             }
             engine.workers = w;
+        }
+        if let Some(shard) = &self.shard {
+            engine.vu_offset = shard.index as u64;
+            engine.vu_stride = shard.count as u64;
         }
         Ok(BenchPlan {
             request: RequestSpec {
@@ -264,7 +280,9 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     })
     .map_err(|e| CliError::aborted(e.to_string()))?;
     progress.finish();
-    let report = Report::new(&result, RunMeta::new("bench", &target));
+    let mut meta = RunMeta::new("bench", &target);
+    meta.shard = args.shard;
+    let report = Report::new(&result, meta);
     if let Some(path) = &args.output {
         std::fs::write(path, report::json::render(&report)).map_err(|e| {
             CliError::aborted(format!("cannot write report to {}: {e}", path.display()))

@@ -11,7 +11,7 @@ use super::{CliError, Exit, signals};
 use crate::engine::http::preflight;
 use crate::engine::{self, EngineOptions, RunControl, StopReason, TargetWatch};
 use crate::gate::{self, Gate};
-use crate::plan::{HttpOptions, HttpVersion, parse_duration};
+use crate::plan::{HttpOptions, HttpVersion, Shard, parse_duration};
 use crate::progress::Progress;
 use crate::redact::redact_url;
 use crate::report::{self, Report, RunMeta};
@@ -115,6 +115,21 @@ pub struct RunArgs {
     /// 'p95 <= baseline * 1.10' use it.
     #[arg(long)]
     pub baseline: Option<PathBuf>,
+    /// Earlier runs (saved report.json files) whose spread tells noise from
+    /// regression in the comparison with --baseline.
+    #[arg(long, default_value = crate::report::history::DEFAULT_DIR)]
+    pub history: PathBuf,
+    /// A change smaller than this is never a regression.
+    #[arg(long, default_value = "10%", value_parser = crate::report::compare::parse_tolerance)]
+    pub tolerance: f64,
+    /// Stop early once a gate can no longer pass (a violation under
+    /// `== 0`, errors past the allowed share of the planned requests).
+    #[arg(long)]
+    pub abort_on_fail: bool,
+    /// Run shard I of N (`0/4`): a deterministic 1/N slice of the load, to
+    /// be merged with `convoy merge`.
+    #[arg(long)]
+    pub shard: Option<Shard>,
     /// Where to write the reports (default: reports/<run-id>).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -185,42 +200,68 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     if let Some(w) = args.workers {
         options.workers = w.max(1);
     }
+    let model = match &args.shard {
+        Some(shard) => {
+            options.vu_offset = shard.index as u64;
+            options.vu_stride = shard.count as u64;
+            let m = profile.model.shard(shard);
+            if m.max_users() == 0 {
+                return Err(CliError::usage(format!(
+                    "shard {shard} has no user: the profile has fewer users than shards"
+                )));
+            }
+            m
+        }
+        None => profile.model.clone(),
+    };
     let control = RunControl::new();
     signals::install(control.clone(), args.quiet);
     let progress = Progress::new(!args.quiet && !args.json);
     let mut watch = TargetWatch::new(TARGET_DOWN_GRACE);
-    let result = engine::run(
-        &profile.model,
-        &options,
-        Arc::new(workload),
-        &control,
-        |s| {
-            progress.update(s);
-            watch.observe(s, &control);
-        },
-    )
+    let mut lost_gate: Option<String> = None;
+    let result = engine::run(&model, &options, Arc::new(workload), &control, |s| {
+        progress.update(s);
+        watch.observe(s, &control);
+        if args.abort_on_fail && lost_gate.is_none() {
+            let live = gate::LiveFigures::from_status(s, None);
+            if let Some(g) = gates.iter().find(|g| gate::already_lost(g, &live)) {
+                lost_gate = Some(g.to_string());
+                control.stop();
+            }
+        }
+    })
     .map_err(|e| CliError::aborted(e.to_string()))?;
     progress.finish();
+    if let Some(g) = &lost_gate {
+        eprintln!("convoy: --abort-on-fail: gate {g:?} can no longer pass; the run stopped early");
+    }
 
     let mut meta = RunMeta::new("run", &redact_url(&url));
     meta.scenario = Some(names.join(", "));
     meta.profile = Some(profile.name.clone());
+    meta.shard = args.shard;
     let mut report = Report::new(&result, meta);
     report.gates = gate::evaluate(&gates, &report, baseline.as_ref());
-    finish(
-        &report,
-        args.out.as_deref(),
-        args.no_reports,
-        args.json,
-        baseline.as_ref(),
+    if let Some(b) = &baseline {
+        let history = report::history::load(&args.history)
+            .map(|h| h.runs)
+            .unwrap_or_default();
+        report.comparison = Some(report::compare(b, &report, &history, args.tolerance));
+    }
+    let code = finish(&report, args.out.as_deref(), args.no_reports, args.json)?;
+    // A gate lost early is a failed gate, not an interruption.
+    Ok(
+        if lost_gate.is_some() && exit_code(&report) == Exit::Interrupted {
+            Exit::GatesFailed.into()
+        } else {
+            code
+        },
     )
 }
 
-/// Reads a saved report (for `--baseline`).
+/// Reads a saved report or run directory (for `--baseline`).
 pub(crate) fn read_report(path: &Path) -> Result<Report, CliError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
-    report::json::parse(&text).map_err(|e| CliError::usage(format!("{}: {e}", path.display())))
+    report::artifacts::read_report(path).map_err(|e| CliError::usage(e.to_string()))
 }
 
 /// Writes the artifacts, prints the summary and picks the exit code.
@@ -229,7 +270,6 @@ pub(crate) fn finish(
     out: Option<&Path>,
     no_reports: bool,
     json: bool,
-    baseline: Option<&Report>,
 ) -> Result<ExitCode, CliError> {
     let mut written = Vec::new();
     if !no_reports {
@@ -250,10 +290,6 @@ pub(crate) fn finish(
         print!("{}", report::json::render(report));
     } else {
         print!("{}", report::text::render(report));
-        if let Some(b) = baseline {
-            let c = report::compare::compare(b, report, &[], 0.10);
-            print!("{}", report::text::render_comparison(&c));
-        }
         if let Some(first) = written.first()
             && let Some(dir) = first.parent()
         {
@@ -276,7 +312,12 @@ pub fn exit_code(report: &Report) -> Exit {
         Exit::Aborted
     } else if report.check_failures() > 0 {
         Exit::ChecksFailed
-    } else if !gate::all_passed(&report.gates) {
+    } else if !gate::all_passed(&report.gates)
+        || report
+            .comparison
+            .as_ref()
+            .is_some_and(|c| c.has_regressions())
+    {
         Exit::GatesFailed
     } else {
         Exit::Pass

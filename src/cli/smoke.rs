@@ -105,13 +105,7 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
         std::fs::write(path, report::junit::render(&report))
             .map_err(|e| CliError::aborted(format!("cannot write {}: {e}", path.display())))?;
     }
-    finish(
-        &report,
-        args.out.as_deref(),
-        args.no_reports,
-        args.json,
-        None,
-    )
+    finish(&report, args.out.as_deref(), args.no_reports, args.json)
 }
 
 fn print_listing(journey: &str, r: &RunResult, quiet: bool) {

@@ -12,7 +12,10 @@ use crate::metrics::Recorder;
 
 /// What a virtual user task owns.
 pub(super) struct UserCtx<W: Workload> {
+    /// The user's number in this process (for the ramp).
     pub vu: u64,
+    /// The user's number in the whole (possibly sharded) run.
+    pub global_vu: u64,
     pub workload: Arc<W>,
     pub worker: Rc<W::Worker>,
     pub shared: Arc<Shared>,
@@ -27,7 +30,7 @@ impl<W: Workload> UserCtx<W> {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         let it = Iteration {
             index,
-            vu: self.vu,
+            vu: self.global_vu,
             scheduled,
             recorder: &self.recorder,
         };
@@ -39,7 +42,7 @@ impl<W: Workload> UserCtx<W> {
 
 /// One virtual user of the closed model.
 pub(super) async fn run_user<W: Workload>(ctx: UserCtx<W>, per_user: Option<u64>) {
-    let mut user = ctx.workload.user(&ctx.worker, ctx.vu);
+    let mut user = ctx.workload.user(&ctx.worker, ctx.global_vu);
     let mut index = 0u64;
     loop {
         if ctx.shared.control.is_stopping() {

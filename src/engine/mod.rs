@@ -140,6 +140,12 @@ pub struct EngineOptions {
     pub graceful_stop: Duration,
     /// How often the live observer is called.
     pub progress_interval: Duration,
+    /// Virtual user numbering for sharded runs: this process's user `k` is
+    /// user `k * vu_stride + vu_offset` of the whole run, so `{{ vu }}` and
+    /// data rows never collide across shards.
+    pub vu_offset: u64,
+    /// See [`EngineOptions::vu_offset`]; 1 when not sharded.
+    pub vu_stride: u64,
 }
 
 impl Default for EngineOptions {
@@ -148,6 +154,8 @@ impl Default for EngineOptions {
             workers: thread::available_parallelism().map_or(1, |n| n.get()),
             graceful_stop: Duration::ZERO,
             progress_interval: Duration::from_millis(250),
+            vu_offset: 0,
+            vu_stride: 1,
         }
     }
 }
@@ -311,10 +319,13 @@ pub fn run<W: Workload>(
         let shared = shared.clone();
         let model = model.clone();
         let done = done_tx.clone();
+        let numbering = (options.vu_offset, options.vu_stride.max(1));
         let handle = thread::Builder::new()
             .name(format!("convoy-worker-{index}"))
             .spawn(move || {
-                let r = run_worker(index, workers, &model, workload, shared, recorder);
+                let r = run_worker(
+                    index, workers, &model, workload, shared, recorder, numbering,
+                );
                 let _ = done.send(r);
             })?;
         handles.push(handle);
@@ -470,6 +481,7 @@ fn run_worker<W: Workload>(
     workload: Arc<W>,
     shared: Arc<Shared>,
     recorder: Recorder,
+    (vu_offset, vu_stride): (u64, u64),
 ) -> Result<(), EngineError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -489,6 +501,7 @@ fn run_worker<W: Workload>(
         for vu in mine {
             let ctx = closed::UserCtx {
                 vu,
+                global_vu: vu * vu_stride + vu_offset,
                 workload: workload.clone(),
                 worker: worker_state.clone(),
                 shared: shared.clone(),

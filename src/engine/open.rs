@@ -26,7 +26,7 @@ pub(super) async fn run_user<W: Workload>(
     max_lag: Duration,
     total: Option<u64>,
 ) {
-    let mut user = ctx.workload.user(&ctx.worker, ctx.vu);
+    let mut user = ctx.workload.user(&ctx.worker, ctx.global_vu);
     let mut index = 0u64;
     loop {
         if ctx.shared.control.is_stopping() {

@@ -82,6 +82,10 @@ pub struct Report {
     /// The load profile used, if any.
     #[serde(default)]
     pub profile: Option<String>,
+    /// Which slice of a sharded run this report covers (`None`: the whole
+    /// run, or shards already merged).
+    #[serde(default)]
+    pub shard: Option<crate::plan::Shard>,
     /// Every check with its passes and failures.
     #[serde(default)]
     pub checks: Vec<CheckReport>,
@@ -277,6 +281,8 @@ pub struct RunMeta {
     pub scenario: Option<String>,
     /// The load profile used, if any.
     pub profile: Option<String>,
+    /// The shard this process ran, if sharded.
+    pub shard: Option<crate::plan::Shard>,
 }
 
 impl RunMeta {
@@ -288,6 +294,7 @@ impl RunMeta {
             run_id: None,
             scenario: None,
             profile: None,
+            shard: None,
         }
     }
 }
@@ -330,6 +337,7 @@ impl Report {
             timeline: result.timeline.clone(),
             scenario: meta.scenario,
             profile: meta.profile,
+            shard: meta.shard,
             checks: result
                 .checks
                 .iter()
@@ -414,6 +422,7 @@ impl Report {
             run_id: Some(self.run_id.clone()),
             scenario: self.scenario.clone(),
             profile: self.profile.clone(),
+            shard: self.shard,
         };
         let version = std::mem::take(&mut self.convoy_version);
         let gates = std::mem::take(&mut self.gates);
