@@ -278,6 +278,7 @@ mod tests {
             window_requests: requests,
             window_connect_failures: connect_failures,
             stopping: false,
+            snapshot: None,
         }
     }
 

@@ -146,6 +146,10 @@ pub struct EngineOptions {
     pub vu_offset: u64,
     /// See [`EngineOptions::vu_offset`]; 1 when not sharded.
     pub vu_stride: u64,
+    /// Merge the shards once a second and hand the result to the observer
+    /// ([`LiveStatus::snapshot`]). Off by default: it costs a merge per
+    /// second.
+    pub live_snapshots: bool,
 }
 
 impl Default for EngineOptions {
@@ -156,6 +160,7 @@ impl Default for EngineOptions {
             progress_interval: Duration::from_millis(250),
             vu_offset: 0,
             vu_stride: 1,
+            live_snapshots: false,
         }
     }
 }
@@ -174,8 +179,8 @@ pub enum EngineError {
     Io(#[from] std::io::Error),
 }
 
-/// What a live observer sees, a few times a second.
-#[derive(Debug, Clone, Copy)]
+/// What a live observer sees, once a second.
+#[derive(Debug, Clone)]
 pub struct LiveStatus {
     /// Time since the run started.
     pub elapsed: Duration,
@@ -199,6 +204,23 @@ pub struct LiveStatus {
     pub window_connect_failures: u64,
     /// True once the run is stopping.
     pub stopping: bool,
+    /// Every shard merged so far (steps, checks, violations), when
+    /// [`EngineOptions::live_snapshots`] asked for it: what live exporters
+    /// (Prometheus) publish.
+    pub snapshot: Option<Arc<LiveSnapshot>>,
+}
+
+/// Cumulative measurements of a run in progress.
+#[derive(Debug, Clone)]
+pub struct LiveSnapshot {
+    /// Step names and kinds, by index.
+    pub steps: Vec<StepInfo>,
+    /// Check names, by index.
+    pub checks: Vec<CheckInfo>,
+    /// The merged measurements.
+    pub shard: Shard,
+    /// Virtual users active now.
+    pub active_users: u64,
 }
 
 /// Why a run ended.
@@ -396,6 +418,18 @@ pub fn run<W: Workload>(
                 window_requests: sample.requests,
                 window_connect_failures,
                 stopping: shared.control.is_stopping(),
+                snapshot: options.live_snapshots.then(|| {
+                    let mut merged = Shard::new(steps.len());
+                    for r in &recorders {
+                        merged.merge(&r.snapshot());
+                    }
+                    Arc::new(LiveSnapshot {
+                        steps: steps.clone(),
+                        checks: checks.clone(),
+                        shard: merged,
+                        active_users: shared.active_users(),
+                    })
+                }),
             });
         }
     }
@@ -468,6 +502,7 @@ pub fn run<W: Workload>(
         window_requests: 0,
         window_connect_failures: 0,
         stopping: true,
+        snapshot: None,
     });
     Ok(result)
 }
