@@ -16,6 +16,7 @@
 pub mod baseline;
 pub mod bench;
 pub mod compare;
+pub mod merge;
 pub mod report;
 pub mod run;
 mod signals;
@@ -112,6 +113,8 @@ enum Command {
     Compare(compare::Args),
     /// Manage the stored baseline and run history.
     Baseline(baseline::Args),
+    /// Merge the reports of a sharded run exactly, then gate on the whole.
+    Merge(merge::Args),
 }
 
 /// Entry point of the binary.
@@ -138,6 +141,7 @@ pub fn main() -> ExitCode {
         Command::Report(args) => report::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Baseline(args) => baseline::run(args),
+        Command::Merge(args) => merge::run(args),
     };
     match outcome {
         Ok(code) => code,
