@@ -1,0 +1,285 @@
+//! A sharded run for real: N processes of the `convoy` binary, each running
+//! one shard against one loopback reference target, then `convoy merge`.
+//! The merged report must be exactly the union of the shards: request
+//! count, histograms, checks, and gates computed on the union.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use convoy::gate::{self, Gate};
+use convoy::metrics::StepStats;
+use convoy::report::{Report, StepReport, artifacts};
+use convoy::target::{self, TargetConfig};
+
+const SHARDS: u32 = 3;
+
+fn convoy() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_convoy"))
+}
+
+fn check(out: &Output, expected: i32, what: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(expected),
+        "{what}\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Starts every shard at once (they share the target, as pods would) and
+/// waits for all of them.
+fn run_shards(args: impl Fn(u32) -> Vec<String>) {
+    let children: Vec<_> = (0..SHARDS)
+        .map(|i| {
+            convoy()
+                .args(args(i))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (i, c) in children.into_iter().enumerate() {
+        check(&c.wait_with_output().unwrap(), 0, &format!("shard {i}"));
+    }
+}
+
+fn merge(inputs: &[PathBuf], extra: &[&str], dir: &Path) -> (Output, Report) {
+    let merged_json = dir.join("merged.json");
+    let out = convoy()
+        .arg("merge")
+        .args(inputs)
+        .arg("-o")
+        .arg(&merged_json)
+        .arg("--out")
+        .arg(dir.join("merged"))
+        .args(extra)
+        .output()
+        .unwrap();
+    check(&out, 0, "convoy merge");
+    let merged = artifacts::read_report(&merged_json).unwrap();
+    // Every format is written, and the directory's JSON is the same report.
+    for (name, _) in artifacts::FILES {
+        assert!(dir.join("merged").join(name).exists(), "{name} missing");
+    }
+    assert_eq!(artifacts::read_report(&dir.join("merged")).unwrap(), merged);
+    (out, merged)
+}
+
+/// The union of the shards built here, independently of `convoy merge`:
+/// step by step with `StepStats::merge`, over the merged window.
+fn union_of(shards: &[Report], duration_secs: f64) -> Report {
+    let mut union = shards[0].clone();
+    union.shard = None;
+    union.duration_secs = duration_secs;
+    let dropped: u64 = shards.iter().map(|r| r.overall.dropped).sum();
+    let single = union.steps.len() == 1;
+    let mut overall = StepStats::default();
+    for (k, step) in union.steps.iter_mut().enumerate() {
+        let mut stats = StepStats::default();
+        for r in shards {
+            stats.merge(&r.steps[k].stats());
+        }
+        if step.kind == convoy::engine::StepKind::Request {
+            overall.merge(&stats);
+        }
+        let d = if single { dropped } else { 0 };
+        *step = StepReport::new(&step.name, step.kind, &stats, duration_secs, d);
+    }
+    union.overall = StepReport::new(
+        "overall",
+        convoy::engine::StepKind::Request,
+        &overall,
+        duration_secs,
+        dropped,
+    );
+    for (k, c) in union.checks.iter_mut().enumerate() {
+        c.passes = shards.iter().map(|r| r.checks[k].passes).sum();
+        c.failures = shards.iter().map(|r| r.checks[k].failures).sum();
+    }
+    for (kind, n) in union.violations.iter_mut() {
+        *n = shards.iter().map(|r| r.violations[kind]).sum();
+    }
+    union
+}
+
+fn assert_exact_union(shards: &[Report], merged: &Report, gates: &[Gate]) {
+    assert_eq!(merged.shard, None);
+    assert!(!merged.partial);
+    let union = union_of(shards, merged.duration_secs);
+    assert_eq!(merged.steps, union.steps, "steps differ from the union");
+    assert_eq!(merged.overall, union.overall);
+    assert_eq!(merged.checks, union.checks);
+    assert_eq!(merged.violations, union.violations);
+    // The histogram is the shards' histograms added, bucket for bucket.
+    let mut latency = shards[0].overall.histograms.latency.clone();
+    for r in &shards[1..] {
+        latency.merge(&r.overall.histograms.latency);
+    }
+    assert_eq!(merged.overall.histograms.latency, latency);
+    assert_eq!(
+        merged.iterations,
+        shards.iter().map(|r| r.iterations).sum::<u64>()
+    );
+    assert_eq!(
+        merged.started_at,
+        shards.iter().map(|r| r.started_at).min().unwrap()
+    );
+    assert_eq!(
+        merged.ended_at,
+        shards.iter().map(|r| r.ended_at).max().unwrap()
+    );
+    // The gates of the merged report are the gates of the union.
+    assert_eq!(merged.gates, gate::evaluate(gates, &union, None));
+    assert!(!merged.gates.is_empty());
+}
+
+#[test]
+fn bench_shards_merge_into_exactly_the_union() {
+    let t = target::spawn(TargetConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("{}/health", t.base_url());
+    let path = |i: u32| dir.path().join(format!("shard-{i}.json"));
+    run_shards(|i| {
+        [
+            "bench",
+            &url,
+            "--shard",
+            &format!("{i}/{SHARDS}"),
+            "-n",
+            "900",
+            "-c",
+            "6",
+            "--workers",
+            "1",
+            "-q",
+            "--output",
+            path(i).to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec()
+    });
+    let shards: Vec<Report> = (0..SHARDS)
+        .map(|i| artifacts::read_report(&path(i)).unwrap())
+        .collect();
+    for (i, r) in shards.iter().enumerate() {
+        assert_eq!(r.shard.unwrap().index, i as u32);
+        assert_eq!(r.overall.requests, 300, "shard {i}");
+    }
+    let exprs = ["p95 < 500ms", "error_rate < 1%", "rps > 1"];
+    let extra: Vec<&str> = exprs.iter().flat_map(|g| ["--gate", g]).collect();
+    let inputs: Vec<PathBuf> = (0..SHARDS).map(path).collect();
+    let (out, merged) = merge(&inputs, &extra, dir.path());
+
+    assert_eq!(merged.command, "bench");
+    assert_eq!(merged.overall.requests, 900);
+    assert_eq!(merged.overall.status_counts["200"], 900);
+    assert_eq!(t.requests_seen(), merged.overall.requests);
+    let gates: Vec<Gate> = exprs.iter().map(|g| g.parse().unwrap()).collect();
+    assert_exact_union(&shards, &merged, &gates);
+    assert!(gate::all_passed(&merged.gates));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("merged 3 reports: 900 requests"));
+}
+
+#[test]
+fn run_shards_merge_with_their_profile_gates_and_checks() {
+    let t = target::spawn(TargetConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = dir.path().join("profiles.toml");
+    std::fs::write(
+        &profiles,
+        "[profile.trio]\nusers = 3\niterations = 20\ngates = [\"p95 < 500ms\", \"error_rate < 1%\", \"checks == 100%\"]\n",
+    )
+    .unwrap();
+    let shard_dir = |i: u32| dir.path().join(format!("shard-{i}"));
+    run_shards(|i| {
+        [
+            "run",
+            "health",
+            "--profiles",
+            profiles.to_str().unwrap(),
+            "--profile",
+            "trio",
+            "--target",
+            &t.base_url(),
+            "--shard",
+            &format!("{i}/{SHARDS}"),
+            "--workers",
+            "1",
+            "-q",
+            "--out",
+            shard_dir(i).to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec()
+    });
+    let shards: Vec<Report> = (0..SHARDS)
+        .map(|i| artifacts::read_report(&shard_dir(i)).unwrap())
+        .collect();
+    // Run directories are accepted as well as files.
+    let inputs: Vec<PathBuf> = (0..SHARDS).map(shard_dir).collect();
+    let (_, merged) = merge(&inputs, &[], dir.path());
+
+    assert_eq!(merged.profile.as_deref(), Some("trio"));
+    assert_eq!(merged.load_model.max_users(), 3);
+    assert_eq!(merged.iterations, 60);
+    assert_eq!(merged.overall.requests, 60);
+    assert_eq!(t.requests_seen(), merged.overall.requests);
+    assert!(
+        merged
+            .checks
+            .iter()
+            .all(|c| c.passes == 60 && c.failures == 0)
+    );
+    let gates: Vec<Gate> = shards[0]
+        .gates
+        .iter()
+        .map(|g| g.expression.parse().unwrap())
+        .collect();
+    assert_eq!(gates.len(), 3);
+    assert_exact_union(&shards, &merged, &gates);
+}
+
+#[test]
+fn reports_of_different_runs_are_refused_with_exit_3() {
+    let t = target::spawn(TargetConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let bench = dir.path().join("bench.json");
+    let out = convoy()
+        .args(["bench", &format!("{}/health", t.base_url()), "-n", "20"])
+        .args(["-c", "2", "--shard", "0/2", "-q", "--output"])
+        .arg(&bench)
+        .output()
+        .unwrap();
+    check(&out, 0, "bench");
+    let run = dir.path().join("run");
+    let out = convoy()
+        .args(["run", "health", "--profile", "smoke", "--target"])
+        .arg(t.base_url())
+        .args(["-q", "--out"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    check(&out, 0, "run");
+    let out = convoy()
+        .arg("merge")
+        .arg(&bench)
+        .arg(&run)
+        .arg("-o")
+        .arg(dir.path().join("m.json"))
+        .output()
+        .unwrap();
+    check(&out, 3, "merge of a bench and a run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("command differs") && err.contains("bench.json"),
+        "{err}"
+    );
+    assert!(!dir.path().join("m.json").exists());
+
+    // One shard of two is not a whole run.
+    let out = convoy().arg("merge").arg(&bench).output().unwrap();
+    check(&out, 3, "merge of one shard of two");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing shard 1/2"));
+}
