@@ -209,7 +209,7 @@ pub fn merge_labelled<S: AsRef<str>>(
     meta.scenario = first.scenario.clone();
     meta.profile = first.profile.clone();
     let mut merged = Report::new(&result, meta);
-    let gates = stored_gates(reports, &label)?;
+    let gates = stored_gates(reports, label)?;
     merged.gates = gate::evaluate(&gates, &merged, None);
     Ok(merged)
 }
