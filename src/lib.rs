@@ -19,6 +19,7 @@ pub mod bench;
 pub mod cli;
 pub mod engine;
 pub mod gate;
+pub mod live;
 pub mod metrics;
 pub mod plan;
 pub mod profile;
