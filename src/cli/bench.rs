@@ -100,6 +100,8 @@ pub struct BenchArgs {
     /// No progress display.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub metrics: super::run::MetricsOpts,
 }
 
 impl BenchArgs {
@@ -264,8 +266,15 @@ impl BenchArgs {
 
 /// Runs `convoy bench`.
 pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
-    let plan = args.plan()?;
+    let mut plan = args.plan()?;
     let target = format!("{} {}", plan.request.method, redact_url(&plan.request.url));
+    let info = crate::live::RunInfo {
+        command: "bench".into(),
+        shard: args.shard.map(|s| s.to_string()).unwrap_or_default(),
+        ..Default::default()
+    };
+    let exporter = args.metrics.start(info, &[], &plan.model)?;
+    plan.engine.live_snapshots = exporter.is_some();
     preflight(&plan.request.url, plan.http.connect_timeout).map_err(|e| CliError {
         exit: Exit::Aborted,
         message: format!("target unreachable: {e}"),
@@ -277,9 +286,15 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     let result = bench::run(&plan, &control, |s| {
         progress.update(s);
         watch.observe(s, &control);
+        if let Some(e) = &exporter {
+            e.observe(s);
+        }
     })
     .map_err(|e| CliError::aborted(e.to_string()))?;
     progress.finish();
+    if let Some(e) = &exporter {
+        e.finish(&result);
+    }
     let mut meta = RunMeta::new("bench", &target);
     meta.shard = args.shard;
     let report = Report::new(&result, meta);
@@ -292,6 +307,9 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
         print!("{}", report::json::render(&report));
     } else {
         print!("{}", report::text::render(&report));
+    }
+    if let Some(e) = exporter {
+        e.close(args.metrics.metrics_linger);
     }
     Ok(
         if report.stop_reason == crate::engine::StopReason::TargetDown {

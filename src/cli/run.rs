@@ -2,6 +2,7 @@
 //! load, gated by the profile's SLA. Without `--target`, the built-in
 //! reference API is started in process on an ephemeral loopback port.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use super::{CliError, Exit, signals};
 use crate::engine::http::preflight;
 use crate::engine::{self, EngineOptions, RunControl, StopReason, TargetWatch};
 use crate::gate::{self, Gate};
+use crate::live::{Exporter, ExporterConfig, RunInfo};
 use crate::plan::{HttpOptions, HttpVersion, Shard, parse_duration};
 use crate::progress::Progress;
 use crate::redact::redact_url;
@@ -91,6 +93,46 @@ impl TargetOpts {
     }
 }
 
+/// Live Prometheus metrics, shared by `run` and `bench`.
+#[derive(Debug, clap::Args)]
+pub struct MetricsOpts {
+    /// Serve live Prometheus metrics at http://ADDR/metrics during the run,
+    /// e.g. 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Allow a --metrics-addr that is not a loopback address (0.0.0.0:9464
+    /// in a pod scraped by Prometheus).
+    #[arg(long, requires = "metrics_addr")]
+    pub metrics_public: bool,
+    /// Keep serving the final figures this long after the run ends, so that
+    /// the last scrape sees them.
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    pub metrics_linger: Duration,
+}
+
+impl MetricsOpts {
+    /// Starts the exporter when --metrics-addr was given.
+    pub(crate) fn start(
+        &self,
+        info: RunInfo,
+        gates: &[Gate],
+        model: &crate::plan::LoadModel,
+    ) -> Result<Option<Exporter>, CliError> {
+        let Some(addr) = self.metrics_addr else {
+            return Ok(None);
+        };
+        let exporter = Exporter::start(ExporterConfig {
+            addr,
+            public: self.metrics_public,
+            info,
+            gates: gates.to_vec(),
+            model: model.clone(),
+        })
+        .map_err(|e| CliError::usage(e.to_string()))?;
+        Ok(Some(exporter))
+    }
+}
+
 /// Arguments of `convoy run`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = super::AFTER_HELP)]
@@ -148,6 +190,8 @@ pub struct RunArgs {
     /// Time iterations in flight get to finish when the run stops.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub graceful_stop: Duration,
+    #[command(flatten)]
+    pub metrics: MetricsOpts,
 }
 
 /// Loads the scenarios named on the command line (or every built-in).
@@ -214,6 +258,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         }
         None => profile.model.clone(),
     };
+    let info = RunInfo {
+        command: "run".into(),
+        scenario: names.join(", "),
+        profile: profile.name.clone(),
+        shard: args.shard.map(|s| s.to_string()).unwrap_or_default(),
+    };
+    let exporter = args.metrics.start(info, &gates, &model)?;
+    options.live_snapshots = exporter.is_some();
     let control = RunControl::new();
     signals::install(control.clone(), args.quiet);
     let progress = Progress::new(!args.quiet && !args.json);
@@ -221,6 +273,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     let mut lost_gate: Option<String> = None;
     let result = engine::run(&model, &options, Arc::new(workload), &control, |s| {
         progress.update(s);
+        if let Some(e) = &exporter {
+            e.observe(s);
+        }
         watch.observe(s, &control);
         if args.abort_on_fail && lost_gate.is_none() {
             let live = gate::LiveFigures::from_status(s, None);
@@ -232,6 +287,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     })
     .map_err(|e| CliError::aborted(e.to_string()))?;
     progress.finish();
+    if let Some(e) = &exporter {
+        e.finish(&result);
+    }
     if let Some(g) = &lost_gate {
         eprintln!("convoy: --abort-on-fail: gate {g:?} can no longer pass; the run stopped early");
     }
@@ -249,6 +307,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         report.comparison = Some(report::compare(b, &report, &history, args.tolerance));
     }
     let code = finish(&report, args.out.as_deref(), args.no_reports, args.json)?;
+    if let Some(e) = exporter {
+        e.close(args.metrics.metrics_linger);
+    }
     // A gate lost early is a failed gate, not an interruption.
     Ok(
         if lost_gate.is_some() && exit_code(&report) == Exit::Interrupted {
