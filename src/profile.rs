@@ -30,6 +30,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
+use toml::Spanned;
 
 use crate::plan::{
     ClosedModel, LoadModel, OpenModel, Ramp, Rate, Stage, parse_duration, parse_stages,
@@ -94,14 +95,14 @@ struct RawFile {
 struct RawProfile {
     users: Option<u32>,
     iterations: Option<u64>,
-    duration: Option<String>,
-    ramp_up: Option<String>,
-    stages: Option<String>,
-    rate: Option<String>,
+    duration: Option<Spanned<String>>,
+    ramp_up: Option<Spanned<String>>,
+    stages: Option<Spanned<String>>,
+    rate: Option<Spanned<String>>,
     max_in_flight: Option<u32>,
-    max_lag: Option<String>,
+    max_lag: Option<Spanned<String>>,
     #[serde(default)]
-    gates: Vec<String>,
+    gates: Vec<Spanned<String>>,
 }
 
 /// Reads the profiles of a TOML file.
@@ -119,33 +120,33 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Profile>, Diagnostic> {
     })?;
     let mut out = Vec::new();
     for (name, p) in raw.profile {
-        let at = text.find(&format!("[profile.{name}]")).unwrap_or(0);
-        let bad = |m: String| {
-            Diagnostic::at(
-                path,
-                text,
-                at..at + 9 + name.len(),
-                format!("profile {name}: {m}"),
-            )
+        let header = text.find(&format!("[profile.{name}]")).unwrap_or(0);
+        let header = header..header + 9 + name.len();
+        let bad = |span: std::ops::Range<usize>, m: String| {
+            Diagnostic::at(path, text, span, format!("profile {name}: {m}"))
         };
-        let dur = |s: &Option<String>| {
-            s.as_deref()
-                .map(parse_duration)
+        let dur = |s: &Option<Spanned<String>>| {
+            s.as_ref()
+                .map(|v| parse_duration(v.get_ref()).map_err(|e| bad(v.span(), e.to_string())))
                 .transpose()
-                .map_err(|e| bad(e.to_string()))
         };
         let model = if let Some(rate) = &p.rate {
-            let rate: Rate = rate
+            let r: Rate = rate
+                .get_ref()
                 .parse()
-                .map_err(|e: crate::plan::PlanError| bad(e.to_string()))?;
+                .map_err(|e: crate::plan::PlanError| bad(rate.span(), e.to_string()))?;
             let ramp = match (&p.stages, dur(&p.duration)?) {
                 (Some(s), _) => Ramp {
                     start: 0.0,
-                    stages: parse_stages(s, true).map_err(|e| bad(e.to_string()))?,
+                    stages: parse_stages(s.get_ref(), true)
+                        .map_err(|e| bad(s.span(), e.to_string()))?,
                 },
-                (None, Some(d)) => Ramp::constant(rate.0, d),
+                (None, Some(d)) => Ramp::constant(r.0, d),
                 (None, None) => {
-                    return Err(bad("an open-model profile needs duration or stages".into()));
+                    return Err(bad(
+                        header.clone(),
+                        "an open-model profile needs duration or stages".into(),
+                    ));
                 }
             };
             LoadModel::Open(OpenModel {
@@ -159,7 +160,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Profile>, Diagnostic> {
             let ramp = match (&p.stages, dur(&p.ramp_up)?) {
                 (Some(s), _) => Ramp {
                     start: 0.0,
-                    stages: parse_stages(s, false).map_err(|e| bad(e.to_string()))?,
+                    stages: parse_stages(s.get_ref(), false)
+                        .map_err(|e| bad(s.span(), e.to_string()))?,
                 },
                 (None, Some(r)) => {
                     let mut ramp = Ramp {
@@ -190,22 +192,27 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Profile>, Diagnostic> {
                 duration,
             })
         };
-        model.validate().map_err(|e| bad(e.to_string()))?;
+        model
+            .validate()
+            .map_err(|e| bad(header.clone(), e.to_string()))?;
         for g in &p.gates {
-            if let Err(e) = g.parse::<crate::gate::Gate>() {
-                let at = text.find(g.as_str()).unwrap_or(at);
-                return Err(Diagnostic::at(
-                    path,
+            if let Err(e) = g.get_ref().parse::<crate::gate::Gate>() {
+                let at = crate::scenario::diagnostic::column_in_string(
                     text,
-                    at..at + g.len(),
-                    format!("invalid gate {g:?}: {e}"),
+                    g.span(),
+                    g.get_ref(),
+                    e.column,
+                );
+                return Err(bad(
+                    at,
+                    format!("invalid gate {:?}: {}", g.get_ref(), e.message),
                 ));
             }
         }
         out.push(Profile {
             name,
             model,
-            gates: p.gates,
+            gates: p.gates.into_iter().map(Spanned::into_inner).collect(),
         });
     }
     Ok(out)

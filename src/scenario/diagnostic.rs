@@ -73,6 +73,32 @@ impl Diagnostic {
     }
 }
 
+/// The byte range of character `column` (1-based) of a string value whose
+/// TOML source spans `span`: inside the quotes when the value is written
+/// there verbatim, the whole value otherwise.
+pub fn column_in_string(
+    text: &str,
+    span: Range<usize>,
+    value: &str,
+    column: usize,
+) -> Range<usize> {
+    let quoted = text.get(span.clone()).unwrap_or("");
+    let start = if quoted.starts_with('"') || quoted.starts_with('\'') {
+        span.start + 1
+    } else {
+        span.start
+    };
+    if text.get(start..start + value.len()) != Some(value) {
+        return span;
+    }
+    let offset: usize = value
+        .chars()
+        .take(column.saturating_sub(1))
+        .map(char::len_utf8)
+        .sum();
+    start + offset..start + offset + 1
+}
+
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     while i > 0 && !s.is_char_boundary(i) {
         i -= 1;

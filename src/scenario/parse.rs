@@ -103,7 +103,7 @@ struct RawIsolation {
     #[serde(rename = "as")]
     identity: Spanned<String>,
     resource: Spanned<String>,
-    routes: Vec<Spanned<String>>,
+    routes: Spanned<Vec<Spanned<String>>>,
     expect: Option<Spanned<toml::Value>>,
     #[serde(default)]
     markers: Vec<Spanned<String>>,
@@ -510,6 +510,14 @@ impl<'a> Compiler<'a> {
             }
         }
 
+        for g in &raw.gates {
+            if let Err(e) = g.get_ref().parse::<crate::gate::Gate>() {
+                // Point at the column the gate parser names, inside the string.
+                let text = g.get_ref();
+                let at = super::diagnostic::column_in_string(self.text, g.span(), text, e.column);
+                return Err(self.err(at, format!("invalid gate {text:?}: {}", e.message)));
+            }
+        }
         let data = raw.data.as_ref().map(|d| self.data(d)).transpose()?;
 
         // Declare every let and capture, so steps may use values captured
@@ -792,6 +800,15 @@ impl<'a> Compiler<'a> {
             self.err(span.start..span.start, "missing key \"path\"")
                 .with_hint("add `path = \"/api/...\"` to this step")
         })?;
+        let p = path.get_ref();
+        if !(p.starts_with('/')
+            || p.starts_with("{{")
+            || p.starts_with("http://")
+            || p.starts_with("https://"))
+        {
+            return Err(self.err(path.span(), format!("invalid path {p:?}: it starts with '/' (relative to the base URL) or is an absolute http(s) URL"))
+                .with_hint(format!("write \"/{p}\"")));
+        }
         let method = match &raw.method {
             Some(m) => parse_method(self, m)?,
             None => http::Method::GET,
@@ -804,7 +821,13 @@ impl<'a> Compiler<'a> {
             let name: http::HeaderName = k.get_ref().parse().map_err(|_| {
                 self.err(k.span(), format!("invalid header name {:?}", k.get_ref()))
             })?;
-            headers.push((name, self.template(v)?));
+            let t = self.template(v)?;
+            if let Some(lit) = t.as_literal()
+                && http::HeaderValue::from_str(lit).is_err()
+            {
+                return Err(self.err(v.span(), format!("invalid header value for {}: HTTP cannot carry control characters or line breaks", k.get_ref())));
+            }
+            headers.push((name, t));
         }
         let mut lets = Vec::new();
         for (k, v) in &raw.lets {
@@ -1079,14 +1102,14 @@ impl<'a> Compiler<'a> {
         identities: &BTreeMap<Spanned<String>, Spanned<BTreeMap<String, Spanned<String>>>>,
     ) -> Result<Isolation, Diagnostic> {
         let identity = self.identity_index(&raw.identity, identities)?;
-        if raw.routes.is_empty() {
+        if raw.routes.get_ref().is_empty() {
             return Err(self.err(
-                raw.resource.span(),
+                raw.routes.span(),
                 "an isolation probe needs at least one route, such as routes = [\"GET\"]",
             ));
         }
         let mut probes = Vec::new();
-        for r in &raw.routes {
+        for r in raw.routes.get_ref() {
             let (m, suffix) = match r.get_ref().trim().split_once(' ') {
                 Some((m, s)) => (m, s.trim()),
                 None => (r.get_ref().trim(), ""),
