@@ -1,0 +1,310 @@
+//! `--metrics-addr`: `/metrics` scraped while the real binary runs, parsed
+//! with the reference Prometheus text-format parser (Python's
+//! `prometheus_client`):
+//! counters only go up, and once the run has ended the figures equal the
+//! report's.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use convoy::report::{Report, artifacts};
+use convoy::target::{self, TargetConfig};
+
+fn free_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// `GET /metrics`, or `None` while nothing listens.
+fn get_metrics(addr: SocketAddr) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: convoy\r\n\r\n")
+        .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    assert!(
+        head.starts_with("HTTP/1.") && head.contains(" 200 "),
+        "{head}"
+    );
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    Some(body.to_string())
+}
+
+/// Parses a scrape with the reference parser, Python's
+/// `prometheus_client.parser` (strict: it raises on any line it cannot
+/// read; the `prometheus-parse` crate silently skips label values holding
+/// `}`, such as check names with templates). Needs `python3` with
+/// `prometheus-client` installed (`pip install prometheus-client`).
+fn parse(body: &str) -> Vec<Sample> {
+    const SCRIPT: &str = "
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+print(json.dumps([
+    {'type': f.type, 'name': s.name, 'labels': s.labels, 'value': s.value}
+    for f in text_string_to_metric_families(sys.stdin.read())
+    for s in f.samples
+]))
+";
+    let mut child = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs (the reference Prometheus parser is Python's prometheus_client)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "prometheus_client rejected the scrape (or is not installed: pip install prometheus-client):\n{}\n{body}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let samples: Vec<Sample> = serde_json::from_slice(&out.stdout).unwrap();
+    let lines = body
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .count();
+    assert_eq!(samples.len(), lines, "samples lost in\n{body}");
+    samples
+}
+
+/// One parsed sample.
+#[derive(Debug, serde::Deserialize)]
+struct Sample {
+    #[serde(rename = "type")]
+    family_type: String,
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+/// Every counter and histogram series (buckets, sums, counts), by name and
+/// labels.
+fn monotonic_values(scrape: &[Sample]) -> BTreeMap<String, f64> {
+    scrape
+        .iter()
+        .filter(|s| matches!(s.family_type.as_str(), "counter" | "histogram"))
+        .map(|s| (format!("{}{:?}", s.name, s.labels), s.value))
+        .collect()
+}
+
+fn value(scrape: &[Sample], metric: &str, labels: &[(&str, &str)]) -> f64 {
+    let found: Vec<f64> = scrape
+        .iter()
+        .filter(|s| {
+            s.name == metric
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|s| s.value)
+        .collect();
+    assert!(!found.is_empty(), "{metric} {labels:?} missing");
+    found.iter().sum()
+}
+
+/// Scrapes every 150 ms until `child` exits; returns the bodies.
+fn scrape_until_exit(mut child: Child, addr: SocketAddr) -> (Vec<String>, std::process::Output) {
+    let mut bodies = Vec::new();
+    while child.try_wait().unwrap().is_none() {
+        if let Some(b) = get_metrics(addr) {
+            bodies.push(b);
+        }
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    (bodies, child.wait_with_output().unwrap())
+}
+
+fn assert_counters_only_go_up(scrapes: &[Vec<Sample>]) {
+    for pair in scrapes.windows(2) {
+        let (before, after) = (monotonic_values(&pair[0]), monotonic_values(&pair[1]));
+        for (key, v) in &before {
+            let now = after.get(key).unwrap_or_else(|| panic!("{key} vanished"));
+            assert!(now >= v, "{key} went down: {v} -> {now}");
+        }
+    }
+}
+
+fn read(dir: &Path) -> Report {
+    artifacts::read_report(dir).unwrap()
+}
+
+#[test]
+fn run_metrics_go_up_and_end_equal_to_the_report() {
+    let t = target::spawn(TargetConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = dir.path().join("profiles.toml");
+    std::fs::write(
+        &profiles,
+        "[profile.live]\nusers = 2\nduration = \"3s\"\ngates = [\"p95 < 500ms\", \"error_rate < 1%\", \"tenant_isolation_violations == 0\"]\n",
+    )
+    .unwrap();
+    let addr = free_port();
+    let out_dir = dir.path().join("out");
+    let child = Command::new(env!("CARGO_BIN_EXE_convoy"))
+        .args(["run", "health", "order-lifecycle", "--profile", "live"])
+        .arg("--profiles")
+        .arg(&profiles)
+        .args(["--target", &t.base_url(), "--workers", "1", "-q"])
+        .args([
+            "--metrics-addr",
+            &addr.to_string(),
+            "--metrics-linger",
+            "2s",
+        ])
+        .arg("--out")
+        .arg(&out_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (bodies, output) = scrape_until_exit(child, addr);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let scrapes: Vec<Vec<Sample>> = bodies.iter().map(|b| parse(b)).collect();
+    let finished = |s: &[Sample]| value(s, "convoy_run_finished", &[]) == 1.0;
+    let during: Vec<&Vec<Sample>> = scrapes
+        .iter()
+        .filter(|s| !finished(s) && value(s, "convoy_iterations_total", &[]) > 0.0)
+        .collect();
+    assert!(
+        during.len() >= 3,
+        "only {} scrapes saw the run in progress",
+        during.len()
+    );
+    assert!(
+        during
+            .iter()
+            .any(|s| value(s, "convoy_active_users", &[]) > 0.0)
+    );
+    assert_counters_only_go_up(&scrapes);
+
+    // After the end, the exporter serves the final figures: the report's.
+    let last = scrapes.last().unwrap();
+    assert!(finished(last), "no scrape after the end of the run");
+    let report = read(&out_dir);
+    assert!(report.overall.requests > 0);
+    for step in &report.steps {
+        let labels = [("step", step.name.as_str())];
+        assert_eq!(
+            value(last, "convoy_requests_total", &labels),
+            step.requests as f64,
+            "{}",
+            step.name
+        );
+        assert_eq!(
+            value(last, "convoy_request_duration_seconds_count", &labels),
+            step.histograms.latency.count() as f64
+        );
+    }
+    assert_eq!(
+        value(last, "convoy_iterations_total", &[]),
+        report.iterations as f64
+    );
+    let passes: u64 = report.checks.iter().map(|c| c.passes).sum();
+    let failures: u64 = report.checks.iter().map(|c| c.failures).sum();
+    assert_eq!(
+        value(last, "convoy_checks_total", &[("result", "pass")]),
+        passes as f64
+    );
+    assert_eq!(
+        value(last, "convoy_checks_total", &[("result", "fail")]),
+        failures as f64
+    );
+    assert_eq!(
+        value(
+            last,
+            "convoy_violations_total",
+            &[("kind", "tenant_isolation_violations")]
+        ),
+        0.0
+    );
+    assert_eq!(report.gates.len(), 3);
+    for g in &report.gates {
+        assert_eq!(
+            value(last, "convoy_gate_passing", &[("gate", &g.expression)]),
+            f64::from(u8::from(g.passed)),
+            "{}",
+            g.expression
+        );
+    }
+    // The server is gone once the binary has exited.
+    assert!(get_metrics(addr).is_none());
+}
+
+#[test]
+fn bench_metrics_count_every_request_of_an_open_model_run() {
+    let t = target::spawn(TargetConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let report_path = dir.path().join("bench.json");
+    let addr = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_convoy"))
+        .args(["bench", &format!("{}/health", t.base_url())])
+        .args([
+            "--rate",
+            "200/s",
+            "-d",
+            "2s",
+            "-c",
+            "4",
+            "--workers",
+            "1",
+            "-q",
+        ])
+        .args([
+            "--metrics-addr",
+            &addr.to_string(),
+            "--metrics-linger",
+            "1s",
+        ])
+        .arg("--output")
+        .arg(&report_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (bodies, output) = scrape_until_exit(child, addr);
+    assert_eq!(output.status.code(), Some(0));
+    let scrapes: Vec<Vec<Sample>> = bodies.iter().map(|b| parse(b)).collect();
+    assert!(scrapes.len() >= 3);
+    assert_counters_only_go_up(&scrapes);
+    let last = scrapes.last().unwrap();
+    let report = read(&report_path);
+    assert_eq!(
+        value(last, "convoy_requests_total", &[]),
+        report.overall.requests as f64
+    );
+    assert_eq!(
+        value(last, "convoy_responses_total", &[("status_class", "2xx")]),
+        report
+            .overall
+            .status_counts
+            .get("200")
+            .copied()
+            .unwrap_or(0) as f64
+    );
+    assert_eq!(
+        value(last, "convoy_dropped_total", &[]),
+        report.overall.dropped as f64
+    );
+    assert_eq!(value(last, "convoy_run_info", &[("command", "bench")]), 1.0);
+}
