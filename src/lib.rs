@@ -26,5 +26,6 @@ pub mod profile;
 pub mod progress;
 pub mod redact;
 pub mod report;
+pub mod safety;
 pub mod scenario;
 pub mod target;

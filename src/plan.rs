@@ -350,6 +350,19 @@ impl LoadModel {
         }
     }
 
+    /// True for a smoke-sized plan: one user running at most one iteration.
+    /// Anything heavier is load, which the allow-list guards.
+    pub fn is_smoke(&self) -> bool {
+        match self {
+            LoadModel::Closed(c) => {
+                c.users.peak() <= 1.0
+                    && (c.iterations_per_user.is_some_and(|n| n <= 1)
+                        || c.total_iterations.is_some_and(|n| n <= 1))
+            }
+            LoadModel::Open(_) => false,
+        }
+    }
+
     /// Number of virtual users (closed) or in-flight slots (open) to create.
     pub fn max_users(&self) -> u32 {
         match self {

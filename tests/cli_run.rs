@@ -215,3 +215,30 @@ fn ctrl_c_writes_a_partial_report_and_exits_5() {
     assert_eq!(r["stop_reason"], "interrupted");
     assert!(r["overall"]["requests"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn load_against_a_host_not_on_the_allow_list_is_refused_before_any_traffic() {
+    // The check happens before any lookup or connection: nothing is sent.
+    let out = convoy()
+        .args(["bench", "https://api.example.com/health", "-n", "100"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--allow-host api.example.com"), "{err}");
+
+    let out = convoy()
+        .args([
+            "run",
+            "health",
+            "--profile",
+            "light",
+            "--no-reports",
+            "--target",
+            "https://api.example.com",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-host"));
+}

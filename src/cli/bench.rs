@@ -78,6 +78,10 @@ pub struct BenchArgs {
     /// Accept invalid TLS certificates.
     #[arg(long)]
     pub insecure: bool,
+    /// Allow load against this host (repeatable). Loopback is always
+    /// allowed; any other host must be named here.
+    #[arg(long = "allow-host")]
+    pub allow_hosts: Vec<String>,
     /// Read at most this many bytes of each response body.
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
     pub max_body: usize,
@@ -267,6 +271,8 @@ impl BenchArgs {
 /// Runs `convoy bench`.
 pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     let mut plan = args.plan()?;
+    crate::safety::check_target(&plan.request.url, !plan.model.is_smoke(), &args.allow_hosts)
+        .map_err(|e| CliError::usage(e.to_string()))?;
     let target = format!("{} {}", plan.request.method, redact_url(&plan.request.url));
     let info = crate::live::RunInfo {
         command: "bench".into(),

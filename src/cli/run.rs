@@ -43,6 +43,11 @@ pub struct TargetOpts {
     /// Accept invalid TLS certificates.
     #[arg(long)]
     pub insecure: bool,
+    /// Allow a load heavier than smoke against this host (repeatable).
+    /// Loopback is always allowed; any other host must be named here, so a
+    /// production system is never loaded by mistake.
+    #[arg(long = "allow-host")]
+    pub allow_hosts: Vec<String>,
 }
 
 impl TargetOpts {
@@ -231,6 +236,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     let baseline = args.baseline.as_deref().map(read_report).transpose()?;
 
     let (url, _embedded) = args.target.resolve(args.quiet || args.json)?;
+    crate::safety::check_target(&url, !profile.model.is_smoke(), &args.target.allow_hosts)
+        .map_err(|e| CliError::usage(e.to_string()))?;
     let http = args.target.http();
     preflight(&url, http.connect_timeout)
         .map_err(|e| CliError::aborted(format!("target unreachable: {e}")))?;
