@@ -308,3 +308,94 @@ fn bench_metrics_count_every_request_of_an_open_model_run() {
     );
     assert_eq!(value(last, "convoy_run_info", &[("command", "bench")]), 1.0);
 }
+
+/// The metric names a PromQL expression reads (those of convoy).
+fn convoy_metrics_in(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find("convoy_") {
+        let name: String = rest[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        rest = &rest[i + name.len()..];
+        out.push(name);
+    }
+    out
+}
+
+fn assert_emitted(expr: &str, origin: &str) {
+    let names = convoy_metrics_in(expr);
+    assert!(!names.is_empty(), "{origin}: {expr} reads no convoy metric");
+    for name in names {
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .filter(|f| *f == "convoy_request_duration_seconds")
+            .unwrap_or(&name);
+        assert!(
+            convoy::live::render::METRIC_NAMES.contains(&family),
+            "{origin}: {expr} reads {name}, which the exporter does not write"
+        );
+    }
+}
+
+#[test]
+fn the_grafana_dashboard_and_alerts_read_only_metrics_the_exporter_writes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("ci/grafana");
+    let text = std::fs::read_to_string(root.join("convoy-dashboard.json")).unwrap();
+    let dash: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(dash["uid"].as_str().is_some_and(|u| !u.is_empty()));
+    let panels = dash["panels"].as_array().unwrap();
+    let mut exprs = Vec::new();
+    for p in panels {
+        let title = p["title"].as_str().unwrap();
+        for t in p["targets"].as_array().unwrap() {
+            let e = t["expr"].as_str().unwrap();
+            assert_emitted(e, title);
+            exprs.push(e.to_string());
+        }
+    }
+    // The panels the issue asks for.
+    for needle in [
+        "convoy_requests_total",
+        "convoy_errors_total",
+        "histogram_quantile(0.95",
+        "histogram_quantile(0.99",
+        "convoy_active_users",
+        "convoy_dropped_total",
+        "convoy_violations_total",
+        "convoy_gate_passing",
+    ] {
+        assert!(
+            exprs.iter().any(|e| e.contains(needle)),
+            "no panel uses {needle}"
+        );
+    }
+
+    let text = std::fs::read_to_string(root.join("convoy-alerts.yml")).unwrap();
+    let doc = &yaml_rust2::YamlLoader::load_from_str(&text).unwrap()[0];
+    let rules = doc["groups"][0]["rules"].as_vec().unwrap();
+    let mut alerts = Vec::new();
+    for r in rules {
+        let e = r["expr"].as_str().unwrap();
+        assert_emitted(e, r["alert"].as_str().unwrap());
+        alerts.push(e.to_string());
+    }
+    // The seeds' thresholds: 5xx > 1 %, p95 > 500 ms, isolation > 0.
+    assert!(
+        alerts
+            .iter()
+            .any(|e| e.contains("5xx") && e.ends_with("> 0.01"))
+    );
+    assert!(
+        alerts
+            .iter()
+            .any(|e| e.contains("histogram_quantile(0.95") && e.ends_with("> 0.5"))
+    );
+    assert!(
+        alerts
+            .iter()
+            .any(|e| e.contains("tenant_isolation_violations") && e.ends_with("> 0"))
+    );
+}
