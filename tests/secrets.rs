@@ -386,6 +386,45 @@ fn convoy_run_prints_and_writes_no_secret() {
     assert_clean(&artifacts, &issued_token(&t));
 }
 
+/// `convoy smoke JOURNEY... --junit FILE`: every journey once, the JUnit
+/// file CI systems publish, and the reports.
+#[test]
+fn convoy_smoke_prints_and_writes_no_secret() {
+    let t = target::spawn(TargetConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let journeys = write_journeys(dir.path());
+    let junit = dir.path().join("smoke-junit.xml");
+    let out = dir.path().join("smoke-out");
+    let mut args = vec!["smoke".to_string()];
+    args.extend(journeys.iter().map(|p| p.display().to_string()));
+    args.extend(
+        [
+            "--target",
+            &t.base_url(),
+            "--junit",
+            junit.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = convoy(&args, dir.path());
+    let mut artifacts = outputs("convoy smoke", &o);
+    assert!(
+        !o.status.success(),
+        "the journeys fail on purpose: {artifacts:?}"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap_or_else(|e| panic!("{e}: {artifacts:?}"));
+    assert!(
+        xml.contains("<failure"),
+        "the JUnit file records the failures"
+    );
+    artifacts.push(("smoke --junit file".into(), xml));
+    artifacts.extend(files_under(&out));
+    assert_clean(&artifacts, &issued_token(&t));
+}
+
 #[test]
 fn convoy_bench_prints_and_writes_no_secret() {
     let t = target::spawn(TargetConfig::default()).unwrap();
