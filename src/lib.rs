@@ -26,6 +26,7 @@ pub mod profile;
 pub mod progress;
 pub mod redact;
 pub mod report;
+pub mod rls;
 pub mod safety;
 pub mod scenario;
 pub mod target;

@@ -13,6 +13,7 @@ pub mod diagnostic;
 pub mod model;
 pub mod parse;
 pub mod runner;
+pub mod sql;
 pub mod template;
 
 pub use diagnostic::Diagnostic;

@@ -123,6 +123,10 @@ pub enum Action {
     Isolation(Isolation),
     /// A journey written in Rust, registered by name.
     Custom(String),
+    /// A read-only query against PostgreSQL with checks on its rows.
+    Sql(super::sql::SqlStep),
+    /// The row-level security coverage probe of a PostgreSQL database.
+    Rls(super::sql::RlsStep),
 }
 
 /// A request template with its checks and captures.
@@ -272,7 +276,9 @@ impl Scenario {
         let mut out = Vec::new();
         for s in &self.steps {
             match &s.action {
-                Action::Request(_) | Action::Custom(_) => out.push(s.name.clone()),
+                Action::Request(_) | Action::Custom(_) | Action::Sql(_) | Action::Rls(_) => {
+                    out.push(s.name.clone())
+                }
                 Action::Replay(_, r) => {
                     out.push(s.name.clone());
                     if r.verify.is_some() {

@@ -84,6 +84,8 @@ struct RawStep {
     replay: Option<Spanned<RawReplay>>,
     isolation: Option<Spanned<RawIsolation>>,
     custom: Option<Spanned<String>>,
+    sql: Option<Spanned<super::sql::RawSql>>,
+    rls: Option<Spanned<super::sql::RawRls>>,
 }
 
 #[derive(Deserialize)]
@@ -201,7 +203,7 @@ fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Diagnostic {
     Diagnostic::at(path, text, span, msg)
 }
 
-struct Compiler<'a> {
+pub(super) struct Compiler<'a> {
     path: &'a Path,
     text: &'a str,
     env: &'a dyn Env,
@@ -279,8 +281,25 @@ fn content_start(text: &str, span: &Range<usize>) -> usize {
 }
 
 impl<'a> Compiler<'a> {
-    fn err(&self, span: Range<usize>, msg: impl Into<String>) -> Diagnostic {
+    pub(super) fn err(&self, span: Range<usize>, msg: impl Into<String>) -> Diagnostic {
         Diagnostic::at(self.path, self.text, span, msg)
+    }
+
+    /// An error at bytes `at` of string value `s`: inside the quotes when
+    /// the value is written there verbatim, else at the whole value.
+    pub(super) fn err_inside(
+        &self,
+        s: &Spanned<String>,
+        at: Range<usize>,
+        msg: impl Into<String>,
+    ) -> Diagnostic {
+        let start = content_start(self.text, &s.span());
+        let span = if self.text.get(start..start + at.end) == s.get_ref().get(..at.end) {
+            start + at.start..start + at.end
+        } else {
+            s.span()
+        };
+        self.err(span, msg)
     }
 
     fn slot(&mut self, name: &str) -> usize {
@@ -294,7 +313,7 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn template(&self, s: &Spanned<String>) -> Result<Template, Diagnostic> {
+    pub(super) fn template(&self, s: &Spanned<String>) -> Result<Template, Diagnostic> {
         self.template_with(s, &[])
     }
 
@@ -335,7 +354,7 @@ impl<'a> Compiler<'a> {
         parse_duration(s.get_ref()).map_err(|e| self.err(s.span(), e.to_string()))
     }
 
-    fn json_template(
+    pub(super) fn json_template(
         &self,
         v: &Spanned<toml::Value>,
         extra: &[(String, String)],
@@ -552,6 +571,14 @@ impl<'a> Compiler<'a> {
             steps.push(step);
         }
         let _ = secret_names;
+        // Database URLs carry passwords: never show them.
+        for st in &steps {
+            if let Action::Sql(super::sql::SqlStep { url, .. })
+            | Action::Rls(super::sql::RlsStep { url, .. }) = &st.action
+            {
+                self.secrets.extend(super::sql::url_secrets(url));
+            }
+        }
         Ok(Scenario {
             name,
             description: raw.description.unwrap_or_default(),
@@ -751,6 +778,41 @@ impl<'a> Compiler<'a> {
                 name,
                 identity,
                 action: Action::Custom(c.get_ref().clone()),
+                think,
+            });
+        }
+        if let Some(db) = raw
+            .sql
+            .as_ref()
+            .map(|q| (q.span(), "sql"))
+            .or(raw.rls.as_ref().map(|r| (r.span(), "rls")))
+        {
+            let (span, kind) = db;
+            if raw.method.is_some() || raw.path.is_some() || !raw.checks.is_empty() {
+                return Err(self
+                    .err(
+                        span,
+                        format!("an {kind} step has no method, path or checks of its own"),
+                    )
+                    .with_hint(format!("put its checks inside [step.{kind}]")));
+            }
+            let name = raw
+                .name
+                .as_ref()
+                .map_or_else(|| kind.to_string(), |n| n.get_ref().clone());
+            let action = match (&raw.sql, &raw.rls) {
+                (Some(q), None) => Action::Sql(super::sql::compile_sql(self, q.get_ref())?),
+                (None, Some(r)) => Action::Rls(super::sql::compile_rls(self, r.get_ref())?),
+                _ => {
+                    return Err(
+                        self.err(span, "a step has either [step.sql] or [step.rls], not both")
+                    );
+                }
+            };
+            return Ok(Step {
+                name,
+                identity,
+                action,
                 think,
             });
         }

@@ -165,6 +165,7 @@ struct JourneyState {
 /// A virtual user.
 pub struct UserState {
     conn: Connection,
+    db: super::sql::Connections,
     spare: Vec<Connection>,
     journeys: Vec<JourneyState>,
 }
@@ -317,6 +318,20 @@ impl ScenarioWorkload {
                         }
                         id.metric = add_step(name.clone(), StepKind::Request);
                         id.status = add_check(&name, format!("custom journey {c} succeeds"));
+                    }
+                    Action::Sql(q) => {
+                        id.metric = add_step(name.clone(), StepKind::Request);
+                        id.status = add_check(&name, super::sql::QUERY_CHECK.into());
+                        id.checks = q
+                            .checks
+                            .iter()
+                            .map(|c| add_check(&name, c.label()))
+                            .collect();
+                    }
+                    Action::Rls(r) => {
+                        id.metric = add_step(name.clone(), StepKind::Request);
+                        id.status = add_check(&name, r.label());
+                        id.checks = vec![add_check(&name, crate::rls::TABLE_CHECK.into())];
                     }
                 }
                 ids.push(id);
@@ -488,6 +503,7 @@ impl Workload for ScenarioWorkload {
     fn user(&self, _worker: &HttpClient, _vu: u64) -> UserState {
         UserState {
             conn: Connection::new(),
+            db: super::sql::Connections::default(),
             spare: Vec::new(),
             journeys: self
                 .journeys
@@ -582,6 +598,8 @@ impl StepRun<'_> {
             Action::Request(r) => self.request_step(r).await,
             Action::Replay(r, rp) => self.replay_step(r, rp).await,
             Action::Isolation(iso) => self.isolation_step(iso).await,
+            Action::Sql(q) => self.sql_step(q).await,
+            Action::Rls(r) => self.rls_step(r).await,
             Action::Custom(name) => {
                 let journey = self
                     .w
@@ -1213,6 +1231,131 @@ impl StepRun<'_> {
             }
         }
         ok
+    }
+
+    /// A `sql` step: the query's latency is the step's (status 200 when it
+    /// ran, its failure's cause when not), then its row checks.
+    async fn sql_step(&mut self, q: &super::sql::SqlStep) -> bool {
+        let ctx = self.ctx();
+        let params = q
+            .params
+            .iter()
+            .map(|t| t.render(&ctx))
+            .collect::<Result<Vec<_>, _>>();
+        let request = format!("SQL {}\nparams: {:?}", q.query, params);
+        let params = match params {
+            Ok(p) => p,
+            Err(u) => {
+                self.it.recorder.check(self.ids.status, false);
+                let why = format!(
+                    "variable \"{}\" has no value (an earlier capture failed?)",
+                    u.0
+                );
+                self.sample(super::sql::QUERY_CHECK, why, request, String::new());
+                return false;
+            }
+        };
+        let timeout = self.w.http.timeout;
+        let sent = Instant::now();
+        let res = match self.user.db.get(&q.url, timeout).await {
+            Ok(client) => super::sql::query(client, &q.query, &params, q.writes, timeout).await,
+            Err(f) => Err(f),
+        };
+        let rows = match self.record_db(res, sent) {
+            Ok(rows) => rows,
+            Err(f) => {
+                self.user.db.drop_connection(&q.url);
+                self.sample(super::sql::QUERY_CHECK, f.message, request, String::new());
+                return false;
+            }
+        };
+        self.it.recorder.check(self.ids.status, true);
+        let mut ok = true;
+        for (check, id) in q.checks.iter().zip(&self.ids.checks) {
+            let expected = match check {
+                super::sql::RowCheck::Value { equals, .. } => Some(
+                    render_json(equals, &self.ctx())
+                        .map_err(|u| format!("variable \"{}\" has no value", u.0)),
+                ),
+                super::sql::RowCheck::Rows(_) => None,
+            }
+            .transpose();
+            let verdict = expected.and_then(|e| super::sql::evaluate(check, &rows, e.as_ref()));
+            self.it.recorder.check(*id, verdict.is_ok());
+            if let Err(why) = verdict {
+                ok = false;
+                self.sample(&check.label(), why, request.clone(), rows.show());
+            }
+        }
+        ok
+    }
+
+    /// An `rls` step: one evaluation of [`crate::rls::TABLE_CHECK`] per
+    /// tenant table, and the step passes when coverage reaches its minimum.
+    async fn rls_step(&mut self, r: &super::sql::RlsStep) -> bool {
+        let timeout = self.w.http.timeout;
+        let sent = Instant::now();
+        let res = match self.user.db.get(&r.url, timeout).await {
+            Ok(client) => {
+                let doing = "probing row-level security";
+                match tokio::time::timeout(timeout, crate::rls::probe(client, &r.tenant_columns))
+                    .await
+                {
+                    Ok(Ok(c)) => Ok(c),
+                    Ok(Err(e)) => Err(super::sql::SqlFailure::from_pg(&e, doing)),
+                    Err(_) => Err(super::sql::SqlFailure::timeout(doing, timeout)),
+                }
+            }
+            Err(f) => Err(f),
+        };
+        let request = format!(
+            "RLS probe of tables with a column {}",
+            r.tenant_columns.join(" or ")
+        );
+        let coverage = match self.record_db(res, sent) {
+            Ok(c) => c,
+            Err(f) => {
+                self.user.db.drop_connection(&r.url);
+                self.sample(&r.label(), f.message, request, String::new());
+                return false;
+            }
+        };
+        for t in &coverage.tables {
+            self.it.recorder.check(self.ids.checks[0], t.covered());
+        }
+        let ok = coverage
+            .fraction()
+            .is_some_and(|f| f + 1e-9 >= r.min_coverage);
+        self.it.recorder.check(self.ids.status, ok);
+        if !ok {
+            self.sample(&r.label(), coverage.summary(), request, String::new());
+        }
+        ok
+    }
+
+    /// Records a database call under the step's metric: `Status(200)` when
+    /// it ran, its cause when it failed (and the status check with it).
+    fn record_db<T>(
+        &mut self,
+        res: Result<T, super::sql::SqlFailure>,
+        sent: Instant,
+    ) -> Result<T, super::sql::SqlFailure> {
+        let done = Instant::now();
+        let outcome = match &res {
+            Ok(_) => Outcome::Status(200),
+            Err(f) => Outcome::Failed(f.cause),
+        };
+        self.it.recorder.record_as(
+            self.ids.metric,
+            done - self.scheduled,
+            done - sent,
+            outcome,
+            res.is_err(),
+        );
+        if res.is_err() {
+            self.it.recorder.check(self.ids.status, false);
+        }
+        res
     }
 
     fn sample(&self, check: &str, message: String, request: String, response: String) {
