@@ -122,6 +122,10 @@ pub enum Metric {
     IdempotencyViolations,
     /// Tenant isolation violations.
     TenantIsolationViolations,
+    /// Share of tenant tables with row-level security and a policy, as the
+    /// RLS probe step (`[step.rls]`) found them; the lowest figure when
+    /// several probes ran.
+    RlsCoverage,
 }
 
 /// The unit a metric is measured in.
@@ -139,7 +143,7 @@ pub enum Unit {
 
 impl Metric {
     /// Every metric, in the order error messages list them.
-    pub const ALL: [Metric; 16] = [
+    pub const ALL: [Metric; 17] = [
         Metric::P50,
         Metric::P90,
         Metric::P95,
@@ -156,6 +160,7 @@ impl Metric {
         Metric::Dropped,
         Metric::IdempotencyViolations,
         Metric::TenantIsolationViolations,
+        Metric::RlsCoverage,
     ];
 
     /// The name used in gates and reports.
@@ -177,6 +182,7 @@ impl Metric {
             Metric::Dropped => "dropped",
             Metric::IdempotencyViolations => "idempotency_violations",
             Metric::TenantIsolationViolations => "tenant_isolation_violations",
+            Metric::RlsCoverage => "rls_coverage",
         }
     }
 
@@ -191,7 +197,7 @@ impl Metric {
             | Metric::Max
             | Metric::Min
             | Metric::Mean => Unit::Millis,
-            Metric::ErrorRate | Metric::Checks => Unit::Fraction,
+            Metric::ErrorRate | Metric::Checks | Metric::RlsCoverage => Unit::Fraction,
             Metric::Rps => Unit::PerSecond,
             _ => Unit::Count,
         }
@@ -464,6 +470,21 @@ pub fn measure(report: &Report, scope: &Scope, metric: Metric) -> Result<f64, St
                 }
             }
         },
+        Metric::RlsCoverage => {
+            let name = match scope {
+                Scope::Overall => None,
+                Scope::Step(n) | Scope::Journey(n) => Some(n),
+            };
+            report
+                .checks
+                .iter()
+                .filter(|c| c.name == crate::rls::TABLE_CHECK)
+                .filter(|c| name.is_none_or(|n| &c.step == n))
+                .filter(|c| c.passes + c.failures > 0)
+                .map(|c| c.pass_rate)
+                .min_by(f64::total_cmp)
+                .ok_or_else(|| format!("no RLS probe ran in {scope}"))
+        }
         Metric::IdempotencyViolations | Metric::TenantIsolationViolations => {
             unreachable!("handled above")
         }

@@ -238,3 +238,27 @@ fn abort_on_fail_from_live_figures() {
     assert!(!lost("p95 < 1ms", &live));
     assert!(!lost("error_rate <= baseline", &live));
 }
+
+#[test]
+fn rls_coverage_reads_the_lowest_probe_figure() {
+    use convoy::report::CheckReport;
+    let mut r = showcase();
+    let res = eval("rls_coverage == 100%", &r, None);
+    assert!(!res.passed, "no probe ran: {res:?}");
+    assert!(res.actual_display.contains("no RLS probe"), "{res:?}");
+    let probe = |step: &str, passes: u64, failures: u64| CheckReport {
+        step: step.into(),
+        name: convoy::rls::TABLE_CHECK.into(),
+        passes,
+        failures,
+        pass_rate: passes as f64 / (passes + failures) as f64,
+    };
+    r.checks.push(probe("rls", 2, 0));
+    assert!(passes("rls_coverage == 100%", &r));
+    // A second probe found one table of three without a policy.
+    r.checks.push(probe("rls again", 2, 1));
+    let res = eval("rls_coverage == 100%", &r, None);
+    assert!(!res.passed);
+    assert!((res.actual.unwrap() - 2.0 / 3.0).abs() < 1e-9, "{res:?}");
+    assert!(passes("rls_coverage > 66%", &r));
+}
