@@ -314,3 +314,71 @@ fn every_seed_preset_runs_against_the_reference_target() {
     }
     assert_eq!(seen, 5, "one preset per seed");
 }
+
+/// The light profile's gates on a run of `names` against `config`.
+fn light_gates(names: &[&str], config: TargetConfig) -> Vec<convoy::report::GateResult> {
+    let r = run(names, config, 2, 3);
+    let report = convoy::report::Report::new(&r, convoy::report::RunMeta::new("run", "test"));
+    let profile = convoy::profile::builtin("light").unwrap();
+    let gates = convoy::gate::parse_all(&profile.gates).unwrap();
+    convoy::gate::evaluate(&gates, &report, None)
+}
+
+#[test]
+fn latency_fails_the_light_profile_p95_gate() {
+    let ok = light_gates(&["health"], TargetConfig::default());
+    assert!(convoy::gate::all_passed(&ok), "{ok:#?}");
+    let slow = light_gates(
+        &["health"],
+        TargetConfig::default().with_fault(fault("latency=600ms")),
+    );
+    let p95 = slow.iter().find(|g| g.metric == "p95").unwrap();
+    assert!(!p95.passed, "{p95:?}");
+    assert!(p95.actual.unwrap() >= 600.0, "{p95:?}");
+}
+
+#[test]
+fn a_slow_body_fails_a_latency_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slow.toml");
+    std::fs::write(
+        &path,
+        r#"
+name = "slow"
+[auth]
+path = "/api/auth/login"
+body = { email = "{{ email }}", password = "{{ password }}" }
+token = "/token"
+[identities.admin]
+email = "admin@acme.test"
+password = "convoy-demo"
+[[step]]
+name = "list orders"
+as = "admin"
+path = "/api/orders"
+checks = [{ latency_below = "200ms" }]
+"#,
+    )
+    .unwrap();
+    let p = path.to_str().unwrap();
+    let ok = run(&[p], TargetConfig::default(), 1, 2);
+    assert_eq!(ok.check_failures(), 0, "{:#?}", ok.failures);
+    // 4-byte chunks every 50 ms: even an empty list takes over 400 ms.
+    let bad = run(
+        &[p],
+        TargetConfig::default().with_fault(fault("slow-body=4/50ms")),
+        1,
+        2,
+    );
+    let latency = bad
+        .checks
+        .iter()
+        .find(|c| c.info.name == "latency < 200ms")
+        .unwrap();
+    assert_eq!(latency.stats.failures, 2, "{:#?}", bad.failures);
+    assert!(
+        bad.failures[0].message.starts_with("took"),
+        "{:?}",
+        bad.failures[0]
+    );
+}
