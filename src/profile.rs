@@ -107,8 +107,16 @@ struct RawProfile {
 
 /// Reads the profiles of a TOML file.
 pub fn load_file(path: &Path) -> Result<Vec<Profile>, Diagnostic> {
-    let text = std::fs::read_to_string(path)
+    let bytes = crate::scenario::parse::read_bounded(path, crate::scenario::parse::MAX_FILE_BYTES)
         .map_err(|e| Diagnostic::file(path, format!("cannot read profile file: {e}")))?;
+    if bytes.len() > crate::scenario::parse::MAX_FILE_BYTES {
+        return Err(Diagnostic::file(
+            path,
+            "the profile file is larger than 4 MiB",
+        ));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Diagnostic::file(path, "the profile file is not valid UTF-8"))?;
     parse(path, &text)
 }
 

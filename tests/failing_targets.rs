@@ -183,8 +183,10 @@ fn connection_refused_is_counted_for_every_request() {
 }
 
 #[test]
+#[ignore = "asks the system resolver, which may query a nameserver off this machine; run by hand"]
 fn an_unknown_host_is_a_dns_error() {
-    // `.invalid` never resolves (RFC 6761): no request can leave.
+    // `.invalid` never resolves (RFC 6761), but the system resolver may
+    // still ask its nameserver, so CI does not run this.
     let r = bench("http://convoy-failing-targets.invalid/health", 2, quick());
     assert_all_counted(&r, 2);
     assert_eq!(count(&r, ErrorCause::Dns), 2, "{:?}", r.overall());

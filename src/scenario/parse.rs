@@ -114,7 +114,7 @@ struct RawIsolation {
 
 /// Reads and compiles the scenario file at `path`.
 pub fn load_file(path: &Path) -> Result<Scenario, Diagnostic> {
-    let bytes = std::fs::read(path)
+    let bytes = read_bounded(path, MAX_FILE_BYTES)
         .map_err(|e| Diagnostic::file(path, format!("cannot read scenario file: {e}")))?;
     if bytes.len() > MAX_FILE_BYTES {
         return Err(Diagnostic::file(
@@ -137,6 +137,17 @@ pub fn load_file(path: &Path) -> Result<Scenario, Diagnostic> {
         }
     };
     parse(path, &text, &EnvScope)
+}
+
+/// Reads at most `limit + 1` bytes of `path`, so a huge or endless file
+/// (`/dev/zero`) is refused by its size instead of exhausting memory.
+pub fn read_bounded(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Environment access for templates; tests substitute their own.

@@ -1380,7 +1380,7 @@ impl StepRun<'_> {
     ) {
         let secrets = &self.j.scenario.secrets;
         self.it.recorder.failure_sample(|| {
-            let mut request = format!("{} {}\n", p.method, p.uri);
+            let mut request = format!("{} {}\n", p.method, redact_query(&p.uri));
             write_headers(&mut request, &p.headers);
             push_body(&mut request, &p.body);
             let response = match res {
@@ -1448,21 +1448,31 @@ fn evaluate(
         Predicate::Exists(want) => match (subject.is_some(), want) {
             (true, true) | (false, false) => Ok(()),
             (false, true) => Err("absent".into()),
-            (true, false) => Err(format!("present: {}", short(&subject.expect("present")))),
+            (true, false) => Err(format!(
+                "present: {}",
+                shown(&check.subject, &subject.expect("present"))
+            )),
         },
         Predicate::Equals(t) => {
             let want =
                 render_json(t, ctx).map_err(|u| format!("variable \"{}\" has no value", u.0))?;
             match subject {
                 Some(got) if loosely_equal(&got, &want) => Ok(()),
-                Some(got) => Err(format!("expected {}, found {}", short(&want), short(&got))),
-                None => Err(format!("expected {}, found nothing", short(&want))),
+                Some(got) => Err(format!(
+                    "expected {}, found {}",
+                    shown(&check.subject, &want),
+                    shown(&check.subject, &got)
+                )),
+                None => Err(format!(
+                    "expected {}, found nothing",
+                    shown(&check.subject, &want)
+                )),
             }
         }
         Predicate::Matches(re) => match subject {
             Some(Value::String(s)) if re.is_match(&s) => Ok(()),
             Some(v @ (Value::Number(_) | Value::Bool(_))) if re.is_match(&v.to_string()) => Ok(()),
-            Some(v) => Err(format!("{} does not match", short(&v))),
+            Some(v) => Err(format!("{} does not match", shown(&check.subject, &v))),
             None => Err("absent".into()),
         },
         Predicate::Contains(t) => {
@@ -1477,7 +1487,10 @@ fn evaluate(
                 {
                     Ok(())
                 }
-                Some(v) => Err(format!("{} does not contain {needle:?}", short(&v))),
+                Some(v) => Err(format!(
+                    "{} does not contain {needle:?}",
+                    shown(&check.subject, &v)
+                )),
                 None => Err("absent".into()),
             }
         }
@@ -1509,6 +1522,21 @@ fn loosely_equal(a: &Value, b: &Value) -> bool {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
         _ => false,
     }
+}
+
+/// A value for a failure message; `subject` decides whether it may be shown.
+fn shown(subject: &Subject, v: &Value) -> String {
+    if let Subject::Json(ptr) = subject
+        && ptr.rsplit('/').next().is_some_and(is_sensitive_name)
+    {
+        return REDACTED.to_string();
+    }
+    if let Subject::Header(h) = subject
+        && is_sensitive_name(h.as_str())
+    {
+        return REDACTED.to_string();
+    }
+    short(v)
 }
 
 fn short(v: &Value) -> String {
@@ -1547,6 +1575,22 @@ fn encode_component(s: &str, out: &mut String) {
             let _ = write!(out, "%{b:02X}");
         }
     }
+}
+
+/// An origin-form URI with the values of sensitive query parameters
+/// (`access_token`, `api_key`, …) redacted.
+fn redact_query(uri: &str) -> String {
+    let Some((path, query)) = uri.split_once('?') else {
+        return uri.to_string();
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if is_sensitive_name(k) => format!("{k}={REDACTED}"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{path}?{}", pairs.join("&"))
 }
 
 fn write_headers(out: &mut String, headers: &http::HeaderMap) {
