@@ -1,0 +1,333 @@
+#!/usr/bin/env bash
+# Issue 4's figure: "a five-step journey with JSON captures costs at most
+# 2 x the CPU per request of `convoy bench` on the same target".
+#
+# One `convoy target` (release build, pinned to one CPU) serves every run;
+# the generator runs pinned to the other CPU under /usr/bin/time. Rounds are
+# interleaved (bench, ..., journey, bench, ..., journey, ...) and medians are
+# compared, as in peers.sh. Workloads:
+#
+#   bench_health  convoy bench GET /health -c 50
+#   bench_order   convoy bench GET /api/orders/{id} with a bearer token -c 50
+#                 (a JSON body and a token check on the target, like a step)
+#   run_health    convoy run health, 50 users (the scenario runner on the
+#                 same request as bench_health: templates, checks)
+#   journey       convoy run order-lifecycle, 50 users (five steps with JSON
+#                 bodies, captures and checks; two logins per user)
+#
+# The figure is CPU seconds (user + sys) of the generator process per 10,000
+# responses; the ratios journey/bench_health (the issue's figure) and
+# journey/bench_order are printed with the goal. See ci/bench/README.md.
+#
+# Usage: ci/bench/journey.sh [--rounds N] [--duration SECS] [--users N]
+#                            [--workloads LIST] [--no-build] [--convoy PATH]
+set -euo pipefail
+
+BENCH_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$BENCH_HERE/../.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$BENCH_HERE/lib.sh"
+# Parses each run's convoy report and /usr/bin/time line (shared with peers.sh).
+REPORT="$BENCH_HERE/peers_report.py"
+
+usage() {
+    cat <<'EOF'
+Usage: ci/bench/journey.sh [options]
+
+CPU per request of a five-step journey against `convoy bench`, on one
+reference target (see ci/bench/README.md).
+
+Options (each also settable by the environment variable shown):
+  --rounds N          interleaved rounds                      [JOURNEY_ROUNDS=3]
+  --duration SECS     length of each measured run             [JOURNEY_DURATION=10]
+  --users N           connections of the benches, users of the runs [JOURNEY_USERS=50]
+  --workloads LIST    subset of bench_health,bench_order,run_health,journey
+                                                              [JOURNEY_WORKLOADS=all]
+  --no-build          use target/release/convoy as it is      [JOURNEY_NO_BUILD=1]
+  --convoy PATH       use this convoy binary (implies --no-build) [JOURNEY_CONVOY]
+  -h, --help          this text
+
+Also: JOURNEY_SERVER_CPU=0, JOURNEY_GENERATOR_CPU=1, JOURNEY_TARGET_THREADS=1
+(worker threads of `convoy target`, all pinned to the server CPU).
+
+Results: a summary table on stdout, ci/bench/results/journey-<UTC time>.txt
+and .json, and the raw output of every run in ci/bench/results/journey-<UTC time>/.
+EOF
+}
+
+ALL_WORKLOADS=bench_health,bench_order,run_health,journey
+ROUNDS=${JOURNEY_ROUNDS:-3}
+DURATION=${JOURNEY_DURATION:-10}
+USERS=${JOURNEY_USERS:-50}
+WORKLOADS=${JOURNEY_WORKLOADS:-$ALL_WORKLOADS}
+NO_BUILD=${JOURNEY_NO_BUILD:-0}
+CONVOY_BIN=${JOURNEY_CONVOY:-}
+SERVER_CPU=${JOURNEY_SERVER_CPU:-0}
+GEN_CPU=${JOURNEY_GENERATOR_CPU:-1}
+TARGET_THREADS=${JOURNEY_TARGET_THREADS:-1}
+# The goal of issue 4.
+GOAL_RATIO=2
+
+while (($#)); do
+    case $1 in
+    --rounds) ROUNDS=$2; shift ;;
+    --duration) DURATION=${2%s}; shift ;;
+    --users) USERS=$2; shift ;;
+    --workloads) WORKLOADS=$2; shift ;;
+    --no-build) NO_BUILD=1 ;;
+    --convoy) CONVOY_BIN=$2; NO_BUILD=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die "unknown option $1" ;;
+    esac
+    shift
+done
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds wants a positive integer"
+[[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "--duration wants whole seconds"
+[[ $USERS =~ ^[1-9][0-9]*$ ]] || die "--users wants a positive integer"
+[[ $TARGET_THREADS =~ ^[1-9][0-9]*$ ]] || die "JOURNEY_TARGET_THREADS wants a positive integer"
+[[ $WORKLOADS == all ]] && WORKLOADS=$ALL_WORKLOADS
+IFS=, read -r -a workloads <<<"$WORKLOADS"
+for w in "${workloads[@]}"; do
+    [[ ,$ALL_WORKLOADS, == *,$w,* ]] || die "unknown workload $w (known: $ALL_WORKLOADS)"
+done
+
+CPUS=$(nproc --all)
+if ((CPUS < 2)); then
+    log "only $CPUS CPU: target and generator will share CPU 0 (figures are not comparable with 2-CPU runs)"
+    SERVER_CPU=0 GEN_CPU=0
+fi
+[[ -x /usr/bin/time ]] || apt_install time
+for tool in curl ss taskset python3; do
+    command -v "$tool" >/dev/null || die "$tool not found"
+done
+
+SCRATCH=$(mktemp -d -t convoy-journey.XXXXXX)
+trap 'bench_cleanup; rm -rf "$SCRATCH"' EXIT
+trap 'exit 130' INT TERM
+
+# Copied, as in peers.sh, so a rebuild by someone else during the run
+# cannot swap the binary between rounds.
+if [[ -z $CONVOY_BIN ]]; then
+    if [[ $NO_BUILD != 1 ]]; then
+        log "building convoy (cargo build --release)"
+        (cd "$REPO" && cargo build --release --quiet) >&2
+    fi
+    CONVOY_BIN=$REPO/target/release/convoy
+fi
+[[ -x $CONVOY_BIN ]] || die "$CONVOY_BIN not found: run cargo build --release"
+cp "$CONVOY_BIN" "$SCRATCH/convoy"
+CONVOY=$SCRATCH/convoy
+
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+RESULTS=$BENCH_HERE/results
+RUN_DIR=$RESULTS/journey-$STAMP
+mkdir -p "$RUN_DIR"
+RUNS=$RUN_DIR/runs.jsonl
+: >"$RUNS"
+
+# user+system CPU seconds of PID so far (fields 14 and 15 of /proc/PID/stat,
+# counted after the parenthesised command name).
+CLK_TCK=$(getconf CLK_TCK)
+cpu_seconds() {
+    local stat
+    stat=$(<"/proc/$1/stat")
+    stat=${stat##*) }
+    awk -v hz="$CLK_TCK" '{ printf "%.2f", ($12 + $13) / hz }' <<<"$stat"
+}
+
+# start_target (lib.sh) runs one runtime thread; more threads, still all on
+# the server CPU, only when asked.
+port=$(free_port 18480)
+log "convoy target on CPU $SERVER_CPU port $port ($TARGET_THREADS thread(s)); generator on CPU $GEN_CPU"
+if ((TARGET_THREADS == 1)); then
+    start_target "$CONVOY" "$port" "$SERVER_CPU" "$RUN_DIR/target.log"
+else
+    taskset -c "$SERVER_CPU" "$CONVOY" target --addr "127.0.0.1:$port" --threads "$TARGET_THREADS" \
+        >"$RUN_DIR/target.log" 2>&1 &
+    BENCH_PIDS+=("$!")
+    BENCH_LAST_PID=$!
+fi
+target_pid=$BENCH_LAST_PID
+url=http://127.0.0.1:$port
+wait_http "$url/health"
+
+# bench_order reads one order as its admin, like the journey's steps do.
+order_url='' token=''
+if [[ ,$WORKLOADS, == *,bench_order,* ]]; then
+    token=$(curl -fsS -H 'content-type: application/json' \
+        -d '{"email":"admin@acme.test","password":"convoy-demo"}' "$url/api/auth/login" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+    order_id=$(curl -fsS -H 'content-type: application/json' -H "authorization: Bearer $token" \
+        -H "idempotency-key: journey-sh-$STAMP" \
+        -d '{"reference":"PO-journey-sh","weight_kg":120.5,"pickup":{"address":"Am Sandtorkai 1, Hamburg","lat":53.5436,"lon":9.9885},"dropoff":{"address":"Moenckebergstrasse 7, Hamburg","lat":53.5503,"lon":10.0006}}' \
+        "$url/api/orders" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+    order_url=$url/api/orders/$order_id
+    curl -fsS -o /dev/null -H "authorization: Bearer $token" "$order_url" ||
+        die "GET $order_url with the admin's token failed"
+fi
+
+# Closed profiles for the runs: USERS users looping for DURATION seconds.
+profiles() {
+    printf '# Written by ci/bench/journey.sh.\n[profile.cpu]\nusers = %s\nduration = "%ss"\n' "$USERS" "$1"
+}
+profiles "$DURATION" >"$RUN_DIR/profiles.toml"
+profiles 2 >"$SCRATCH/warmup.toml"
+
+# Fills CMD with the generator's command line for workload $1.
+workload_cmd() {
+    case $1 in
+    bench_health) CMD=("$CONVOY" bench "$url/health" -c "$USERS" -d "${DURATION}s" -q --json) ;;
+    # The token is a secret of the target only, but keep it out of the
+    # recorded command line all the same.
+    bench_order) CMD=("$CONVOY" bench "$order_url" -H "Authorization: Bearer $token" -c "$USERS"
+        -d "${DURATION}s" -q --json) ;;
+    run_health) CMD=("$CONVOY" run health --target "$url" --profiles "$RUN_DIR/profiles.toml"
+        --profile cpu --json --no-reports -q) ;;
+    journey) CMD=("$CONVOY" run order-lifecycle --target "$url" --profiles "$RUN_DIR/profiles.toml"
+        --profile cpu --json --no-reports -q) ;;
+    esac
+}
+
+# Runs workload W for round R, timed and pinned, with the target's CPU over
+# the same span, and appends its record to runs.jsonl.
+measure() {
+    local w=$1 round=$2 base=$RUN_DIR/$1-$2 t0 t1
+    workload_cmd "$w"
+    printf '%q ' taskset -c "$GEN_CPU" "${CMD[@]}" | sed "s/${token:-no token}/<token>/" >"$base.cmd"
+    t0=$(cpu_seconds "$target_pid")
+    run_timed "$GEN_CPU" "$base.out" "$base.err" "$base.time" "${CMD[@]}"
+    t1=$(cpu_seconds "$target_pid")
+    python3 "$REPORT" record journey convoy "$round" "$base.out" "$base.time" \
+        "workload=$w" "target_cpu_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')" >>"$RUNS"
+    log "  round $round $w: $(tail -1 "$RUNS" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(", ".join(f"{k}={r[k]:.4g}" for k in ("rps","cpu_s_per_10k","target_cpu_s") if isinstance(r.get(k),(int,float))) or r)')"
+}
+
+estimate=$((ROUNDS * ${#workloads[@]} * (DURATION + 1) + 6))
+log "measuring ${workloads[*]} for about $((estimate / 60)) min $((estimate % 60)) s; raw output in $RUN_DIR"
+
+# Warm-up, not recorded: the first runs after a start are not typical.
+taskset -c "$GEN_CPU" "$CONVOY" bench "$url/health" -c "$USERS" -d 2s -q >/dev/null 2>&1 || true
+if [[ ,$WORKLOADS, == *,journey,* ]]; then
+    taskset -c "$GEN_CPU" "$CONVOY" run order-lifecycle --target "$url" --profiles "$SCRATCH/warmup.toml" \
+        --profile cpu --no-reports -q >/dev/null 2>&1 || true
+fi
+
+for round in $(seq 1 "$ROUNDS"); do
+    for w in "${workloads[@]}"; do
+        measure "$w" "$round"
+    done
+done
+stop_pid "$target_pid"
+
+python3 - "$RUN_DIR" "$RESULTS/journey-$STAMP.txt" "$RESULTS/journey-$STAMP.json" <<PY
+import json, statistics, sys
+
+run_dir, text_out, json_out = sys.argv[1:4]
+meta = {
+    "started_at": "$STAMP", "rounds": $ROUNDS, "duration_s": $DURATION, "users": $USERS,
+    "server_cpu": $SERVER_CPU, "generator_cpu": $GEN_CPU, "target_threads": $TARGET_THREADS,
+    "goal_ratio": $GOAL_RATIO, "cpus": $CPUS,
+    "convoy_commit": "$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)",
+    "load_average_at_end": "$(cut -d' ' -f1-3 /proc/loadavg)",
+}
+WHAT = {
+    "bench_health": "convoy bench GET /health",
+    "bench_order": "convoy bench GET /api/orders/{id}, bearer token",
+    "run_health": "convoy run health",
+    "journey": "convoy run order-lifecycle (5 steps + 2 logins/user)",
+}
+with open(f"{run_dir}/runs.jsonl") as f:
+    runs = [json.loads(line) for line in f if line.strip()]
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+def fmt(v, spec=".4f"):
+    return "n/a" if v is None else format(v, spec)
+
+# Journeys per second come from the journey's own metric in the report.
+for r in runs:
+    r["journeys_per_s"] = None
+    if r["workload"] in ("run_health", "journey"):
+        try:
+            with open(f"{run_dir}/{r['workload']}-{r['round']}.out") as f:
+                steps = json.load(f).get("steps", [])
+            j = [s for s in steps if s.get("kind") == "journey"]
+            r["journeys_per_s"] = j[0]["rps"] if j else None
+        except (OSError, ValueError):
+            pass
+    if r.get("target_cpu_s") is not None and r.get("responses"):
+        r["target_cpu_s_per_10k"] = r["target_cpu_s"] / r["responses"] * 10_000
+        r["target_busy_pct"] = r["target_cpu_s"] / r["elapsed_s"] * 100 if r.get("elapsed_s") else None
+
+out = [f"convoy journey CPU benchmark  {meta['started_at']}  ({run_dir})",
+       f"convoy {meta['convoy_commit']} | {meta['cpus']} CPUs, convoy target ({meta['target_threads']} thread) "
+       f"on CPU {meta['server_cpu']}, generator on CPU {meta['generator_cpu']}, {meta['rounds']} rounds x "
+       f"{meta['duration_s']} s, -c {meta['users']} / {meta['users']} users (closed)"]
+for r in runs:
+    if r.get("exit", 0) != 0 or "parse_error" in r or r.get("errors"):
+        out.append(f"WARNING: {r['workload']} round {r['round']}: exit {r.get('exit')}, "
+                   f"{r.get('errors', '?')} errors {r.get('parse_error', '')}".rstrip())
+
+summary = {"schema": "convoy.journey-cpu/v1", "meta": meta, "workloads": {}}
+rows = []
+for w in WHAT:
+    rs = [r for r in runs if r["workload"] == w]
+    if not rs:
+        continue
+    s = {
+        "cpu_s_per_10k": median(r.get("cpu_s_per_10k") for r in rs),
+        "per_round": [r.get("cpu_s_per_10k") for r in rs],
+        "rps": median(r.get("rps") for r in rs),
+        "journeys_per_s": median(r.get("journeys_per_s") for r in rs),
+        "responses": median(r.get("responses") for r in rs),
+        "errors": sum(r.get("errors", 0) for r in rs),
+        "target_cpu_s_per_10k": median(r.get("target_cpu_s_per_10k") for r in rs),
+        "target_busy_pct": median(r.get("target_busy_pct") for r in rs),
+        "peak_rss_kib": median(r.get("maxrss_kib") for r in rs),
+    }
+    summary["workloads"][w] = s
+    rows.append([w, WHAT[w], fmt(s["cpu_s_per_10k"]), " ".join(fmt(x) for x in s["per_round"]),
+                 fmt(s["rps"], ",.0f"), fmt(s["journeys_per_s"], ",.0f"),
+                 fmt(s["target_cpu_s_per_10k"]), fmt(s["target_busy_pct"], ".0f"),
+                 fmt(s["peak_rss_kib"] / 1024 if s["peak_rss_kib"] else None, ".1f"), s["errors"]])
+
+headers = ["workload", "what", "cpu_s/10k", "per round", "rps", "journeys/s",
+           "target_cpu_s/10k", "target_busy_%", "peak_rss_MiB", "errors"]
+widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+out += ["", "Generator CPU seconds (user+sys) per 10,000 responses (median of rounds, interleaved)",
+        line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows]
+
+# Ratios: of the medians, and per round (each round's runs were seconds apart).
+ratios = {}
+def ratio(num, den, label, goal=None):
+    a, b = summary["workloads"].get(num), summary["workloads"].get(den)
+    if not a or not b or not b["cpu_s_per_10k"]:
+        return
+    value = a["cpu_s_per_10k"] / b["cpu_s_per_10k"]
+    paired = [x / y for x, y in zip(a["per_round"], b["per_round"]) if x and y]
+    ok = None if goal is None else value <= goal
+    ratios[f"{num}_over_{den}"] = {"ratio": value, "per_round": paired, "goal": goal, "goal_met": ok}
+    text = f"{label} = {value:.2f}  (per round {' '.join(f'{p:.2f}' for p in paired)})"
+    if goal is not None:
+        text += f"  goal <= {goal}: {'met' if ok else 'MISSED'}"
+    out.append(text)
+
+out.append("")
+ratio("journey", "bench_health", "journey / bench_health (issue 4's figure)", meta["goal_ratio"])
+ratio("journey", "bench_order", "journey / bench_order (same per-request work on the target)", meta["goal_ratio"])
+ratio("run_health", "bench_health", "run_health / bench_health (scenario runner, one step)")
+ratio("journey", "run_health", "journey / run_health (five steps with JSON bodies and captures)")
+summary["ratios"] = ratios
+
+text = "\n".join(out) + "\n"
+with open(text_out, "w") as f:
+    f.write(text)
+with open(json_out, "w") as f:
+    json.dump(summary, f, indent=2, sort_keys=True)
+    f.write("\n")
+sys.stdout.write(text)
+PY
+log "summary: $RESULTS/journey-$STAMP.txt and .json"
