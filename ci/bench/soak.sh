@@ -89,7 +89,8 @@ if ((CPUS < 2)); then
     log "only $CPUS CPU: target and generator will share CPU 0"
     SERVER_CPU=0 GEN_CPU=0
 fi
-for tool in curl ss taskset python3; do
+[[ -x /usr/bin/time ]] || apt_install time
+for tool in curl ss taskset pgrep python3; do
     command -v "$tool" >/dev/null || die "$tool not found"
 done
 
@@ -151,11 +152,14 @@ cpu_seconds() {
 
 # One line of samples.tsv for generator PID, at T_S seconds into the run.
 sample() {
-    local pid=$1 t_s=$2 rss hwm threads fds sockets cpu
-    rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || return 1
+    local pid=$1 t_s=$2 status rss hwm threads fds sockets cpu
+    # Read once: the generator can exit between two reads, which ends the
+    # series quietly.
+    { status=$(<"/proc/$pid/status"); } 2>/dev/null || return 1
+    rss=$(awk '/^VmRSS:/ {print $2}' <<<"$status")
     [[ -n $rss ]] || return 1
-    hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")
-    threads=$(awk '/^Threads:/ {print $2}' "/proc/$pid/status")
+    hwm=$(awk '/^VmHWM:/ {print $2}' <<<"$status")
+    threads=$(awk '/^Threads:/ {print $2}' <<<"$status")
     # shellcheck disable=SC2012 # counting entries, names do not matter
     fds=$(ls "/proc/$pid/fd" 2>/dev/null | wc -l)
     sockets=$(find "/proc/$pid/fd" -lname 'socket:*' 2>/dev/null | wc -l)
@@ -166,9 +170,19 @@ sample() {
 
 printf 't_s\trss_kib\thwm_kib\tfds\tsockets\tthreads\tcpu_s\ttarget_rss_kib\n' >"$RUN_DIR/samples.tsv"
 start_us=$(now_us)
-taskset -c "$GEN_CPU" "${CMD[@]}" >"$RUN_DIR/report.json" 2>"$RUN_DIR/generator.err" &
-gen_pid=$!
-BENCH_PIDS+=("$gen_pid")
+/usr/bin/time -f '%U %S %M %e %x' -o "$RUN_DIR/generator.time" \
+    taskset -c "$GEN_CPU" "${CMD[@]}" >"$RUN_DIR/report.json" 2>"$RUN_DIR/generator.err" &
+time_pid=$!
+BENCH_PIDS+=("$time_pid")
+# /usr/bin/time forks the generator (taskset execs it): sample that child.
+# It goes first in BENCH_PIDS so that an interrupted soak stops it first.
+gen_pid=
+for _ in $(seq 1 50); do
+    gen_pid=$(pgrep -P "$time_pid" | head -1) && [[ -n $gen_pid ]] && break
+    sleep 0.1
+done
+[[ -n $gen_pid ]] || die "the generator did not start: $(tail -3 "$RUN_DIR/generator.err")"
+BENCH_PIDS=("$gen_pid" "${BENCH_PIDS[@]}")
 
 # Samples at INTERVAL, 2*INTERVAL, ... seconds after the start, scheduled
 # from the start time so that the sampling itself does not drift the series.
@@ -191,8 +205,9 @@ while kill -0 "$gen_pid" 2>/dev/null; do
     k=$((k + 1))
 done
 gen_exit=0
-wait "$gen_pid" || gen_exit=$?
+wait "$time_pid" || gen_exit=$?
 forget_pid "$gen_pid"
+forget_pid "$time_pid"
 stop_pid "$target_pid"
 ((gen_exit == 0)) || log "generator exited with $gen_exit: $(tail -3 "$RUN_DIR/generator.err")"
 
@@ -227,6 +242,16 @@ except (OSError, ValueError) as e:
     out.append(f"WARNING: no report from the generator ({type(e).__name__}: {e}); exit {meta['generator_exit']}")
 if meta["generator_exit"] != 0:
     out.append(f"WARNING: the generator exited with {meta['generator_exit']} (see generator.err)")
+
+# Whole-process CPU and peak RSS from /usr/bin/time (the last sample comes
+# up to one interval before the end).
+timing = {}
+try:
+    with open(f"{run_dir}/generator.time") as f:
+        user, sys_, maxrss, elapsed, _ = f.read().split()[-5:]
+    timing = {"cpu_s": float(user) + float(sys_), "maxrss_kib": int(maxrss), "elapsed_s": float(elapsed)}
+except (OSError, ValueError):
+    pass
 
 run = {}
 if report:
@@ -279,7 +304,8 @@ if len(during) >= 2:
         "peak_rss_kib": max(r["hwm_kib"] for r in rows), "first_minute_max_fds": base_fds,
         "last_fds": last["fds"], "max_fds": max(r["fds"] for r in during),
         "rss_flat": rss_flat, "fds_flat": fds_flat, "flat": rss_flat and fds_flat,
-        "cpu_s": rows[-1]["cpu_s"],
+        "cpu_s": timing.get("cpu_s", rows[-1]["cpu_s"]),
+        "maxrss_kib": timing.get("maxrss_kib"),
     }
     out += ["",
             f"memory: VmRSS {last['rss_kib']:.0f} KiB at {last['t_s']:.0f} s vs {base_rss:.0f} KiB "
@@ -290,8 +316,9 @@ if len(during) >= 2:
             f"{window:.0f} s (max over the run {verdict['max_fds']:.0f}): "
             + ("no growth" if fds_flat else "GROWING"),
             f"verdict: {'flat' if verdict['flat'] else 'NOT FLAT'}"
-            + (f" ({rows[-1]['cpu_s']:.1f} CPU s for {run['requests']:,} requests = "
-               f"{rows[-1]['cpu_s'] / run['requests'] * 10000:.3f} CPU s per 10k)" if run.get("requests") else "")]
+            + (f" ({verdict['cpu_s']:.1f} CPU s for {run['requests']:,} requests = "
+               f"{verdict['cpu_s'] / run['requests'] * 10000:.3f} CPU s per 10k, peak VmHWM "
+               f"{verdict['peak_rss_kib']:.0f} KiB)" if run.get("requests") else "")]
 else:
     out += ["", "verdict: n/a (fewer than two samples while the plan ran)"]
 
