@@ -111,6 +111,15 @@ fi
 cp "$CONVOY_BIN" "$SCRATCH/convoy"
 CONVOY=$SCRATCH/convoy
 
+# What is measured, as of the start: the work tree's commit, and whether the
+# binary was built from it here.
+CONVOY_DESC=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)
+if [[ $CONVOY_BIN != "$REPO/target/release/convoy" ]]; then
+    CONVOY_DESC="binary $CONVOY_BIN (work tree at $CONVOY_DESC)"
+elif [[ $NO_BUILD == 1 ]]; then
+    CONVOY_DESC="$CONVOY_DESC (target/release/convoy, not rebuilt)"
+fi
+
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 RESULTS=$BENCH_HERE/results
 RUN_DIR=$RESULTS/soak-$STAMP
@@ -224,7 +233,7 @@ meta = {
     "duration_s": duration_s, "max_in_flight": $MAX_IN_FLIGHT, "interval_s": interval,
     "tolerance_pct": tolerance, "server_cpu": $SERVER_CPU, "generator_cpu": $GEN_CPU,
     "target_faults": "${TARGET_FAULTS[*]}", "generator_exit": $gen_exit,
-    "convoy_commit": "$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)",
+    "convoy_commit": "$CONVOY_DESC",
     "load_average_at_end": "$(cut -d' ' -f1-3 /proc/loadavg)",
 }
 with open(f"{run_dir}/samples.tsv") as f:
