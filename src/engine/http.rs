@@ -141,6 +141,28 @@ enum Sender {
     H2(http2::SendRequest<RequestBody>),
 }
 
+impl Sender {
+    /// Waits until the connection can take a request; false if it closed.
+    async fn ready(&mut self) -> bool {
+        match self {
+            Sender::H1(s) => s.ready().await.is_ok(),
+            Sender::H2(s) => s.ready().await.is_ok(),
+        }
+    }
+
+    /// Sends a request; on failure the request comes back if it was never
+    /// written, so it can be retried on a fresh connection.
+    async fn try_send(
+        &mut self,
+        req: Request<RequestBody>,
+    ) -> Result<Response<Incoming>, hyper::client::conn::TrySendError<Request<RequestBody>>> {
+        match self {
+            Sender::H1(s) => s.try_send_request(req).await,
+            Sender::H2(s) => s.try_send_request(req).await,
+        }
+    }
+}
+
 /// One virtual user's keep-alive connections, one per endpoint it talks to.
 #[derive(Default)]
 pub struct Connection {
@@ -323,75 +345,52 @@ impl HttpClient {
                 Box::pin(self.connect(ep)).await?
             }
         };
+        // The request's form depends on the protocol: HTTP/1 wants a Host
+        // header, HTTP/2 an absolute URI.
+        match self.opts.version {
+            HttpVersion::Http1 => {
+                if !req.headers().contains_key(HOST) {
+                    req.headers_mut().insert(HOST, ep.host_header.clone());
+                }
+            }
+            HttpVersion::Http2 => {
+                if req.uri().scheme().is_none() {
+                    let mut parts = req.uri().clone().into_parts();
+                    parts.scheme = Some(ep.scheme.clone());
+                    parts.authority = Some(ep.authority.clone());
+                    if parts.path_and_query.is_none() {
+                        parts.path_and_query = Some(PathAndQuery::from_static("/"));
+                    }
+                    *req.uri_mut() = Uri::from_parts(parts)
+                        .map_err(|e| HttpFailure::new(ErrorCause::Other, e.to_string()))?;
+                }
+            }
+        }
         loop {
-            match &mut sender {
-                Sender::H1(s) => {
-                    if !req.headers().contains_key(HOST) {
-                        req.headers_mut().insert(HOST, ep.host_header.clone());
-                    }
-                    if s.ready().await.is_err() {
-                        if fresh {
-                            return Err(HttpFailure::new(
-                                ErrorCause::Reset,
-                                "connection closed before the request was sent",
-                            ));
-                        }
+            if !sender.ready().await {
+                if fresh {
+                    return Err(HttpFailure::new(
+                        ErrorCause::Reset,
+                        "connection closed before the request was sent",
+                    ));
+                }
+                fresh = true;
+                sender = Box::pin(self.connect(ep)).await?;
+                continue;
+            }
+            match sender.try_send(req).await {
+                Ok(resp) => {
+                    conn.put(ep, sender);
+                    return Ok(resp);
+                }
+                Err(mut e) => match e.take_message() {
+                    Some(back) if !fresh => {
+                        req = back;
                         fresh = true;
                         sender = Box::pin(self.connect(ep)).await?;
-                        continue;
                     }
-                    match s.try_send_request(req).await {
-                        Ok(resp) => {
-                            conn.put(ep, sender);
-                            return Ok(resp);
-                        }
-                        Err(mut e) => match e.take_message() {
-                            Some(back) if !fresh => {
-                                req = back;
-                                fresh = true;
-                                sender = Box::pin(self.connect(ep)).await?;
-                            }
-                            _ => return Err(hyper_failure(e.error())),
-                        },
-                    }
-                }
-                Sender::H2(s) => {
-                    if req.uri().scheme().is_none() {
-                        let mut parts = req.uri().clone().into_parts();
-                        parts.scheme = Some(ep.scheme.clone());
-                        parts.authority = Some(ep.authority.clone());
-                        if parts.path_and_query.is_none() {
-                            parts.path_and_query = Some(PathAndQuery::from_static("/"));
-                        }
-                        *req.uri_mut() = Uri::from_parts(parts)
-                            .map_err(|e| HttpFailure::new(ErrorCause::Other, e.to_string()))?;
-                    }
-                    if s.ready().await.is_err() {
-                        if fresh {
-                            return Err(HttpFailure::new(
-                                ErrorCause::Reset,
-                                "connection closed before the request was sent",
-                            ));
-                        }
-                        fresh = true;
-                        sender = Box::pin(self.connect(ep)).await?;
-                        continue;
-                    }
-                    match s.try_send_request(req).await {
-                        Ok(resp) => {
-                            conn.put(ep, sender);
-                            return Ok(resp);
-                        }
-                        Err(mut e) => match e.take_message() {
-                            Some(back) if !fresh => {
-                                req = back;
-                                fresh = true;
-                                sender = Box::pin(self.connect(ep)).await?;
-                            }
-                            _ => return Err(hyper_failure(e.error())),
-                        },
-                    }
-                }
+                    _ => return Err(hyper_failure(e.error())),
+                },
             }
         }
     }
