@@ -481,11 +481,9 @@ fn text_where_a_json_capture_was_expected_fails_the_capture_not_the_run() {
     assert!(sample.response.contains("not json!"), "{sample:#?}");
 }
 
-/// TODO(issue 6): a capture from a body that is not JSON says only
-/// "nothing to capture for id"; a check in the same spot says "the
-/// response is not JSON". The capture should say so too.
+/// A capture from a body that is not JSON says so, as a check in the same
+/// spot does, rather than only "nothing to capture for id".
 #[test]
-#[ignore = "known confusing message in src/: see TODO"]
 fn a_failed_capture_says_the_answer_is_not_json() {
     let server = text_server();
     let r = run_scenario(CAPTURE_THEN_USE, &server.url(""), 1);

@@ -939,12 +939,19 @@ impl StepRun<'_> {
             self.it.recorder.check(cid, missing.is_empty());
             if !missing.is_empty() {
                 all_ok = false;
-                self.sample_exchange(
-                    "captures",
-                    format!("nothing to capture for {}", missing.join(", ")),
-                    p,
-                    res,
-                );
+                // Say why when the body could not be read as JSON at all,
+                // as a check in the same spot does.
+                let not_json = r
+                    .captures
+                    .iter()
+                    .any(|c| matches!(c.source, CaptureSource::Json(_)))
+                    && json.get().is_none();
+                let why = if not_json {
+                    "the response is not JSON, so nothing to capture for"
+                } else {
+                    "nothing to capture for"
+                };
+                self.sample_exchange("captures", format!("{why} {}", missing.join(", ")), p, res);
             }
         }
         all_ok
