@@ -29,9 +29,10 @@ impl std::error::Error for Diagnostic {}
 impl Diagnostic {
     /// A diagnostic at byte range `span` of `text`.
     pub fn at(path: &Path, text: &str, span: Range<usize>, message: impl Into<String>) -> Self {
-        let start = floor_char_boundary(text, span.start.min(text.len()));
+        // A byte-order mark is invisible in an editor: it is no column.
+        let start = floor_char_boundary(text, span.start.min(text.len())).max(bom_len(text));
         let end = floor_char_boundary(text, span.end.clamp(start, text.len()));
-        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_start = text[..start].rfind('\n').map_or(bom_len(text), |i| i + 1);
         let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
         let line = text[..start].matches('\n').count() + 1;
         let column = text[line_start..start].chars().count() + 1;
@@ -98,6 +99,14 @@ pub fn column_in_string(
         .sum();
     start + offset..start + offset + 1
 }
+
+/// The length of the UTF-8 byte-order mark `text` starts with, if any.
+fn bom_len(text: &str) -> usize {
+    if text.starts_with(BOM) { BOM.len_utf8() } else { 0 }
+}
+
+/// The UTF-8 byte-order mark some Windows editors put at the start of a file.
+pub const BOM: char = '\u{feff}';
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     while i > 0 && !s.is_char_boundary(i) {
@@ -216,6 +225,18 @@ mod tests {
         let at = text.find("bad").unwrap();
         let d = Diagnostic::at(Path::new("s.toml"), text, at..at + 3, "x");
         assert_eq!(d.column, 9);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_no_column() {
+        let text = "\u{feff}nmae = 1\nx = 2\n";
+        let at = text.find("nmae").unwrap();
+        let d = Diagnostic::at(Path::new("s.toml"), text, at..at + 4, "x");
+        assert_eq!((d.line, d.column, d.width), (1, 1, 4));
+        assert_eq!(d.source_line, "nmae = 1");
+        let d = Diagnostic::at(Path::new("s.toml"), text, 0..0, "x");
+        assert_eq!((d.line, d.column), (1, 1));
+        assert_eq!(d.source_line, "nmae = 1");
     }
 
     #[test]

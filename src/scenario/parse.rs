@@ -125,6 +125,11 @@ pub fn load_file(path: &Path) -> Result<Scenario, Diagnostic> {
             ),
         ));
     }
+    // A byte-order mark is no part of the scenario (and no column).
+    let mut bytes = bytes;
+    if bytes.starts_with("\u{feff}".as_bytes()) {
+        bytes.drain(..3);
+    }
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -167,6 +172,7 @@ impl Env for EnvScope {
 
 /// Compiles scenario `text`, which came from `path`.
 pub fn parse(path: &Path, text: &str, env: &dyn Env) -> Result<Scenario, Diagnostic> {
+    let text = text.strip_prefix(super::diagnostic::BOM).unwrap_or(text);
     if text.trim().is_empty() {
         return Err(Diagnostic::file(path, "the scenario file is empty")
             .with_hint("a scenario needs at least one [[step]]"));
