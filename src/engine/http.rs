@@ -252,20 +252,34 @@ impl HttpClient {
         let fut = async {
             let resp = self.exchange(conn, ep, req).await?;
             let (parts, mut body) = resp.into_parts();
-            let mut buf = BytesMut::new();
+            // A body that comes in one frame (most of them) is kept as it
+            // is, without a copy; more frames are gathered.
+            let mut first = Bytes::new();
+            let mut more = BytesMut::new();
             while let Some(frame) = body.frame().await {
                 let frame = frame.map_err(|e| body_failure(&e))?;
                 if let Ok(data) = frame.into_data() {
-                    if buf.len() + data.len() > self.opts.max_body_bytes {
+                    if first.len() + more.len() + data.len() > self.opts.max_body_bytes {
                         return Err(too_large(self.opts.max_body_bytes));
                     }
-                    buf.extend_from_slice(&data);
+                    if first.is_empty() && more.is_empty() {
+                        first = data;
+                    } else {
+                        if more.is_empty() {
+                            more.extend_from_slice(&first);
+                        }
+                        more.extend_from_slice(&data);
+                    }
                 }
             }
             Ok(HttpResponse {
                 status: parts.status.as_u16(),
                 headers: parts.headers,
-                body: buf.freeze(),
+                body: if more.is_empty() {
+                    first
+                } else {
+                    more.freeze()
+                },
             })
         };
         match tokio::time::timeout(self.opts.timeout, fut).await {

@@ -10,6 +10,7 @@
 pub mod builtin;
 pub mod data;
 pub mod diagnostic;
+mod json_pick;
 pub mod model;
 pub mod parse;
 pub mod runner;

@@ -19,6 +19,7 @@ use bytes::Bytes;
 use http::HeaderValue;
 use serde_json::Value;
 
+use super::json_pick::JsonPaths;
 use super::model::*;
 use super::template::RenderCtx;
 use crate::engine::http::{
@@ -130,6 +131,12 @@ struct StepIds {
     verify_checks: Vec<usize>,
     probe_refused: Vec<usize>,
     probe_hidden: Vec<usize>,
+    /// What the step's checks and captures read of a JSON answer.
+    json: JsonPaths,
+    /// The same for a replay's single-entry verification.
+    verify_json: JsonPaths,
+    /// A replay's id pointer.
+    replay_id: JsonPaths,
 }
 
 /// A scenario ready to run: its endpoint, ids and prebuilt credentials.
@@ -142,6 +149,8 @@ struct Journey {
     steps: Vec<StepIds>,
     /// Fixed-token identities' header values, prebuilt.
     fixed_tokens: Vec<Option<HeaderValue>>,
+    /// Where a login answer has its token.
+    token_json: JsonPaths,
 }
 
 /// Journeys under load.
@@ -257,6 +266,7 @@ impl ScenarioWorkload {
                 let mut id = StepIds::default();
                 match &st.action {
                     Action::Request(r) | Action::Replay(r, _) => {
+                        id.json = request_paths(r);
                         id.metric = add_step(name.clone(), StepKind::Request);
                         id.status = add_check(&name, status_label(&r.status));
                         id.checks = r
@@ -286,7 +296,9 @@ impl ScenarioWorkload {
                                 &name,
                                 format!("replay: every answer has the same {}", rp.id_pointer),
                             );
+                            id.replay_id = JsonPaths::new([rp.id_pointer.as_str()]);
                             if let Some(v) = &rp.verify {
+                                id.verify_json = request_paths(v);
                                 let vname = qualify(&format!("{} · verify", st.name));
                                 id.verify_metric = add_step(vname.clone(), StepKind::Request);
                                 id.verify_checks = std::iter::once(status_label(&v.status))
@@ -358,7 +370,10 @@ impl ScenarioWorkload {
                     Credential::Login(_) => None,
                 })
                 .collect();
+            let token_json =
+                JsonPaths::new(scenario.auth.as_ref().map(|a| a.token_pointer.as_str()));
             journeys.push(Journey {
+                token_json,
                 scenario,
                 endpoint,
                 base_path,
@@ -445,22 +460,42 @@ fn weighted_cycle(weights: &[u32]) -> Vec<usize> {
     out
 }
 
-/// A response's JSON, parsed at most once.
+/// A response's JSON, parsed at most once and only along the paths a step
+/// reads (see [`JsonPaths`]).
 struct LazyJson<'a> {
     body: &'a [u8],
+    paths: &'a JsonPaths,
     parsed: Option<Option<Value>>,
 }
 
 impl<'a> LazyJson<'a> {
-    fn new(body: &'a [u8]) -> Self {
-        LazyJson { body, parsed: None }
+    fn new(body: &'a [u8], paths: &'a JsonPaths) -> Self {
+        LazyJson {
+            body,
+            paths,
+            parsed: None,
+        }
     }
 
+    /// The pruned document, or `None` when the body is not JSON.
     fn get(&mut self) -> Option<&Value> {
         self.parsed
-            .get_or_insert_with(|| serde_json::from_slice(self.body).ok())
+            .get_or_insert_with(|| self.paths.parse(self.body))
             .as_ref()
     }
+}
+
+/// The JSON pointers a request's checks and captures read.
+fn request_paths(r: &Request) -> JsonPaths {
+    let checks = r.checks.iter().filter_map(|c| match &c.subject {
+        Subject::Json(p) => Some(p.as_str()),
+        _ => None,
+    });
+    let captures = r.captures.iter().filter_map(|c| match &c.source {
+        CaptureSource::Json(p) => Some(p.as_str()),
+        _ => None,
+    });
+    JsonPaths::new(checks.chain(captures))
 }
 
 /// A request rendered and ready to send (kept for failure samples).
@@ -673,11 +708,13 @@ impl StepRun<'_> {
                     .send(&prepared, self.w.login_metric, Instant::now(), &[])
                     .await;
                 let token = match &res {
-                    Ok(r) if (200..300).contains(&r.status) => LazyJson::new(&r.body)
-                        .get()
-                        .and_then(|v| v.pointer(&auth.token_pointer))
-                        .and_then(Value::as_str)
-                        .map(str::to_string),
+                    Ok(r) if (200..300).contains(&r.status) => {
+                        LazyJson::new(&r.body, &j.token_json)
+                            .get()
+                            .and_then(|v| v.pointer(&auth.token_pointer))
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                    }
                     _ => None,
                 };
                 self.it.recorder.check(self.w.login_check, token.is_some());
@@ -851,14 +888,16 @@ impl StepRun<'_> {
         let (res, latency) = self
             .send(&p, self.ids.metric, self.scheduled, &r.status)
             .await;
+        let ids = self.ids;
         self.after_response(
             r,
+            &ids.json,
             &p,
             &res,
             latency,
-            self.ids.status,
-            &self.ids.checks.clone(),
-            Some(self.ids.captures),
+            ids.status,
+            &ids.checks,
+            Some(ids.captures),
         )
     }
 
@@ -867,6 +906,7 @@ impl StepRun<'_> {
     fn after_response(
         &mut self,
         r: &Request,
+        paths: &JsonPaths,
         p: &Prepared,
         res: &Result<HttpResponse, HttpFailure>,
         latency: Duration,
@@ -903,7 +943,7 @@ impl StepRun<'_> {
                 res,
             );
         }
-        let mut json = LazyJson::new(&resp.body);
+        let mut json = LazyJson::new(&resp.body, paths);
         for (check, id) in r.checks.iter().zip(check_ids) {
             let verdict = evaluate(check, resp, &mut json, latency, &self.ctx());
             self.it.recorder.check(*id, verdict.is_ok());
@@ -1034,14 +1074,16 @@ impl StepRun<'_> {
         let Some((first, first_latency)) = results.first() else {
             return false;
         };
+        let step_ids = self.ids;
         let mut ok = self.after_response(
             r,
+            &step_ids.json,
             &p,
             first,
             *first_latency,
-            self.ids.status,
-            &self.ids.checks.clone(),
-            Some(self.ids.captures),
+            step_ids.status,
+            &step_ids.checks,
+            Some(step_ids.captures),
         );
         // Every answer: an allowed status and the same id.
         let mut bad_status = Vec::new();
@@ -1050,7 +1092,7 @@ impl StepRun<'_> {
             match res {
                 Ok(resp) if rp.statuses.contains(&resp.status) => {
                     ids.push(
-                        LazyJson::new(&resp.body)
+                        LazyJson::new(&resp.body, &step_ids.replay_id)
                             .get()
                             .and_then(|v| v.pointer(&rp.id_pointer))
                             .cloned(),
@@ -1104,14 +1146,20 @@ impl StepRun<'_> {
                     let (res, latency) = self
                         .send(&vp, self.ids.verify_metric, Instant::now(), &v.status)
                         .await;
-                    let (status_id, rest) = self
-                        .ids
+                    let (status_id, rest) = step_ids
                         .verify_checks
                         .split_first()
                         .expect("status check first");
-                    let rest = rest.to_vec();
-                    let verified =
-                        self.after_response(v, &vp, &res, latency, *status_id, &rest, None);
+                    let verified = self.after_response(
+                        v,
+                        &step_ids.verify_json,
+                        &vp,
+                        &res,
+                        latency,
+                        *status_id,
+                        rest,
+                        None,
+                    );
                     if !verified {
                         ok = false;
                         self.it

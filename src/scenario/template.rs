@@ -162,7 +162,8 @@ impl Template {
             match p {
                 Part::Lit(s) => out.push_str(s),
                 Part::Uuid => {
-                    let _ = write!(out, "{}", uuid::Uuid::new_v4());
+                    let mut buf = uuid::Uuid::encode_buffer();
+                    out.push_str(random_uuid().hyphenated().encode_lower(&mut buf));
                 }
                 Part::Vu => {
                     let _ = write!(out, "{}", ctx.vu);
@@ -310,6 +311,14 @@ fn parse_expr(expr: &str, offset: usize, scope: &dyn Resolve) -> Result<Part, Te
     }
 }
 
+/// A version 4 UUID from the thread's fast generator (wyrand, seeded per
+/// thread from the OS): `{{ uuid }}` makes idempotency keys and references,
+/// which must be unique, not unguessable, so the hot path need not make a
+/// `getrandom` system call per UUID.
+fn random_uuid() -> uuid::Uuid {
+    uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,6 +362,14 @@ mod tests {
         let a = u.render(&ctx(&vars, &names)).unwrap();
         assert_eq!(a.len(), 36);
         assert_ne!(a, u.render(&ctx(&vars, &names)).unwrap());
+        let parsed = uuid::Uuid::parse_str(&a).unwrap();
+        assert_eq!(parsed.get_version(), Some(uuid::Version::Random));
+        assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122);
+        assert_eq!(a, a.to_lowercase());
+        let many: std::collections::HashSet<String> = (0..10_000)
+            .map(|_| u.render(&ctx(&vars, &names)).unwrap())
+            .collect();
+        assert_eq!(many.len(), 10_000);
     }
 
     #[test]
