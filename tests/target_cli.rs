@@ -23,7 +23,8 @@ fn start(args: &[&str]) -> (Child, SocketAddr, Vec<String>) {
         .expect("convoy runs");
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut banner = Vec::new();
-    for _ in 0..2 + 1 + SEED_USERS.len() {
+    // Address, faults, storage, the users' header, one line per user.
+    for _ in 0..3 + 1 + SEED_USERS.len() {
         let mut line = String::new();
         stdout.read_line(&mut line).expect("banner reads");
         banner.push(line.trim_end().to_string());

@@ -2,9 +2,12 @@
 //! with faults, until Ctrl-C or SIGTERM.
 //!
 //! The target has well-known credentials and can be told to misbehave, so it
-//! listens on loopback unless `--allow-public` says otherwise. Exit codes: 0
-//! after Ctrl-C or SIGTERM, 3 for a refused address, 4 when the target cannot
-//! start or dies of its `crash-after` fault.
+//! listens on loopback unless `--allow-public` says otherwise. With
+//! `--database-url` (or `CONVOY_TARGET_DATABASE_URL`) it keeps its data in
+//! PostgreSQL instead of memory; the URL is never printed. Exit codes: 0
+//! after Ctrl-C or SIGTERM, 3 for a refused address, an invalid database URL
+//! or a fault that does not apply, 4 when the target cannot start (the
+//! database unreachable or not set up) or dies of its `crash-after` fault.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -14,7 +17,7 @@ use anyhow::Context;
 
 use super::Exit;
 use crate::plan::parse_duration;
-use crate::target::{self, Fault, SEED_USERS, TargetConfig};
+use crate::target::{self, DatabaseUrl, Fault, SEED_USERS, TargetConfig};
 
 /// Arguments of `convoy target`.
 #[derive(Debug, clap::Args)]
@@ -46,9 +49,26 @@ pub struct TargetArgs {
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
     pub token_ttl: Duration,
 
-    /// Most orders kept per tenant; the oldest are forgotten beyond it.
-    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_orders: u32,
+    /// Most orders kept per tenant in memory (default 100000); the oldest are
+    /// forgotten beyond it. Not with --database-url, which keeps them all.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_orders: Option<u32>,
+
+    /// Keep the data in this PostgreSQL database instead of memory
+    /// (postgres://USER:PASSWORD@HOST:PORT/DATABASE). Its schema is migrated
+    /// at startup; requests run as the role convoy_app under row-level
+    /// security. The URL is never printed.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "CONVOY_TARGET_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<DatabaseUrl>,
+
+    /// Most connections to the database at once.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub database_connections: u16,
 
     /// Worker threads of the server's runtime.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
@@ -65,7 +85,10 @@ Faults (--fault NAME[=VALUE], repeatable):
   slow-body=20ms | slow-body=64/20ms  bodies trickle out, 32 (or 64) bytes every 20ms
   truncated-body                      bodies are cut halfway through their Content-Length
   crash-after=1000                    the target dies at request 1001 (exit code 4)
-latency, error-rate, stall and crash-after apply to /health too.";
+latency, error-rate, stall and crash-after apply to /health too.
+With --database-url, idempotency-race does not apply (the database's unique key refuses
+duplicates) and tenant-leak reads with the other tenant set on the transaction, a wrong
+tenant context that row-level security cannot tell from a right one.";
 
 /// Runs `convoy target`.
 pub fn run(args: TargetArgs) -> anyhow::Result<ExitCode> {
@@ -77,15 +100,31 @@ pub fn run(args: TargetArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(Exit::Usage.into());
     }
+    if args.database_url.is_some() && args.max_orders.is_some() {
+        eprintln!(
+            "error: --max-orders bounds the memory backend only; with --database-url the database keeps every order"
+        );
+        return Ok(Exit::Usage.into());
+    }
     let mut config = TargetConfig {
         faults: args.faults,
         token_ttl: args.token_ttl,
         worker_threads: usize::from(args.threads),
-        max_orders_per_tenant: args.max_orders as usize,
+        max_orders_per_tenant: args
+            .max_orders
+            .map_or(TargetConfig::default().max_orders_per_tenant, |n| {
+                n as usize
+            }),
+        database: args.database_url,
+        database_connections: usize::from(args.database_connections),
         ..TargetConfig::default()
     };
     if let Some(secret) = args.jwt_secret {
         config.jwt_secret = secret;
+    }
+    if let Err(e) = config.validate() {
+        eprintln!("error: {e}");
+        return Ok(Exit::Usage.into());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.worker_threads)
@@ -100,9 +139,20 @@ pub fn run(args: TargetArgs) -> anyhow::Result<ExitCode> {
         let addr = listener
             .local_addr()
             .context("cannot read the bound address")?;
-        println!("{}", banner(addr, &config));
+        let faults = config.faults.clone();
+        let prepared = match target::prepare(config).await {
+            Ok(prepared) => prepared,
+            Err(e) if e.is_usage() => {
+                eprintln!("error: {e}");
+                return Ok(Exit::Usage.into());
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context("the reference target cannot start"));
+            }
+        };
+        println!("{}", banner(addr, &faults, &prepared.storage()));
         tokio::select! {
-            served = target::serve(listener, config) => {
+            served = prepared.serve(listener) => {
                 served.context("the reference target stopped")?;
                 Ok(Exit::Pass.into())
             }
@@ -114,16 +164,17 @@ pub fn run(args: TargetArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// What `convoy target` prints on start: the address, the active faults and
-/// one line per seeded user.
-fn banner(addr: SocketAddr, config: &TargetConfig) -> String {
+/// What `convoy target` prints on start: the address, the active faults,
+/// where the data lives and one line per seeded user.
+fn banner(addr: SocketAddr, faults: &[Fault], storage: &str) -> String {
     let mut lines = vec![format!("convoy target listening on http://{addr}")];
-    if config.faults.is_empty() {
+    if faults.is_empty() {
         lines.push("faults: none".to_string());
     } else {
-        let faults: Vec<String> = config.faults.iter().map(ToString::to_string).collect();
+        let faults: Vec<String> = faults.iter().map(ToString::to_string).collect();
         lines.push(format!("faults: {}", faults.join(" ")));
     }
+    lines.push(format!("storage: {storage}"));
     lines.push("seeded users (POST /api/auth/login {\"email\",\"password\"}):".to_string());
     for user in SEED_USERS {
         lines.push(format!(
@@ -208,9 +259,40 @@ mod tests {
     }
 
     #[test]
+    fn database_urls_come_from_the_flag_or_the_environment_and_never_print() {
+        let args = parse(&["--database-url", "postgres://u:pw@127.0.0.1:5432/db"]).unwrap();
+        let url = args.database_url.as_ref().unwrap();
+        assert_eq!(url.expose_secret(), "postgres://u:pw@127.0.0.1:5432/db");
+        assert!(!format!("{args:?}").contains("pw"), "{args:?}");
+    }
+
+    #[test]
+    fn database_mistakes_are_usage_errors() {
+        for args in [
+            &["--database-url", "postgres://u:pw@127.0.0.1:notaport/db"][..],
+            &[
+                "--database-url",
+                "postgres://127.0.0.1/db",
+                "--fault",
+                "idempotency-race",
+            ],
+            &[
+                "--database-url",
+                "postgres://127.0.0.1/db",
+                "--max-orders",
+                "10",
+            ],
+        ] {
+            let args = parse(args).unwrap();
+            assert_eq!(run(args).unwrap(), ExitCode::from(Exit::Usage as u8));
+        }
+    }
+
+    #[test]
     fn banner_lists_every_seeded_user() {
-        let banner = banner("127.0.0.1:8080".parse().unwrap(), &TargetConfig::default());
+        let banner = banner("127.0.0.1:8080".parse().unwrap(), &[], "memory");
         assert!(banner.starts_with("convoy target listening on http://127.0.0.1:8080"));
+        assert!(banner.contains("\nstorage: memory\n"), "{banner}");
         for user in SEED_USERS {
             assert!(banner.contains(user.email), "{}", user.email);
         }

@@ -130,19 +130,22 @@ pub(crate) async fn assign(
     let object = validate::json_object(&body)?;
     let load_id = validate::required_str(&object, "loadId", 128)?;
     let drivers: Vec<_> = drivers_of(caller.tenant).collect();
-    let (load, active) = {
-        let tenant = state.store.tenant(caller.tenant);
-        let load = order_id(load_id)
-            .ok()
-            .and_then(|id| tenant.get(&id))
+    let load = match order_id(load_id) {
+        Ok(id) => state
+            .storage
+            .order(caller.tenant, id)
+            .await?
             .filter(|o| o.status != OrderStatus::Delivered)
-            .map(|o| ((o.pickup.lat, o.pickup.lon), o.weight_kg));
-        let active: Vec<usize> = drivers
-            .iter()
-            .map(|d| tenant.driver_stats(d.id).active)
-            .collect();
-        (load, active)
+            .map(|o| ((o.pickup.lat, o.pickup.lon), o.weight_kg)),
+        Err(_) => None,
     };
+    let ids: Vec<&str> = drivers.iter().map(|d| d.id).collect();
+    let active = state
+        .storage
+        .driver_stats(caller.tenant, &ids)
+        .await?
+        .into_iter()
+        .map(|stats| stats.active);
     let mut candidates: Vec<Candidate> = drivers
         .iter()
         .zip(active)
@@ -290,10 +293,11 @@ pub(crate) async fn coaching(
     }
     let profile = profile(user.id).ok_or_else(|| ApiError::not_found("driver"))?;
     let delivered = state
-        .store
-        .tenant(caller.tenant)
-        .driver_stats(user.id)
-        .delivered;
+        .storage
+        .driver_stats(caller.tenant, &[user.id])
+        .await?
+        .first()
+        .map_or(0, |stats| stats.delivered);
     let safety_score = (100.0
         - 8.0 * profile.harsh_braking_per_100km
         - 6.0 * profile.speeding_per_100km

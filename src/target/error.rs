@@ -79,6 +79,20 @@ impl ApiError {
         Self::new(status, "injected_fault", "injected fault: error-rate")
     }
 
+    /// 503: the database failed. Only the SQLSTATE is told, never the
+    /// connection's details.
+    pub fn storage(e: &tokio_postgres::Error) -> Self {
+        let message = match e.code() {
+            Some(code) => format!("the database failed (SQLSTATE {})", code.code()),
+            None => "the database is unavailable".to_string(),
+        };
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            message,
+        )
+    }
+
     /// Replaces the machine-readable code.
     pub fn with_code(mut self, code: &'static str) -> Self {
         self.code = code;

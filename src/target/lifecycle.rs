@@ -1,10 +1,12 @@
 //! The order lifecycle and its ledger: `created` → accept (driver) →
 //! `accepted` → route → `routed` → deliver (driver) → `delivered`.
 //!
-//! Each transition checks the state and writes under the tenant's lock, so
-//! two drivers accepting the same order at once yield one 200 and one 409.
-//! Delivery writes a row to the order's ledger (`order_adjustments` in the
-//! platform we imitate).
+//! Each transition is one edit of the storage (see `storage.rs`): the state
+//! is checked and written atomically (under the tenant's lock in memory, in
+//! one transaction with the row locked in PostgreSQL), so two drivers
+//! accepting the same order at once yield one 200 and one 409. Delivery
+//! writes a row to the order's ledger (`order_adjustments`) in the same
+//! critical section or transaction as the status change.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -56,19 +58,19 @@ pub(crate) async fn accept(
 ) -> Result<Json<Order>, ApiError> {
     caller.require(&[Role::Driver], "accept orders")?;
     let id = order_id(&id)?;
-    let mut tenant = state.store.tenant(caller.tenant);
-    let order = tenant
-        .get_mut(&id)
-        .ok_or_else(|| ApiError::not_found("order"))?;
-    if order.status != OrderStatus::Created {
-        return Err(illegal(order, "accept", OrderStatus::Created));
-    }
-    order.status = OrderStatus::Accepted;
-    order.driver_id = Some(caller.user_id.clone());
-    order.updated_at = timestamp();
-    let answer = order.clone();
-    tenant.load_started(&caller.user_id);
-    Ok(Json(answer))
+    let order = state
+        .storage
+        .edit_order(caller.tenant, id, |order| {
+            if order.status != OrderStatus::Created {
+                return Err(illegal(order, "accept", OrderStatus::Created));
+            }
+            order.status = OrderStatus::Accepted;
+            order.driver_id = Some(caller.user_id.clone());
+            order.updated_at = timestamp();
+            Ok((order.clone(), None))
+        })
+        .await?;
+    Ok(Json(order))
 }
 
 /// `POST /orders/{id}/route` (admin, dispatcher, the assigned driver): plans
@@ -79,26 +81,28 @@ pub(crate) async fn route(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = order_id(&id)?;
-    let mut tenant = state.store.tenant(caller.tenant);
-    let order = tenant
-        .get_mut(&id)
-        .ok_or_else(|| ApiError::not_found("order"))?;
-    assigned_to_caller(order, &caller)?;
-    if order.status != OrderStatus::Accepted {
-        return Err(illegal(order, "route", OrderStatus::Accepted));
-    }
-    let route = plan_route(&order.pickup, &order.stops, &order.dropoff);
-    order.status = OrderStatus::Routed;
-    order.updated_at = timestamp();
-    let mut answer = serde_json::to_value(&route).expect("routes serialise");
-    order.route = Some(route);
-    answer["order_id"] = json!(order.id.to_string());
-    answer["status"] = json!(order.status);
+    let answer = state
+        .storage
+        .edit_order(caller.tenant, id, |order| {
+            assigned_to_caller(order, &caller)?;
+            if order.status != OrderStatus::Accepted {
+                return Err(illegal(order, "route", OrderStatus::Accepted));
+            }
+            let route = plan_route(&order.pickup, &order.stops, &order.dropoff);
+            order.status = OrderStatus::Routed;
+            order.updated_at = timestamp();
+            let mut answer = serde_json::to_value(&route).expect("routes serialise");
+            order.route = Some(route);
+            answer["order_id"] = json!(order.id.to_string());
+            answer["status"] = json!(order.status);
+            Ok((answer, None))
+        })
+        .await?;
     Ok(Json(answer))
 }
 
 /// `POST /orders/{id}/deliver` (the assigned driver): completes the order and
-/// books its delivery charge.
+/// books its delivery charge, in the same transaction.
 pub(crate) async fn deliver(
     State(state): State<AppState>,
     caller: Caller,
@@ -106,32 +110,33 @@ pub(crate) async fn deliver(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Driver], "deliver orders")?;
     let id = order_id(&id)?;
-    let mut tenant = state.store.tenant(caller.tenant);
-    let order = tenant
-        .get_mut(&id)
-        .ok_or_else(|| ApiError::not_found("order"))?;
-    assigned_to_caller(order, &caller)?;
-    if order.status != OrderStatus::Routed {
-        return Err(illegal(order, "deliver", OrderStatus::Routed));
-    }
-    let now = timestamp();
-    order.status = OrderStatus::Delivered;
-    order.updated_at = now.clone();
-    let distance_km = order.route.as_ref().map_or(0.0, |r| r.distance_km);
-    let adjustment = Adjustment {
-        id: new_id(),
-        order_id: order.id,
-        tenant: order.tenant,
-        amount: (BASE_FEE_CENTS + CENTS_PER_KM * distance_km + CENTS_PER_KG * order.weight_kg)
-            .round() as i64,
-        currency: CURRENCY,
-        reason: "delivery_charge",
-        created_at: now,
-    };
-    let answer = json!({ "order": order, "adjustment": adjustment });
-    let driver = order.driver_id.clone().unwrap_or_default();
-    tenant.record(adjustment);
-    tenant.load_delivered(&driver);
+    let answer = state
+        .storage
+        .edit_order(caller.tenant, id, |order| {
+            assigned_to_caller(order, &caller)?;
+            if order.status != OrderStatus::Routed {
+                return Err(illegal(order, "deliver", OrderStatus::Routed));
+            }
+            let now = timestamp();
+            order.status = OrderStatus::Delivered;
+            order.updated_at = now.clone();
+            let distance_km = order.route.as_ref().map_or(0.0, |r| r.distance_km);
+            let adjustment = Adjustment {
+                id: new_id(),
+                order_id: order.id,
+                tenant: order.tenant,
+                amount: (BASE_FEE_CENTS
+                    + CENTS_PER_KM * distance_km
+                    + CENTS_PER_KG * order.weight_kg)
+                    .round() as i64,
+                currency: CURRENCY.into(),
+                reason: "delivery_charge".into(),
+                created_at: now,
+            };
+            let answer = json!({ "order": order, "adjustment": adjustment });
+            Ok((answer, Some(adjustment)))
+        })
+        .await?;
     Ok(Json(answer))
 }
 
@@ -143,21 +148,18 @@ pub(crate) async fn adjustments(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Admin, Role::Dispatcher], "read the ledger")?;
     let id = order_id(&id)?;
-    let own = {
-        let tenant = state.store.tenant(caller.tenant);
-        tenant.get(&id).map(|_| tenant.adjustments(&id).to_vec())
-    };
-    let rows = match own {
-        Some(rows) => rows,
-        None if state.faults.leaks_tenant() => TenantId::all()
-            .filter(|t| *t != caller.tenant)
-            .find_map(|t| {
-                let tenant = state.store.tenant(t);
-                tenant.get(&id).map(|_| tenant.adjustments(&id).to_vec())
-            })
-            .ok_or_else(|| ApiError::not_found("order"))?,
-        None => return Err(ApiError::not_found("order")),
-    };
+    let mut rows = state.storage.adjustments(caller.tenant, id).await?;
+    if rows.is_none() && state.faults.leaks_tenant() {
+        // The tenant-leak fault: the lookup a buggy platform makes with the
+        // wrong tenant (see `orders::leaked_order`).
+        for tenant in TenantId::all().filter(|t| *t != caller.tenant) {
+            rows = state.storage.adjustments(tenant, id).await?;
+            if rows.is_some() {
+                break;
+            }
+        }
+    }
+    let rows = rows.ok_or_else(|| ApiError::not_found("order"))?;
     let total: i64 = rows.iter().map(|r| r.amount).sum();
     Ok(Json(json!({
         "order_id": id.to_string(),

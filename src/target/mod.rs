@@ -90,9 +90,13 @@ mod error;
 mod fault;
 mod inject;
 mod lifecycle;
+mod migrate;
 mod optimise;
 mod orders;
+mod pool;
+mod postgres;
 mod server;
+mod storage;
 mod store;
 mod validate;
 
@@ -102,7 +106,8 @@ pub use auth::{
     Claims, Role, SEED_PASSWORD, SEED_USERS, SeedUser, TokenError, sign_token, verify_token,
 };
 pub use fault::{Fault, FaultError, Latency};
-pub use server::{RunningTarget, serve, spawn, spawn_on};
+pub use postgres::{DatabaseUrl, TargetError};
+pub use server::{PreparedTarget, RunningTarget, prepare, serve, spawn, spawn_on};
 
 /// The tenants the target is seeded with.
 pub const TENANTS: &[&str] = &["acme", "globex"];
@@ -125,8 +130,14 @@ pub struct TargetConfig {
     pub worker_threads: usize,
     /// Most orders kept per tenant: beyond it the oldest are forgotten, with
     /// their idempotency records and ledger rows, so that soak tests run in
-    /// bounded memory.
+    /// bounded memory. The memory backend's only: PostgreSQL keeps them all.
     pub max_orders_per_tenant: usize,
+    /// Where to keep the data: `None` in memory, else in this PostgreSQL
+    /// database, migrated at startup, tenants isolated by row-level
+    /// security.
+    pub database: Option<DatabaseUrl>,
+    /// Most connections to the database at once.
+    pub database_connections: usize,
 }
 
 impl Default for TargetConfig {
@@ -137,6 +148,8 @@ impl Default for TargetConfig {
             token_ttl: Duration::from_secs(3600),
             worker_threads: 2,
             max_orders_per_tenant: 100_000,
+            database: None,
+            database_connections: 8,
         }
     }
 }
@@ -152,6 +165,36 @@ impl TargetConfig {
     pub fn with_jwt_secret(mut self, secret: impl Into<String>) -> Self {
         self.jwt_secret = secret.into();
         self
+    }
+
+    /// Keeps the data in the PostgreSQL database at `url`.
+    pub fn with_database(mut self, url: impl Into<String>) -> Self {
+        self.database = Some(DatabaseUrl::from(url.into()));
+        self
+    }
+
+    /// Checks what can be checked before starting: a JWT secret, a database
+    /// URL that parses, and faults that fit the backend. The
+    /// `idempotency-race` fault cannot happen with PostgreSQL, whose unique
+    /// key `(tenant_id, idempotency_key)` refuses a second order for a key.
+    pub fn validate(&self) -> Result<(), TargetError> {
+        if self.jwt_secret.is_empty() {
+            return Err(TargetError::Config(
+                "the JWT secret must not be empty".to_string(),
+            ));
+        }
+        if let Some(url) = &self.database {
+            url.config()?;
+            if self.faults.contains(&Fault::IdempotencyRace) {
+                return Err(TargetError::Config(
+                    "the idempotency-race fault does not apply with --database-url: the database's \
+                     unique key (tenant_id, idempotency_key) refuses a second order for a key; \
+                     run the target in memory to see the race"
+                        .to_string(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Replaces the token lifetime.

@@ -6,7 +6,9 @@
 //! great-circle (haversine). Orders have at most a few dozen stops, so the
 //! quadratic passes cost microseconds.
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 
 use super::store::Location;
 
@@ -19,8 +21,9 @@ const PICKUP_MIN: f64 = 10.0;
 /// Unloading time at each drop (intermediate stops and the dropoff).
 const DROP_MIN: f64 = 5.0;
 
-/// An optimised route.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// An optimised route. Deserialised when read back from PostgreSQL, so its
+/// names are `Cow`s rather than `&'static str`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Route {
     /// Pickup first, dropoff last, intermediate stops in optimised order.
     pub stops: Vec<RouteStop>,
@@ -31,16 +34,16 @@ pub(crate) struct Route {
     /// Length of the route with the stops in the order they were given.
     pub unoptimised_km: f64,
     /// How the stops were ordered.
-    pub algorithm: &'static str,
+    pub algorithm: Cow<'static, str>,
 }
 
 /// One stop of a route.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct RouteStop {
     /// Position in the route, from 1.
     pub seq: usize,
     /// `pickup`, `stop` or `dropoff`.
-    pub kind: &'static str,
+    pub kind: Cow<'static, str>,
     pub address: String,
     pub lat: f64,
     pub lon: f64,
@@ -77,11 +80,11 @@ pub(crate) fn plan_route(pickup: &Location, stops: &[Location], dropoff: &Locati
             previous = Some(i);
             RouteStop {
                 seq: seq + 1,
-                kind: match i {
+                kind: Cow::Borrowed(match i {
                     0 => "pickup",
                     i if i == last => "dropoff",
                     _ => "stop",
-                },
+                }),
                 address: places[i].address.clone(),
                 lat: places[i].lat,
                 lon: places[i].lon,
@@ -99,7 +102,7 @@ pub(crate) fn plan_route(pickup: &Location, stops: &[Location], dropoff: &Locati
             1,
         ),
         unoptimised_km: round(tour_km(&points, &given), 3),
-        algorithm: "nearest-neighbour+2-opt",
+        algorithm: Cow::Borrowed("nearest-neighbour+2-opt"),
     }
 }
 

@@ -3,9 +3,11 @@
 //! Creation honours `Idempotency-Key` the way payment APIs do: the first
 //! answer is stored per tenant and key, a replay with the same body gets it
 //! back verbatim (with `Idempotent-Replayed: true`), a replay with another
-//! body is a 422. The check and the insert happen under one tenant lock, so
-//! concurrent replays create exactly one order. Every lookup is scoped to the
-//! caller's tenant; another tenant's order is a 404.
+//! body is a 422. The check and the insert are one atomic step of the
+//! storage (one tenant lock in memory, `INSERT ... ON CONFLICT` on the
+//! per-tenant unique key in PostgreSQL), so concurrent replays create
+//! exactly one order. Every lookup is scoped to the caller's tenant; another
+//! tenant's order is a 404.
 
 use std::collections::HashMap;
 
@@ -22,6 +24,7 @@ use uuid::Uuid;
 use super::auth::{Caller, Role};
 use super::error::ApiError;
 use super::server::AppState;
+use super::storage::{Creation, OrderFilter};
 use super::store::{IdempotentAnswer, Order, OrderStatus, TenantId, new_id, timestamp};
 use super::validate::{self, NewOrder, OrderPatch};
 
@@ -58,7 +61,7 @@ pub(crate) async fn create(
         created_by: caller.user_id,
         driver_id: None,
         route: None,
-        idempotency_key: key.clone(),
+        idempotency_key: key,
         created_at: now.clone(),
         updated_at: now,
     };
@@ -69,27 +72,24 @@ pub(crate) async fn create(
         body: Bytes::from(serde_json::to_vec(&order).expect("orders serialise")),
     };
 
-    // The check and the insert under one lock: no check-then-insert race.
-    let mut tenant = state.store.tenant(caller.tenant);
-    if let Some(key) = &key
-        && !state.faults.idempotency_race
-        && let Some(first) = tenant.idempotency.get(key)
+    match state
+        .storage
+        .create_order(
+            caller.tenant,
+            order,
+            answer.clone(),
+            !state.faults.idempotency_race,
+        )
+        .await?
     {
-        if first.fingerprint != fingerprint {
-            return Err(ApiError::invalid(
-                "Idempotency-Key",
-                "Idempotency-Key was already used with a different request body",
-            )
-            .with_code("idempotency_key_reused"));
-        }
-        return Ok(stored_answer(first, true));
+        Creation::Created => Ok(stored_answer(&answer, false)),
+        Creation::Existing(first) if first.fingerprint != fingerprint => Err(ApiError::invalid(
+            "Idempotency-Key",
+            "Idempotency-Key was already used with a different request body",
+        )
+        .with_code("idempotency_key_reused")),
+        Creation::Existing(first) => Ok(stored_answer(&first, true)),
     }
-    let response = stored_answer(&answer, false);
-    tenant.insert(order);
-    if let Some(key) = key {
-        tenant.idempotency.insert(key, answer);
-    }
-    Ok(response)
 }
 
 fn stored_answer(answer: &IdempotentAnswer, replayed: bool) -> Response {
@@ -123,7 +123,6 @@ pub(crate) async fn list(
             )
         })?),
     };
-    let key = query.get("idempotency_key");
     let limit = match query.get("limit") {
         None => DEFAULT_LIMIT,
         Some(l) => l
@@ -137,21 +136,12 @@ pub(crate) async fn list(
                 )
             })?,
     };
-    let tenant = state.store.tenant(caller.tenant);
-    let mut total = 0;
-    let mut orders = Vec::new();
-    for order in tenant.orders() {
-        if status.is_some_and(|s| order.status != s)
-            || key.is_some_and(|k| order.idempotency_key.as_ref() != Some(k))
-        {
-            continue;
-        }
-        total += 1;
-        if orders.len() < limit {
-            orders.push(serde_json::to_value(order).expect("orders serialise"));
-        }
-    }
-    drop(tenant);
+    let filter = OrderFilter {
+        status,
+        idempotency_key: query.get("idempotency_key").map(String::as_str),
+        limit,
+    };
+    let (orders, total) = state.storage.list_orders(caller.tenant, filter).await?;
     Ok(Json(
         json!({ "count": orders.len(), "total": total, "orders": orders }),
     ))
@@ -162,11 +152,21 @@ pub(crate) fn order_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::not_found("order"))
 }
 
-/// Finds an order of another tenant, for the `tenant-leak` fault.
-pub(crate) fn leaked_order(state: &AppState, caller: TenantId, id: &Uuid) -> Option<Order> {
-    TenantId::all()
-        .filter(|t| *t != caller)
-        .find_map(|t| state.store.tenant(t).get(id).cloned())
+/// Finds an order of another tenant, for the `tenant-leak` fault: the
+/// lookup a buggy platform makes when it takes the tenant from the wrong
+/// place. With PostgreSQL, each lookup's transaction is set to the other
+/// tenant, which row-level security cannot tell from a legitimate one.
+pub(crate) async fn leaked_order(
+    state: &AppState,
+    caller: TenantId,
+    id: Uuid,
+) -> Result<Option<Order>, ApiError> {
+    for tenant in TenantId::all().filter(|t| *t != caller) {
+        if let Some(order) = state.storage.order(tenant, id).await? {
+            return Ok(Some(order));
+        }
+    }
+    Ok(None)
 }
 
 /// `GET /orders/{id}`.
@@ -176,14 +176,12 @@ pub(crate) async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Order>, ApiError> {
     let id = order_id(&id)?;
-    let found = state.store.tenant(caller.tenant).get(&id).cloned();
-    match found {
-        Some(order) => Ok(Json(order)),
-        None if state.faults.leaks_tenant() => leaked_order(&state, caller.tenant, &id)
-            .map(Json)
-            .ok_or_else(|| ApiError::not_found("order")),
-        None => Err(ApiError::not_found("order")),
-    }
+    let found = match state.storage.order(caller.tenant, id).await? {
+        Some(order) => Some(order),
+        None if state.faults.leaks_tenant() => leaked_order(&state, caller.tenant, id).await?,
+        None => None,
+    };
+    found.map(Json).ok_or_else(|| ApiError::not_found("order"))
 }
 
 /// `PATCH /orders/{id}` (admin). The plan (addresses, stops, weight) may only
@@ -198,10 +196,18 @@ pub(crate) async fn patch(
     let id = order_id(&id)?;
     let object = validate::json_object(&body)?;
     let patch = OrderPatch::from_json(&object)?;
-    let mut tenant = state.store.tenant(caller.tenant);
-    let order = tenant
-        .get_mut(&id)
-        .ok_or_else(|| ApiError::not_found("order"))?;
+    let order = state
+        .storage
+        .edit_order(caller.tenant, id, move |order| {
+            apply_patch(order, patch)?;
+            Ok((order.clone(), None))
+        })
+        .await?;
+    Ok(Json(order))
+}
+
+/// Applies a patch within the lifecycle's rules.
+fn apply_patch(order: &mut Order, patch: OrderPatch) -> Result<(), ApiError> {
     if order.status == OrderStatus::Delivered {
         return Err(ApiError::conflict(
             "order_delivered",
@@ -233,7 +239,7 @@ pub(crate) async fn patch(
         order.weight_kg = weight;
     }
     order.updated_at = timestamp();
-    Ok(Json(order.clone()))
+    Ok(())
 }
 
 /// `DELETE /orders/{id}` (admin); frees the order's `Idempotency-Key`.
@@ -245,16 +251,17 @@ pub(crate) async fn delete(
 ) -> Result<StatusCode, ApiError> {
     caller.require(&[Role::Admin], "delete orders")?;
     let id = order_id(&id)?;
-    let mut tenant = state.store.tenant(caller.tenant);
-    let order = tenant
-        .get(&id)
-        .ok_or_else(|| ApiError::not_found("order"))?;
-    if order.status == OrderStatus::Delivered {
-        return Err(ApiError::conflict(
-            "order_delivered",
-            "a delivered order has ledger rows and cannot be deleted",
-        ));
-    }
-    tenant.remove(&id);
+    state
+        .storage
+        .delete_order(caller.tenant, id, |order| {
+            if order.status == OrderStatus::Delivered {
+                return Err(ApiError::conflict(
+                    "order_delivered",
+                    "a delivered order has ledger rows and cannot be deleted",
+                ));
+            }
+            Ok(())
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -37,6 +37,8 @@ use super::error::no_route;
 use super::inject::{self, FaultPlan};
 use super::lifecycle;
 use super::orders;
+use super::postgres::{PgStore, TargetError};
+use super::storage::{OrderFilter, Storage};
 use super::store::{Store, TenantId};
 
 /// The shared state of a running target.
@@ -45,7 +47,7 @@ pub(crate) struct TargetState {
     pub jwt_secret: String,
     pub token_ttl: Duration,
     pub faults: FaultPlan,
-    pub store: Store,
+    pub storage: Storage,
     /// When the server started; stall windows count from here.
     pub started: Instant,
     /// Requests seen so far, `/health` included.
@@ -57,18 +59,22 @@ pub(crate) struct TargetState {
 pub(crate) type AppState = Arc<TargetState>;
 
 impl TargetState {
-    fn new(config: &TargetConfig) -> io::Result<AppState> {
-        if config.jwt_secret.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the JWT secret must not be empty",
-            ));
-        }
+    /// Checks the configuration and opens the storage (connecting to and
+    /// migrating the database, if there is one).
+    async fn start(config: &TargetConfig) -> Result<AppState, TargetError> {
+        config.validate()?;
+        let storage = match &config.database {
+            None => Storage::Memory(Store::new(config.max_orders_per_tenant)),
+            Some(url) => {
+                let (store, _applied) = PgStore::start(url, config.database_connections).await?;
+                Storage::Postgres(Box::new(store))
+            }
+        };
         Ok(Arc::new(TargetState {
             jwt_secret: config.jwt_secret.clone(),
             token_ttl: config.token_ttl,
             faults: FaultPlan::new(&config.faults),
-            store: Store::new(config.max_orders_per_tenant),
+            storage,
             started: Instant::now(),
             requests: AtomicU64::new(0),
             kill: Arc::new(KillSwitch::default()),
@@ -173,15 +179,54 @@ fn router(state: AppState) -> Router {
 }
 
 /// Serves the reference API on `listener` until the `crash-after` fault
-/// fires, on the caller's runtime. Used by `convoy target`; in-process users
-/// want [`spawn`].
+/// fires, on the caller's runtime. In-process users want [`spawn`];
+/// `convoy target` uses [`prepare`], to tell a bad configuration from an
+/// unreachable database before it serves.
 ///
-/// Returns an error if the configuration is unusable, or when the server
-/// crashed on purpose (`ErrorKind::ConnectionAborted`); it does not return
-/// otherwise, so stop it by dropping the future.
+/// Returns an error if the configuration is unusable or the database cannot
+/// be set up, or when the server crashed on purpose
+/// (`ErrorKind::ConnectionAborted`); it does not return otherwise, so stop it
+/// by dropping the future.
 pub async fn serve(listener: TcpListener, config: TargetConfig) -> io::Result<()> {
-    let state = TargetState::new(&config)?;
-    serve_state(listener, state).await
+    let target = prepare(config).await.map_err(io::Error::other)?;
+    target.serve(listener).await
+}
+
+/// A target whose storage is ready (its database connected, migrated and
+/// checked), not yet serving.
+#[derive(Debug)]
+pub struct PreparedTarget {
+    state: AppState,
+}
+
+/// Checks `config` and opens the target's storage, on the caller's runtime
+/// (which the database connections then use).
+pub async fn prepare(config: TargetConfig) -> Result<PreparedTarget, TargetError> {
+    Ok(PreparedTarget {
+        state: TargetState::start(&config).await?,
+    })
+}
+
+impl PreparedTarget {
+    /// Where the data lives, for people: `memory (...)` or the database
+    /// without its credentials.
+    pub fn storage(&self) -> String {
+        describe(&self.state)
+    }
+
+    /// Serves on `listener`; see [`serve`].
+    pub async fn serve(self, listener: TcpListener) -> io::Result<()> {
+        serve_state(listener, self.state).await
+    }
+}
+
+fn describe(state: &TargetState) -> String {
+    match &state.storage {
+        Storage::Memory(store) => {
+            format!("memory (the newest {} orders per tenant)", store.capacity())
+        }
+        Storage::Postgres(pg) => pg.describe(),
+    }
 }
 
 async fn serve_state(listener: TcpListener, state: AppState) -> io::Result<()> {
@@ -332,6 +377,8 @@ impl AsyncWrite for KillableStream {
 pub struct RunningTarget {
     addr: SocketAddr,
     state: AppState,
+    /// The target's runtime, where database work of the helpers runs.
+    runtime: tokio::runtime::Handle,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -343,7 +390,9 @@ pub fn spawn(config: TargetConfig) -> io::Result<RunningTarget> {
 
 /// Like [`spawn`], on the given address.
 pub fn spawn_on(addr: SocketAddr, config: TargetConfig) -> io::Result<RunningTarget> {
-    let state = TargetState::new(&config)?;
+    config
+        .validate()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
     let listener = std::net::TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
@@ -358,24 +407,55 @@ pub fn spawn_on(addr: SocketAddr, config: TargetConfig) -> io::Result<RunningTar
             .enable_all()
             .build()?
     };
+    let handle = runtime.handle().clone();
     let listener = {
         let _guard = runtime.enter();
         TcpListener::from_std(listener)?
     };
-    let thread_state = state.clone();
+    // The storage opens on the target's own runtime (its database
+    // connections live there), and the caller may be inside a runtime that
+    // must not be blocked on: the thread reports back once it is ready.
+    let (ready, started) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("convoy-target".into())
         .spawn(move || {
+            let state = match runtime.block_on(TargetState::start(&config)) {
+                Ok(state) => state,
+                Err(e) => {
+                    let _ = ready.send(Err(e));
+                    return;
+                }
+            };
+            let _ = ready.send(Ok(state.clone()));
             // A crash is this target's purpose, not a failure of the thread;
             // the owner learns of it through `has_crashed`.
-            let _ = runtime.block_on(serve_state(listener, thread_state));
+            let _ = runtime.block_on(serve_state(listener, state));
             // Dropping the runtime cancels every connection task, so no
             // connection outlives the server.
             drop(runtime);
         })?;
+    let state = match started.recv() {
+        Ok(Ok(state)) => state,
+        Ok(Err(e)) => {
+            let _ = thread.join();
+            let kind = if e.is_usage() {
+                io::ErrorKind::InvalidInput
+            } else {
+                io::ErrorKind::Other
+            };
+            return Err(io::Error::new(kind, e.to_string()));
+        }
+        Err(_) => {
+            let _ = thread.join();
+            return Err(io::Error::other(
+                "the target's thread ended before it started",
+            ));
+        }
+    };
     Ok(RunningTarget {
         addr,
         state,
+        runtime: handle,
         thread: Some(thread),
     })
 }
@@ -414,31 +494,88 @@ impl RunningTarget {
         self.state.requests.load(Ordering::Relaxed)
     }
 
+    /// Where the target keeps its data, for people.
+    pub fn storage(&self) -> String {
+        describe(&self.state)
+    }
+
     /// How many orders `tenant` has (0 for an unknown tenant).
     pub fn orders_count(&self, tenant: &str) -> usize {
-        TenantId::from_name(tenant).map_or(0, |t| self.state.store.tenant(t).orders().count())
+        self.count_orders(tenant, None)
     }
 
     /// How many orders of `tenant` were created with `Idempotency-Key: key`:
     /// 1 after any number of replays, unless the `idempotency-race` fault is
     /// on.
     pub fn orders_with_idempotency_key(&self, tenant: &str, key: &str) -> usize {
-        TenantId::from_name(tenant).map_or(0, |t| {
-            self.state
-                .store
-                .tenant(t)
-                .orders()
-                .filter(|o| o.idempotency_key.as_deref() == Some(key))
-                .count()
-        })
+        self.count_orders(tenant, Some(key))
     }
 
     /// How many ledger rows `tenant` has written.
     pub fn ledger_rows(&self, tenant: &str) -> usize {
-        TenantId::from_name(tenant).map_or(0, |t| {
-            let data = self.state.store.tenant(t);
-            data.orders().map(|o| data.adjustments(&o.id).len()).sum()
+        let Some(tenant) = TenantId::from_name(tenant) else {
+            return 0;
+        };
+        let state = self.state.clone();
+        self.on_target(async move { state.storage.ledger_rows(tenant).await })
+    }
+
+    fn count_orders(&self, tenant: &str, key: Option<&str>) -> usize {
+        let Some(tenant) = TenantId::from_name(tenant) else {
+            return 0;
+        };
+        let state = self.state.clone();
+        let key = key.map(str::to_string);
+        self.on_target(async move {
+            let filter = OrderFilter {
+                status: None,
+                idempotency_key: key.as_deref(),
+                limit: 1,
+            };
+            state
+                .storage
+                .list_orders(tenant, filter)
+                .await
+                .map(|(_, total)| total)
         })
+    }
+
+    /// Runs a storage query for the helpers above. In memory it runs here; a
+    /// database query runs on the target's runtime, where its connections
+    /// live, while this thread (perhaps a test's runtime) waits.
+    ///
+    /// # Panics
+    ///
+    /// If the target has stopped or its database fails: these helpers are
+    /// for tests.
+    fn on_target<T: Send + 'static>(
+        &self,
+        query: impl Future<Output = Result<T, super::error::ApiError>> + Send + 'static,
+    ) -> T {
+        let result = if matches!(self.state.storage, Storage::Memory(_)) {
+            run_ready(query)
+        } else {
+            let (tx, rx) = std::sync::mpsc::channel();
+            self.runtime.spawn(async move {
+                let _ = tx.send(query.await);
+            });
+            rx.recv().expect("the target is running")
+        };
+        result.unwrap_or_else(|e| panic!("the target's storage failed: {}", e.message))
+    }
+}
+
+/// Polls a future that never waits (the memory backend's operations) to
+/// completion on this thread.
+fn run_ready<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        // The memory backend never returns Pending; yield if it ever does.
+        std::thread::yield_now();
     }
 }
 

@@ -6,6 +6,7 @@
 //! idempotent creation avoids a check-then-insert race). Handlers hold a lock
 //! only for in-memory work, never across an `.await`.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
@@ -74,7 +75,7 @@ impl OrderStatus {
 }
 
 /// A place to pick up or drop off.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub(crate) struct Location {
     pub address: String,
     pub lat: f64,
@@ -111,8 +112,8 @@ pub(crate) struct Adjustment {
     pub tenant: &'static str,
     /// In minor units (cents) of `currency`.
     pub amount: i64,
-    pub currency: &'static str,
-    pub reason: &'static str,
+    pub currency: Cow<'static, str>,
+    pub reason: Cow<'static, str>,
     pub created_at: String,
 }
 
@@ -248,6 +249,22 @@ impl TenantData {
         stats.delivered += 1;
     }
 
+    /// Keeps the driver statistics in step with an order's change of status:
+    /// accepting starts a load, delivering completes it.
+    pub fn follow_transition(
+        &mut self,
+        before: OrderStatus,
+        after: OrderStatus,
+        driver: Option<&str>,
+    ) {
+        let Some(driver) = driver else { return };
+        match (before, after) {
+            (OrderStatus::Created, OrderStatus::Accepted) => self.load_started(driver),
+            (OrderStatus::Routed, OrderStatus::Delivered) => self.load_delivered(driver),
+            _ => {}
+        }
+    }
+
     /// A driver's current workload and record.
     pub fn driver_stats(&self, driver: &str) -> DriverStats {
         self.drivers.get(driver).copied().unwrap_or_default()
@@ -258,6 +275,7 @@ impl TenantData {
 #[derive(Debug)]
 pub(crate) struct Store {
     tenants: Vec<Mutex<TenantData>>,
+    capacity: usize,
 }
 
 impl Store {
@@ -269,7 +287,13 @@ impl Store {
                 .iter()
                 .map(|_| Mutex::new(TenantData::with_capacity(orders_per_tenant)))
                 .collect(),
+            capacity: orders_per_tenant.max(1),
         }
+    }
+
+    /// Most orders kept per tenant.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Locks one tenant's data. A panic in another handler leaves data that is
