@@ -8,14 +8,11 @@
 //! ```text
 //! # expect: LINE:COL substring of the message
 //! # hint: substring of the hint            (optional)
-//! # known-bug: what convoy gets wrong      (optional)
 //! ```
 //!
-//! Files that cannot hold a comment (empty, invalid UTF-8) have the same
-//! lines in a sidecar `NAME.toml.expect`. Files marked `known-bug` describe
-//! what convoy should do but does not yet; they run only in the ignored
-//! [`known_bugs_are_fixed`] test, so the suite stays green while the list of
-//! bugs stays executable. Data files the scenarios point at live in `data/`.
+//! Files that cannot hold a comment (empty, invalid UTF-8, a byte-order
+//! mark first) have the same lines in a sidecar `NAME.toml.expect`. Data
+//! files the scenarios point at live in `data/`.
 
 use std::any::Any;
 use std::fmt::Write as _;
@@ -46,7 +43,6 @@ struct Case {
     column: usize,
     message: String,
     hint: Option<String>,
-    known_bug: Option<String>,
 }
 
 impl Case {
@@ -88,15 +84,12 @@ fn read_case(path: PathBuf, kind: Kind) -> Case {
     };
     let mut expect = None;
     let mut hint = None;
-    let mut known_bug = None;
     for line in header.lines().take_while(|l| l.starts_with('#')) {
         let line = line.trim_end_matches('\r');
         if let Some(rest) = line.strip_prefix("# expect: ") {
             expect = Some(rest.to_string());
         } else if let Some(rest) = line.strip_prefix("# hint: ") {
             hint = Some(rest.to_string());
-        } else if let Some(rest) = line.strip_prefix("# known-bug: ") {
-            known_bug = Some(rest.to_string());
         }
     }
     let expect = expect.unwrap_or_else(|| {
@@ -117,7 +110,6 @@ fn read_case(path: PathBuf, kind: Kind) -> Case {
         column,
         message: message.trim().to_string(),
         hint,
-        known_bug,
     }
 }
 
@@ -168,12 +160,26 @@ fn check(case: &Case) -> Result<(), String> {
     if !shown.contains(&location) {
         problems.push(format!("rendered text lacks {location}"));
     }
+    let excerpt = format!("{} | ", d.line);
+    if let Some(long) = shown
+        .lines()
+        .find(|l| l.starts_with(&excerpt) && l.chars().count() > MAX_EXCERPT_LINE)
+    {
+        problems.push(format!(
+            "the source line is shown with {} characters",
+            long.chars().count()
+        ));
+    }
     if problems.is_empty() {
         Ok(())
     } else {
         Err(format!("{}\n{}", problems.join("; "), indent(&shown)))
     }
 }
+
+/// Longest source line a rendered diagnostic may show, with its gutter and
+/// `…` marks: a long line is cut to a window around the caret.
+const MAX_EXCERPT_LINE: usize = 200;
 
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("      {l}\n")).collect()
@@ -187,9 +193,6 @@ fn assert_all_pass<'a>(cases: impl Iterator<Item = &'a Case>) -> usize {
         count += 1;
         if let Err(why) = check(case) {
             let _ = writeln!(report, "  {}: {why}", case.name());
-            if let Some(bug) = &case.known_bug {
-                let _ = writeln!(report, "      (known bug: {bug})");
-            }
         }
     }
     assert!(report.is_empty(), "malformed files misreported:\n{report}");
@@ -215,31 +218,8 @@ fn corpus_is_large_and_every_file_states_its_expectation() {
 #[test]
 fn every_malformed_file_is_refused_at_its_position() {
     let cases = corpus();
-    let checked = assert_all_pass(cases.iter().filter(|c| c.known_bug.is_none()));
+    let checked = assert_all_pass(cases.iter());
     assert!(checked >= 60, "only {checked} files checked");
-}
-
-/// TODO(issue 6): each file marked `# known-bug:` describes a mistake that
-/// convoy reports wrongly (position, message) or not at all. Run with
-/// `cargo test --test malformed -- --ignored` after fixing src/; when a case
-/// passes, delete its `known-bug` line so the main test guards it.
-#[test]
-#[ignore = "known bugs in src/: see the `# known-bug:` lines in tests/malformed"]
-fn known_bugs_are_fixed() {
-    let cases = corpus();
-    assert_all_pass(cases.iter().filter(|c| c.known_bug.is_some()));
-}
-
-/// Known bugs that are not about a panic still must not panic.
-#[test]
-fn known_bug_files_do_not_panic() {
-    for case in corpus().iter().filter(|c| c.known_bug.is_some()) {
-        if let Err(why) = diagnose(&case.path, case.kind)
-            && why.starts_with("panicked")
-        {
-            panic!("{}: {why}", case.name());
-        }
-    }
 }
 
 /// A step, repeated to build large files.
@@ -297,12 +277,9 @@ fn missing_scenario_file_is_reported_with_its_path() {
     );
 }
 
-/// TODO(issue 6): a diagnostic prints its whole source line, so a mistake
-/// at the end of a one-line megabyte (a minified body pasted into `json`)
-/// prints a megabyte to the terminal. The line should be cut around the
-/// caret.
+/// A mistake at the end of a one-line megabyte (a minified body pasted into
+/// `json`) shows a window of the line around the caret, not a megabyte.
 #[test]
-#[ignore = "known bug in src/: the source line of a diagnostic is never shortened"]
 fn a_mistake_on_a_very_long_line_renders_a_short_excerpt() {
     let filler = "x".repeat(1024 * 1024);
     let text = format!(

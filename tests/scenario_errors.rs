@@ -186,3 +186,31 @@ fn invalid_utf8_is_an_error_not_a_panic() {
     assert!(d.message.contains("UTF-8"), "{d}");
     assert_eq!(d.line, 1);
 }
+
+#[test]
+fn a_mistake_in_a_json_table_is_located_not_its_copy_in_a_comment() {
+    // The same text sits in a comment above; the mistake is in an array of
+    // the `[step.json]` table.
+    let text = "[[step]]\nmethod = \"POST\"\npath = \"/o\"\n# \"{{ nope }}\"\n\
+                [step.json]\nnote = \"{{ uuid }}\"\nlines = [{ a = 1 }, { b = \"{{ nope }}\" }]\n";
+    let d = err(text);
+    assert!(d.message.contains("undefined variable \"nope\""), "{d}");
+    let line = text.lines().position(|l| l.starts_with("lines")).unwrap() + 1;
+    let col = text.lines().nth(line - 1).unwrap().find("nope").unwrap() + 1;
+    assert_eq!((d.line, d.column), (line, col), "{d}");
+}
+
+#[test]
+fn a_placeholder_after_escapes_is_located_exactly() {
+    let text = "[[step]]\npath = \"/o/\\u00FC\\t{{ nope }}\"\n";
+    let d = err(text);
+    assert_at(&d, text, "nope");
+}
+
+#[test]
+fn a_byte_order_mark_is_not_a_column() {
+    let text = "\u{feff}nmae = \"x\"\n[[step]]\npath = \"/health\"\n";
+    let d = err(text);
+    assert_eq!((d.line, d.column), (1, 1), "{d}");
+    assert!(d.to_string().contains("1 | nmae = \"x\""), "{d}");
+}

@@ -75,34 +75,45 @@ impl Diagnostic {
 }
 
 /// The byte range of character `column` (1-based) of a string value whose
-/// TOML source spans `span`: inside the quotes when the value is written
-/// there verbatim, the whole value otherwise.
+/// TOML source spans `span`: inside the quotes (escapes and multi-line
+/// strings included), or the whole value when that cannot be told.
 pub fn column_in_string(
     text: &str,
     span: Range<usize>,
     value: &str,
     column: usize,
 ) -> Range<usize> {
-    let quoted = text.get(span.clone()).unwrap_or("");
-    let start = if quoted.starts_with('"') || quoted.starts_with('\'') {
-        span.start + 1
-    } else {
-        span.start
-    };
-    if text.get(start..start + value.len()) != Some(value) {
-        return span;
-    }
     let offset: usize = value
         .chars()
         .take(column.saturating_sub(1))
         .map(char::len_utf8)
         .sum();
-    start + offset..start + offset + 1
+    let len = value[offset..].chars().next().map_or(0, char::len_utf8);
+    range_in_string(text, span, value, offset..offset + len)
+}
+
+/// The bytes of `text` that wrote bytes `at` of string value `value`, whose
+/// TOML source spans `span`; the whole value when they cannot be told, so
+/// a caret is never put at a wrong place.
+pub fn range_in_string(
+    text: &str,
+    span: Range<usize>,
+    value: &str,
+    at: Range<usize>,
+) -> Range<usize> {
+    text.get(span.clone())
+        .and_then(|source| super::source::source_range(source, value, at))
+        .map(|r| span.start + r.start..span.start + r.end)
+        .unwrap_or(span)
 }
 
 /// The length of the UTF-8 byte-order mark `text` starts with, if any.
 fn bom_len(text: &str) -> usize {
-    if text.starts_with(BOM) { BOM.len_utf8() } else { 0 }
+    if text.starts_with(BOM) {
+        BOM.len_utf8()
+    } else {
+        0
+    }
 }
 
 /// The UTF-8 byte-order mark some Windows editors put at the start of a file.
@@ -128,15 +139,16 @@ impl fmt::Display for Diagnostic {
             self.column
         )?;
         if !self.source_line.is_empty() {
+            let excerpt = Excerpt::new(&self.source_line, self.column, self.width);
             writeln!(f, "{:gutter$} |", "")?;
-            writeln!(f, "{} | {}", self.line, self.source_line)?;
-            let pad: String = self
-                .source_line
-                .chars()
-                .take(self.column - 1)
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
-                .collect();
-            write!(f, "{:gutter$} | {pad}{}", "", "^".repeat(self.width))?;
+            writeln!(f, "{} | {}", self.line, excerpt.shown)?;
+            write!(
+                f,
+                "{:gutter$} | {}{}",
+                "",
+                excerpt.pad,
+                "^".repeat(excerpt.width)
+            )?;
             if self.hint.is_none() {
                 writeln!(f)?;
             }
@@ -149,6 +161,60 @@ impl fmt::Display for Diagnostic {
             }
         }
         Ok(())
+    }
+}
+
+/// Longest source line shown whole, in characters. A longer one (a minified
+/// body pasted on one line) is cut to a window of this many characters
+/// around the caret, so a diagnostic stays a few lines of text.
+pub const MAX_SHOWN_CHARS: usize = 120;
+
+/// Characters shown before the caret when a long line is cut.
+const CONTEXT_BEFORE_CARET: usize = 40;
+
+/// The part of a source line a diagnostic shows, and its caret line.
+struct Excerpt {
+    /// The line, or a window of it with `…` where it was cut.
+    shown: String,
+    /// What goes before the caret: a space per character shown before the
+    /// mistake, a tab per tab, so the caret lines up under it.
+    pad: String,
+    /// Carets, no wider than what is shown after the caret's column.
+    width: usize,
+}
+
+impl Excerpt {
+    fn new(line: &str, column: usize, width: usize) -> Self {
+        let total = line.chars().count();
+        let caret = column.saturating_sub(1).min(total);
+        let (from, to) = if total <= MAX_SHOWN_CHARS {
+            (0, total)
+        } else {
+            let from = caret
+                .saturating_sub(CONTEXT_BEFORE_CARET)
+                .min(total - MAX_SHOWN_CHARS);
+            (from, from + MAX_SHOWN_CHARS)
+        };
+        let mut shown = String::new();
+        let mut pad = String::new();
+        if from > 0 {
+            shown.push('…');
+            pad.push(' ');
+        }
+        for (i, c) in line.chars().enumerate().skip(from).take(to - from) {
+            shown.push(c);
+            if i < caret {
+                pad.push(if c == '\t' { '\t' } else { ' ' });
+            }
+        }
+        if to < total {
+            shown.push('…');
+        }
+        Excerpt {
+            shown,
+            pad,
+            width: width.min(to.saturating_sub(caret)).max(1),
+        }
     }
 }
 
@@ -237,6 +303,63 @@ mod tests {
         let d = Diagnostic::at(Path::new("s.toml"), text, 0..0, "x");
         assert_eq!((d.line, d.column), (1, 1));
         assert_eq!(d.source_line, "nmae = 1");
+    }
+
+    /// The caret line under the source line of a rendered diagnostic.
+    fn shown_and_caret(d: &Diagnostic) -> (String, String) {
+        let shown = d.to_string();
+        let lines: Vec<&str> = shown.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with(&format!("{} | ", d.line)))
+            .expect("a source line");
+        let strip = |l: &str| l.split_once(" | ").expect("a gutter").1.to_string();
+        (strip(lines[at]), strip(lines[at + 1]))
+    }
+
+    #[test]
+    fn a_long_line_is_cut_around_the_caret() {
+        let text = format!(
+            "a = \"{}\" bad = 1 {}\n",
+            "ü".repeat(5000),
+            "x".repeat(5000)
+        );
+        let at = text.find("bad").unwrap();
+        let d = Diagnostic::at(Path::new("s.toml"), &text, at..at + 3, "x");
+        assert_eq!(d.column, 5 + 5000 + 3);
+        let (line, caret) = shown_and_caret(&d);
+        assert!(line.starts_with('…') && line.ends_with('…'), "{line}");
+        assert_eq!(line.chars().count(), MAX_SHOWN_CHARS + 2, "{line}");
+        let caret_at = caret.find('^').expect("a caret");
+        assert_eq!(caret.trim_end(), format!("{}^^^", " ".repeat(caret_at)));
+        let under: String = line.chars().skip(caret_at).take(3).collect();
+        assert_eq!(under, "bad", "{line}\n{caret}");
+        assert!(d.to_string().contains(&format!("s.toml:1:{}", d.column)));
+    }
+
+    #[test]
+    fn a_long_line_keeps_tabs_in_the_caret_line_and_clips_the_carets() {
+        let text = format!("\t\tkey = \"{}\"\n", "y".repeat(3000));
+        let at = text.find("key").unwrap();
+        let d = Diagnostic::at(Path::new("s.toml"), &text, at..text.len() - 1, "x");
+        let (line, caret) = shown_and_caret(&d);
+        assert!(line.starts_with("\t\tkey") && line.ends_with('…'), "{line}");
+        assert_eq!(caret, format!("\t\t{}", "^".repeat(MAX_SHOWN_CHARS - 2)));
+    }
+
+    #[test]
+    fn a_mistake_at_the_end_of_a_long_line_shows_the_end() {
+        let text = format!("v = \"{}\" x\n", "z".repeat(3000));
+        let at = text.rfind('x').unwrap();
+        let d = Diagnostic::at(Path::new("s.toml"), &text, at..at + 1, "x");
+        let (line, caret) = shown_and_caret(&d);
+        assert!(line.starts_with('…') && line.ends_with("\" x"), "{line}");
+        assert_eq!(
+            caret.chars().count(),
+            line.chars().count(),
+            "{line}\n{caret}"
+        );
+        assert!(caret.ends_with(" ^"), "{caret}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod json_pick;
 pub mod model;
 pub mod parse;
 pub mod runner;
+pub mod source;
 pub mod sql;
 pub mod template;
 

@@ -11,8 +11,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use toml::Spanned;
 
-use super::diagnostic::{Diagnostic, did_you_mean};
+use super::diagnostic::{Diagnostic, did_you_mean, range_in_string};
 use super::model::*;
+use super::source::SpannedValue;
 use super::template::{Part, Resolve, Template};
 use crate::plan::parse_duration;
 
@@ -31,7 +32,7 @@ struct RawScenario {
     #[serde(default)]
     gates: Vec<Spanned<String>>,
     #[serde(default)]
-    vars: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    vars: BTreeMap<Spanned<String>, Spanned<SpannedValue>>,
     data: Option<RawData>,
     auth: Option<RawAuth>,
     #[serde(default)]
@@ -52,7 +53,7 @@ struct RawData {
 struct RawAuth {
     path: Spanned<String>,
     method: Option<Spanned<String>>,
-    body: Spanned<toml::Value>,
+    body: Spanned<SpannedValue>,
     token: Spanned<String>,
     header: Option<Spanned<String>>,
     scheme: Option<String>,
@@ -73,11 +74,11 @@ struct RawStep {
     headers: BTreeMap<Spanned<String>, Spanned<String>>,
     #[serde(rename = "let", default)]
     lets: BTreeMap<Spanned<String>, Spanned<String>>,
-    json: Option<Spanned<toml::Value>>,
+    json: Option<Spanned<SpannedValue>>,
     body: Option<Spanned<String>>,
     status: Option<Spanned<toml::Value>>,
     #[serde(default)]
-    checks: Vec<Spanned<BTreeMap<Spanned<String>, Spanned<toml::Value>>>>,
+    checks: Vec<Spanned<BTreeMap<Spanned<String>, Spanned<SpannedValue>>>>,
     #[serde(default)]
     capture: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
     think: Option<Spanned<String>>,
@@ -109,7 +110,7 @@ struct RawIsolation {
     expect: Option<Spanned<toml::Value>>,
     #[serde(default)]
     markers: Vec<Spanned<String>>,
-    body: Option<Spanned<toml::Value>>,
+    body: Option<Spanned<SpannedValue>>,
 }
 
 /// Reads and compiles the scenario file at `path`.
@@ -279,44 +280,20 @@ impl Resolve for Scope<'_, '_> {
     }
 }
 
-/// Offset of a string value's content inside its span (after the quote).
-fn content_start(text: &str, span: &Range<usize>) -> usize {
-    let s = &text[span.start.min(text.len())..span.end.min(text.len())];
-    if s.starts_with("'''") || s.starts_with("\"\"\"") {
-        let mut start = span.start + 3;
-        if text[start..].starts_with('\n') {
-            start += 1;
-        } else if text[start..].starts_with("\r\n") {
-            start += 2;
-        }
-        start
-    } else if s.starts_with('"') || s.starts_with('\'') {
-        span.start + 1
-    } else {
-        span.start
-    }
-}
-
 impl<'a> Compiler<'a> {
     pub(super) fn err(&self, span: Range<usize>, msg: impl Into<String>) -> Diagnostic {
         Diagnostic::at(self.path, self.text, span, msg)
     }
 
-    /// An error at bytes `at` of string value `s`: inside the quotes when
-    /// the value is written there verbatim, else at the whole value.
+    /// An error at bytes `at` of string value `s`: where they are written
+    /// inside the quotes, or at the whole value when that cannot be told.
     pub(super) fn err_inside(
         &self,
         s: &Spanned<String>,
         at: Range<usize>,
         msg: impl Into<String>,
     ) -> Diagnostic {
-        let start = content_start(self.text, &s.span());
-        let span = if self.text.get(start..start + at.end) == s.get_ref().get(..at.end) {
-            start + at.start..start + at.end
-        } else {
-            s.span()
-        };
-        self.err(span, msg)
+        self.err(range_in_string(self.text, s.span(), s.get_ref(), at), msg)
     }
 
     fn slot(&mut self, name: &str) -> usize {
@@ -350,15 +327,7 @@ impl<'a> Compiler<'a> {
         extra: &[(String, String)],
     ) -> Result<Template, Diagnostic> {
         Template::parse(t, &Scope { c: self, extra }).map_err(|e| {
-            // Point inside the string when its text appears verbatim there
-            // (no escapes before the mistake); else at the whole value.
-            let start = content_start(self.text, &span);
-            let src = &self.text[start.min(self.text.len())..span.end.min(self.text.len())];
-            let at = if src.get(..e.offset) == t.get(..e.offset) {
-                start + e.offset..start + e.offset + e.len
-            } else {
-                span
-            };
+            let at = range_in_string(self.text, span, t, e.offset..e.offset + e.len);
             let d = self.err(at, e.message);
             match e.hint {
                 Some(h) => d.with_hint(h),
@@ -371,47 +340,34 @@ impl<'a> Compiler<'a> {
         parse_duration(s.get_ref()).map_err(|e| self.err(s.span(), e.to_string()))
     }
 
+    /// A JSON body (or expected value) with placeholders in its strings;
+    /// a mistake in one is reported where that string is written.
     pub(super) fn json_template(
         &self,
-        v: &Spanned<toml::Value>,
+        v: &Spanned<SpannedValue>,
         extra: &[(String, String)],
     ) -> Result<JsonTemplate, Diagnostic> {
-        self.json_value(v.get_ref(), v.span(), extra)
-    }
-
-    fn json_value(
-        &self,
-        v: &toml::Value,
-        span: Range<usize>,
-        extra: &[(String, String)],
-    ) -> Result<JsonTemplate, Diagnostic> {
-        Ok(match v {
-            toml::Value::String(s) => {
-                // Find this string inside the enclosing span for precise
-                // error positions.
-                let inner = self.text
-                    [span.start.min(self.text.len())..span.end.min(self.text.len())]
-                    .find(s.as_str())
-                    .map(|i| span.start + i - 1..span.start + i + s.len() + 1)
-                    .unwrap_or(span.clone());
-                let t = self.template_at(s, inner, extra)?;
+        let span = v.span();
+        Ok(match v.get_ref() {
+            SpannedValue::String(s) => {
+                let t = self.template_at(s, span, extra)?;
                 match t.as_literal() {
                     Some(l) => JsonTemplate::Fixed(Value::String(l.to_string())),
                     None => JsonTemplate::Text(t),
                 }
             }
-            toml::Value::Integer(i) => JsonTemplate::Fixed(Value::from(*i)),
-            toml::Value::Float(f) => JsonTemplate::Fixed(
+            SpannedValue::Integer(i) => JsonTemplate::Fixed(Value::from(*i)),
+            SpannedValue::Float(f) => JsonTemplate::Fixed(
                 serde_json::Number::from_f64(*f)
                     .map(Value::Number)
-                    .ok_or_else(|| self.err(span.clone(), "JSON cannot hold NaN or infinity"))?,
+                    .ok_or_else(|| self.err(span, "JSON cannot hold NaN or infinity"))?,
             ),
-            toml::Value::Boolean(b) => JsonTemplate::Fixed(Value::Bool(*b)),
-            toml::Value::Datetime(d) => JsonTemplate::Fixed(Value::String(d.to_string())),
-            toml::Value::Array(a) => {
+            SpannedValue::Boolean(b) => JsonTemplate::Fixed(Value::Bool(*b)),
+            SpannedValue::Datetime(d) => JsonTemplate::Fixed(Value::String(d.to_string())),
+            SpannedValue::Array(a) => {
                 let items = a
                     .iter()
-                    .map(|x| self.json_value(x, span.clone(), extra))
+                    .map(|x| self.json_template(x, extra))
                     .collect::<Result<Vec<_>, _>>()?;
                 if items.iter().all(|i| matches!(i, JsonTemplate::Fixed(_))) {
                     JsonTemplate::Fixed(Value::Array(
@@ -427,10 +383,10 @@ impl<'a> Compiler<'a> {
                     JsonTemplate::Array(items)
                 }
             }
-            toml::Value::Table(t) => {
+            SpannedValue::Table(t) => {
                 let fields = t
                     .iter()
-                    .map(|(k, x)| Ok((k.clone(), self.json_value(x, span.clone(), extra)?)))
+                    .map(|(k, x)| Ok((k.clone(), self.json_template(x, extra)?)))
                     .collect::<Result<Vec<_>, Diagnostic>>()?;
                 if fields
                     .iter()
@@ -515,13 +471,13 @@ impl<'a> Compiler<'a> {
         for (k, v) in &raw.vars {
             check_name(self.path, self.text, k)?;
             let value = match v.get_ref() {
-                toml::Value::String(s) => {
+                SpannedValue::String(s) => {
                     let t = self.template_at(s, v.span(), &[])?;
                     Value::String(t.as_literal().map(str::to_string).ok_or_else(|| {
                         self.err(v.span(), "a [vars] value may use {{ env.NAME }} but no per-request placeholder; use `let` in a step")
                     })?)
                 }
-                other => match self.json_value(other, v.span(), &[])? {
+                _ => match self.json_template(v, &[])? {
                     JsonTemplate::Fixed(v) => v,
                     _ => return Err(self.err(v.span(), "a [vars] value cannot hold placeholders")),
                 },
@@ -961,7 +917,7 @@ impl<'a> Compiler<'a> {
 
     fn check(
         &self,
-        c: &Spanned<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
+        c: &Spanned<BTreeMap<Spanned<String>, Spanned<SpannedValue>>>,
     ) -> Result<Check, Diagnostic> {
         const SUBJECTS: &[&str] = &[
             "json",
@@ -994,9 +950,9 @@ impl<'a> Compiler<'a> {
                 .find(|(key, _)| key.get_ref() == k)
                 .map(|(_, v)| v)
         };
-        let string = |v: &Spanned<toml::Value>| -> Result<String, Diagnostic> {
+        let string = |v: &Spanned<SpannedValue>| -> Result<String, Diagnostic> {
             match v.get_ref() {
-                toml::Value::String(s) => Ok(s.clone()),
+                SpannedValue::String(s) => Ok(s.clone()),
                 _ => Err(self.err(v.span(), "expected a string")),
             }
         };
@@ -1069,7 +1025,7 @@ impl<'a> Compiler<'a> {
                 )
             }
             "exists" => match v.get_ref() {
-                toml::Value::Boolean(b) => (
+                SpannedValue::Boolean(b) => (
                     Predicate::Exists(*b),
                     format!(
                         "{subject_label} {}",
@@ -1095,7 +1051,7 @@ impl<'a> Compiler<'a> {
                 )
             }
             "length" => match v.get_ref() {
-                toml::Value::Integer(n) if *n >= 0 => (
+                SpannedValue::Integer(n) if *n >= 0 => (
                     Predicate::Length(*n as usize),
                     format!("{subject_label} has length {n}"),
                 ),

@@ -51,7 +51,7 @@ pub(super) struct RawRowCheck {
     pub rows: Option<Spanned<i64>>,
     pub row: Option<Spanned<i64>>,
     pub column: Option<Spanned<String>>,
-    pub equals: Option<Spanned<toml::Value>>,
+    pub equals: Option<Spanned<super::source::SpannedValue>>,
 }
 
 /// The table of an `rls` step, as written.
