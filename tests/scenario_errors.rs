@@ -214,3 +214,23 @@ fn a_byte_order_mark_is_not_a_column() {
     assert_eq!((d.line, d.column), (1, 1), "{d}");
     assert!(d.to_string().contains("1 | nmae = \"x\""), "{d}");
 }
+
+#[test]
+fn a_data_file_over_the_limit_is_refused_naming_it_and_the_limit() {
+    use convoy::scenario::data::MAX_DATA_FILE_BYTES;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("rows.csv");
+    // Sparse: no disk is written for the zeros.
+    std::fs::File::create(&data)
+        .unwrap()
+        .set_len(MAX_DATA_FILE_BYTES as u64 + 1)
+        .unwrap();
+    let scenario = dir.path().join("s.toml");
+    let text = "[data]\nfile = \"rows.csv\"\n\n[[step]]\npath = \"/c/{{ data.city }}\"\n";
+    std::fs::write(&scenario, text).unwrap();
+    let d = convoy::scenario::parse::load_file(&scenario).unwrap_err();
+    assert_eq!((d.line, d.column), (2, 8), "{d}");
+    assert!(d.message.contains(&data.display().to_string()), "{d}");
+    assert!(d.message.contains("64 MiB"), "{d}");
+    assert!(d.message.contains("the limit for data files"), "{d}");
+}

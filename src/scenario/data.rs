@@ -3,6 +3,10 @@
 
 use serde_json::Value;
 
+/// Largest data file accepted. Every row is held in memory for the whole
+/// run, so a bigger file (or `/dev/zero`) is refused before it is read.
+pub const MAX_DATA_FILE_BYTES: usize = 64 * 1024 * 1024;
+
 /// Parses CSV with a header line. Fields may be quoted (`"a, b"`, with `""`
 /// for a quote). Numbers stay strings: the template decides.
 pub fn parse_csv(text: &str) -> Result<(Vec<String>, Vec<Vec<Value>>), String> {

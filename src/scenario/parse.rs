@@ -585,12 +585,7 @@ impl<'a> Compiler<'a> {
             .parent()
             .unwrap_or(Path::new("."))
             .join(d.file.get_ref());
-        let text = std::fs::read_to_string(&file).map_err(|e| {
-            self.err(
-                d.file.span(),
-                format!("cannot read data file {}: {e}", file.display()),
-            )
-        })?;
+        let text = self.read_data_file(&file, d.file.span())?;
         let (columns, rows) = if file.extension().is_some_and(|e| e == "json") {
             super::data::parse_json(&text)
         } else {
@@ -613,6 +608,41 @@ impl<'a> Compiler<'a> {
             columns,
             rows,
             random,
+        })
+    }
+
+    /// Reads data file `file`, named at `span`, refusing one larger than
+    /// [`MAX_DATA_FILE_BYTES`](super::data::MAX_DATA_FILE_BYTES) before it
+    /// exhausts memory.
+    fn read_data_file(&self, file: &Path, span: Range<usize>) -> Result<String, Diagnostic> {
+        use super::data::MAX_DATA_FILE_BYTES;
+        let bytes = read_bounded(file, MAX_DATA_FILE_BYTES).map_err(|e| {
+            self.err(
+                span.clone(),
+                format!("cannot read data file {}: {e}", file.display()),
+            )
+        })?;
+        if bytes.len() > MAX_DATA_FILE_BYTES {
+            return Err(self
+                .err(
+                    span,
+                    format!(
+                        "data file {} is larger than {} MiB ({MAX_DATA_FILE_BYTES} bytes), the limit for data files",
+                        file.display(),
+                        MAX_DATA_FILE_BYTES / (1024 * 1024)
+                    ),
+                )
+                .with_hint("use a smaller sample of the rows"));
+        }
+        String::from_utf8(bytes).map_err(|e| {
+            self.err(
+                span,
+                format!(
+                    "invalid data file {}: not valid UTF-8 at byte {}",
+                    file.display(),
+                    e.utf8_error().valid_up_to()
+                ),
+            )
         })
     }
 
