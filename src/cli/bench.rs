@@ -21,6 +21,11 @@ use crate::report::{self, Report, RunMeta};
 /// From this many connections on, each gets a small fixed read buffer.
 const SMALL_BUFFERS_FROM: u32 = 1000;
 
+/// Largest `--body-file` accepted. The body is held in memory and sent
+/// with every request; a bigger one is almost surely the wrong file (or
+/// `/dev/zero`), refused before it exhausts memory.
+pub const MAX_BODY_FILE_BYTES: usize = 16 * 1024 * 1024;
+
 /// Arguments of `convoy bench`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = super::AFTER_HELP)]
@@ -143,9 +148,7 @@ impl BenchArgs {
         }
         let body = match (&self.body, &self.body_file) {
             (Some(b), _) => Bytes::from(b.clone()),
-            (None, Some(p)) => Bytes::from(std::fs::read(p).map_err(|e| {
-                CliError::usage(format!("cannot read body file {}: {e}", p.display()))
-            })?),
+            (None, Some(p)) => Bytes::from(read_body_file(p)?),
             (None, None) => Bytes::new(),
         };
         if self.connections == 0 {
@@ -269,6 +272,20 @@ impl BenchArgs {
 }
 
 /// Runs `convoy bench`.
+/// Reads `--body-file`, refusing one larger than [`MAX_BODY_FILE_BYTES`].
+fn read_body_file(path: &std::path::Path) -> Result<Vec<u8>, CliError> {
+    let bytes = crate::scenario::parse::read_bounded(path, MAX_BODY_FILE_BYTES)
+        .map_err(|e| CliError::usage(format!("cannot read body file {}: {e}", path.display())))?;
+    if bytes.len() > MAX_BODY_FILE_BYTES {
+        return Err(CliError::usage(format!(
+            "body file {} is larger than {} MiB ({MAX_BODY_FILE_BYTES} bytes), the limit for --body-file",
+            path.display(),
+            MAX_BODY_FILE_BYTES / (1024 * 1024)
+        )));
+    }
+    Ok(bytes)
+}
+
 pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     let mut plan = args.plan()?;
     crate::safety::check_target(&plan.request.url, !plan.model.is_smoke(), &args.allow_hosts)
@@ -342,4 +359,60 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
             Exit::Pass.into()
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// `convoy bench ARGS...` as clap reads it.
+    #[derive(clap::Parser)]
+    struct Bench {
+        #[command(flatten)]
+        args: BenchArgs,
+    }
+
+    fn plan(args: &[&str]) -> Result<BenchPlan, CliError> {
+        let argv = ["bench", "http://127.0.0.1:1/"].iter().chain(args);
+        Bench::try_parse_from(argv)
+            .expect("arguments parse")
+            .args
+            .plan()
+    }
+
+    fn body_file_of(len: u64) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("body.json");
+        // Sparse: no disk is written for the zeros.
+        std::fs::File::create(&path).unwrap().set_len(len).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn a_body_file_at_the_limit_is_sent() {
+        let (_dir, path) = body_file_of(MAX_BODY_FILE_BYTES as u64);
+        let plan = plan(&["--body-file", path.to_str().unwrap()]).expect("accepted");
+        assert_eq!(plan.request.body.len(), MAX_BODY_FILE_BYTES);
+    }
+
+    #[test]
+    fn a_body_file_over_the_limit_is_refused_naming_it_and_the_limit() {
+        let (_dir, path) = body_file_of(MAX_BODY_FILE_BYTES as u64 + 1);
+        let e = plan(&["--body-file", path.to_str().unwrap()]).expect_err("refused");
+        assert_eq!(e.exit, Exit::Usage);
+        assert!(e.message.contains(&path.display().to_string()), "{e}");
+        assert!(e.message.contains("16 MiB"), "{e}");
+        assert!(e.message.contains("--body-file"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_body_file_is_named() {
+        let e = plan(&["--body-file", "/nonexistent/body.json"]).expect_err("refused");
+        assert!(
+            e.message
+                .contains("cannot read body file /nonexistent/body.json"),
+            "{e}"
+        );
+    }
 }
