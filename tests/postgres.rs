@@ -5,8 +5,12 @@
 //!
 //! Needs `CONVOY_TEST_DATABASE_URL` (a superuser on a throwaway server:
 //! `eval "$(ci/postgres.sh)"`). Each test creates its own database with the
-//! schema of `migrations/`. Skipped, with a notice, when the variable is
-//! unset, unless `CONVOY_REQUIRE_POSTGRES` is set, as `.ci/run` does.
+//! schema of `migrations/`, applied as `convoy target --database-url` applies
+//! it. Skipped, with a notice, when the variable is unset, unless
+//! `CONVOY_REQUIRE_POSTGRES` is set, as `.ci/run` does. The reference target
+//! on PostgreSQL is tested in `postgres_target.rs`.
+
+mod postgres_support;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,71 +20,15 @@ use convoy::engine::{self, EngineOptions, RunControl, RunResult};
 use convoy::plan::{ClosedModel, HttpOptions, LoadModel, Ramp};
 use convoy::scenario::parse::{self, Env};
 use convoy::scenario::{CustomRegistry, ScenarioWorkload};
+use postgres_support::{exec, server_url};
 
-fn server_url() -> Option<String> {
-    match std::env::var("CONVOY_TEST_DATABASE_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            assert!(
-                std::env::var_os("CONVOY_REQUIRE_POSTGRES").is_none(),
-                "CONVOY_REQUIRE_POSTGRES is set but CONVOY_TEST_DATABASE_URL is not (run ci/postgres.sh)"
-            );
-            eprintln!(
-                "NOTICE: skipping the PostgreSQL test: CONVOY_TEST_DATABASE_URL is unset (eval \"$(ci/postgres.sh)\")"
-            );
-            None
-        }
-    }
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
-/// Runs SQL statements (as the superuser) in `url`'s database.
-fn exec(url: &str, sql: &str) {
-    let (url, sql) = (url.to_string(), sql.to_string());
-    block_on(async move {
-        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        client
-            .batch_execute(&sql)
-            .await
-            .unwrap_or_else(|e| panic!("{e:?}"));
-    });
-}
-
-/// A fresh database with the migrations applied; its URL.
+/// A fresh migrated database with one delivered order of `acme` under the
+/// key `key-1` and its ledger row, written by hand.
 fn fresh_database(server: &str, name: &str) -> String {
-    let db = format!("convoy_{name}_{}", std::process::id());
-    // One statement per call: several form an implicit transaction, which
-    // CREATE DATABASE refuses.
-    exec(server, &format!("DROP DATABASE IF EXISTS {db}"));
-    exec(server, &format!("CREATE DATABASE {db}"));
-    let mut url: reqwest::Url = server.parse().unwrap();
-    url.set_path(&format!("/{db}"));
-    let url = url.to_string();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no migration in {}", dir.display());
-    for f in files {
-        exec(&url, &std::fs::read_to_string(f).unwrap());
-    }
+    let url = postgres_support::fresh_database(server, name);
     exec(
         &url,
-        "INSERT INTO tenants VALUES ('acme', 'Acme'), ('globex', 'Globex');
-         INSERT INTO orders (tenant_id, idempotency_key, reference, status)
+        "INSERT INTO orders (tenant_id, idempotency_key, reference, status)
               VALUES ('acme', 'key-1', 'PO-1', 'delivered');
          INSERT INTO order_adjustments (tenant_id, order_id, kind, amount_cents)
               SELECT 'acme', id, 'delivery', 1250 FROM orders WHERE idempotency_key = 'key-1';",

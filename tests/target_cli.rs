@@ -135,3 +135,46 @@ fn bad_faults_are_usage_errors() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("did you mean \"latency\""), "{stderr}");
 }
+
+#[test]
+fn an_unreachable_database_exits_4_and_never_shows_its_url() {
+    // A loopback port that nobody listens on any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://app:pw-never-shown@127.0.0.1:{port}/convoy");
+    let out = convoy_target(&["--addr", "127.0.0.1:0"])
+        .env("CONVOY_TARGET_DATABASE_URL", &url)
+        .output()
+        .expect("convoy runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot connect to the database at postgres://127.0.0.1:{port}/convoy"
+        )),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("pw-never-shown") && !stderr.contains("pw-never-shown"));
+}
+
+#[test]
+fn an_invalid_database_url_exits_3_without_repeating_it() {
+    let out = convoy_target(&[
+        "--addr",
+        "127.0.0.1:0",
+        "--database-url",
+        "postgres://app:pw-never-shown@127.0.0.1:notaport/convoy",
+    ])
+    .output()
+    .expect("convoy runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("invalid database URL"), "{stderr}");
+    assert!(!stderr.contains("pw-never-shown"), "{stderr}");
+}

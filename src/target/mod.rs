@@ -106,7 +106,7 @@ pub use auth::{
     Claims, Role, SEED_PASSWORD, SEED_USERS, SeedUser, TokenError, sign_token, verify_token,
 };
 pub use fault::{Fault, FaultError, Latency};
-pub use postgres::{DatabaseUrl, TargetError};
+pub use postgres::{DatabaseUrl, TargetError, migrate};
 pub use server::{PreparedTarget, RunningTarget, prepare, serve, spawn, spawn_on};
 
 /// The tenants the target is seeded with.

@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use super::TENANTS;
 use super::error::ApiError;
-use super::migrate;
+use super::migrate as schema;
 use super::pool::{APP_ROLE, PgConn, Pool};
 use super::storage::{Creation, Edited, OrderFilter};
 use super::store::{Adjustment, DriverStats, IdempotentAnswer, Order, OrderStatus, TenantId};
@@ -326,41 +326,12 @@ impl PgStore {
         url: &super::DatabaseUrl,
         pool_size: usize,
     ) -> Result<(PgStore, Vec<&'static str>), TargetError> {
-        let mut config = url.config()?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(5));
-        }
+        let (config, applied) = prepare_database(url).await?;
         let at = url.redacted();
-        let unreachable = |e: tokio_postgres::Error| TargetError::DatabaseUnreachable {
-            at: at.clone(),
-            reason: url.scrub(&pg_reason(&e)),
-        };
         let setup = |what: &str, e: tokio_postgres::Error| TargetError::DatabaseSetup {
             at: at.clone(),
             reason: url.scrub(&format!("{what}: {}", pg_reason(&e))),
         };
-        let (mut admin, connection) = config
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(unreachable)?;
-        let io = tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        let applied = migrate::migrate(&mut admin)
-            .await
-            .map_err(|e| setup("applying migrations", e))?;
-        let names: Vec<String> = TENANTS.iter().map(|t| capitalised(t)).collect();
-        admin
-            .execute(
-                "INSERT INTO tenants (id, name) SELECT * FROM unnest($1::text[], $2::text[])
-                 ON CONFLICT (id) DO NOTHING",
-                &[&TENANTS, &names],
-            )
-            .await
-            .map_err(|e| setup("seeding the tenants", e))?;
-        drop(admin);
-        io.abort();
-
         let pool = Pool::new(config, pool_size);
         {
             let conn = pool
@@ -656,6 +627,54 @@ impl PgStore {
         tx.commit().await.map_err(db)?;
         Ok(usize::try_from(n).unwrap_or(0))
     }
+}
+
+/// Applies the pending migrations of `migrations/` to the database at `url`
+/// and seeds the tenants, as `convoy target --database-url` does at startup,
+/// with the URL's role (which must be able to create tables and the role
+/// `convoy_app`). Returns the versions applied now: none when the schema is
+/// up to date.
+pub async fn migrate(url: &DatabaseUrl) -> Result<Vec<&'static str>, TargetError> {
+    prepare_database(url).await.map(|(_, applied)| applied)
+}
+
+/// [`migrate`], also returning the parsed connection configuration.
+async fn prepare_database(
+    url: &DatabaseUrl,
+) -> Result<(tokio_postgres::Config, Vec<&'static str>), TargetError> {
+    let mut config = url.config()?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(5));
+    }
+    let at = url.redacted();
+    let setup = |what: &str, e: tokio_postgres::Error| TargetError::DatabaseSetup {
+        at: at.clone(),
+        reason: url.scrub(&format!("{what}: {}", pg_reason(&e))),
+    };
+    let (mut admin, connection) = config.connect(tokio_postgres::NoTls).await.map_err(|e| {
+        TargetError::DatabaseUnreachable {
+            at: at.clone(),
+            reason: url.scrub(&pg_reason(&e)),
+        }
+    })?;
+    let io = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let applied = schema::migrate(&mut admin)
+        .await
+        .map_err(|e| setup("applying migrations", e))?;
+    let names: Vec<String> = TENANTS.iter().map(|t| capitalised(t)).collect();
+    admin
+        .execute(
+            "INSERT INTO tenants (id, name) SELECT * FROM unnest($1::text[], $2::text[])
+             ON CONFLICT (id) DO NOTHING",
+            &[&TENANTS, &names],
+        )
+        .await
+        .map_err(|e| setup("seeding the tenants", e))?;
+    drop(admin);
+    io.abort();
+    Ok((config, applied))
 }
 
 /// The stored first answer of a key.
