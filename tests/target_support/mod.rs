@@ -1,5 +1,15 @@
 //! Helpers shared by the reference-target integration tests: a plain-HTTP
 //! client, login with the seeded users, and a response with its JSON parsed.
+//!
+//! The targets start in memory. With `CONVOY_TEST_TARGET_ON_POSTGRES=1` and
+//! `CONVOY_TEST_DATABASE_URL` set, every target [`start`] starts keeps its
+//! data in a fresh PostgreSQL database instead, so the same API tests check
+//! the PostgreSQL backend:
+//!
+//! ```sh
+//! eval "$(ci/postgres.sh)"
+//! CONVOY_TEST_TARGET_ON_POSTGRES=1 cargo nextest run --test target_api --test target_journeys
+//! ```
 
 #![allow(dead_code)] // Each test crate uses its own subset.
 
@@ -28,7 +38,50 @@ pub fn start(faults: &[&str]) -> RunningTarget {
     for fault in faults {
         config = config.with_fault(fault.parse().expect("valid fault"));
     }
+    if let Some(url) = database_for_target() {
+        config = config.with_database(url);
+    }
     target::spawn(config).expect("target starts")
+}
+
+/// A fresh database for a target, when the tests run on PostgreSQL.
+fn database_for_target() -> Option<String> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static DATABASES: AtomicUsize = AtomicUsize::new(0);
+    std::env::var_os("CONVOY_TEST_TARGET_ON_POSTGRES")?;
+    let server = std::env::var("CONVOY_TEST_DATABASE_URL")
+        .expect("CONVOY_TEST_TARGET_ON_POSTGRES needs CONVOY_TEST_DATABASE_URL");
+    let name = format!(
+        "convoy_api_{}_{}",
+        std::process::id(),
+        DATABASES.fetch_add(1, Ordering::Relaxed)
+    );
+    let admin = server.clone();
+    let create = name.clone();
+    // On a thread of its own: the caller may be inside a runtime.
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+                    .await
+                    .expect("the test server answers");
+                tokio::spawn(conn);
+                for sql in [
+                    format!("DROP DATABASE IF EXISTS {create} WITH (FORCE)"),
+                    format!("CREATE DATABASE {create}"),
+                ] {
+                    client.batch_execute(&sql).await.expect("database created");
+                }
+            });
+    })
+    .join()
+    .unwrap();
+    let mut url: reqwest::Url = server.parse().unwrap();
+    url.set_path(&format!("/{name}"));
+    Some(url.to_string())
 }
 
 /// A plain-HTTP client with a generous timeout.
