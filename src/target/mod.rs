@@ -4,9 +4,9 @@
 //! run against that behaves like the platforms we imitate (orders with an
 //! `Idempotency-Key`, a driver lifecycle, a ledger, tenant isolation, AI-style
 //! dispatch) and that can be told to misbehave on purpose. This module is that
-//! API: in memory, on axum, started in process with [`spawn`] (own thread, own
-//! runtime, ephemeral loopback port) or from the command line with
-//! `convoy target` (which calls [`serve`]).
+//! API: on axum, in memory or on PostgreSQL, started in process with [`spawn`]
+//! (own thread, own runtime, ephemeral loopback port) or from the command line
+//! with `convoy target` (which calls [`prepare`]).
 //!
 //! # Seeded tenants and users
 //!
@@ -73,16 +73,62 @@
 //! −180..=180. Deliveries write a ledger row whose `amount` is in cents
 //! (minor units) of `currency`.
 //!
-//! State lives in memory: each tenant keeps its newest
+//! # Storage
+//!
+//! Handlers hold the API's rules and call one storage interface
+//! (`storage.rs`) with two backends, so routes, JSON and status codes are the
+//! same in both (the API tests run against either: see
+//! `tests/target_support`).
+//!
+//! **In memory** (the default): each tenant keeps its newest
 //! [`TargetConfig::max_orders_per_tenant`] orders (100,000 by default) and
-//! forgets older ones with their idempotency records and ledger rows. An
-//! `Idempotency-Key` lives as long as its order (deleting the order frees it).
+//! forgets older ones with their idempotency records and ledger rows, under
+//! one mutex per tenant.
+//!
+//! **PostgreSQL** ([`TargetConfig::database`], `convoy target --database-url
+//! URL` or `CONVOY_TARGET_DATABASE_URL`): tenants, orders with their
+//! idempotency keys and first answers, and `order_adjustments`, in the schema
+//! of `migrations/` (compiled in, applied at startup in one transaction under
+//! an advisory lock, recorded in `schema_migrations`; [`migrate()`] does the
+//! same for tests and tools). The URL's role migrates and must be able to
+//! create tables and the role `convoy_app`; requests never run as it:
+//!
+//! - every connection of the pool (`--database-connections`, 8) does
+//!   `SET ROLE convoy_app`, a role that cannot log in, is not a superuser,
+//!   has no `BYPASSRLS` and owns nothing, and startup refuses to serve if the
+//!   role would bypass row-level security;
+//! - every request is one transaction that first does
+//!   `set_config('app.tenant', $1, true)` (transaction-local), and the
+//!   policies of `0001_orders_rls.sql` confine it to that tenant. The
+//!   target's queries carry no tenant filter of their own, on purpose:
+//!   row-level security alone makes another tenant's order a 404, which
+//!   `tests/postgres_target.rs` proves by disabling it and watching the API
+//!   leak;
+//! - idempotent creation is `INSERT ... ON CONFLICT DO NOTHING` against the
+//!   unique key `(tenant_id, idempotency_key)`; when nothing was inserted,
+//!   the stored first answer (fingerprint, status, body) is replayed, so
+//!   concurrent duplicates create one row;
+//! - edits lock the order (`SELECT ... FOR UPDATE`), and delivery writes its
+//!   `order_adjustments` row in the transaction that sets `delivered`.
+//!
+//! `SET ROLE` lets one URL both migrate and serve; it is a privilege drop by
+//! the target's own code, not a boundary against it. A deployment that wants
+//! the database to enforce the split runs migrations separately and gives
+//! the target a login role that is a member of `convoy_app`.
+//!
+//! An `Idempotency-Key` lives as long as its order (deleting the order frees
+//! it), in both backends.
 //!
 //! # Faults
 //!
 //! See [`Fault`] for the syntax (`--fault latency=20ms`, `error-rate=0.05`,
 //! `stall=1s@5s`, `tenant-leak=0.05`, `idempotency-race`, `slow-body=20ms`,
-//! `truncated-body`, `crash-after=1000`).
+//! `truncated-body`, `crash-after=1000`). With PostgreSQL, the HTTP faults
+//! apply unchanged; `tenant-leak` reads the other tenant's order in a
+//! transaction set to that tenant (a wrong tenant context, the bug
+//! row-level security cannot catch); `idempotency-race` cannot happen (the
+//! unique key refuses a second order for a key) and is refused as a usage
+//! error by [`TargetConfig::validate`].
 
 mod auth;
 mod dispatch;
