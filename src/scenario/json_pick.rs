@@ -26,8 +26,6 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct JsonPaths {
     root: Node,
-    /// Whether any pointer was added.
-    any: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -80,7 +78,6 @@ impl JsonPaths {
 
     /// Adds one pointer.
     pub fn add(&mut self, pointer: &str) {
-        self.any = true;
         if pointer.is_empty() {
             self.root.whole = true;
             return;
@@ -104,11 +101,6 @@ impl JsonPaths {
             node = &mut node.children[at].1;
         }
         node.whole = true;
-    }
-
-    /// Whether no pointer was added (a body then need not be read at all).
-    pub fn is_empty(&self) -> bool {
-        !self.any
     }
 
     /// The parts of `body` on these paths, or `None` when `body` is not
@@ -363,12 +355,5 @@ mod tests {
         let full: Value = serde_json::from_slice(body).unwrap();
         let pruned = JsonPaths::new(["/id"]).parse(body).unwrap();
         assert_eq!(pruned.pointer("/id"), full.pointer("/id"));
-    }
-
-    #[test]
-    fn emptiness() {
-        assert!(JsonPaths::default().is_empty());
-        assert!(!JsonPaths::new(["/a"]).is_empty());
-        assert!(!JsonPaths::new([""]).is_empty());
     }
 }

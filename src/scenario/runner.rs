@@ -631,10 +631,13 @@ impl StepRun<'_> {
     async fn execute(&mut self) -> bool {
         match &self.step.action {
             Action::Request(r) => self.request_step(r).await,
-            Action::Replay(r, rp) => self.replay_step(r, rp).await,
-            Action::Isolation(iso) => self.isolation_step(iso).await,
-            Action::Sql(q) => self.sql_step(q).await,
-            Action::Rls(r) => self.rls_step(r).await,
+            // The other kinds' futures are larger (several requests, a
+            // database client): boxed, so that every plain request step does
+            // not carry and move their size.
+            Action::Replay(r, rp) => Box::pin(self.replay_step(r, rp)).await,
+            Action::Isolation(iso) => Box::pin(self.isolation_step(iso)).await,
+            Action::Sql(q) => Box::pin(self.sql_step(q)).await,
+            Action::Rls(r) => Box::pin(self.rls_step(r)).await,
             Action::Custom(name) => {
                 let journey = self
                     .w
@@ -693,54 +696,68 @@ impl StepRun<'_> {
                 {
                     return Ok(Some((header, v.clone())));
                 }
-                let mut headers = http::HeaderMap::new();
-                headers.insert(
-                    http::header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
-                let prepared = Prepared {
-                    method: auth.method.clone(),
-                    uri: format!("{}{}", j.base_path, auth.path),
-                    headers,
-                    body: body.clone(),
-                };
-                let (res, _) = self
-                    .send(&prepared, self.w.login_metric, Instant::now(), &[])
-                    .await;
-                let token = match &res {
-                    Ok(r) if (200..300).contains(&r.status) => {
-                        LazyJson::new(&r.body, &j.token_json)
-                            .get()
-                            .and_then(|v| v.pointer(&auth.token_pointer))
-                            .and_then(Value::as_str)
-                            .map(str::to_string)
-                    }
-                    _ => None,
-                };
-                self.it.recorder.check(self.w.login_check, token.is_some());
-                let Some(token) = token else {
-                    let why = match &res {
-                        Ok(r) => format!(
-                            "login as \"{}\" answered {} without a token at {}",
-                            id.name, r.status, auth.token_pointer
-                        ),
-                        Err(f) => format!("login as \"{}\" failed: {f}", id.name),
-                    };
-                    self.sample_exchange("login", why.clone(), &prepared, &res);
-                    return Err(why);
-                };
-                let text = if auth.scheme.is_empty() {
-                    token
-                } else {
-                    format!("{} {token}", auth.scheme)
-                };
-                let mut v = HeaderValue::from_str(&text)
-                    .map_err(|_| "the login token is not a valid header value".to_string())?;
-                v.set_sensitive(true);
-                self.user.journeys[self.ji].tokens[identity] = Some((v.clone(), Instant::now()));
+                // Boxed: logging in is rare and its future is large; every
+                // step awaits this one.
+                let v = Box::pin(self.login(identity, auth, body)).await?;
                 Ok(Some((header, v)))
             }
         }
+    }
+
+    /// Logs `identity` in with `body`, keeps its token and returns the auth
+    /// header's value.
+    async fn login(
+        &mut self,
+        identity: usize,
+        auth: &AuthConfig,
+        body: &Bytes,
+    ) -> Result<HeaderValue, String> {
+        let j = self.j;
+        let name = &j.scenario.identities[identity].name;
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let prepared = Prepared {
+            method: auth.method.clone(),
+            uri: format!("{}{}", j.base_path, auth.path),
+            headers,
+            body: body.clone(),
+        };
+        let (res, _) = self
+            .send(&prepared, self.w.login_metric, Instant::now(), &[])
+            .await;
+        let token = match &res {
+            Ok(r) if (200..300).contains(&r.status) => LazyJson::new(&r.body, &j.token_json)
+                .get()
+                .and_then(|v| v.pointer(&auth.token_pointer))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            _ => None,
+        };
+        self.it.recorder.check(self.w.login_check, token.is_some());
+        let Some(token) = token else {
+            let why = match &res {
+                Ok(r) => format!(
+                    "login as \"{name}\" answered {} without a token at {}",
+                    r.status, auth.token_pointer
+                ),
+                Err(f) => format!("login as \"{name}\" failed: {f}"),
+            };
+            self.sample_exchange("login", why.clone(), &prepared, &res);
+            return Err(why);
+        };
+        let text = if auth.scheme.is_empty() {
+            token
+        } else {
+            format!("{} {token}", auth.scheme)
+        };
+        let mut v = HeaderValue::from_str(&text)
+            .map_err(|_| "the login token is not a valid header value".to_string())?;
+        v.set_sensitive(true);
+        self.user.journeys[self.ji].tokens[identity] = Some((v.clone(), Instant::now()));
+        Ok(v)
     }
 
     fn prepare(
@@ -801,8 +818,9 @@ impl StepRun<'_> {
                         HeaderValue::from_static("application/json"),
                     );
                 }
-                let v = render_json(t, &ctx).map_err(unset)?;
-                Bytes::from(serde_json::to_vec(&v).expect("JSON values serialise"))
+                let mut out = Vec::with_capacity(256);
+                write_json(t, &ctx, &mut out).map_err(unset)?;
+                Bytes::from(out)
             }
         };
         Ok(Prepared {
@@ -1622,6 +1640,46 @@ fn render_json(t: &JsonTemplate, ctx: &RenderCtx<'_>) -> Result<Value, super::te
     })
 }
 
+/// Writes the JSON of `t` to `out`, as `render_json` then `to_vec` would
+/// but without building the value first; object keys keep the order the
+/// scenario gives them.
+fn write_json(
+    t: &JsonTemplate,
+    ctx: &RenderCtx<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), super::template::Unset> {
+    // Writing JSON to a Vec cannot fail.
+    match t {
+        JsonTemplate::Fixed(v) => serde_json::to_writer(&mut *out, v).expect("JSON serialises"),
+        JsonTemplate::Text(t) => {
+            serde_json::to_writer(&mut *out, &t.render_value(ctx)?).expect("JSON serialises")
+        }
+        JsonTemplate::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json(item, ctx, out)?;
+            }
+            out.push(b']');
+        }
+        JsonTemplate::Object(fields) => {
+            out.push(b'{');
+            for (i, (k, v)) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, k.as_str()).expect("JSON serialises");
+                out.push(b':');
+                write_json(v, ctx, out)?;
+            }
+            out.push(b'}');
+        }
+    }
+    Ok(())
+}
+
 fn encode_component(s: &str, out: &mut String) {
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
@@ -1755,6 +1813,79 @@ mod tests {
         let mut out = String::new();
         write_headers(&mut out, &h);
         assert!(!out.contains("xyz"));
+    }
+
+    #[test]
+    fn json_bodies_are_written_as_their_rendered_value_in_the_scenarios_key_order() {
+        use super::super::template::{Part, Resolve, Template};
+        struct Scope;
+        impl Resolve for Scope {
+            fn resolve(&self, name: &str) -> Result<Part, (String, Option<String>)> {
+                match name {
+                    "id" => Ok(Part::Var(0)),
+                    "n" => Ok(Part::Var(1)),
+                    _ => Err((format!("undefined variable {name:?}"), None)),
+                }
+            }
+        }
+        let text = |t: &str| JsonTemplate::Text(Template::parse(t, &Scope).unwrap());
+        let body = JsonTemplate::Object(vec![
+            ("z".into(), text("PO-{{ vu }}-{{ iteration }}")),
+            ("id".into(), text("{{ id }}")),
+            ("n".into(), text("{{ n }}")),
+            ("vu".into(), text("{{ vu }}")),
+            (
+                "a \"quoted\" key".into(),
+                JsonTemplate::Array(vec![
+                    JsonTemplate::Fixed(serde_json::json!({"x": [1.5, null, true]})),
+                    text("line\nbreak \u{1} é"),
+                    JsonTemplate::Array(vec![]),
+                    JsonTemplate::Object(vec![]),
+                ]),
+            ),
+        ]);
+        let vars = vec![
+            Some(Value::from("ord-\"7\"")),
+            Some(serde_json::json!({"deep": [1, 2]})),
+        ];
+        let names = vec!["id".to_string(), "n".to_string()];
+        let ctx = RenderCtx {
+            vu: 3,
+            iteration: 9,
+            vars: &vars,
+            data: None,
+            names: &names,
+        };
+        let mut out = Vec::new();
+        write_json(&body, &ctx, &mut out).unwrap();
+        let written: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(written, render_json(&body, &ctx).unwrap());
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with(r#"{"z":"PO-3-9","id":"ord-\"7\"","n":{"deep":[1,2]},"vu":3,"#),
+            "{text}"
+        );
+
+        let unset = JsonTemplate::Array(vec![text_unset()]);
+        fn text_unset() -> JsonTemplate {
+            struct Only;
+            impl Resolve for Only {
+                fn resolve(&self, _: &str) -> Result<Part, (String, Option<String>)> {
+                    Ok(Part::Var(0))
+                }
+            }
+            JsonTemplate::Text(Template::parse("{{ later }}", &Only).unwrap())
+        }
+        let empty = vec![None];
+        let ctx = RenderCtx {
+            vars: &empty,
+            names: &names[..1],
+            ..ctx
+        };
+        assert_eq!(
+            write_json(&unset, &ctx, &mut Vec::new()).unwrap_err().0,
+            "id"
+        );
     }
 
     #[test]
