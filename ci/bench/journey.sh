@@ -15,12 +15,22 @@
 #   journey       convoy run order-lifecycle, 50 users (five steps with JSON
 #                 bodies, captures and checks; two logins per user)
 #
+# A generator's CPU per request depends on how fast the target answers: the
+# slower the answers, the fewer responses each wake-up of the generator
+# handles (the same `convoy bench GET /health` costs half as much again per
+# request against a target that answers in 3 ms as against one that answers
+# at once). Flat out, the journey's requests cost the target three times what
+# /health does, so it runs at half the rate. --target-latency 5ms makes the
+# target answer every request after 5 ms, so that every workload runs at
+# about the same rate and the comparison is of the generators' own work.
+#
 # The figure is CPU seconds (user + sys) of the generator process per 10,000
 # responses; the ratios journey/bench_health (the issue's figure) and
 # journey/bench_order are printed with the goal. See ci/bench/README.md.
 #
 # Usage: ci/bench/journey.sh [--rounds N] [--duration SECS] [--users N]
-#                            [--workloads LIST] [--no-build] [--convoy PATH]
+#                            [--target-latency DUR] [--workloads LIST]
+#                            [--no-build] [--convoy PATH]
 set -euo pipefail
 
 BENCH_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -41,6 +51,8 @@ Options (each also settable by the environment variable shown):
   --rounds N          interleaved rounds                      [JOURNEY_ROUNDS=3]
   --duration SECS     length of each measured run             [JOURNEY_DURATION=10]
   --users N           connections of the benches, users of the runs [JOURNEY_USERS=50]
+  --target-latency DUR  the target answers every request after DUR (e.g. 5ms),
+                      so that all workloads run at the same rate [JOURNEY_TARGET_LATENCY]
   --workloads LIST    subset of bench_health,bench_order,run_health,journey
                                                               [JOURNEY_WORKLOADS=all]
   --no-build          use target/release/convoy as it is      [JOURNEY_NO_BUILD=1]
@@ -65,6 +77,7 @@ CONVOY_BIN=${JOURNEY_CONVOY:-}
 SERVER_CPU=${JOURNEY_SERVER_CPU:-0}
 GEN_CPU=${JOURNEY_GENERATOR_CPU:-1}
 TARGET_THREADS=${JOURNEY_TARGET_THREADS:-1}
+TARGET_LATENCY=${JOURNEY_TARGET_LATENCY:-}
 # The goal of issue 4.
 GOAL_RATIO=2
 
@@ -73,6 +86,7 @@ while (($#)); do
     --rounds) ROUNDS=$2; shift ;;
     --duration) DURATION=${2%s}; shift ;;
     --users) USERS=$2; shift ;;
+    --target-latency) TARGET_LATENCY=$2; shift ;;
     --workloads) WORKLOADS=$2; shift ;;
     --no-build) NO_BUILD=1 ;;
     --convoy) CONVOY_BIN=$2; NO_BUILD=1; shift ;;
@@ -85,6 +99,9 @@ done
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "--duration wants whole seconds"
 [[ $USERS =~ ^[1-9][0-9]*$ ]] || die "--users wants a positive integer"
 [[ $TARGET_THREADS =~ ^[1-9][0-9]*$ ]] || die "JOURNEY_TARGET_THREADS wants a positive integer"
+[[ -z $TARGET_LATENCY || $TARGET_LATENCY =~ ^[0-9]+(us|ms|s)$ ]] || die "--target-latency wants a duration such as 5ms"
+target_faults=()
+[[ -n $TARGET_LATENCY ]] && target_faults=("latency=$TARGET_LATENCY")
 [[ $WORKLOADS == all ]] && WORKLOADS=$ALL_WORKLOADS
 IFS=, read -r -a workloads <<<"$WORKLOADS"
 for w in "${workloads[@]}"; do
@@ -147,12 +164,12 @@ cpu_seconds() {
 # start_target (lib.sh) runs one runtime thread; more threads, still all on
 # the server CPU, only when asked.
 port=$(free_port 18480)
-log "convoy target on CPU $SERVER_CPU port $port ($TARGET_THREADS thread(s)); generator on CPU $GEN_CPU"
+log "convoy target on CPU $SERVER_CPU port $port ($TARGET_THREADS thread(s)${TARGET_LATENCY:+, latency $TARGET_LATENCY}); generator on CPU $GEN_CPU"
 if ((TARGET_THREADS == 1)); then
-    start_target "$CONVOY" "$port" "$SERVER_CPU" "$RUN_DIR/target.log"
+    start_target "$CONVOY" "$port" "$SERVER_CPU" "$RUN_DIR/target.log" ${target_faults[@]+"${target_faults[@]}"}
 else
     taskset -c "$SERVER_CPU" "$CONVOY" target --addr "127.0.0.1:$port" --threads "$TARGET_THREADS" \
-        >"$RUN_DIR/target.log" 2>&1 &
+        ${target_faults[@]+"${target_faults[@]/#/--fault=}"} >"$RUN_DIR/target.log" 2>&1 &
     BENCH_PIDS+=("$!")
     BENCH_LAST_PID=$!
 fi
@@ -235,7 +252,7 @@ run_dir, text_out, json_out = sys.argv[1:4]
 meta = {
     "started_at": "$STAMP", "rounds": $ROUNDS, "duration_s": $DURATION, "users": $USERS,
     "server_cpu": $SERVER_CPU, "generator_cpu": $GEN_CPU, "target_threads": $TARGET_THREADS,
-    "goal_ratio": $GOAL_RATIO, "cpus": $CPUS,
+    "goal_ratio": $GOAL_RATIO, "cpus": $CPUS, "target_latency": "${TARGET_LATENCY:-none}",
     "convoy_commit": "$CONVOY_DESC",
     "load_average_at_end": "$(cut -d' ' -f1-3 /proc/loadavg)",
 }
@@ -272,7 +289,8 @@ for r in runs:
 
 out = [f"convoy journey CPU benchmark  {meta['started_at']}  ({run_dir})",
        f"convoy {meta['convoy_commit']} | {meta['cpus']} CPUs, convoy target ({meta['target_threads']} thread) "
-       f"on CPU {meta['server_cpu']}, generator on CPU {meta['generator_cpu']}, {meta['rounds']} rounds x "
+       f"on CPU {meta['server_cpu']}, target latency {meta['target_latency']}, "
+       f"generator on CPU {meta['generator_cpu']}, {meta['rounds']} rounds x "
        f"{meta['duration_s']} s, -c {meta['users']} / {meta['users']} users (closed)"]
 for r in runs:
     if r.get("exit", 0) != 0 or "parse_error" in r or r.get("errors"):
