@@ -8,6 +8,7 @@
 //! checks fail ends its journey (later steps would act on missing data) and
 //! the journey is recorded as failed.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::future::Future;
@@ -698,8 +699,12 @@ impl StepRun<'_> {
                 }
                 // Boxed: logging in is rare and its future is large; every
                 // step awaits this one.
-                let v = Box::pin(self.login(identity, auth, body)).await?;
-                Ok(Some((header, v)))
+                let v = Box::pin(self.login(identity, auth, body)).await;
+                // A login is its own request with its own metric: the step's
+                // latency starts after it, not at the iteration's scheduled
+                // time.
+                self.scheduled = self.scheduled.max(Instant::now());
+                Ok(Some((header, v?)))
             }
         }
     }
@@ -877,17 +882,10 @@ impl StepRun<'_> {
         &mut self,
         identity: Option<usize>,
     ) -> Result<Option<(http::HeaderName, HeaderValue)>, ()> {
-        let before = Instant::now();
-        let r = match identity {
+        match identity {
             Some(i) => self.auth_header(i).await.map_err(|_| ()),
             None => Ok(None),
-        };
-        // A login is its own request with its own metric: the step's
-        // latency starts after it, not at the iteration's scheduled time.
-        if before.elapsed() > Duration::from_micros(200) {
-            self.scheduled = self.scheduled.max(Instant::now());
         }
-        r
     }
 
     async fn request_step(&mut self, r: &Request) -> bool {
@@ -1496,20 +1494,22 @@ fn evaluate(
     latency: Duration,
     ctx: &RenderCtx<'_>,
 ) -> Result<(), String> {
-    let subject: Option<Value> = match &check.subject {
+    let subject: Option<Cow<'_, Value>> = match &check.subject {
         Subject::Json(ptr) => match json.get() {
-            Some(v) => v.pointer(ptr).cloned(),
+            Some(v) => v.pointer(ptr).map(Cow::Borrowed),
             None => return Err("the response is not JSON".into()),
         },
-        Subject::Header(h) => resp
-            .headers
-            .get(h)
-            .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned())),
-        Subject::Body => Some(Value::String(
+        Subject::Header(h) => resp.headers.get(h).map(|v| {
+            Cow::Owned(Value::String(
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            ))
+        }),
+        Subject::Body => Some(Cow::Owned(Value::String(
             String::from_utf8_lossy(&resp.body).into_owned(),
-        )),
+        ))),
         Subject::Latency => None,
     };
+    let subject = subject.as_deref();
     match &check.predicate {
         Predicate::Below(limit) => {
             if latency < *limit {
@@ -1523,18 +1523,18 @@ fn evaluate(
             (false, true) => Err("absent".into()),
             (true, false) => Err(format!(
                 "present: {}",
-                shown(&check.subject, &subject.expect("present"))
+                shown(&check.subject, subject.expect("present"))
             )),
         },
         Predicate::Equals(t) => {
             let want =
-                render_json(t, ctx).map_err(|u| format!("variable \"{}\" has no value", u.0))?;
+                expected_json(t, ctx).map_err(|u| format!("variable \"{}\" has no value", u.0))?;
             match subject {
-                Some(got) if loosely_equal(&got, &want) => Ok(()),
+                Some(got) if loosely_equal(got, &want) => Ok(()),
                 Some(got) => Err(format!(
                     "expected {}, found {}",
                     shown(&check.subject, &want),
-                    shown(&check.subject, &got)
+                    shown(&check.subject, got)
                 )),
                 None => Err(format!(
                     "expected {}, found nothing",
@@ -1543,9 +1543,9 @@ fn evaluate(
             }
         }
         Predicate::Matches(re) => match subject {
-            Some(Value::String(s)) if re.is_match(&s) => Ok(()),
+            Some(Value::String(s)) if re.is_match(s) => Ok(()),
             Some(v @ (Value::Number(_) | Value::Bool(_))) if re.is_match(&v.to_string()) => Ok(()),
-            Some(v) => Err(format!("{} does not match", shown(&check.subject, &v))),
+            Some(v) => Err(format!("{} does not match", shown(&check.subject, v))),
             None => Err("absent".into()),
         },
         Predicate::Contains(t) => {
@@ -1562,13 +1562,13 @@ fn evaluate(
                 }
                 Some(v) => Err(format!(
                     "{} does not contain {needle:?}",
-                    shown(&check.subject, &v)
+                    shown(&check.subject, v)
                 )),
                 None => Err("absent".into()),
             }
         }
         Predicate::Length(n) => {
-            let len = match &subject {
+            let len = match subject {
                 Some(Value::Array(a)) => Some(a.len()),
                 Some(Value::String(s)) => Some(s.chars().count()),
                 Some(Value::Object(o)) => Some(o.len()),
@@ -1618,6 +1618,29 @@ fn short(v: &Value) -> String {
         format!("{}…", s.chars().take(120).collect::<String>())
     } else {
         s
+    }
+}
+
+/// The value a check expects: borrowed when the scenario fixed it or it is
+/// one variable, rendered otherwise.
+fn expected_json<'c>(
+    t: &'c JsonTemplate,
+    ctx: &'c RenderCtx<'_>,
+) -> Result<Cow<'c, Value>, super::template::Unset> {
+    match t {
+        JsonTemplate::Fixed(v) => Ok(Cow::Borrowed(v)),
+        JsonTemplate::Text(t) => match t.as_var() {
+            Some(slot) => ctx
+                .vars
+                .get(slot)
+                .and_then(Option::as_ref)
+                .map(Cow::Borrowed)
+                .ok_or_else(|| {
+                    super::template::Unset(ctx.names.get(slot).cloned().unwrap_or_default())
+                }),
+            None => t.render_value(ctx).map(Cow::Owned),
+        },
+        _ => render_json(t, ctx).map(Cow::Owned),
     }
 }
 

@@ -148,6 +148,14 @@ impl Template {
         }
     }
 
+    /// The slot of a template that is one variable and nothing else.
+    pub fn as_var(&self) -> Option<usize> {
+        match self.parts.as_slice() {
+            [Part::Var(i)] => Some(*i),
+            _ => None,
+        }
+    }
+
     /// The variable slots this template reads.
     pub fn slots(&self) -> impl Iterator<Item = usize> + '_ {
         self.parts.iter().filter_map(|p| match p {
