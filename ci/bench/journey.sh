@@ -177,19 +177,26 @@ target_pid=$BENCH_LAST_PID
 url=http://127.0.0.1:$port
 wait_http "$url/health"
 
-# bench_order reads one order as its admin, like the journey's steps do.
+# bench_order reads one order as its admin, like the journey's steps do. The
+# order is created afresh before each bench_order run: the in-memory target
+# keeps the newest 100,000 orders per tenant, and the journey runs create
+# more than that, so an order made once would be gone by a later round.
 order_url='' token=''
+fresh_order() {
+    local order_id
+    order_id=$(curl -fsS -H 'content-type: application/json' -H "authorization: Bearer $token" \
+        -d '{"reference":"PO-journey-sh","weight_kg":120.5,"pickup":{"address":"Am Sandtorkai 1, Hamburg","lat":53.5436,"lon":9.9885},"dropoff":{"address":"Moenckebergstrasse 7, Hamburg","lat":53.5503,"lon":10.0006}}' \
+        "$url/api/orders" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])') ||
+        die "creating the order for bench_order failed"
+    order_url=$url/api/orders/$order_id
+    curl -fsS -o /dev/null -H "authorization: Bearer $token" "$order_url" ||
+        die "GET $order_url with the admin's token failed"
+}
 if [[ ,$WORKLOADS, == *,bench_order,* ]]; then
     token=$(curl -fsS -H 'content-type: application/json' \
         -d '{"email":"admin@acme.test","password":"convoy-demo"}' "$url/api/auth/login" |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-    order_id=$(curl -fsS -H 'content-type: application/json' -H "authorization: Bearer $token" \
-        -H "idempotency-key: journey-sh-$STAMP" \
-        -d '{"reference":"PO-journey-sh","weight_kg":120.5,"pickup":{"address":"Am Sandtorkai 1, Hamburg","lat":53.5436,"lon":9.9885},"dropoff":{"address":"Moenckebergstrasse 7, Hamburg","lat":53.5503,"lon":10.0006}}' \
-        "$url/api/orders" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-    order_url=$url/api/orders/$order_id
-    curl -fsS -o /dev/null -H "authorization: Bearer $token" "$order_url" ||
-        die "GET $order_url with the admin's token failed"
+    fresh_order
 fi
 
 # Closed profiles for the runs: USERS users looping for DURATION seconds.
@@ -205,7 +212,9 @@ workload_cmd() {
     bench_health) CMD=("$CONVOY" bench "$url/health" -c "$USERS" -d "${DURATION}s" -q --json) ;;
     # The token is a secret of the target only, but keep it out of the
     # recorded command line all the same.
-    bench_order) CMD=("$CONVOY" bench "$order_url" -H "Authorization: Bearer $token" -c "$USERS"
+    bench_order)
+        fresh_order
+        CMD=("$CONVOY" bench "$order_url" -H "Authorization: Bearer $token" -c "$USERS"
         -d "${DURATION}s" -q --json) ;;
     run_health) CMD=("$CONVOY" run health --target "$url" --profiles "$RUN_DIR/profiles.toml"
         --profile cpu --json --no-reports -q) ;;
