@@ -90,6 +90,34 @@ start_nginx() {
 
 # Starts `convoy target` on PORT pinned to CPU with one runtime thread and
 # the faults given after the fourth argument. Sets BENCH_LAST_PID.
+# Sets CONVOY to a private copy of the convoy binary in directory $3, so
+# that a rebuild by someone else during the run cannot swap it, and
+# CONVOY_DESC to what is measured as of now: the work tree's commit, and
+# whether the binary was built from it here. $1 is a binary given with
+# --convoy, or empty for target/release/convoy of $REPO, built first unless
+# $2 is 1.
+copy_convoy() {
+    local bin=$1 no_build=$2 scratch=$3
+    local built=$REPO/target/release/convoy
+    if [[ -z $bin ]]; then
+        if [[ $no_build != 1 ]]; then
+            log "building convoy (cargo build --release)"
+            (cd "$REPO" && cargo build --release --quiet) >&2
+        fi
+        bin=$built
+    fi
+    [[ -x $bin ]] || die "$bin not found: run cargo build --release"
+    cp "$bin" "$scratch/convoy"
+    # shellcheck disable=SC2034 # CONVOY and CONVOY_DESC are the caller's.
+    CONVOY=$scratch/convoy
+    CONVOY_DESC=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)
+    if [[ $bin != "$built" ]]; then
+        CONVOY_DESC="binary $bin (work tree at $CONVOY_DESC)"
+    elif [[ $no_build == 1 ]]; then
+        CONVOY_DESC="$CONVOY_DESC (target/release/convoy, not rebuilt)"
+    fi
+}
+
 start_target() {
     local convoy=$1 port=$2 cpu=$3 log=$4
     shift 4

@@ -106,22 +106,11 @@ SCRATCH=$(mktemp -d -t convoy-peers.XXXXXX)
 trap 'bench_cleanup; rm -rf "$SCRATCH"' EXIT
 trap 'exit 130' INT TERM
 
-# The binary is copied so that a rebuild by someone else during the run
-# cannot swap it between rounds.
-if [[ -z $CONVOY_BIN ]]; then
-    if [[ $NO_BUILD != 1 ]]; then
-        log "building convoy (cargo build --release)"
-        (cd "$REPO" && cargo build --release --quiet) >&2
-    fi
-    CONVOY_BIN=$REPO/target/release/convoy
-fi
-[[ -x $CONVOY_BIN ]] || die "$CONVOY_BIN not found: run cargo build --release"
-cp "$CONVOY_BIN" "$SCRATCH/convoy"
-CONVOY=$SCRATCH/convoy
+copy_convoy "$CONVOY_BIN" "$NO_BUILD" "$SCRATCH"
 # Cargo judges freshness by file times; a target/ directory copied from
 # elsewhere can hold a binary older than the sources it claims to match.
 "$CONVOY" target --help 2>/dev/null | grep -q -- '--fault' ||
-    die "$CONVOY_BIN has no 'target --fault': stale build? try: cargo clean --release -p convoy && cargo build --release"
+    die "${CONVOY_BIN:-target/release/convoy} has no 'target --fault': stale build? try: cargo clean --release -p convoy && cargo build --release"
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 RESULTS=$BENCH_HERE/results
@@ -132,7 +121,7 @@ RUNS=$RUN_DIR/runs.jsonl
 
 python3 "$REPORT" meta \
     "started_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-    "convoy_commit=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)" \
+    "convoy_commit=$CONVOY_DESC" \
     "oha_version=$("$OHA" --version | awk '{print $2}')" \
     "wrk_version=$("$WRK" -v 2>&1 | awk 'NR==1 {print $2}')" \
     "nginx_version=$("$(nginx_path)" -v 2>&1 | sed 's|.*nginx/||')" \

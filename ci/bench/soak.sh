@@ -98,27 +98,7 @@ SCRATCH=$(mktemp -d -t convoy-soak.XXXXXX)
 trap 'bench_cleanup; rm -rf "$SCRATCH"' EXIT
 trap 'exit 130' INT TERM
 
-# Copied, as in peers.sh, so a rebuild by someone else during the run
-# cannot swap the binary under the target.
-if [[ -z $CONVOY_BIN ]]; then
-    if [[ $NO_BUILD != 1 ]]; then
-        log "building convoy (cargo build --release)"
-        (cd "$REPO" && cargo build --release --quiet) >&2
-    fi
-    CONVOY_BIN=$REPO/target/release/convoy
-fi
-[[ -x $CONVOY_BIN ]] || die "$CONVOY_BIN not found: run cargo build --release"
-cp "$CONVOY_BIN" "$SCRATCH/convoy"
-CONVOY=$SCRATCH/convoy
-
-# What is measured, as of the start: the work tree's commit, and whether the
-# binary was built from it here.
-CONVOY_DESC=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)
-if [[ $CONVOY_BIN != "$REPO/target/release/convoy" ]]; then
-    CONVOY_DESC="binary $CONVOY_BIN (work tree at $CONVOY_DESC)"
-elif [[ $NO_BUILD == 1 ]]; then
-    CONVOY_DESC="$CONVOY_DESC (target/release/convoy, not rebuilt)"
-fi
+copy_convoy "$CONVOY_BIN" "$NO_BUILD" "$SCRATCH"
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 RESULTS=$BENCH_HERE/results
