@@ -108,10 +108,7 @@ impl CustomCtx<'_> {
         let sent = Instant::now();
         let r = self.client.send(self.conn, self.endpoint, req).await;
         let done = Instant::now();
-        let outcome = match &r {
-            Ok(resp) => Outcome::Status(resp.status),
-            Err(f) => Outcome::Failed(f.cause),
-        };
+        let outcome = outcome_of(&r);
         self.recorder
             .record(self.step, done - sent, done - sent, outcome);
         r
@@ -864,10 +861,7 @@ impl StepRun<'_> {
             .send(&mut self.user.conn, &self.j.endpoint, req)
             .await;
         let done = Instant::now();
-        let outcome = match &res {
-            Ok(r) => Outcome::Status(r.status),
-            Err(f) => Outcome::Failed(f.cause),
-        };
+        let outcome = outcome_of(&res);
         self.it.recorder.record_as(
             metric,
             done - scheduled,
@@ -1060,10 +1054,7 @@ impl StepRun<'_> {
                 } else {
                     self.user.spare.push(conn);
                 }
-                let outcome = match &res {
-                    Ok(resp) => Outcome::Status(resp.status),
-                    Err(f) => Outcome::Failed(f.cause),
-                };
+                let outcome = outcome_of(&res);
                 self.it.recorder.record_as(
                     self.ids.metric,
                     done - self.scheduled,
@@ -1221,7 +1212,18 @@ impl StepRun<'_> {
                 return false;
             }
         };
-        let body = iso.body.as_ref().map(|b| render_json(b, &ctx));
+        // Rendered once for every probe; `{}` when there is none or a
+        // variable in it has no value.
+        let body = iso
+            .body
+            .as_ref()
+            .and_then(|b| {
+                let mut out = Vec::new();
+                write_json(b, &ctx, &mut out)
+                    .ok()
+                    .map(|()| Bytes::from(out))
+            })
+            .unwrap_or_else(|| Bytes::from_static(b"{}"));
         let mut ok = true;
         for (i, (method, suffix)) in iso.probes.iter().enumerate() {
             let mut headers = http::HeaderMap::new();
@@ -1237,12 +1239,7 @@ impl StepRun<'_> {
                     http::header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json"),
                 );
-                match &body {
-                    Some(Ok(v)) => {
-                        Bytes::from(serde_json::to_vec(v).expect("JSON values serialise"))
-                    }
-                    _ => Bytes::from_static(b"{}"),
-                }
+                body.clone()
             } else {
                 Bytes::new()
             };
@@ -1473,6 +1470,14 @@ impl StepRun<'_> {
                 iteration: self.it.index,
             }
         });
+    }
+}
+
+/// The outcome of an exchange, as recorded.
+fn outcome_of(res: &Result<HttpResponse, HttpFailure>) -> Outcome {
+    match res {
+        Ok(resp) => Outcome::Status(resp.status),
+        Err(f) => Outcome::Failed(f.cause),
     }
 }
 

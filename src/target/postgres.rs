@@ -302,6 +302,22 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 
 /// Starts a transaction in `tenant`: every statement of it sees and writes
 /// only that tenant's rows.
+/// The tenant's order `id` (the transaction's tenant), locked until the
+/// transaction ends by `select` (`ORDER_FOR_UPDATE`); a 404 when there is
+/// none.
+async fn lock_order(
+    tx: &tokio_postgres::Transaction<'_>,
+    select: &tokio_postgres::Statement,
+    id: Uuid,
+) -> Result<(i64, Order), ApiError> {
+    let row = tx
+        .query_opt(select, &[&id.to_string()])
+        .await
+        .map_err(db)?
+        .ok_or_else(|| ApiError::not_found("order"))?;
+    order_from_row(&row)
+}
+
 async fn begin(
     conn: &mut PgConn,
     tenant: TenantId,
@@ -492,12 +508,7 @@ impl PgStore {
         let update = conn.statement(UPDATE_ORDER).await.map_err(db)?;
         let ledger = conn.statement(INSERT_ADJUSTMENT).await.map_err(db)?;
         let tx = begin(&mut conn, tenant, false).await.map_err(db)?;
-        let row = tx
-            .query_opt(&select, &[&id.to_string()])
-            .await
-            .map_err(db)?
-            .ok_or_else(|| ApiError::not_found("order"))?;
-        let (internal, mut order) = order_from_row(&row)?;
+        let (internal, mut order) = lock_order(&tx, &select, id).await?;
         // An error drops the transaction, which rolls it back.
         let (answer, adjustment) = edit(&mut order)?;
         let route = order.route.as_ref().map(to_json);
@@ -551,12 +562,7 @@ impl PgStore {
         let select = conn.statement(ORDER_FOR_UPDATE).await.map_err(db)?;
         let delete = conn.statement(DELETE_ORDER).await.map_err(db)?;
         let tx = begin(&mut conn, tenant, false).await.map_err(db)?;
-        let row = tx
-            .query_opt(&select, &[&id.to_string()])
-            .await
-            .map_err(db)?
-            .ok_or_else(|| ApiError::not_found("order"))?;
-        let (internal, order) = order_from_row(&row)?;
+        let (internal, order) = lock_order(&tx, &select, id).await?;
         allow(&order)?;
         tx.execute(&delete, &[&internal]).await.map_err(db)?;
         tx.commit().await.map_err(db)?;
