@@ -160,14 +160,26 @@ async fn protected_routes_need_a_valid_unexpired_token() {
         &claims(unix_now() + 600, "initech"),
     );
     let valid = sign_token(DEV_JWT_SECRET.as_bytes(), &claims(unix_now() + 600, "acme"));
+    // A real order of the token's tenant: each route would act on it with a
+    // valid token, so only the missing credentials can refuse it.
+    let order = Session::login(&target, ACME_ADMIN)
+        .await
+        .create_order("AUTH-1")
+        .await;
 
     let paths = [
-        (Method::GET, "/api/orders"),
-        (Method::POST, "/api/orders"),
-        (Method::GET, "/api/shipments"),
-        (Method::GET, "/orders/00000000-0000-4000-8000-000000000000"),
-        (Method::POST, "/api/dispatch/assign"),
-        (Method::GET, "/api/drivers/drv-acme-1/coaching"),
+        (Method::GET, "/api/orders".to_string()),
+        (Method::POST, "/api/orders".to_string()),
+        (Method::GET, "/api/shipments".to_string()),
+        (Method::GET, format!("/orders/{order}")),
+        (Method::PATCH, format!("/api/orders/{order}")),
+        (Method::DELETE, format!("/api/orders/{order}")),
+        (Method::POST, format!("/api/orders/{order}/accept")),
+        (Method::POST, format!("/api/shipments/{order}/route")),
+        (Method::POST, format!("/orders/{order}/deliver")),
+        (Method::GET, format!("/api/orders/{order}/adjustments")),
+        (Method::POST, "/api/dispatch/assign".to_string()),
+        (Method::GET, "/api/drivers/drv-acme-1/coaching".to_string()),
     ];
     for (method, path) in paths {
         let url = format!("{base}{path}");
@@ -219,6 +231,88 @@ async fn protected_routes_need_a_valid_unexpired_token() {
     // The same claims, signed properly and unexpired, pass.
     let ok = send(client.get(format!("{base}/api/orders")).bearer_auth(&valid)).await;
     assert_eq!(ok.status, StatusCode::OK);
+    // None of the refused requests touched the order.
+    let still = send(
+        client
+            .get(format!("{base}/api/orders/{order}"))
+            .bearer_auth(&valid),
+    )
+    .await;
+    assert_eq!(
+        (still.status, still.json["status"].as_str()),
+        (StatusCode::OK, Some("created"))
+    );
+}
+
+#[tokio::test]
+async fn wrong_methods_and_oversized_bodies_answer_the_json_error_shape() {
+    let target = start(&[]);
+    let admin = Session::login(&target, ACME_ADMIN).await;
+    let order = admin.create_order("SHAPE-1").await;
+
+    for (method, path, allowed) in [
+        (Method::PUT, format!("/api/orders/{order}"), "PATCH"),
+        (Method::GET, format!("/api/orders/{order}/accept"), "POST"),
+        (Method::DELETE, "/api/orders".to_string(), "POST"),
+        (Method::POST, "/health".to_string(), "GET"),
+    ] {
+        let reply = send(
+            admin
+                .request(method.clone(), &path)
+                .header("x-request-id", "wrong-method"),
+        )
+        .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_eq!(reply.json["code"], "method_not_allowed", "{}", reply.text);
+        assert!(reply.json["error"].is_string(), "{}", reply.text);
+        assert_eq!(reply.header("content-type"), Some("application/json"));
+        assert_eq!(reply.header("x-request-id"), Some("wrong-method"));
+        assert!(
+            reply.header("allow").is_some_and(|a| a.contains(allowed)),
+            "{method} {path}: allow {:?}",
+            reply.header("allow")
+        );
+    }
+
+    // Over the 2 MiB the target reads: refused before any parsing.
+    let big = "x".repeat(2 * 1024 * 1024 + 1);
+    let reply = send(
+        admin
+            .request(Method::POST, "/api/orders")
+            .header("content-type", "application/json")
+            .header("x-request-id", "too-big")
+            .body(big),
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        reply.text
+    );
+    assert_eq!(reply.json["code"], "payload_too_large", "{}", reply.text);
+    assert!(
+        reply.json["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("2097152 bytes")),
+        "{}",
+        reply.text
+    );
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    assert_eq!(reply.header("x-request-id"), Some("too-big"));
+    // Just under the limit it reaches the route, which judges the JSON.
+    let under = send(
+        admin
+            .request(Method::POST, "/api/orders")
+            .header("content-type", "application/json")
+            .body("x".repeat(1024)),
+    )
+    .await;
+    assert_eq!(under.status, StatusCode::BAD_REQUEST, "{}", under.text);
 }
 
 #[tokio::test]

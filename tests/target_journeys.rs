@@ -464,22 +464,35 @@ async fn dispatch_recommends_a_driver_of_the_tenant_deterministically() {
             .unwrap()
             .starts_with("drv-acme-")
     );
+    // Another tenant's order is 404, as on every route, and answers exactly
+    // as an order id that exists nowhere: its existence does not show.
     let globex = Session::login(&target, GLOBEX_DISPATCHER).await;
     let theirs = globex
         .post("/api/dispatch/assign", &json!({"loadId": id}))
         .await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND, "{}", theirs.text);
+    assert_eq!(theirs.json["code"], "not_found");
+    assert!(!theirs.text.contains(id.as_str()), "{}", theirs.text);
+    let nowhere = globex
+        .post(
+            "/api/dispatch/assign",
+            &json!({"loadId": "00000000-0000-4000-8000-000000000000"}),
+        )
+        .await;
+    assert_eq!(
+        (nowhere.status, &nowhere.json),
+        (theirs.status, &theirs.json)
+    );
+    // Globex's own loads still get a globex driver.
+    let own = globex
+        .post("/api/dispatch/assign", &json!({"loadId": "G-1"}))
+        .await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.text);
     assert!(
-        theirs.json["driverId"]
+        own.json["driverId"]
             .as_str()
             .unwrap()
             .starts_with("drv-globex-")
-    );
-    assert!(
-        !theirs.json["reason"]
-            .as_str()
-            .unwrap()
-            .contains("km from pickup"),
-        "no peeking at acme's order"
     );
 
     // Workload counts: once drv-acme-1 carries two loads, drv-acme-2 gets

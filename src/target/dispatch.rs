@@ -115,9 +115,13 @@ struct Candidate {
 }
 
 /// `POST /api/dispatch/assign {"loadId"}` (admin, dispatcher): recommends a
-/// driver of the caller's tenant. A `loadId` naming an order of the tenant is
-/// matched on distance to its pickup and on its weight; any other load id is
-/// matched on workload and rating alone.
+/// driver of the caller's tenant. A `loadId` that is an order id (a UUID)
+/// must name an order of the caller's tenant, matched on distance to its
+/// pickup and on its weight (a delivered one on workload and rating alone);
+/// any other order id is 404, as for every route, so another tenant's order
+/// is neither used nor told apart from one that does not exist. A load id
+/// that is not an order id (a load of another system) is matched on workload
+/// and rating alone.
 pub(crate) async fn assign(
     State(state): State<AppState>,
     caller: Caller,
@@ -131,12 +135,15 @@ pub(crate) async fn assign(
     let load_id = validate::required_str(&object, "loadId", 128)?;
     let drivers: Vec<_> = drivers_of(caller.tenant).collect();
     let load = match order_id(load_id) {
-        Ok(id) => state
-            .storage
-            .order(caller.tenant, id)
-            .await?
-            .filter(|o| o.status != OrderStatus::Delivered)
-            .map(|o| ((o.pickup.lat, o.pickup.lon), o.weight_kg)),
+        Ok(id) => {
+            let order = state
+                .storage
+                .order(caller.tenant, id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("order"))?;
+            (order.status != OrderStatus::Delivered)
+                .then(|| ((order.pickup.lat, order.pickup.lon), order.weight_kg))
+        }
         Err(_) => None,
     };
     let ids: Vec<&str> = drivers.iter().map(|d| d.id).collect();

@@ -74,6 +74,28 @@ impl ApiError {
         }
     }
 
+    /// 405: the route exists, the method does not (the `Allow` header says
+    /// which do).
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "method not allowed on this route",
+        )
+    }
+
+    /// 413: the body is over the size the target reads.
+    pub fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "the request body exceeds {} bytes",
+                super::server::BODY_LIMIT
+            ),
+        )
+    }
+
     /// 500/503 answered by the error-rate fault.
     pub fn injected(status: StatusCode) -> Self {
         Self::new(status, "injected_fault", "injected fault: error-rate")
@@ -114,6 +136,34 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// Answers a known route called with a method it does not have.
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
+}
+
+/// Gives the answers axum writes by itself outside any handler (a body over
+/// the limit is refused by the `Bytes` extractor, in plain text) the JSON
+/// error shape of every other error. Only a 413 that is not JSON yet is
+/// rewritten; its headers (the request id is added later) are kept.
+pub(crate) fn in_json_shape(response: Response) -> Response {
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE
+        || response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+    {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let json = ApiError::payload_too_large().into_response();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, json.into_body())
 }
 
 /// Answers requests that match no route.

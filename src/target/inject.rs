@@ -115,6 +115,9 @@ pub(crate) async fn front(State(state): State<AppState>, request: Request, next:
     } else {
         next.run(request).await
     };
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        response = super::error::in_json_shape(response);
+    }
     response
         .headers_mut()
         .insert(REQUEST_ID.clone(), request_id);

@@ -132,6 +132,10 @@ impl KillSwitch {
     }
 }
 
+/// The largest request body a route reads (axum's default, set here so the
+/// 413 answer can say it); a larger one is refused with 413.
+pub(crate) const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
 /// Order routes, mounted under each of these prefixes.
 const ORDER_PREFIXES: [&str; 3] = ["/api/orders", "/api/shipments", "/orders"];
 
@@ -173,7 +177,9 @@ fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/api/health", get(health))
         .merge(api)
+        .method_not_allowed_fallback(super::error::method_not_allowed)
         .fallback(no_route)
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(from_fn_with_state(state.clone(), inject::front))
         .with_state(state)
 }
