@@ -528,12 +528,49 @@ impl Ramp {
                 .collect(),
         }
     }
+
+    /// The indexes of this shard's part of `total` numbered things (data
+    /// rows): consecutive blocks of [`Shard::split`] sizes, in shard order,
+    /// so the shards' ranges are disjoint and together cover `0..total`.
+    pub fn range(&self, total: u64) -> std::ops::Range<u64> {
+        let (i, n) = (self.index as u64, self.count as u64);
+        let start = i * (total / n) + i.min(total % n);
+        start..start + self.split(total)
+    }
 }
 
 impl LoadModel {
+    /// [`LoadModel::shard`], refused when the slice would run nothing: a
+    /// closed model with fewer users than shards, or an open model whose
+    /// in-flight cap is smaller than the number of shards (each shard would
+    /// need at least one request in flight, and together they would exceed
+    /// the cap the run asked for).
+    pub fn shard_checked(&self, shard: &Shard) -> Result<LoadModel, PlanError> {
+        let m = self.shard(shard);
+        if m.max_users() > 0 {
+            return Ok(m);
+        }
+        let n = shard.count;
+        Err(PlanError::Invalid(match self {
+            LoadModel::Closed(c) => format!(
+                "shard {shard} has no user: the load has {} user(s) (-c, or users in a profile), \
+                 fewer than the {n} shards; add users or run at most that many shards",
+                c.users.peak().round()
+            ),
+            LoadModel::Open(o) => format!(
+                "shard {shard} has no request in flight: the in-flight cap is {} \
+                 (-c, or max_in_flight in a profile), fewer than the {n} shards; \
+                 raise the cap or run at most that many shards",
+                o.max_in_flight
+            ),
+        }))
+    }
+
     /// The deterministic slice of this load that `shard` runs: users,
     /// arrival rate, in-flight cap and request totals are divided so that
-    /// all shards together produce the load of one unsharded run.
+    /// all shards together produce the load of one unsharded run. A part
+    /// may be zero (fewer users or in-flight slots than shards): see
+    /// [`LoadModel::shard_checked`].
     pub fn shard(&self, shard: &Shard) -> LoadModel {
         match self {
             LoadModel::Closed(c) => LoadModel::Closed(ClosedModel {
@@ -544,7 +581,9 @@ impl LoadModel {
             }),
             LoadModel::Open(o) => LoadModel::Open(OpenModel {
                 rate: o.rate.shard_rate(shard),
-                max_in_flight: (shard.split(o.max_in_flight as u64) as u32).max(1),
+                // Never rounded up to 1: shards would then exceed the cap
+                // together (shard_checked refuses an empty slice instead).
+                max_in_flight: shard.split(o.max_in_flight as u64) as u32,
                 max_lag: o.max_lag,
                 total_iterations: o.total_iterations.map(|t| shard.split(t)),
             }),
@@ -765,6 +804,55 @@ mod tests {
         for bad in ["3/3", "1", "a/b", "0/0"] {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn shard_ranges_are_disjoint_blocks_covering_the_whole() {
+        for (total, n) in [(12u64, 3u32), (10, 4), (3, 3), (7, 1)] {
+            let mut next = 0;
+            for i in 0..n {
+                let r = Shard { index: i, count: n }.range(total);
+                assert_eq!(r.start, next, "{total} over {n}");
+                assert_eq!(r.end - r.start, Shard { index: i, count: n }.split(total));
+                next = r.end;
+            }
+            assert_eq!(next, total);
+        }
+        assert!(Shard { index: 2, count: 3 }.range(2).is_empty());
+    }
+
+    #[test]
+    fn an_in_flight_cap_smaller_than_the_shards_is_refused() {
+        let open = |cap: u32| {
+            LoadModel::Open(OpenModel {
+                rate: Ramp::constant(30.0, Duration::from_secs(10)),
+                max_in_flight: cap,
+                max_lag: Duration::from_secs(1),
+                total_iterations: None,
+            })
+        };
+        let shards: Vec<Shard> = (0..3).map(|i| format!("{i}/3").parse().unwrap()).collect();
+        // The caps of the shards add up to the run's cap, never more.
+        let caps: u32 = shards
+            .iter()
+            .map(|s| open(4).shard_checked(s).unwrap().max_users())
+            .sum();
+        assert_eq!(caps, 4);
+        assert_eq!(open(1).shard(&shards[0]).max_users(), 1);
+        let err = open(1).shard_checked(&shards[1]).unwrap_err().to_string();
+        assert!(err.contains("shard 1/3 has no request in flight"), "{err}");
+        assert!(err.contains("in-flight cap is 1"), "{err}");
+        let closed = LoadModel::Closed(ClosedModel {
+            users: Ramp::constant(2.0, Duration::ZERO),
+            iterations_per_user: Some(1),
+            total_iterations: None,
+            duration: None,
+        });
+        let err = closed.shard_checked(&shards[2]).unwrap_err().to_string();
+        assert!(
+            err.contains("shard 2/3 has no user: the load has 2 user(s)"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -159,12 +159,9 @@ impl BenchArgs {
             .validate()
             .map_err(|e| CliError::usage(e.to_string()))?;
         if let Some(shard) = &self.shard {
-            model = model.shard(shard);
-            if model.max_users() == 0 {
-                return Err(CliError::usage(format!(
-                    "shard {shard} has no connection: -c is smaller than the number of shards"
-                )));
-            }
+            model = model
+                .shard_checked(shard)
+                .map_err(|e| CliError::usage(e.to_string()))?;
         }
         let mut engine = EngineOptions {
             graceful_stop: self.graceful_stop,

@@ -218,7 +218,13 @@ pub(crate) fn load_scenarios(names: &[String]) -> Result<Vec<Scenario>, CliError
 
 /// Runs `convoy run`.
 pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
-    let scenarios = load_scenarios(&args.scenarios)?;
+    let mut scenarios = load_scenarios(&args.scenarios)?;
+    if let Some(shard) = &args.shard {
+        // Each shard uses its own data rows, disjoint from the others'.
+        for s in &mut scenarios {
+            s.shard_data(shard).map_err(CliError::usage)?;
+        }
+    }
     let profile =
         crate::profile::resolve(&args.profile, &args.profile_files).map_err(CliError::usage)?;
     let mut gate_texts = profile.gates.clone();
@@ -255,13 +261,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         Some(shard) => {
             options.vu_offset = shard.index as u64;
             options.vu_stride = shard.count as u64;
-            let m = profile.model.shard(shard);
-            if m.max_users() == 0 {
-                return Err(CliError::usage(format!(
-                    "shard {shard} has no user: the profile has fewer users than shards"
-                )));
-            }
-            m
+            profile
+                .model
+                .shard_checked(shard)
+                .map_err(|e| CliError::usage(e.to_string()))?
         }
         None => profile.model.clone(),
     };

@@ -141,8 +141,9 @@ pub struct EngineOptions {
     /// How often the live observer is called.
     pub progress_interval: Duration,
     /// Virtual user numbering for sharded runs: this process's user `k` is
-    /// user `k * vu_stride + vu_offset` of the whole run, so `{{ vu }}` and
-    /// data rows never collide across shards.
+    /// user `k * vu_stride + vu_offset` of the whole run, so `{{ vu }}`
+    /// never collides across shards. (Data rows are kept apart by giving
+    /// each shard its own rows: `DataSet::shard`.)
     pub vu_offset: u64,
     /// See [`EngineOptions::vu_offset`]; 1 when not sharded.
     pub vu_stride: u64,

@@ -45,22 +45,69 @@ pub struct Scenario {
 pub struct DataSet {
     /// Column names.
     pub columns: Vec<String>,
-    /// Rows, each with one value per column.
+    /// Rows, each with one value per column: the whole file, or after
+    /// [`DataSet::shard`] only the shard's own slice of it.
     pub rows: Vec<Vec<Value>>,
     /// Pick rows at random instead of in turn.
     pub random: bool,
+    /// How the users of this process are numbered in the whole run: user
+    /// `k` of shard `I/N` is user `k * N + I` (see
+    /// `EngineOptions::vu_stride`). 1 when not sharded.
+    pub user_stride: u64,
+}
+
+/// A shard would have no data row to use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "shard {shard} has no data row: the data file has {rows} row(s), fewer than the {count} shards \
+     (each shard uses its own rows, so that no row is used by two shards); \
+     add rows or run at most {rows} shard(s)",
+    count = shard.count
+)]
+pub struct NoRowForShard {
+    /// The shard left without a row.
+    pub shard: crate::plan::Shard,
+    /// Rows in the whole file.
+    pub rows: usize,
 }
 
 impl DataSet {
-    /// The row for a user's iteration.
+    /// The row for a user's iteration. `vu` is the user's number in the
+    /// whole run; a shard's `k`-th user picks from the shard's rows exactly
+    /// as user `k` of an unsharded run picks from the whole file.
+    ///
+    /// Sequential: each user starts at its own row (users spread by a prime
+    /// stride) and takes the next row each iteration, wrapping around.
+    /// Random: a row drawn uniformly each iteration.
     pub fn row(&self, vu: u64, iteration: u64) -> &[Value] {
         let n = self.rows.len() as u64;
+        let user = vu / self.user_stride.max(1);
         let i = if self.random {
             fastrand::u64(0..n)
         } else {
-            (vu.wrapping_mul(7919).wrapping_add(iteration)) % n
+            (user.wrapping_mul(7919).wrapping_add(iteration)) % n
         };
         &self.rows[i as usize]
+    }
+
+    /// Keeps only `shard`'s rows: the contiguous slice
+    /// [`Shard::range`](crate::plan::Shard::range) of the file, so that the
+    /// shards of one run use disjoint rows that together cover the file, in
+    /// either mode. Refused when the file has fewer rows than shards (a
+    /// shard would have none; sharing one would break the disjointness).
+    pub fn shard(&mut self, shard: &crate::plan::Shard) -> Result<(), NoRowForShard> {
+        let total = self.rows.len();
+        let range = shard.range(total as u64);
+        if range.is_empty() {
+            return Err(NoRowForShard {
+                shard: *shard,
+                rows: total,
+            });
+        }
+        self.rows.truncate(range.end as usize);
+        self.rows.drain(..range.start as usize);
+        self.user_stride = u64::from(shard.count);
+        Ok(())
     }
 }
 
@@ -294,6 +341,18 @@ impl Scenario {
         }
         out
     }
+
+    /// Cuts this scenario's data rows to `shard`'s slice (see
+    /// [`DataSet::shard`]); a scenario without data is left as it is. The
+    /// error names the scenario and its file.
+    pub fn shard_data(&mut self, shard: &crate::plan::Shard) -> Result<(), String> {
+        match &mut self.data {
+            Some(d) => d
+                .shard(shard)
+                .map_err(|e| format!("scenario {} ({}): {e}", self.name, self.source.display())),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The metric name of one isolation probe.
@@ -302,5 +361,107 @@ pub fn probe_name(step: &str, method: &http::Method, suffix: &str) -> String {
         format!("{step} · {method}")
     } else {
         format!("{step} · {method} {suffix}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Shard;
+    use std::collections::BTreeSet;
+
+    fn data(rows: usize, random: bool) -> DataSet {
+        DataSet {
+            columns: vec!["id".into()],
+            rows: (0..rows).map(|i| vec![Value::from(i)]).collect(),
+            random,
+            user_stride: 1,
+        }
+    }
+
+    /// The file rows (by their `id`) that `users` users of every shard of
+    /// `n` use in `iterations` iterations, shard by shard.
+    fn rows_used(
+        rows: usize,
+        random: bool,
+        n: u32,
+        users: u64,
+        iterations: u64,
+    ) -> Vec<BTreeSet<u64>> {
+        (0..n)
+            .map(|i| {
+                let shard: Shard = format!("{i}/{n}").parse().unwrap();
+                let mut d = data(rows, random);
+                d.shard(&shard).unwrap();
+                let mut used = BTreeSet::new();
+                // Global numbering, as the engine gives it: k * N + I.
+                for vu in (0..users).filter(|vu| vu % u64::from(n) == u64::from(i)) {
+                    for it in 0..iterations {
+                        used.insert(d.row(vu, it)[0].as_u64().unwrap());
+                    }
+                }
+                used
+            })
+            .collect()
+    }
+
+    #[test]
+    fn shards_use_disjoint_rows_in_both_modes() {
+        // The audit's case: 12 rows, 6 users x 2 iterations, 3 shards.
+        for random in [false, true] {
+            let used = rows_used(12, random, 3, 6, 2);
+            for (i, a) in used.iter().enumerate() {
+                // Shard i's rows are its own block of 4.
+                let block: BTreeSet<u64> = (4 * i as u64..4 * i as u64 + 4).collect();
+                assert!(a.is_subset(&block), "random={random} shard {i}: {a:?}");
+                for b in &used[i + 1..] {
+                    assert!(a.is_disjoint(b), "random={random}: {a:?} and {b:?}");
+                }
+            }
+        }
+        // Enough iterations walk every row of every block: together the
+        // shards use the whole file, each row once.
+        let used = rows_used(12, false, 3, 6, 4);
+        let union: BTreeSet<u64> = used.iter().flatten().copied().collect();
+        assert_eq!(union, (0..12).collect());
+        assert_eq!(used.iter().map(BTreeSet::len).sum::<usize>(), 12);
+    }
+
+    #[test]
+    fn a_shard_walks_its_rows_as_an_unsharded_run_walks_the_file() {
+        let whole = data(5, false);
+        let mut shard = data(10, false);
+        shard.shard(&"1/2".parse().unwrap()).unwrap();
+        for k in 0..4 {
+            for it in 0..7 {
+                // Shard 1/2's user k is user 2k+1 of the run; its rows are 5..10.
+                let expected = whole.row(k, it)[0].as_u64().unwrap() + 5;
+                assert_eq!(shard.row(2 * k + 1, it)[0].as_u64().unwrap(), expected);
+            }
+        }
+    }
+
+    #[test]
+    fn uneven_rows_split_into_blocks_that_cover_the_file() {
+        let sizes: Vec<usize> = (0..4)
+            .map(|i| {
+                let mut d = data(10, false);
+                d.shard(&format!("{i}/4").parse().unwrap()).unwrap();
+                d.rows.len()
+            })
+            .collect();
+        assert_eq!(sizes, [3, 3, 2, 2]);
+    }
+
+    #[test]
+    fn fewer_rows_than_shards_is_refused() {
+        let mut d = data(2, false);
+        d.shard(&"1/3".parse().unwrap()).unwrap();
+        let err = data(2, true)
+            .shard(&"2/3".parse().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("shard 2/3 has no data row"), "{err}");
+        assert!(err.contains("2 row(s), fewer than the 3 shards"), "{err}");
     }
 }

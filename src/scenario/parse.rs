@@ -608,6 +608,7 @@ impl<'a> Compiler<'a> {
             columns,
             rows,
             random,
+            user_stride: 1,
         })
     }
 
