@@ -1,5 +1,5 @@
 //! SLA gates: thresholds on a run's figures, written the way people say
-//! them (`p95 < 500ms`, `error_rate < 1%`, `step:create_order p99 < 1s`,
+//! them (`p95 < 500ms`, `error_rate < 1%`, `step:"create order" p99 < 1s`,
 //! `p95 <= baseline * 1.10`), parsed into [`Gate`]s and evaluated against a
 //! finished [`Report`] into the [`GateResult`]s every report carries.
 //!
@@ -547,15 +547,22 @@ pub struct LiveFigures {
 }
 
 impl LiveFigures {
-    /// The figures of a live status; `requests_per_iteration` (when the
-    /// scenario has a fixed number) turns planned iterations into planned
-    /// requests. Violations are not in a live status: set them separately.
+    /// The figures of a live status; `requests_per_iteration` (an upper
+    /// bound on the requests one iteration makes, when the scenarios have
+    /// one) turns planned iterations into planned requests. Violations are
+    /// read from the status's snapshot, so the engine must be asked for
+    /// snapshots ([`crate::engine::EngineOptions::live_snapshots`]) when a
+    /// gate is on a violation counter; without a snapshot they are zero.
     pub fn from_status(status: &LiveStatus, requests_per_iteration: Option<u64>) -> Self {
         LiveFigures {
             requests: status.requests,
             errors: status.errors,
             dropped: status.dropped,
-            violations: BTreeMap::new(),
+            violations: status
+                .snapshot
+                .as_ref()
+                .map(|s| s.shard.book.violations.clone())
+                .unwrap_or_default(),
             planned_requests: status
                 .planned_iterations
                 .zip(requests_per_iteration)
@@ -574,10 +581,14 @@ impl LiveFigures {
 /// * counters (`errors`, `dropped`, `requests`, the violation counters) with
 ///   `<`, `<=` or `==`: lost once the count already breaks the threshold
 ///   (`dropped == 0` is lost at the first dropped arrival);
-/// * `error_rate` with `<`, `<=` or `==`, when the run has a planned number
-///   of requests N: the final rate is at least `errors / N`, so the gate is
-///   lost once that breaks the threshold (`error_rate < 1%` is lost once
-///   errors reach 1 % of N).
+/// * `error_rate` with `<`, `<=` or `==`, when the run has an upper bound N
+///   on its requests (a fixed number of iterations, and scenarios whose
+///   iterations make at most a known number of requests): even if every
+///   remaining request succeeded, the final rate would be at least
+///   `errors / N`, so the gate is lost once that breaks the threshold
+///   (`error_rate < 1%` is lost once errors reach 1 % of N). A run bounded
+///   by time has no such N, and its `error_rate` gates are never lost early:
+///   any number of successes may still come.
 pub fn already_lost(gate: &Gate, live: &LiveFigures) -> bool {
     if gate.scope != Scope::Overall || !matches!(gate.op, Op::Lt | Op::Le | Op::Eq) {
         return false;

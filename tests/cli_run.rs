@@ -242,3 +242,237 @@ fn load_against_a_host_not_on_the_allow_list_is_refused_before_any_traffic() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-host"));
 }
+
+/// A profile file with one closed profile of `body` (TOML keys).
+fn profile_file(dir: &Path, body: &str) -> std::path::PathBuf {
+    let p = dir.join("custom-profiles.toml");
+    std::fs::write(&p, format!("[profile.custom]\n{body}\n")).unwrap();
+    p
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn abort_on_fail_stops_a_leaking_run_at_its_first_violation_and_names_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    // Ten minutes of load unless the lost gate stops it.
+    let profiles = profile_file(dir.path(), "users = 2\nduration = \"10m\"");
+    let t = target::spawn(TargetConfig::default().with_fault(Fault::TenantLeak(1.0))).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = convoy()
+        .args([
+            "run",
+            "tenant-isolation",
+            "--profile",
+            "custom",
+            "--profiles",
+        ])
+        .arg(&profiles)
+        .args([
+            "--gate",
+            "p95 < 10s",
+            "--gate",
+            "tenant_isolation_violations == 0",
+            "--abort-on-fail",
+            "--quiet",
+            "--target",
+            &t.base_url(),
+            "--out",
+        ])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("gate tenant_isolation_violations == 0 can no longer pass"),
+        "{}",
+        stderr(&out)
+    );
+    let r = read_report(&out_dir);
+    assert_eq!(r["partial"], true);
+    assert_eq!(r["stop_reason"], "aborted_by_gate");
+    assert!(r["duration_secs"].as_f64().unwrap() < 600.0);
+    assert!(
+        r["violations"]["tenant_isolation_violations"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    let gates = r["gates"].as_array().unwrap();
+    let lost: Vec<&str> = gates
+        .iter()
+        .filter(|g| g["actual_display"].as_str().unwrap().contains("lost early"))
+        .map(|g| g["expression"].as_str().unwrap())
+        .collect();
+    assert_eq!(lost, ["tenant_isolation_violations == 0"]);
+    let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    assert!(md.contains("lost early"), "{md}");
+}
+
+#[test]
+fn abort_on_fail_judges_the_error_rate_against_the_most_requests_the_plan_can_make() {
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = profile_file(dir.path(), "users = 4\niterations = 20000");
+    let t = target::spawn(TargetConfig::default().with_fault(Fault::ErrorRate(0.3))).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = convoy()
+        .args(["run", "health", "--profile", "custom", "--profiles"])
+        .arg(&profiles)
+        .args([
+            "--gate",
+            "error_rate < 1%",
+            "--abort-on-fail",
+            "--quiet",
+            "--target",
+            &t.base_url(),
+            "--out",
+        ])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let r = read_report(&out_dir);
+    assert_eq!(r["stop_reason"], "aborted_by_gate");
+    // `health` makes one request per iteration: 80,000 at most, of which
+    // 1 % is 800 errors. The gate is lost there and not before.
+    let errors = r["overall"]["errors"].as_u64().unwrap();
+    assert!(errors >= 800, "{errors} errors");
+    assert!(r["iterations"].as_u64().unwrap() < 80_000);
+
+    // A rate that may still end below its threshold does not stop the run.
+    let profiles = profile_file(dir.path(), "users = 2\niterations = 50");
+    let out = convoy()
+        .args(["run", "health", "--profile", "custom", "--profiles"])
+        .arg(&profiles)
+        .args([
+            "--gate",
+            "error_rate < 90%",
+            "--abort-on-fail",
+            "--quiet",
+            "--target",
+            &t.base_url(),
+            "--out",
+        ])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    // The run ends as planned; the 500s fail health's status check (2).
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let r = read_report(&out_dir);
+    assert_eq!(r["stop_reason"], "completed");
+    assert_eq!(r["iterations"], 100);
+}
+
+#[test]
+fn a_relative_gate_without_a_baseline_is_refused_before_the_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let out = convoy()
+        .args(["run", "health", "--profile", "smoke", "--gate"])
+        .arg("p95 <= baseline * 1.10")
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("--baseline"), "{}", stderr(&out));
+    assert!(!out_dir.exists(), "nothing ran, nothing was written");
+}
+
+#[test]
+fn the_smoke_profile_runs_every_journey_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = convoy()
+        .args(["run", "--profile", "smoke", "--quiet", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = read_report(dir.path());
+    let journeys: Vec<(&str, u64)> = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "journey")
+        .map(|s| (s["name"].as_str().unwrap(), s["requests"].as_u64().unwrap()))
+        .collect();
+    let expected: Vec<(&str, u64)> = convoy::scenario::builtin::NAMES
+        .iter()
+        .map(|n| (*n, 1))
+        .collect();
+    assert_eq!(journeys, expected);
+    assert_eq!(r["iterations"], expected.len() as u64);
+}
+
+#[test]
+fn an_unwritable_out_is_a_configuration_error_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    // The target is unreachable: had convoy gone as far as the load, it
+    // would have exited 4.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for command in ["run", "smoke"] {
+        let out = convoy()
+            .args([command, "health", "--target"])
+            .arg(format!("http://127.0.0.1:{port}"))
+            .arg("--out")
+            .arg(file.join("reports"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{command}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("cannot write reports"), "{err}");
+        assert!(err.contains("is not a directory"), "{err}");
+    }
+}
+
+#[test]
+fn history_problems_are_said_not_swallowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = target::spawn(TargetConfig::default()).unwrap();
+    let base = dir.path().join("base");
+    let run = |extra: &[&std::ffi::OsStr]| {
+        convoy()
+            .args(["run", "health", "--profile", "smoke", "--quiet"])
+            .args(["--target", &t.base_url()])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--out".as_ref(), base.as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let missing = dir.path().join("no-such-history");
+    let out = run(&[
+        "--no-reports".as_ref(),
+        "--baseline".as_ref(),
+        base.as_os_str(),
+        "--history".as_ref(),
+        missing.as_os_str(),
+    ]);
+    let err = stderr(&out);
+    assert!(err.contains("no-such-history does not exist"), "{err}");
+
+    let history = dir.path().join("history");
+    std::fs::create_dir(&history).unwrap();
+    std::fs::write(history.join("broken.json"), "{").unwrap();
+    let out = run(&[
+        "--no-reports".as_ref(),
+        "--baseline".as_ref(),
+        base.as_os_str(),
+        "--history".as_ref(),
+        history.as_os_str(),
+    ]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("skipped") && err.contains("broken.json"),
+        "{err}"
+    );
+}

@@ -7,7 +7,7 @@
 //! | code | meaning |
 //! |---|---|
 //! | 0 | the run passed |
-//! | 1 | SLA gates failed |
+//! | 1 | SLA gates failed (or one was lost early: `--abort-on-fail`) |
 //! | 2 | checks failed |
 //! | 3 | configuration or usage error |
 //! | 4 | run aborted: target unreachable or died, or another runtime failure |
@@ -33,7 +33,8 @@ use clap::{Parser, Subcommand};
 pub enum Exit {
     /// The run passed.
     Pass = 0,
-    /// SLA gates failed.
+    /// SLA gates failed, or one was lost early and the run aborted
+    /// (`--abort-on-fail`).
     GatesFailed = 1,
     /// Checks failed.
     ChecksFailed = 2,
@@ -82,7 +83,7 @@ impl CliError {
 const AFTER_HELP: &str = "\
 Exit codes:
   0  passed
-  1  SLA gates failed
+  1  SLA gates failed (or one was lost early under --abort-on-fail)
   2  checks failed
   3  configuration or usage error
   4  run aborted: target unreachable or died

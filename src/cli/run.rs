@@ -13,10 +13,11 @@ use crate::engine::http::preflight;
 use crate::engine::{self, EngineOptions, RunControl, StopReason, TargetWatch};
 use crate::gate::{self, Gate};
 use crate::live::{Exporter, ExporterConfig, RunInfo};
-use crate::plan::{HttpOptions, HttpVersion, Shard, parse_duration};
+use crate::plan::{HttpOptions, HttpVersion, LoadModel, Shard, parse_duration};
 use crate::progress::Progress;
 use crate::redact::redact_url;
 use crate::report::{self, Report, RunMeta};
+use crate::scenario::model::{Action, Credential};
 use crate::scenario::{self, CustomRegistry, Scenario, ScenarioWorkload};
 use crate::target::{self, RunningTarget, TargetConfig};
 
@@ -43,10 +44,11 @@ pub struct TargetOpts {
     /// Accept invalid TLS certificates.
     #[arg(long)]
     pub insecure: bool,
-    /// Allow a load heavier than smoke against this host (repeatable).
-    /// Loopback is always allowed; any other host must be named here, so a
-    /// production system is never loaded by mistake.
-    #[arg(long = "allow-host")]
+    /// Allow a load heavier than smoke against this host (repeatable, or
+    /// comma-separated in CONVOY_ALLOW_HOST; a pasted URL counts as its
+    /// host). Loopback is always allowed; any other host must be named here,
+    /// so a production system is never loaded by mistake.
+    #[arg(long = "allow-host", env = "CONVOY_ALLOW_HOST", value_delimiter = ',')]
     pub allow_hosts: Vec<String>,
 }
 
@@ -163,14 +165,16 @@ pub struct RunArgs {
     #[arg(long)]
     pub baseline: Option<PathBuf>,
     /// Earlier runs (saved report.json files) whose spread tells noise from
-    /// regression in the comparison with --baseline.
-    #[arg(long, default_value = crate::report::history::DEFAULT_DIR)]
-    pub history: PathBuf,
+    /// regression in the comparison with --baseline (default:
+    /// reports/history).
+    #[arg(long, value_name = "DIR")]
+    pub history: Option<PathBuf>,
     /// A change smaller than this is never a regression.
     #[arg(long, default_value = "10%", value_parser = crate::report::compare::parse_tolerance)]
     pub tolerance: f64,
     /// Stop early once a gate can no longer pass (a violation under
-    /// `== 0`, errors past the allowed share of the planned requests).
+    /// `== 0`, errors past the allowed share of the planned requests). The
+    /// run exits 1 and its report's stop reason is `aborted_by_gate`.
     #[arg(long)]
     pub abort_on_fail: bool,
     /// Run shard I of N (`0/4`): a deterministic 1/N slice of the load, to
@@ -240,6 +244,22 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         })
         .collect::<Result<_, _>>()?;
     let baseline = args.baseline.as_deref().map(read_report).transpose()?;
+    // Refused before the load, not judged failed after it: without a
+    // baseline such a gate can only fail.
+    if let Some(g) = gates.iter().find(|g| g.needs_baseline())
+        && baseline.is_none()
+    {
+        return Err(CliError::usage(format!(
+            "gate {:?} compares with the baseline: pass --baseline FILE",
+            g.expression
+        )));
+    }
+    if args.history.is_some() && baseline.is_none() {
+        eprintln!("convoy: note: --history is read only with --baseline; it is ignored");
+    }
+    if !args.no_reports {
+        check_writable(&reports_dir(args.out.as_deref()))?;
+    }
 
     let (url, _embedded) = args.target.resolve(args.quiet || args.json)?;
     crate::safety::check_target(&url, !profile.model.is_smoke(), &args.target.allow_hosts)
@@ -248,6 +268,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     preflight(&url, http.connect_timeout)
         .map_err(|e| CliError::aborted(format!("target unreachable: {e}")))?;
     let names: Vec<String> = scenarios.iter().map(|s| s.name.clone()).collect();
+    let requests_per_iteration = max_requests_per_iteration(&scenarios);
     let workload = ScenarioWorkload::new(scenarios, Some(&url), http, CustomRegistry::new())
         .map_err(CliError::usage)?;
     let mut options = EngineOptions {
@@ -257,16 +278,20 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     if let Some(w) = args.workers {
         options.workers = w.max(1);
     }
+    let planned = if profile.model.is_smoke() {
+        every_journey_once(&profile.model, workload.cycle_len())
+    } else {
+        profile.model.clone()
+    };
     let model = match &args.shard {
         Some(shard) => {
             options.vu_offset = shard.index as u64;
             options.vu_stride = shard.count as u64;
-            profile
-                .model
+            planned
                 .shard_checked(shard)
                 .map_err(|e| CliError::usage(e.to_string()))?
         }
-        None => profile.model.clone(),
+        None => planned,
     };
     let info = RunInfo {
         command: "run".into(),
@@ -275,22 +300,27 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         shard: args.shard.map(|s| s.to_string()).unwrap_or_default(),
     };
     let exporter = args.metrics.start(info, &gates, &model)?;
-    options.live_snapshots = exporter.is_some();
+    // Violations are counted only in the merged snapshot, so a gate on one
+    // needs snapshots to be judged live.
+    let judge_violations =
+        args.abort_on_fail && gates.iter().any(|g| g.metric.violation().is_some());
+    options.live_snapshots = exporter.is_some() || judge_violations;
     let control = RunControl::new();
     signals::install(control.clone(), args.quiet);
     let progress = Progress::new(!args.quiet && !args.json);
     let mut watch = TargetWatch::new(TARGET_DOWN_GRACE);
-    let mut lost_gate: Option<String> = None;
-    let result = engine::run(&model, &options, Arc::new(workload), &control, |s| {
+    let mut lost_gate: Option<&Gate> = None;
+    let mut result = engine::run(&model, &options, Arc::new(workload), &control, |s| {
         progress.update(s);
         if let Some(e) = &exporter {
             e.observe(s);
         }
         watch.observe(s, &control);
-        if args.abort_on_fail && lost_gate.is_none() {
-            let live = gate::LiveFigures::from_status(s, None);
+        // The last call comes after the plan ended: nothing is left to stop.
+        if args.abort_on_fail && lost_gate.is_none() && !s.stopping {
+            let live = gate::LiveFigures::from_status(s, requests_per_iteration);
             if let Some(g) = gates.iter().find(|g| gate::already_lost(g, &live)) {
-                lost_gate = Some(g.to_string());
+                lost_gate = Some(g);
                 control.stop();
             }
         }
@@ -300,8 +330,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     if let Some(e) = &exporter {
         e.finish(&result);
     }
-    if let Some(g) = &lost_gate {
-        eprintln!("convoy: --abort-on-fail: gate {g:?} can no longer pass; the run stopped early");
+    if let Some(g) = lost_gate {
+        eprintln!("convoy: --abort-on-fail: gate {g} can no longer pass; the run stopped early");
+        // A signal may have stopped it too; the lost gate came first.
+        if result.stop_reason == StopReason::Interrupted {
+            result.stop_reason = StopReason::AbortedByGate;
+        }
     }
 
     let mut meta = RunMeta::new("run", &redact_url(&url));
@@ -310,24 +344,152 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     meta.shard = args.shard;
     let mut report = Report::new(&result, meta);
     report.gates = gate::evaluate(&gates, &report, baseline.as_ref());
+    if report.stop_reason == StopReason::AbortedByGate
+        && let Some(g) = lost_gate
+        && let Some(r) = report
+            .gates
+            .iter_mut()
+            .find(|r| r.expression == g.expression)
+    {
+        // Every format shows the gate table: the gate that stopped the run
+        // says so there.
+        r.actual_display += " (lost early: the run was aborted)";
+    }
     if let Some(b) = &baseline {
-        let history = report::history::load(&args.history)
-            .map(|h| h.runs)
-            .unwrap_or_default();
+        let history = load_history(args.history.as_deref());
         report.comparison = Some(report::compare(b, &report, &history, args.tolerance));
     }
     let code = finish(&report, args.out.as_deref(), args.no_reports, args.json)?;
     if let Some(e) = exporter {
         e.close(args.metrics.metrics_linger);
     }
-    // A gate lost early is a failed gate, not an interruption.
-    Ok(
-        if lost_gate.is_some() && exit_code(&report) == Exit::Interrupted {
-            Exit::GatesFailed.into()
-        } else {
-            code
-        },
-    )
+    Ok(code)
+}
+
+/// The runs of the history for the comparison with a baseline: `dir`, or
+/// the default directory when none was given. What cannot be read is said
+/// on stderr, and the comparison goes on with what could.
+fn load_history(dir: Option<&Path>) -> Vec<Report> {
+    let path = dir.unwrap_or(Path::new(report::history::DEFAULT_DIR));
+    if dir.is_some() && !path.exists() {
+        eprintln!(
+            "convoy: note: --history {} does not exist: no earlier runs, so the noise is unknown and the tolerance alone decides",
+            path.display()
+        );
+        return Vec::new();
+    }
+    match report::history::load(path) {
+        Ok(h) => {
+            for (file, why) in &h.skipped {
+                eprintln!(
+                    "convoy: warning: history: skipped {}: {why}",
+                    file.display()
+                );
+            }
+            h.runs
+        }
+        Err(e) => {
+            eprintln!(
+                "convoy: warning: cannot read history {}: {e}; comparing without it (the tolerance alone decides)",
+                path.display()
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// The smoke shape of a profile (one user, one iteration) run as a smoke
+/// test: one iteration per journey of the weighted cycle, so every journey
+/// runs at least once, as `convoy smoke` runs them.
+pub fn every_journey_once(model: &LoadModel, cycle_len: usize) -> LoadModel {
+    let mut model = model.clone();
+    if let LoadModel::Closed(c) = &mut model {
+        c.iterations_per_user = Some(cycle_len.max(1) as u64);
+        c.total_iterations = None;
+    }
+    model
+}
+
+/// An upper bound on the requests one iteration of any of `scenarios`
+/// makes, so that abort-on-fail can judge an `error_rate` gate against the
+/// most requests a run of fixed iterations can make; `None` when a custom
+/// journey (Rust code) makes any number.
+///
+/// Per step: one request, a replay's copies and its verification, one per
+/// isolation probe, one query for a database step; plus one login when the
+/// scenario logs in, since a step logs its identity in when the token is
+/// missing or due for renewal (with a short renewal that can be every
+/// step). An iteration stops at its first failed step, so it makes at most
+/// this many.
+pub fn max_requests_per_iteration(scenarios: &[Scenario]) -> Option<u64> {
+    let mut most = 0;
+    for s in scenarios {
+        let logs_in = s
+            .identities
+            .iter()
+            .any(|i| matches!(i.credential, Credential::Login(_)));
+        let mut n = 0u64;
+        for step in &s.steps {
+            n += match &step.action {
+                Action::Request(_) | Action::Sql(_) | Action::Rls(_) => 1,
+                Action::Replay(_, r) => u64::from(r.times) + u64::from(r.verify.is_some()),
+                Action::Isolation(iso) => iso.probes.len() as u64,
+                Action::Custom(_) => return None,
+            };
+            n += u64::from(logs_in);
+        }
+        most = most.max(n);
+    }
+    Some(most)
+}
+
+/// The directory a run's reports go to when no run id is known yet: `out`,
+/// or `reports/` under which `reports/<run-id>` will be made.
+pub(crate) fn reports_dir(out: Option<&Path>) -> PathBuf {
+    out.map_or_else(|| PathBuf::from("reports"), Path::to_path_buf)
+}
+
+/// Refuses, before any load, a report directory that cannot be written: it
+/// is a file, or its nearest existing ancestor is not a writable directory.
+/// Nothing is created: a file is made and removed in the directory that
+/// exists, to learn what the operating system allows.
+pub(crate) fn check_writable(dir: &Path) -> Result<(), CliError> {
+    let refuse = |why: String| {
+        CliError::usage(format!(
+            "cannot write reports to {}: {why} (choose another --out, or pass --no-reports)",
+            dir.display()
+        ))
+    };
+    let mut existing = dir;
+    while !existing.as_os_str().is_empty() && !existing.exists() {
+        match existing.parent() {
+            Some(p) => existing = p,
+            None => break,
+        }
+    }
+    let existing = if existing.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        existing
+    };
+    if !existing.is_dir() {
+        return Err(refuse(format!("{} is not a directory", existing.display())));
+    }
+    let probe = existing.join(format!(".convoy-write-check-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(refuse(format!(
+            "{} is not writable: {e}",
+            existing.display()
+        ))),
+    }
 }
 
 /// Reads a saved report or run directory (for `--baseline`).
@@ -374,6 +536,10 @@ pub(crate) fn finish(
 pub fn exit_code(report: &Report) -> Exit {
     if report.stop_reason == StopReason::TargetDown {
         Exit::Aborted
+    } else if report.stop_reason == StopReason::AbortedByGate {
+        // Stopped because a gate was already lost: a failed gate, whatever
+        // else the part that ran shows.
+        Exit::GatesFailed
     } else if report.partial {
         Exit::Interrupted
     } else if report.overall.requests > 0

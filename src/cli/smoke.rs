@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::run::{TargetOpts, finish, load_scenarios};
+use super::run::{TargetOpts, check_writable, finish, load_scenarios, reports_dir};
 use super::{CliError, signals};
 use crate::engine::http::preflight;
 use crate::engine::{self, EngineOptions, RunControl, RunResult};
@@ -55,6 +55,9 @@ pub struct SmokeArgs {
 /// Runs `convoy smoke`.
 pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
     let scenarios = load_scenarios(&args.scenarios)?;
+    if !args.no_reports {
+        check_writable(&reports_dir(args.out.as_deref()))?;
+    }
     let (url, _embedded) = args.target.resolve(args.quiet || args.json)?;
     let http = args.target.http();
     if let Some(limit) = args.wait_healthy {

@@ -230,8 +230,11 @@ pub struct LiveSnapshot {
 pub enum StopReason {
     /// The plan ran to its end.
     Completed,
-    /// [`RunControl::stop`] was called (Ctrl-C, SIGTERM, abort-on-fail).
+    /// [`RunControl::stop`] was called (Ctrl-C, SIGTERM).
     Interrupted,
+    /// Stopped early by abort-on-fail: a gate could no longer pass. The
+    /// engine never sets it; the command that judged the gate does.
+    AbortedByGate,
     /// The target stopped accepting connections
     /// ([`RunControl::target_down`]).
     TargetDown,

@@ -287,7 +287,8 @@ fn worse(a: StopReason, b: StopReason) -> StopReason {
     let rank = |s: StopReason| match s {
         StopReason::Completed => 0,
         StopReason::Interrupted => 1,
-        StopReason::TargetDown => 2,
+        StopReason::AbortedByGate => 2,
+        StopReason::TargetDown => 3,
     };
     if rank(b) > rank(a) { b } else { a }
 }
