@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use convoy::engine::{self, EngineOptions, RunControl, RunResult};
+use convoy::cli::Exit;
+use convoy::engine::{self, EngineOptions, RunControl, RunResult, StopReason};
+use convoy::metrics::ErrorCause;
 use convoy::metrics::Violation;
 use convoy::plan::{ClosedModel, HttpOptions, LoadModel, Ramp};
 use convoy::scenario::{self, CustomCtx, CustomJourney, CustomRegistry, ScenarioWorkload};
@@ -46,6 +48,45 @@ fn run_with(
         |_| {},
     )
     .unwrap()
+}
+
+/// As [`run`], with the workload watching for the target's death on the
+/// run's control, as `convoy run` sets it up.
+fn run_watched(names: &[&str], config: TargetConfig, users: u32, iterations: u64) -> RunResult {
+    let t = target::spawn(config).unwrap();
+    let scenarios = names
+        .iter()
+        .map(|n| scenario::load(n).unwrap_or_else(|d| panic!("{d}")))
+        .collect();
+    let url: reqwest::Url = t.base_url().parse().unwrap();
+    let control = RunControl::new();
+    let w = ScenarioWorkload::new(
+        scenarios,
+        Some(&url),
+        HttpOptions::default(),
+        CustomRegistry::new(),
+    )
+    .unwrap()
+    .watch_target(control.clone());
+    let options = EngineOptions {
+        workers: 2,
+        graceful_stop: Duration::from_secs(30),
+        ..EngineOptions::default()
+    };
+    engine::run(
+        &model(users, iterations),
+        &options,
+        Arc::new(w),
+        &control,
+        |_| {},
+    )
+    .unwrap()
+}
+
+/// The exit code `convoy run` gives `r` (no gates).
+fn exit_of(r: &RunResult) -> Exit {
+    let report = convoy::report::Report::new(r, convoy::report::RunMeta::new("run", "test"));
+    convoy::cli::run::exit_code(&report)
 }
 
 fn run(names: &[&str], config: TargetConfig, users: u32, iterations: u64) -> RunResult {
@@ -179,6 +220,43 @@ fn tenant_leak_is_caught_and_counted() {
         sample.request.contains("authorization: [REDACTED]"),
         "{}",
         sample.request
+    );
+}
+
+#[test]
+fn server_errors_are_errors_not_isolation_or_idempotency_violations() {
+    // Nearly a third of the answers are 5xx: probes and replays among them.
+    // They fail checks and count as errors; only a disclosure or two ids for
+    // one key would be a violation, and the target makes neither.
+    let r = run(
+        &["tenant-isolation", "idempotent-replay"],
+        TargetConfig::default().with_fault(fault("error-rate=0.3")),
+        4,
+        6,
+    );
+    assert!(r.check_failures() > 0);
+    let errors = |prefix: &str| -> u64 {
+        r.steps
+            .iter()
+            .filter(|s| s.info.name.starts_with(prefix))
+            .map(|s| s.stats.errors)
+            .sum()
+    };
+    // The faults reached both kinds of step, so the zeros below are earned.
+    assert!(errors("globex probes acme order") > 0, "{:#?}", r.steps);
+    assert!(errors("create order (replayed)") > 0, "{:#?}", r.steps);
+    assert!(r.overall().status_counts.keys().any(|s| *s >= 500));
+    assert_eq!(
+        violations(&r, Violation::TenantIsolationViolations),
+        0,
+        "{:#?}",
+        r.failures
+    );
+    assert_eq!(
+        violations(&r, Violation::IdempotencyViolations),
+        0,
+        "{:#?}",
+        r.failures
     );
 }
 
@@ -380,5 +458,90 @@ checks = [{ latency_below = "200ms" }]
         bad.failures[0].message.starts_with("took"),
         "{:?}",
         bad.failures[0]
+    );
+}
+
+#[test]
+fn a_stall_fails_the_light_profile_p95_gate() {
+    let ok = light_gates(&["health"], TargetConfig::default());
+    assert!(convoy::gate::all_passed(&ok), "{ok:#?}");
+    // Every request of the first second hangs until it ends: each user's
+    // first of 3 iterations, a third of the samples, far above 5 %.
+    let stalled = light_gates(
+        &["health"],
+        TargetConfig::default().with_fault(fault("stall=1s@0s")),
+    );
+    let p95 = stalled.iter().find(|g| g.metric == "p95").unwrap();
+    assert!(!p95.passed, "{p95:?}");
+}
+
+#[test]
+fn a_truncated_body_fails_the_journeys_checks() {
+    let ok = run(&["order-lifecycle"], TargetConfig::default(), 1, 2);
+    assert_eq!(ok.check_failures(), 0, "{:#?}", ok.failures);
+    // The login answer is cut halfway through its JSON: no token, so the
+    // login check fails and the journey stops there, its body counted as
+    // the cause. /health is exempt, so the target is alive throughout.
+    let bad = run(
+        &["order-lifecycle"],
+        TargetConfig::default().with_fault(Fault::TruncatedBody),
+        1,
+        2,
+    );
+    let login = bad
+        .checks
+        .iter()
+        .find(|c| c.info.name == "login answers 2xx with a token")
+        .unwrap();
+    assert_eq!(login.stats.failures, 2, "{:#?}", bad.failures);
+    let completed = bad
+        .checks
+        .iter()
+        .find(|c| c.info.name == "journey completes")
+        .unwrap();
+    assert_eq!((completed.stats.passes, completed.stats.failures), (0, 2));
+    assert!(
+        bad.overall().error_counts.contains_key(&ErrorCause::Body),
+        "{:?}",
+        bad.overall().error_counts
+    );
+    // The target is alive throughout: a broken body is no death.
+    assert_eq!(bad.stop_reason, StopReason::Completed);
+}
+
+#[test]
+fn a_crash_mid_run_stops_it_as_target_down_with_exit_4() {
+    let names = scenario::builtin::NAMES;
+    let ok = run_watched(names, TargetConfig::default(), 5, 10);
+    assert_eq!(ok.stop_reason, StopReason::Completed);
+    assert_eq!(ok.iterations, 50);
+    assert_eq!(exit_of(&ok), Exit::Pass, "{:#?}", ok.failures);
+
+    // The light profile's 50 journeys need far more than 100 requests: the
+    // target dies partway, every later connection is refused, and the run
+    // says so instead of ending "completed" with failed checks.
+    let crashed = run_watched(
+        names,
+        TargetConfig::default().with_fault(fault("crash-after=100")),
+        5,
+        10,
+    );
+    assert_eq!(crashed.stop_reason, StopReason::TargetDown);
+    assert!(crashed.is_partial());
+    assert!(crashed.iterations < 50, "{}", crashed.iterations);
+    assert_eq!(exit_of(&crashed), Exit::Aborted);
+    assert!(
+        crashed
+            .overall()
+            .error_counts
+            .contains_key(&ErrorCause::Refused),
+        "{:?}",
+        crashed.overall().error_counts
+    );
+    // Refused replays and probes are errors, not violations.
+    assert!(
+        crashed.violations.values().all(|v| *v == 0),
+        "{:?}",
+        crashed.violations
     );
 }

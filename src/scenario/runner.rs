@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -26,8 +27,8 @@ use super::template::RenderCtx;
 use crate::engine::http::{
     Connection, Endpoint, HttpClient, HttpFailure, HttpResponse, RequestBody,
 };
-use crate::engine::{CheckInfo, EngineError, Iteration, StepInfo, StepKind, Workload};
-use crate::metrics::{FailureSample, Outcome, Recorder, Violation};
+use crate::engine::{CheckInfo, EngineError, Iteration, RunControl, StepInfo, StepKind, Workload};
+use crate::metrics::{ErrorCause, FailureSample, Outcome, Recorder, Violation};
 use crate::plan::HttpOptions;
 use crate::redact::{REDACTED, is_sensitive_name};
 
@@ -141,6 +142,8 @@ struct StepIds {
 struct Journey {
     scenario: Scenario,
     endpoint: Endpoint,
+    /// `host:port` of the endpoint, for [`DeathWatch`]'s own connects.
+    addr: String,
     base_path: String,
     metric: usize,
     completed_check: usize,
@@ -161,6 +164,86 @@ pub struct ScenarioWorkload {
     login_metric: usize,
     login_check: usize,
     custom: CustomRegistry,
+    death: DeathWatch,
+}
+
+/// How often [`DeathWatch`] tries to connect before it calls the target
+/// down, and how long apart: together the same 3 s of nothing but refusals
+/// that `convoy run`'s live watch waits for.
+const DEATH_PROBES: u32 = 15;
+const DEATH_PROBE_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Notices a target that died mid-run, for runs too short for the live
+/// watch ([`crate::engine::TargetWatch`] needs 3 s of windows with nothing
+/// but connect failures; a run of a fixed number of iterations against a
+/// dead port fails them all in far less and would end "completed" with
+/// failed checks). Once the target has answered, a refused connection makes
+/// one user check for itself: if fresh connects are refused for
+/// [`DEATH_PROBES`] × [`DEATH_PROBE_INTERVAL`] and no other request got an
+/// answer meanwhile, it calls [`RunControl::target_down`]. A refusal before
+/// any answer is left to the caller's preflight.
+#[derive(Default)]
+struct DeathWatch {
+    control: Option<RunControl>,
+    answered: AtomicBool,
+    confirming: AtomicBool,
+    answered_meanwhile: AtomicBool,
+}
+
+impl DeathWatch {
+    /// Notes one exchange; true when it was a refusal worth confirming.
+    /// Answers cost two relaxed loads of flags that are rarely written.
+    #[inline]
+    fn saw(&self, res: &Result<HttpResponse, HttpFailure>) -> bool {
+        if self.control.is_none() {
+            return false;
+        }
+        match res {
+            Ok(_) => {
+                if !self.answered.load(Ordering::Relaxed) {
+                    self.answered.store(true, Ordering::Relaxed);
+                }
+                if self.confirming.load(Ordering::Relaxed) {
+                    self.answered_meanwhile.store(true, Ordering::Relaxed);
+                }
+                false
+            }
+            Err(f) => f.cause == ErrorCause::Refused && self.answered.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Connects to `addr` until it is sure the target is down (then stops
+    /// the run) or sees a sign of life; one user at a time.
+    async fn confirm(&self, addr: &str) {
+        let Some(control) = &self.control else {
+            return;
+        };
+        if control.is_aborted() || self.confirming.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.answered_meanwhile.store(false, Ordering::SeqCst);
+        let mut refusals = 0;
+        while refusals < DEATH_PROBES
+            && !control.is_aborted()
+            && !self.answered_meanwhile.load(Ordering::SeqCst)
+        {
+            tokio::time::sleep(DEATH_PROBE_INTERVAL).await;
+            let connect = tokio::net::TcpStream::connect(addr);
+            match tokio::time::timeout(DEATH_PROBE_INTERVAL, connect).await {
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => refusals += 1,
+                // Accepted, or a failure that is no proof of death (a slow
+                // or filtered network): let the run go on.
+                _ => break,
+            }
+        }
+        if refusals == DEATH_PROBES
+            && !control.is_aborted()
+            && !self.answered_meanwhile.load(Ordering::SeqCst)
+        {
+            control.target_down();
+        }
+        self.confirming.store(false, Ordering::SeqCst);
+    }
 }
 
 /// Per-user state of one journey.
@@ -248,6 +331,11 @@ impl ScenarioWorkload {
                 }
             };
             let endpoint = Endpoint::from_url(&base)?;
+            let addr = format!(
+                "{}:{}",
+                base.host_str().unwrap_or_default(),
+                base.port_or_known_default().unwrap_or_default()
+            );
             let base_path = base.path().trim_end_matches('/').to_string();
             let qualify = |n: &str| {
                 if seen.get(n).copied().unwrap_or(0) > 1 {
@@ -374,6 +462,7 @@ impl ScenarioWorkload {
                 token_json,
                 scenario,
                 endpoint,
+                addr,
                 base_path,
                 metric,
                 completed_check,
@@ -396,7 +485,17 @@ impl ScenarioWorkload {
             login_metric,
             login_check,
             custom,
+            death: DeathWatch::default(),
         })
+    }
+
+    /// Lets the workload stop the run on `control` with
+    /// [`RunControl::target_down`] when the target dies mid-run (it refuses
+    /// connections after it had answered). Pass the control the engine runs
+    /// with; without it a dead target only fails checks.
+    pub fn watch_target(mut self, control: RunControl) -> Self {
+        self.death.control = Some(control);
+        self
     }
 
     /// How many iterations run every journey exactly once per weight unit.
@@ -869,6 +968,9 @@ impl StepRun<'_> {
             outcome,
             !status_expected(&outcome, expected),
         );
+        if self.w.death.saw(&res) {
+            self.w.death.confirm(&self.j.addr).await;
+        }
         (res, done - scheduled)
     }
 
@@ -1064,6 +1166,12 @@ impl StepRun<'_> {
                 );
                 results.push((res, done - self.scheduled));
             }
+            if results
+                .iter()
+                .fold(false, |r, (res, _)| self.w.death.saw(res) || r)
+            {
+                self.w.death.confirm(&self.j.addr).await;
+            }
         } else {
             for i in 0..rp.times {
                 let scheduled = if i == 0 {
@@ -1115,20 +1223,26 @@ impl StepRun<'_> {
             ids.first().is_some_and(|f| f.is_some()) && ids.windows(2).all(|w| w[0] == w[1]);
         let same_ok = status_ok && same_id;
         self.it.recorder.check(self.ids.replay_same_id, same_ok);
+        let distinct: Vec<String> = {
+            let mut d: Vec<String> = ids
+                .iter()
+                .map(|v| v.as_ref().map_or("(none)".into(), Value::to_string))
+                .collect();
+            d.sort();
+            d.dedup();
+            d
+        };
         if !status_ok || !same_ok {
             ok = false;
-            self.it
-                .recorder
-                .violation(Violation::IdempotencyViolations, 1);
-            let distinct: Vec<String> = {
-                let mut d: Vec<String> = ids
-                    .iter()
-                    .map(|v| v.as_ref().map_or("(none)".into(), Value::to_string))
-                    .collect();
-                d.sort();
-                d.dedup();
-                d
-            };
+            // A duplicate is proven only by two accepted answers carrying
+            // different ids. A replay that failed (5xx, refused, reset) or an
+            // answer without an id fails the checks above and counts as an
+            // error, not as a violation: it proves nothing about the key.
+            if proves_duplicate(&ids) {
+                self.it
+                    .recorder
+                    .violation(Violation::IdempotencyViolations, 1);
+            }
             let why = if !status_ok {
                 format!("replays answered {}", bad_status.join(", "))
             } else {
@@ -1169,9 +1283,15 @@ impl StepRun<'_> {
                     );
                     if !verified {
                         ok = false;
-                        self.it
-                            .recorder
-                            .violation(Violation::IdempotencyViolations, 1);
+                        // The listing proves a duplicate only when every
+                        // replay was accepted (so one entry must exist) and
+                        // it answered as expected with a JSON body its checks
+                        // then disagree with; a failed listing is an error.
+                        if status_ok && answered_json(&res, &v.status) {
+                            self.it
+                                .recorder
+                                .violation(Violation::IdempotencyViolations, 1);
+                        }
                     }
                 }
                 Err(e) => {
@@ -1286,7 +1406,7 @@ impl StepRun<'_> {
             self.it.recorder.check(self.ids.probe_hidden[i], hidden);
             if !(refused && hidden) {
                 ok = false;
-                if res.is_ok() {
+                if discloses(&res, hidden) {
                     self.it
                         .recorder
                         .violation(Violation::TenantIsolationViolations, 1);
@@ -1474,6 +1594,41 @@ impl StepRun<'_> {
 }
 
 /// The outcome of an exchange, as recorded.
+/// Whether replay answers prove a broken idempotency key: two accepted
+/// answers carry different ids. Answers without an id (failed, not JSON) are
+/// left out: they are errors, not evidence.
+fn proves_duplicate(ids: &[Option<Value>]) -> bool {
+    let mut seen = ids.iter().flatten();
+    seen.next().is_some_and(|first| seen.any(|id| id != first))
+}
+
+/// Whether `res` answered one of `expected` (any 2xx when empty) with a body
+/// that parses as JSON: a check failing on it speaks of the data, not of a
+/// broken exchange.
+fn answered_json(res: &Result<HttpResponse, HttpFailure>, expected: &[u16]) -> bool {
+    res.as_ref().is_ok_and(|r| {
+        let status_ok = if expected.is_empty() {
+            (200..300).contains(&r.status)
+        } else {
+            expected.contains(&r.status)
+        };
+        status_ok && serde_json::from_slice::<serde::de::IgnoredAny>(&r.body).is_ok()
+    })
+}
+
+/// Whether a cross-tenant probe's answer is a tenant-isolation violation:
+/// the target accepted it (2xx/3xx: it served, changed or deleted the other
+/// tenant's order) or its answer revealed a marker, whatever the status. A
+/// 5xx, an unexpected 4xx or a transport failure that reveals nothing is an
+/// error (the probe's `refused` check fails and the request counts as
+/// failed), not a leak.
+fn discloses(res: &Result<HttpResponse, HttpFailure>, hidden: bool) -> bool {
+    match res {
+        Ok(resp) => (200..400).contains(&resp.status) || !hidden,
+        Err(_) => false,
+    }
+}
+
 fn outcome_of(res: &Result<HttpResponse, HttpFailure>) -> Outcome {
     match res {
         Ok(resp) => Outcome::Status(resp.status),
@@ -1802,6 +1957,48 @@ pub fn scrub(text: &str, secrets: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn answer(status: u16, body: &'static str) -> Result<HttpResponse, HttpFailure> {
+        Ok(HttpResponse {
+            status,
+            headers: http::HeaderMap::new(),
+            body: Bytes::from_static(body.as_bytes()),
+        })
+    }
+
+    fn refused() -> Result<HttpResponse, HttpFailure> {
+        Err(HttpFailure {
+            cause: ErrorCause::Refused,
+            message: "connection refused".into(),
+        })
+    }
+
+    #[test]
+    fn only_accepted_or_revealing_probes_are_isolation_violations() {
+        assert!(discloses(&answer(200, "{}"), true));
+        assert!(discloses(&answer(204, ""), true));
+        assert!(discloses(&answer(500, "SECRET-1"), false));
+        assert!(!discloses(&answer(500, "{}"), true));
+        assert!(!discloses(&answer(503, "{}"), true));
+        assert!(!discloses(&answer(401, "{}"), true));
+        assert!(!discloses(&answer(404, "{}"), true));
+        assert!(!discloses(&refused(), true));
+    }
+
+    #[test]
+    fn only_two_ids_for_one_key_prove_a_duplicate() {
+        let id = |n: u64| Some(Value::from(n));
+        assert!(proves_duplicate(&[id(1), id(1), id(2)]));
+        assert!(!proves_duplicate(&[id(1), id(1), id(1)]));
+        // Failed replays and answers without an id prove nothing.
+        assert!(!proves_duplicate(&[id(1), None, id(1)]));
+        assert!(!proves_duplicate(&[None, None]));
+        assert!(!proves_duplicate(&[]));
+        assert!(answered_json(&answer(200, r#"{"count":2}"#), &[200]));
+        assert!(!answered_json(&answer(200, r#"{"count":"#), &[200]));
+        assert!(!answered_json(&answer(503, "{}"), &[200]));
+        assert!(!answered_json(&refused(), &[200]));
+    }
 
     #[test]
     fn weights_spread_over_the_cycle() {
