@@ -269,8 +269,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         .map_err(|e| CliError::aborted(format!("target unreachable: {e}")))?;
     let names: Vec<String> = scenarios.iter().map(|s| s.name.clone()).collect();
     let requests_per_iteration = max_requests_per_iteration(&scenarios);
+    let control = RunControl::new();
     let workload = ScenarioWorkload::new(scenarios, Some(&url), http, CustomRegistry::new())
-        .map_err(CliError::usage)?;
+        .map_err(CliError::usage)?
+        .watch_target(control.clone());
     let mut options = EngineOptions {
         graceful_stop: args.graceful_stop,
         ..EngineOptions::default()
@@ -305,7 +307,6 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     let judge_violations =
         args.abort_on_fail && gates.iter().any(|g| g.metric.violation().is_some());
     options.live_snapshots = exporter.is_some() || judge_violations;
-    let control = RunControl::new();
     signals::install(control.clone(), args.quiet);
     let progress = Progress::new(!args.quiet && !args.json);
     let mut watch = TargetWatch::new(TARGET_DOWN_GRACE);
