@@ -109,10 +109,7 @@ fn the_bound_of_a_mix_is_its_largest_journey() {
         .iter()
         .map(|s| max_requests_per_iteration(std::slice::from_ref(s)).unwrap())
         .collect();
-    assert_eq!(
-        max_requests_per_iteration(&all),
-        each.iter().copied().max()
-    );
+    assert_eq!(max_requests_per_iteration(&all), each.iter().copied().max());
 }
 
 #[test]
