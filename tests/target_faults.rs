@@ -422,3 +422,44 @@ async fn a_crash_cuts_requests_in_flight_on_the_callers_runtime() {
     assert!(stalled.is_err(), "{stalled:?}");
     assert!(server.await.unwrap().is_err());
 }
+
+/// `convoy run --target URL` with the built-in journeys at the light profile
+/// (50 iterations, far more than 100 requests), writing its report to `out`.
+fn convoy_run(
+    target: &convoy::target::RunningTarget,
+    out: &std::path::Path,
+) -> (Option<i32>, serde_json::Value) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_convoy"))
+        .args(["run", "--quiet", "--target", &target.base_url(), "--out"])
+        .arg(out)
+        .output()
+        .expect("convoy runs");
+    let text = std::fs::read_to_string(out.join("report.json")).unwrap_or_else(|e| {
+        panic!(
+            "no report ({e}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code(), serde_json::from_str(&text).unwrap())
+}
+
+#[test]
+fn a_crash_during_a_fixed_iteration_run_is_target_down_not_failed_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let healthy = start(&[]);
+    let (code, report) = convoy_run(&healthy, &dir.path().join("off"));
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["stop_reason"], "completed");
+    assert_eq!(report["partial"], false);
+
+    let crashing = start(&["crash-after=100"]);
+    let (code, report) = convoy_run(&crashing, &dir.path().join("on"));
+    assert!(crashing.has_crashed());
+    assert_eq!(code, Some(4), "{report:#}");
+    assert_eq!(report["stop_reason"], "target_down");
+    assert_eq!(report["partial"], true);
+    // Refused replays and probes are errors, not violations.
+    for (name, count) in report["violations"].as_object().unwrap() {
+        assert_eq!(count, 0, "{name}");
+    }
+}
