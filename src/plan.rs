@@ -278,6 +278,26 @@ impl Ramp {
         None
     }
 
+    /// Open model: how many arrivals are due by `t` (those whose
+    /// [`Ramp::arrival_time`] is at most `t`); [`Duration::MAX`] counts
+    /// every arrival of the plan.
+    pub fn arrivals_until(&self, t: Duration) -> u64 {
+        let due = |n: u64| self.arrival_time(n).is_some_and(|a| a <= t);
+        // Arrival times only grow, so the due ones are a prefix: find its
+        // end by bisection, within the plan's total (rounded up) plus one.
+        let end = (self.total_arrivals().ceil().max(0.0) as u64).saturating_add(1);
+        let (mut lo, mut hi) = (0u64, end);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if due(mid) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
     /// Total arrivals the plan produces when the value is a rate per second.
     pub fn total_arrivals(&self) -> f64 {
         let mut from = self.start;
@@ -416,10 +436,11 @@ impl LoadModel {
         match self {
             LoadModel::Closed(c) => {
                 let mut s = if c.users.stages.len() > 1 || c.users.start != c.users.peak() {
+                    let n = c.users.stages.len();
                     format!(
-                        "up to {} users in {} stages",
+                        "up to {} users in {n} stage{}",
                         c.users.peak(),
-                        c.users.stages.len()
+                        if n == 1 { "" } else { "s" }
                     )
                 } else {
                     format!("{} users", c.users.peak())
@@ -766,6 +787,42 @@ mod tests {
             assert!(t >= last);
             last = t;
         }
+    }
+
+    #[test]
+    fn arrivals_until_counts_the_due_prefix_of_the_schedule() {
+        let r = Ramp::constant(1000.0, Duration::from_secs(3));
+        assert_eq!(r.arrivals_until(Duration::ZERO), 1, "the first is due at 0");
+        assert_eq!(r.arrivals_until(Duration::from_millis(1500)), 1501);
+        assert_eq!(r.arrivals_until(Duration::from_secs(3)), 3000);
+        assert_eq!(r.arrivals_until(Duration::MAX), 3000);
+        // A ramp from 0: arrival n at sqrt(n/5) s, so arrivals 0..=125 are
+        // due just after 5 s (the next at 5.02 s), and the plan's 500 in all.
+        let ramp = Ramp {
+            start: 0.0,
+            stages: vec![Stage {
+                target: 100.0,
+                duration: Duration::from_secs(10),
+            }],
+        };
+        assert_eq!(ramp.arrivals_until(Duration::from_millis(5001)), 126);
+        assert_eq!(ramp.arrivals_until(Duration::MAX), 500);
+    }
+
+    #[test]
+    fn a_single_closed_stage_runs_for_its_duration_when_bounded() {
+        let one = LoadModel::Closed(ClosedModel {
+            users: Ramp {
+                start: 0.0,
+                stages: parse_stages("10,1s", false).unwrap(),
+            },
+            iterations_per_user: None,
+            total_iterations: None,
+            duration: Some(Duration::from_secs(1)),
+        });
+        assert!(one.validate().is_ok());
+        assert_eq!(one.planned_duration(), Some(Duration::from_secs(1)));
+        assert_eq!(one.describe(), "up to 10 users in 1 stage for 1s");
     }
 
     #[test]

@@ -393,3 +393,146 @@ fn a_report_survives_json_and_merges_exactly() {
     }
     assert_eq!(merged.latency, union);
 }
+
+#[test]
+fn live_totals_count_each_request_once() {
+    // Statuses come every 250 ms, timeline windows last a second: a
+    // request must be in the live totals once, whichever tick saw it.
+    let t = target::spawn(TargetConfig::default()).unwrap();
+    let p = plan(
+        &health(&t),
+        closed(4, None, None, Some(Duration::from_millis(1600))),
+    );
+    let mut statuses = Vec::new();
+    let r = bench::run(&p, &RunControl::new(), |s| {
+        statuses.push((s.requests, s.errors, s.window_requests))
+    })
+    .unwrap();
+    assert!(statuses.len() >= 3, "{} statuses", statuses.len());
+    let mut running = 0;
+    for (i, (requests, errors, window)) in statuses.iter().enumerate() {
+        running += window;
+        assert_eq!(*requests, running, "status {i} of {statuses:?}");
+        assert_eq!(*errors, 0);
+    }
+    let o = r.overall();
+    assert_eq!(statuses.last().unwrap().0, o.requests);
+    assert_eq!(running, o.requests, "every window together is the run");
+    assert_eq!(t.requests_seen(), o.requests);
+}
+
+#[test]
+fn open_model_counts_arrivals_still_waiting_at_the_end_as_dropped() {
+    // One slot, a target that takes 200 ms and 100 arrivals in 1 s with
+    // 500 ms of allowed lag: the slot is always busy, and when the run ends
+    // (1.5 s) the arrivals of the last ~100 ms are still waiting for it.
+    // They never start; they must be counted, not lost.
+    let t = target::spawn(
+        TargetConfig::default().with_fault("latency=200ms".parse::<Fault>().unwrap()),
+    )
+    .unwrap();
+    let mut p = plan(&health(&t), open(100.0, 1.0, 1, Duration::from_millis(500)));
+    p.engine.graceful_stop = Duration::ZERO;
+    let r = run(&p);
+    let o = r.overall();
+    assert_eq!(o.requests, r.iterations);
+    assert_eq!(
+        r.iterations + r.dropped + r.interrupted,
+        100,
+        "{} sent, {} dropped, {} cut off",
+        r.iterations,
+        r.dropped,
+        r.interrupted
+    );
+    assert!(r.dropped > 50, "dropped {}", r.dropped);
+    let timeline_dropped: u64 = r.timeline.samples().iter().map(|s| s.dropped).sum();
+    assert_eq!(timeline_dropped, r.dropped, "the timeline has them too");
+}
+
+#[test]
+fn open_model_schedules_rate_times_duration_arrivals_and_loses_none() {
+    let t = target::spawn(TargetConfig::default()).unwrap();
+    for (rate, secs) in [(300.0, 1.5), (250.0, 1.0)] {
+        let r = run(&plan(
+            &health(&t),
+            open(rate, secs, 20, Duration::from_secs(1)),
+        ));
+        let expected = rate * secs;
+        let scheduled = (r.overall().requests + r.dropped) as f64;
+        assert!(
+            (scheduled - expected).abs() <= 1.0,
+            "{rate}/s over {secs}s: {scheduled} arrivals"
+        );
+        assert_eq!(r.interrupted, 0);
+        assert_eq!(r.overall().requests, r.iterations);
+        assert!(!r.is_partial());
+    }
+}
+
+/// A workload that sends nothing and notes which arrival each iteration
+/// served: the engine's schedule, seen from inside.
+struct ArrivalLog(std::sync::Mutex<Vec<convoy::engine::Arrival>>);
+
+impl convoy::engine::Workload for ArrivalLog {
+    type Worker = ();
+    type User = ();
+
+    fn steps(&self) -> Vec<convoy::engine::StepInfo> {
+        vec![convoy::engine::StepInfo {
+            name: "noop".into(),
+            kind: convoy::engine::StepKind::Request,
+        }]
+    }
+
+    fn worker(&self, _index: usize) -> Result<(), convoy::engine::EngineError> {
+        Ok(())
+    }
+
+    fn user(&self, _worker: &(), _vu: u64) {}
+
+    fn iteration<'a>(
+        &'a self,
+        _worker: &'a (),
+        _user: &'a mut (),
+        it: convoy::engine::Iteration<'a>,
+    ) -> impl std::future::Future<Output = ()> + 'a {
+        async move {
+            let arrival = it
+                .arrival
+                .expect("open-model iterations name their arrival");
+            self.0.lock().unwrap().push(arrival);
+        }
+    }
+}
+
+#[test]
+fn open_model_serves_each_arrival_of_the_schedule_once_at_its_spacing() {
+    let log = std::sync::Arc::new(ArrivalLog(std::sync::Mutex::new(Vec::new())));
+    let (rate, secs) = (400.0, 1.0);
+    let model = open(rate, secs, 8, Duration::from_secs(5));
+    let options = EngineOptions {
+        workers: 2,
+        ..EngineOptions::default()
+    };
+    let r = convoy::engine::run(&model, &options, log.clone(), &RunControl::new(), |_| {}).unwrap();
+    let mut served = log.0.lock().unwrap().clone();
+    served.sort_by_key(|a| a.number);
+    let numbers: Vec<u64> = served.iter().map(|a| a.number).collect();
+    assert_eq!(
+        numbers,
+        (0..400).collect::<Vec<_>>(),
+        "each arrival exactly once"
+    );
+    assert_eq!(r.iterations + r.dropped, 400);
+    assert_eq!(served[0].due, Duration::ZERO);
+    // Due times from the schedule, not the clock: 1/rate apart.
+    for pair in served.windows(2) {
+        let gap = (pair[1].due - pair[0].due).as_secs_f64();
+        assert!(
+            (gap - 1.0 / rate).abs() < 1e-6,
+            "gap {gap} s at {:?}",
+            pair[1]
+        );
+    }
+    assert!(served.last().unwrap().due < Duration::from_secs_f64(secs));
+}

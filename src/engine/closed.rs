@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use super::control::Shared;
-use super::{Iteration, Workload};
+use super::{Arrival, Iteration, Workload};
 use crate::metrics::Recorder;
 
 /// What a virtual user task owns.
@@ -24,14 +24,21 @@ pub(super) struct UserCtx<W: Workload> {
 }
 
 impl<W: Workload> UserCtx<W> {
-    /// Runs one iteration scheduled at `scheduled`, keeping the in-flight
-    /// count right.
-    pub async fn iterate(&self, user: &mut W::User, index: u64, scheduled: Instant) {
+    /// Runs one iteration scheduled at `scheduled` (open model: arrival
+    /// `arrival`), keeping the in-flight count right.
+    pub async fn iterate(
+        &self,
+        user: &mut W::User,
+        index: u64,
+        scheduled: Instant,
+        arrival: Option<Arrival>,
+    ) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         let it = Iteration {
             index,
             vu: self.global_vu,
             scheduled,
+            arrival,
             recorder: &self.recorder,
         };
         self.workload.iteration(&self.worker, user, it).await;
@@ -57,7 +64,7 @@ pub(super) async fn run_user<W: Workload>(ctx: UserCtx<W>, per_user: Option<u64>
         if per_user.is_some_and(|n| index >= n) || !ctx.shared.claim_iteration() {
             break;
         }
-        ctx.iterate(&mut user, index, Instant::now()).await;
+        ctx.iterate(&mut user, index, Instant::now(), None).await;
         index += 1;
     }
 }

@@ -23,6 +23,9 @@ struct ControlInner {
     aborted: AtomicBool,
     target_down: AtomicBool,
     abort_notify: Notify,
+    /// When the run began to stop, for whatever reason: the open model
+    /// accounts for the arrivals due until then.
+    stopped_at: std::sync::Mutex<Option<Instant>>,
 }
 
 impl RunControl {
@@ -35,13 +38,13 @@ impl RunControl {
     /// get the graceful-stop period, and the result is marked partial.
     pub fn stop(&self) {
         self.inner.interrupted.store(true, Ordering::SeqCst);
-        self.inner.stopping.store(true, Ordering::SeqCst);
+        self.begin_stopping();
     }
 
     /// Stops at once: iterations in flight are dropped (counted as
     /// interrupted). The result is marked partial if the plan had not ended.
     pub fn abort(&self) {
-        if !self.inner.stopping.swap(true, Ordering::SeqCst) {
+        if self.begin_stopping() {
             self.inner.interrupted.store(true, Ordering::SeqCst);
         }
         self.inner.aborted.store(true, Ordering::SeqCst);
@@ -79,7 +82,31 @@ impl RunControl {
 
     /// The plan ended: stop softly without marking the run partial.
     pub(super) fn finish(&self) {
-        self.inner.stopping.store(true, Ordering::SeqCst);
+        self.begin_stopping();
+    }
+
+    /// Sets the stopping flag; true (and the stop time noted) if it was not
+    /// set yet.
+    fn begin_stopping(&self) -> bool {
+        let mut at = self
+            .inner
+            .stopped_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let first = !self.inner.stopping.swap(true, Ordering::SeqCst);
+        if first {
+            *at = Some(Instant::now());
+        }
+        first
+    }
+
+    /// When the run began to stop, if it has.
+    pub(super) fn stopped_at(&self) -> Option<Instant> {
+        *self
+            .inner
+            .stopped_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Resolves once [`RunControl::abort`] was called.
@@ -212,6 +239,19 @@ impl Shared {
             }
             notified.await;
         }
+    }
+
+    /// Open model: arrivals due before the run began to stop that no slot
+    /// claimed, because every slot was busy until the end. They never
+    /// started, so they count as dropped: with them, every arrival due in
+    /// the run ends up a request, a drop or an interruption, exactly once.
+    pub fn unclaimed_arrivals(&self, rate: &Ramp, total: Option<u64>) -> u64 {
+        let until = self
+            .control
+            .stopped_at()
+            .map_or(Duration::MAX, |t| t.saturating_duration_since(self.start));
+        let due = rate.arrivals_until(until).min(total.unwrap_or(u64::MAX));
+        due.saturating_sub(self.next_arrival.load(Ordering::SeqCst))
     }
 
     /// Claims one iteration against the run's total, if it has one.

@@ -88,8 +88,21 @@ pub struct Iteration<'a> {
     /// the arrival's scheduled time, so latency measured from it includes
     /// any queueing (coordinated omission corrected).
     pub scheduled: Instant,
+    /// Open model: which arrival of the schedule this iteration serves;
+    /// `None` in the closed model.
+    pub arrival: Option<Arrival>,
     /// Where to record requests.
     pub recorder: &'a Recorder,
+}
+
+/// One arrival of the open model's schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrival {
+    /// Its number in the schedule (0-based, each served at most once).
+    pub number: u64,
+    /// When the schedule puts it, from the start of the run
+    /// ([`crate::plan::Ramp::arrival_time`]).
+    pub due: Duration,
 }
 
 /// A named step of a workload.
@@ -148,8 +161,8 @@ pub struct EngineOptions {
     /// See [`EngineOptions::vu_offset`]; 1 when not sharded.
     pub vu_stride: u64,
     /// Merge the shards once a second and hand the result to the observer
-    /// ([`LiveStatus::snapshot`]). Off by default: it costs a merge per
-    /// second.
+    /// ([`LiveStatus::snapshot`], on one status a second). Off by default:
+    /// it costs a merge per second.
     pub live_snapshots: bool,
 }
 
@@ -180,14 +193,16 @@ pub enum EngineError {
     Io(#[from] std::io::Error),
 }
 
-/// What a live observer sees, once a second.
+/// What a live observer sees, every [`EngineOptions::progress_interval`]
+/// and once at the end.
 #[derive(Debug, Clone)]
 pub struct LiveStatus {
     /// Time since the run started.
     pub elapsed: Duration,
     /// Planned length of the run, when bounded by time.
     pub planned: Option<Duration>,
-    /// Requests finished so far.
+    /// Requests finished so far (each counted once: the sum of every
+    /// status's `window_requests` up to this one).
     pub requests: u64,
     /// Failed requests so far.
     pub errors: u64,
@@ -197,9 +212,10 @@ pub struct LiveStatus {
     pub iterations: u64,
     /// Expected iterations when bounded by count.
     pub planned_iterations: Option<u64>,
-    /// Requests per second over the last second.
+    /// Requests per second over the last whole second (the latest
+    /// timeline sample).
     pub current_rps: f64,
-    /// Requests finished in the last window.
+    /// Requests finished since the previous status.
     pub window_requests: u64,
     /// Of those, how many could not connect (refused, DNS, connect).
     pub window_connect_failures: u64,
@@ -366,10 +382,19 @@ pub fn run<W: Workload>(
         LoadModel::Open(o) => o.total_iterations,
     };
     let mut timeline = Timeline::default();
+    // The current timeline window (one second): every shard drains into it
+    // on each tick, and it is emptied when its sample is taken.
     let mut window = IntervalStats::default();
     let mut window_start = start;
     let mut last_sample = Duration::ZERO;
-    let mut totals = (0u64, 0u64, 0u64, 0u64); // requests, errors, dropped, iterations
+    // Requests, errors and dropped of the windows already sampled: the live
+    // totals are these plus the current window, so each request is counted
+    // once however many ticks its window spans.
+    let mut sampled = (0u64, 0u64, 0u64);
+    // The window's requests and connect failures at the previous tick, to
+    // report what the last tick alone saw.
+    let mut seen = (0u64, 0u64);
+    let mut current_rps = 0.0;
     let mut finished = 0;
     let mut setup_error = None;
     let tick = options.progress_interval.min(Duration::from_secs(1));
@@ -392,50 +417,57 @@ pub fn run<W: Workload>(
         next_tick += tick;
         let now = Instant::now();
         shared.advance(now);
-        // Drain the window from every shard.
         for r in &recorders {
             r.drain_interval(&mut window);
         }
-        totals.0 += window.requests;
-        totals.1 += window.errors;
-        totals.2 += window.dropped;
+        let tick_requests = window.requests - seen.0;
+        let tick_connect_failures = window.connect_failures - seen.1;
+        let requests = sampled.0 + window.requests;
+        let errors = sampled.1 + window.errors;
+        let dropped = sampled.2 + window.dropped;
         let elapsed = now - start;
-        if elapsed - last_sample >= Duration::from_secs(1) || finished == workers {
+        let mut snapshot = None;
+        if elapsed - last_sample >= Duration::from_secs(1) {
             let t = (window_start - start).as_secs_f64();
             let len = (now - window_start).as_secs_f64();
             let sample = TimelineSample::from_interval(t, len, &window, shared.active_users());
-            let window_connect_failures = window.connect_failures;
+            current_rps = sample.rps();
             timeline.push(sample);
+            sampled = (requests, errors, dropped);
             window.reset();
+            seen = (0, 0);
             window_start = now;
             last_sample = elapsed;
-            totals.3 = recorders.iter().map(|r| r.lock().iterations).sum();
-            observer(&LiveStatus {
-                elapsed,
-                planned,
-                requests: totals.0,
-                errors: totals.1,
-                dropped: totals.2,
-                iterations: totals.3,
-                planned_iterations,
-                current_rps: sample.rps(),
-                window_requests: sample.requests,
-                window_connect_failures,
-                stopping: shared.control.is_stopping(),
-                snapshot: options.live_snapshots.then(|| {
-                    let mut merged = Shard::new(steps.len());
-                    for r in &recorders {
-                        merged.merge(&r.snapshot());
-                    }
-                    Arc::new(LiveSnapshot {
-                        steps: steps.clone(),
-                        checks: checks.clone(),
-                        shard: merged,
-                        active_users: shared.active_users(),
-                    })
-                }),
+            // A merge of every shard is not worth paying on every tick.
+            snapshot = options.live_snapshots.then(|| {
+                let mut merged = Shard::new(steps.len());
+                for r in &recorders {
+                    merged.merge(&r.snapshot());
+                }
+                Arc::new(LiveSnapshot {
+                    steps: steps.clone(),
+                    checks: checks.clone(),
+                    shard: merged,
+                    active_users: shared.active_users(),
+                })
             });
+        } else {
+            seen = (window.requests, window.connect_failures);
         }
+        observer(&LiveStatus {
+            elapsed,
+            planned,
+            requests,
+            errors,
+            dropped,
+            iterations: recorders.iter().map(|r| r.lock().iterations).sum(),
+            planned_iterations,
+            current_rps,
+            window_requests: tick_requests,
+            window_connect_failures: tick_connect_failures,
+            stopping: shared.control.is_stopping(),
+            snapshot,
+        });
     }
     for h in handles {
         let _ = h.join();
@@ -447,6 +479,13 @@ pub fn run<W: Workload>(
     for r in &recorders {
         r.drain_interval(&mut window);
     }
+    let last_requests = window.requests - seen.0;
+    let last_connect_failures = window.connect_failures - seen.1;
+    let unclaimed = match model {
+        LoadModel::Open(o) => shared.unclaimed_arrivals(&o.rate, o.total_iterations),
+        LoadModel::Closed(_) => 0,
+    };
+    window.dropped += unclaimed;
     if window.requests > 0 || window.dropped > 0 {
         let t = (window_start - start).as_secs_f64();
         let len = (end - window_start).as_secs_f64();
@@ -457,6 +496,7 @@ pub fn run<W: Workload>(
     for r in &recorders {
         merged.merge(&r.snapshot());
     }
+    merged.dropped += unclaimed;
     let stop_reason = if shared.control.is_target_down() {
         StopReason::TargetDown
     } else if shared.control.was_interrupted() {
@@ -502,9 +542,9 @@ pub fn run<W: Workload>(
         dropped: result.dropped,
         iterations: result.iterations,
         planned_iterations,
-        current_rps: 0.0,
-        window_requests: 0,
-        window_connect_failures: 0,
+        current_rps,
+        window_requests: last_requests,
+        window_connect_failures: last_connect_failures,
         stopping: true,
         snapshot: None,
     });

@@ -11,12 +11,21 @@
 //! whose slot was idle and waiting for it is timed from the moment the
 //! timer woke the slot: the timer's own millisecond resolution is not
 //! queueing.
+//!
+//! Every arrival due before the run stops is counted exactly once: as a
+//! request (an iteration), as dropped, or as interrupted when it was cut off
+//! in flight. Arrivals still waiting for a slot when the run stops (every
+//! slot busy until the end, e.g. with a long `max_lag`) never started, so
+//! the engine counts them as dropped too
+//! ([`super::control::Shared::unclaimed_arrivals`]). Late arrivals may start
+//! up to `max_lag` after the schedule ends, so a saturated run can last up
+//! to its duration plus `max_lag`.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::Workload;
 use super::closed::UserCtx;
+use super::{Arrival, Workload};
 use crate::plan::Ramp;
 
 /// One slot of the open model.
@@ -39,7 +48,8 @@ pub(super) async fn run_user<W: Workload>(
         let Some(offset) = rate.arrival_time(n) else {
             break;
         };
-        let mut scheduled = ctx.shared.start + offset;
+        let due = ctx.shared.start + offset;
+        let mut scheduled = due;
         let now = Instant::now();
         if scheduled > now {
             // The slot was free before the arrival was due: nothing queued.
@@ -48,6 +58,11 @@ pub(super) async fn run_user<W: Workload>(
             // counts from the wake-up rather than from the due time.
             tokio::time::sleep_until(scheduled.into()).await;
             if ctx.shared.control.is_stopping() {
+                // Due before the run stopped (the timer woke late): it
+                // belongs to the run but will never start.
+                if ctx.shared.control.stopped_at().is_some_and(|s| due <= s) {
+                    ctx.recorder.dropped();
+                }
                 break;
             }
             scheduled = Instant::now();
@@ -55,7 +70,12 @@ pub(super) async fn run_user<W: Workload>(
             ctx.recorder.dropped();
             continue;
         }
-        ctx.iterate(&mut user, index, scheduled).await;
+        let arrival = Arrival {
+            number: n,
+            due: offset,
+        };
+        ctx.iterate(&mut user, index, scheduled, Some(arrival))
+            .await;
         index += 1;
     }
 }
