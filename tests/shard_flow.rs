@@ -283,3 +283,216 @@ fn reports_of_different_runs_are_refused_with_exit_3() {
     check(&out, 3, "merge of one shard of two");
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing shard 1/2"));
 }
+
+/// Runs shard `i` of [`SHARDS`] of `scenario` with `profile` (in
+/// `profiles`) against `target`, writing no report.
+fn run_one_shard(scenario: &Path, profiles: &Path, target: &str, i: u32) -> Output {
+    convoy()
+        .arg("run")
+        .arg(scenario)
+        .arg("--profiles")
+        .arg(profiles)
+        .args(["--profile", "six", "--target", target, "--workers", "1"])
+        .args(["--shard", &format!("{i}/{SHARDS}"), "-q", "--no-reports"])
+        .output()
+        .unwrap()
+}
+
+/// The data rows each shard's requests carried, as the target saw them:
+/// the scenario asks for `/row/{{ data.id }}/vu/{{ vu }}`, and a global
+/// user number `k * N + I` names its shard `I`.
+fn rows_per_shard(requests: &[wiremock::Request]) -> Vec<std::collections::BTreeSet<u32>> {
+    let mut out = vec![std::collections::BTreeSet::new(); SHARDS as usize];
+    for r in requests {
+        let parts: Vec<&str> = r.url.path().split('/').collect();
+        let [_, "row", row, "vu", vu] = parts[..] else {
+            panic!("unexpected request {}", r.url)
+        };
+        let vu: u32 = vu.parse().unwrap();
+        out[(vu % SHARDS) as usize].insert(row.parse().unwrap());
+    }
+    out
+}
+
+#[test]
+fn shards_use_disjoint_data_rows() {
+    use std::collections::BTreeSet;
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // 12 rows; 6 users of 4 iterations: 2 users a shard, each walking the
+    // 4 rows of its shard's block.
+    let rows: String = (0..12).map(|i| format!("{i}\n")).collect();
+    std::fs::write(dir.path().join("rows.csv"), format!("id\n{rows}")).unwrap();
+    let profiles = dir.path().join("profiles.toml");
+    std::fs::write(&profiles, "[profile.six]\nusers = 6\niterations = 4\n").unwrap();
+    for mode in ["sequential", "random"] {
+        let server = rt.block_on(async {
+            let server = MockServer::start().await;
+            Mock::given(method("GET"))
+                .respond_with(ResponseTemplate::new(200))
+                .mount(&server)
+                .await;
+            server
+        });
+        let scenario = dir.path().join(format!("rows-{mode}.toml"));
+        std::fs::write(
+            &scenario,
+            format!(
+                "name = \"rows\"\n[data]\nfile = \"rows.csv\"\nmode = \"{mode}\"\n\n\
+                 [[step]]\nname = \"row\"\npath = \"/row/{{{{ data.id }}}}/vu/{{{{ vu }}}}\"\nstatus = 200\n"
+            ),
+        )
+        .unwrap();
+        for i in 0..SHARDS {
+            let out = run_one_shard(&scenario, &profiles, &server.uri(), i);
+            check(&out, 0, &format!("{mode} shard {i}"));
+        }
+        let requests = rt.block_on(server.received_requests()).unwrap();
+        assert_eq!(requests.len(), 24, "{mode}");
+        let used = rows_per_shard(&requests);
+        for (i, rows) in used.iter().enumerate() {
+            let block: BTreeSet<u32> = (4 * i as u32..4 * i as u32 + 4).collect();
+            assert!(!rows.is_empty(), "{mode}: shard {i} sent nothing");
+            assert!(rows.is_subset(&block), "{mode}: shard {i} used {rows:?}");
+            for (j, other) in used.iter().enumerate().skip(i + 1) {
+                assert!(
+                    rows.is_disjoint(other),
+                    "{mode}: shards {i} and {j} both used {:?}",
+                    rows.intersection(other).collect::<Vec<_>>()
+                );
+            }
+        }
+        if mode == "sequential" {
+            // Each user takes the next row every iteration: four iterations
+            // walk a shard's whole block, so the shards cover the file.
+            let union: BTreeSet<u32> = used.iter().flatten().copied().collect();
+            assert_eq!(union, (0..12).collect());
+        }
+    }
+
+    // Fewer rows than shards: a shard would have none, so it is refused.
+    std::fs::write(dir.path().join("rows.csv"), "id\n0\n1\n").unwrap();
+    let scenario = dir.path().join("rows-sequential.toml");
+    let out = run_one_shard(&scenario, &profiles, "http://127.0.0.1:9", 2);
+    check(&out, 3, "shard 2/3 of two rows");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("shard 2/3 has no data row")
+            && err.contains("2 row(s), fewer than the 3 shards"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_shard_values_and_unsplittable_loads_exit_3() {
+    for bad in ["0/0", "3/2", "garbage", "1/", "-1/3"] {
+        for cmd in [
+            vec!["bench", "http://127.0.0.1:9/", "-n", "1"],
+            vec!["run", "health", "--target", "http://127.0.0.1:9"],
+        ] {
+            let out = convoy()
+                .args(&cmd)
+                .arg(format!("--shard={bad}"))
+                .output()
+                .unwrap();
+            check(&out, 3, &format!("{} --shard {bad}", cmd[0]));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains(&format!(
+                    "invalid shard \"{bad}\": expected I/N with 0 <= I < N"
+                )),
+                "{} --shard {bad}: {err}",
+                cmd[0]
+            );
+        }
+    }
+    // An in-flight cap of 1 cannot be split over 3 shards (each would run
+    // one, three in all); refused before any request.
+    let out = convoy()
+        .args(["bench", "http://127.0.0.1:9/", "--rate", "10/s", "-d", "1s"])
+        .args(["-c", "1", "--shard", "1/3"])
+        .output()
+        .unwrap();
+    check(&out, 3, "bench -c 1 --rate --shard 1/3");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("shard 1/3 has no request in flight") && err.contains("in-flight cap is 1"),
+        "{err}"
+    );
+    let out = convoy()
+        .args([
+            "bench",
+            "http://127.0.0.1:9/",
+            "-n",
+            "10",
+            "-c",
+            "2",
+            "--shard",
+            "2/3",
+        ])
+        .output()
+        .unwrap();
+    check(&out, 3, "bench -c 2 --shard 2/3");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shard 2/3 has no user"));
+}
+
+#[test]
+fn shard_timelines_merge_onto_one_grid() {
+    let t = target::spawn(TargetConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("{}/health", t.base_url());
+    let path = |i: u32| dir.path().join(format!("shard-{i}.json"));
+    run_shards(|i| {
+        [
+            "bench",
+            &url,
+            "--shard",
+            &format!("{i}/{SHARDS}"),
+            "--rate",
+            "90/s",
+            "-d",
+            "3s",
+            "-c",
+            "6",
+            "--workers",
+            "1",
+            "-q",
+            "--output",
+            path(i).to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec()
+    });
+    let inputs: Vec<PathBuf> = (0..SHARDS).map(path).collect();
+    let (_, merged) = merge(&inputs, &[], dir.path());
+    assert_eq!(merged.overall.status_counts["200"], merged.overall.requests);
+    let s = merged.timeline.samples();
+    assert!(s.len() >= 3, "{s:?}");
+    let w = s.iter().map(|x| x.window).fold(0.0, f64::max);
+    for x in s {
+        let k = x.t / w;
+        assert!((k - k.round()).abs() < 1e-9, "{x:?} is off the {w} s grid");
+    }
+    for pair in s.windows(2) {
+        assert!(pair[0].t + pair[0].window <= pair[1].t, "{pair:?} overlap");
+    }
+    // Every request is in exactly one window, and the windows' histograms
+    // add up to the merged histogram: window percentiles are exact.
+    assert_eq!(
+        s.iter().map(|x| x.requests).sum::<u64>(),
+        merged.overall.requests
+    );
+    let mut all = convoy::metrics::LatencyHistogram::new();
+    for x in s {
+        let h = x.latency.as_ref().expect("window histogram").decode();
+        assert_eq!(x.p99_ms, h.quantile_micros(0.99) as f64 / 1000.0);
+        all.merge(&h);
+    }
+    assert_eq!(all, merged.overall.histograms.latency);
+}

@@ -24,18 +24,22 @@
 //! latest `ended_at`; its duration is that wall-clock span (never less than
 //! the longest shard's own measured duration, in case of clock skew between
 //! machines), so rates are requests over the whole window during which any
-//! shard was sending. Timelines are aligned on absolute time: each shard's
-//! samples are shifted by its start offset and assigned to the nearest
-//! window of the merged timeline (at most half a window off).
+//! shard was sending. Timelines are aligned on absolute time
+//! ([`Timeline::aligned`]): one grid of windows from the common start, each
+//! shard's samples shifted by its start offset and put whole into the grid
+//! window their middle falls in; merged windows never overlap, and their
+//! percentiles come from the shards' window histograms added (exact; only
+//! reports of versions that kept no window histograms merge them as the
+//! highest shard value, an upper bound).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use super::{Report, RunMeta};
 use crate::engine::{CheckInfo, CheckResult, RunResult, StepInfo, StepResult, StopReason};
 use crate::gate::{self, Gate};
 use crate::metrics::checks::MAX_FAILURE_SAMPLES;
-use crate::metrics::{CheckStats, FailureSample, Timeline, TimelineSample};
+use crate::metrics::{CheckStats, FailureSample, Timeline};
 use crate::plan::{ClosedModel, LoadModel, OpenModel, Ramp, Shard, Stage};
 
 /// Why reports could not be merged.
@@ -199,10 +203,19 @@ pub fn merge_labelled<S: AsRef<str>>(
         result.interrupted += r.interrupted;
         result.dropped += r.overall.dropped;
         result.stop_reason = worse(result.stop_reason, r.stop_reason);
-        result
-            .timeline
-            .merge(&shifted(&r.timeline, r.started_at, result.started_at));
     }
+    let origin = result.started_at;
+    let timelines: Vec<(f64, &Timeline)> = reports
+        .iter()
+        .map(|r| {
+            let offset = r
+                .started_at
+                .duration_since(origin)
+                .unwrap_or(Duration::ZERO);
+            (offset.as_secs_f64(), &r.timeline)
+        })
+        .collect();
+    result.timeline = Timeline::aligned(&timelines);
     result.failures = interleaved_failures(reports);
 
     let mut meta = RunMeta::new(&first.command, &merged_target(reports));
@@ -291,22 +304,6 @@ fn worse(a: StopReason, b: StopReason) -> StopReason {
         StopReason::TargetDown => 3,
     };
     if rank(b) > rank(a) { b } else { a }
-}
-
-/// `timeline` moved onto the clock of a run that started at `origin`, each
-/// sample snapped to the grid of its own window length.
-fn shifted(timeline: &Timeline, started_at: SystemTime, origin: SystemTime) -> Timeline {
-    let offset = started_at
-        .duration_since(origin)
-        .unwrap_or(Duration::ZERO)
-        .as_secs_f64();
-    let mut out = Timeline::default();
-    for s in timeline.samples() {
-        let grid = if s.window > 0.0 { s.window } else { 1.0 };
-        let t = ((s.t + offset) / grid).round() * grid;
-        out.push(TimelineSample { t, ..*s });
-    }
-    out
 }
 
 /// Failure samples taken in turn from each report, so that every shard's
@@ -540,8 +537,10 @@ fn sum_models(models: &[&LoadModel]) -> Option<LoadModel> {
 mod tests {
     use super::*;
     use crate::engine::StepKind;
-    use crate::metrics::{Outcome, StepStats, Violation};
+    use crate::metrics::recorder::IntervalStats;
+    use crate::metrics::{LatencyHistogram, Outcome, StepStats, TimelineSample, Violation};
     use crate::report::GateResult;
+    use std::time::SystemTime;
 
     const MS: Duration = Duration::from_millis(1);
 
@@ -575,6 +574,7 @@ mod tests {
             p99_ms: latency_ms as f64,
             max_ms: latency_ms as f64,
             active_users: 1,
+            latency: None,
         });
         let result = RunResult {
             steps: vec![StepResult {
@@ -754,6 +754,49 @@ mod tests {
         assert_eq!(t, vec![0.0, 3.0]);
         assert!(merged.partial);
         assert_eq!(merged.stop_reason, StopReason::Interrupted);
+    }
+
+    #[test]
+    fn drifting_shard_windows_merge_onto_one_grid_with_exact_percentiles() {
+        // The audit's case: windows starting at 0, 1.002 and 2.250 s; the
+        // second shard started 0.3 s later and is ten times slower.
+        let whole = closed(4.0, None);
+        let mut shards = shards_of(&whole, 2);
+        let mut union = LatencyHistogram::new();
+        for (i, r) in shards.iter_mut().enumerate() {
+            let mut timeline = Timeline::default();
+            for (t, next) in [(0.0, 1.002), (1.002, 2.250), (2.250, 3.250)] {
+                let mut iv = IntervalStats::default();
+                for k in 1..=50u64 {
+                    let d = MS * (k * (1 + 9 * i as u64)) as u32;
+                    iv.requests += 1;
+                    iv.latency.record(d);
+                    union.record(d);
+                }
+                timeline.push(TimelineSample::from_interval(t, next - t, &iv, 2));
+            }
+            r.timeline = timeline;
+        }
+        shards[1].started_at += Duration::from_millis(300);
+        let merged = merge(&shards).unwrap();
+        let s = merged.timeline.samples();
+        assert_eq!(
+            s.iter().map(|x| x.t).collect::<Vec<_>>(),
+            [0.0, 1.0, 2.0, 3.0]
+        );
+        for pair in s.windows(2) {
+            assert!(pair[0].t + pair[0].window <= pair[1].t, "{pair:?}");
+        }
+        assert_eq!(s.iter().map(|x| x.requests).sum::<u64>(), 300);
+        // Every window's percentiles are those of its histogram, and the
+        // windows' histograms add up to every request of both shards.
+        let mut all = LatencyHistogram::new();
+        for x in s {
+            let h = x.latency.as_ref().unwrap().decode();
+            assert_eq!(x.p95_ms, h.quantile_micros(0.95) as f64 / 1000.0);
+            all.merge(&h);
+        }
+        assert_eq!(all, union);
     }
 
     #[test]

@@ -77,6 +77,7 @@ pub fn result(steps: Vec<StepResult>, secs: f64) -> RunResult {
             p99_ms: 210.0 + 25.0 * wobble + if t == 6 { 300.0 } else { 0.0 },
             max_ms: 480.0,
             active_users: 20,
+            latency: None,
         });
     }
     RunResult {
