@@ -4,10 +4,15 @@
 //!
 //! | profile | load | SLA gates |
 //! |---|---|---|
-//! | `smoke` | 1 user × 1 iteration | every check passes |
+//! | `smoke` | 1 user × 1 iteration per journey | every check passes |
 //! | `light` | 5 users × 10 iterations | p95 < 500 ms, 100 % success |
 //! | `moderate` | 20 users × 10 iterations | p95 < 1 s, > 99 % success |
 //! | `heavy` | 100 users × 5 iterations | p95 < 2 s, > 95 % success |
+//!
+//! A smoke profile (one user, one iteration: `smoke`, or a file's profile
+//! of that shape) runs every journey once when `convoy run` mixes several,
+//! as `convoy smoke` does: the iteration count becomes one per journey of
+//! the weighted cycle ([`crate::cli::run::every_journey_once`]).
 //!
 //! Users define their own in TOML files:
 //!
@@ -249,23 +254,88 @@ pub fn resolve(name: &str, files: &[std::path::PathBuf]) -> Result<Profile, Stri
 mod tests {
     use super::*;
 
+    /// Users, iterations per user and gates of a built-in profile.
+    fn shape(name: &str) -> (f64, Option<u64>, Vec<String>) {
+        let p = builtin(name).unwrap_or_else(|| panic!("{name} is built in"));
+        p.model.validate().unwrap();
+        match p.model {
+            LoadModel::Closed(c) => {
+                assert_eq!(c.total_iterations, None, "{name}");
+                assert_eq!(c.duration, None, "{name}: bounded by iterations");
+                (c.users.peak(), c.iterations_per_user, p.gates)
+            }
+            LoadModel::Open(_) => panic!("{name}: closed"),
+        }
+    }
+
     #[test]
     fn builtins_match_seed_004() {
-        let light = builtin("light").unwrap();
-        match &light.model {
-            LoadModel::Closed(c) => {
-                assert_eq!(c.users.peak(), 5.0);
-                assert_eq!(c.iterations_per_user, Some(10));
-            }
-            _ => panic!("closed"),
+        // Seed 004: light 5 × 10, < 500 ms, 100 % success; moderate 20 × 10,
+        // < 1000 ms, > 99 % success; heavy 100 × 5, < 2000 ms, > 95 %
+        // success. Success is written as the error rate.
+        let expected: [(&str, f64, u64, &[&str]); 4] = [
+            ("smoke", 1.0, 1, &["checks == 100%"]),
+            (
+                "light",
+                5.0,
+                10,
+                &["p95 < 500ms", "error_rate == 0%", "checks == 100%"],
+            ),
+            ("moderate", 20.0, 10, &["p95 < 1s", "error_rate < 1%"]),
+            ("heavy", 100.0, 5, &["p95 < 2s", "error_rate < 5%"]),
+        ];
+        assert_eq!(
+            BUILTIN.to_vec(),
+            expected.iter().map(|e| e.0).collect::<Vec<_>>()
+        );
+        for (name, users, iterations, gates) in expected {
+            assert_eq!(
+                shape(name),
+                (
+                    users,
+                    Some(iterations),
+                    gates.iter().map(|g| g.to_string()).collect()
+                ),
+                "{name}"
+            );
         }
-        assert!(light.gates.contains(&"p95 < 500ms".to_string()));
-        for name in BUILTIN {
+    }
+
+    #[test]
+    fn builtin_slas_mean_what_seed_004_says() {
+        use crate::gate::{Gate, Metric, Op, Threshold};
+        let gate = |name: &str, metric: Metric| -> Gate {
             let p = builtin(name).unwrap();
-            p.model.validate().unwrap();
-            for g in &p.gates {
-                g.parse::<crate::gate::Gate>().unwrap();
-            }
+            let gates: Vec<Gate> = p.gates.iter().map(|g| g.parse().unwrap()).collect();
+            gates
+                .into_iter()
+                .find(|g| g.metric == metric)
+                .unwrap_or_else(|| panic!("{name} has a {metric} gate"))
+        };
+        let p95 = |name| {
+            let g = gate(name, Metric::P95);
+            (g.op, g.threshold)
+        };
+        assert_eq!(p95("light"), (Op::Lt, Threshold::Value(500.0)));
+        assert_eq!(p95("moderate"), (Op::Lt, Threshold::Value(1000.0)));
+        assert_eq!(p95("heavy"), (Op::Lt, Threshold::Value(2000.0)));
+        // Success rate s is 1 - error_rate: 100 %, > 99 %, > 95 %.
+        let success_holds = |name, success: f64| {
+            let g = gate(name, Metric::ErrorRate);
+            let Threshold::Value(limit) = g.threshold else {
+                panic!("{name}: a fixed threshold")
+            };
+            g.op.holds(1.0 - success, limit)
+        };
+        assert!(success_holds("light", 1.0));
+        assert!(!success_holds("light", 0.9999));
+        assert!(success_holds("moderate", 0.9901));
+        assert!(!success_holds("moderate", 0.99));
+        assert!(success_holds("heavy", 0.9501));
+        assert!(!success_holds("heavy", 0.95));
+        // Only smoke is light enough to go to any host without --allow-host.
+        for name in BUILTIN {
+            assert_eq!(builtin(name).unwrap().model.is_smoke(), *name == "smoke");
         }
     }
 
