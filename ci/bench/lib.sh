@@ -193,3 +193,16 @@ raise_nofile() {
     ulimit -n "$hard"
     log "open-file limit is $hard (could not raise it to $want)"
 }
+
+# user+system CPU seconds of PID so far, from fields 14 and 15 of
+# /proc/PID/stat (counted after the parenthesised command name, which may
+# hold spaces). Empty when PID is gone.
+proc_cpu_seconds() {
+    local stat
+    { stat=$(<"/proc/$1/stat"); } 2>/dev/null || return 0
+    stat=${stat##*) }
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($12 + $13) / hz }' <<<"$stat"
+}
+
+# Peak resident set size of PID in KiB (VmHWM), from /proc.
+vmhwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
