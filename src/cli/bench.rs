@@ -21,6 +21,12 @@ use crate::report::{self, Report, RunMeta};
 /// From this many connections on, each gets a small fixed read buffer.
 const SMALL_BUFFERS_FROM: u32 = 1000;
 
+/// How long every request must fail to connect before a bench run stops
+/// as `target_down`. Refused connects fail in microseconds: an ad-hoc bench
+/// against a dead port would otherwise pile up hundreds of thousands of
+/// them, so it gives up after about a second.
+const TARGET_DOWN_GRACE: Duration = Duration::from_secs(1);
+
 /// Largest `--body-file` accepted. The body is held in memory and sent
 /// with every request; a bigger one is almost surely the wrong file (or
 /// `/dev/zero`), refused before it exhausts memory.
@@ -44,11 +50,16 @@ pub struct BenchArgs {
     pub requests: Option<u64>,
     /// Open model: start requests at this rate (500/s, 30/m), whatever the
     /// target's latency. Latency then counts from each request's scheduled
-    /// start.
-    #[arg(long, value_parser = clap::value_parser!(Rate))]
+    /// start. With --stages, the rate the first stage ramps from (k6's
+    /// startRate): `--rate 0/s` ramps from zero.
+    // Hyphen values are taken so that `--rate -5/s` is refused as a bad
+    // rate rather than read as an unknown flag `-5`.
+    #[arg(long, value_parser = clap::value_parser!(Rate), allow_hyphen_values = true)]
     pub rate: Option<Rate>,
-    /// Staged plan: `USERS,DURATION;...` (closed) or `RATE,DURATION;...`
-    /// with --rate (e.g. `100/s,30s;500/s,1m`), ramping linearly per stage.
+    /// Staged plan: `USERS,DURATION;...` (closed; users ramp from 0) or,
+    /// with --rate, `RATE,DURATION;...` (e.g. `100/s,30s;500/s,1m`; the rate
+    /// ramps from --rate), moving linearly to each stage's target over its
+    /// duration. The run lasts the stages' total unless -d is longer.
     #[arg(long)]
     pub stages: Option<String>,
     /// Closed model: ramp users linearly from 0 to -c over this long before
@@ -56,7 +67,10 @@ pub struct BenchArgs {
     #[arg(long, value_parser = parse_duration)]
     pub ramp_up: Option<Duration>,
     /// Open model: an arrival that cannot start within this delay of its
-    /// scheduled time is counted as dropped.
+    /// scheduled time is counted as dropped. Late arrivals may still start
+    /// after the schedule ends, so a saturated run can last up to its
+    /// duration plus this delay; arrivals still waiting when it ends count
+    /// as dropped.
     #[arg(long, value_parser = parse_duration, default_value = "1s")]
     pub max_lag: Duration,
     /// HTTP method.
@@ -154,6 +168,22 @@ impl BenchArgs {
         if self.connections == 0 {
             return Err(CliError::usage("-c/--connections must be at least 1"));
         }
+        if self.duration.is_some_and(|d| d.is_zero()) {
+            return Err(CliError::usage("-d/--duration must be above 0 (e.g. 10s)"));
+        }
+        if self.requests == Some(0) {
+            return Err(CliError::usage("-n/--requests must be at least 1"));
+        }
+        if self.timeout.is_zero() {
+            return Err(CliError::usage(
+                "-t/--timeout must be above 0: every request would time out",
+            ));
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(CliError::usage(
+                "--connect-timeout must be above 0: no connection could be made",
+            ));
+        }
         let mut model = self.model()?;
         model
             .validate()
@@ -204,8 +234,9 @@ impl BenchArgs {
         let c = self.connections as f64;
         if let Some(rate) = self.rate {
             let ramp = match (&self.stages, self.duration, self.requests) {
+                // As k6's ramping-arrival-rate: --rate is the start rate.
                 (Some(s), _, _) => Ramp {
-                    start: 0.0,
+                    start: rate.0,
                     stages: parse_stages(s, true).map_err(bad)?,
                 },
                 (None, Some(d), _) => Ramp::constant(rate.0, d),
@@ -255,9 +286,11 @@ impl BenchArgs {
             (None, None, None) => Some(200),
             _ => self.requests,
         };
-        let duration = match (self.ramp_up, self.duration) {
-            (Some(r), Some(d)) => Some(r + d),
-            (_, d) => d,
+        let duration = match (self.ramp_up, self.duration, &self.stages) {
+            (Some(r), Some(d), _) => Some(r + d),
+            // Stages bound the run by their total, even a single one.
+            (_, None, Some(_)) => Some(users.duration()),
+            (_, d, _) => d,
         };
         Ok(LoadModel::Closed(ClosedModel {
             users,
@@ -302,7 +335,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     let control = RunControl::new();
     signals::install(control.clone(), args.quiet);
     let progress = Progress::new(!args.quiet && !args.json);
-    let mut watch = crate::engine::TargetWatch::new(super::run::TARGET_DOWN_GRACE);
+    let mut watch = crate::engine::TargetWatch::new(TARGET_DOWN_GRACE);
     let result = bench::run(&plan, &control, |s| {
         progress.update(s);
         watch.observe(s, &control);
@@ -333,9 +366,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     }
     Ok(
         if report.stop_reason == crate::engine::StopReason::TargetDown {
-            eprintln!(
-                "error: the target stopped accepting connections; the run was aborted and its report is partial"
-            );
+            eprintln!("error: {}", target_down_note(&report.overall));
             Exit::Aborted.into()
         } else if report.partial {
             Exit::Interrupted.into()
@@ -355,6 +386,23 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
         } else {
             Exit::Pass.into()
         },
+    )
+}
+
+/// What to say when the target died mid-run: how many requests it
+/// answered, and that the refused connects after it are errors, not
+/// throughput.
+fn target_down_note(o: &crate::report::StepReport) -> String {
+    let answered: u64 = o.status_counts.values().sum();
+    let refused = o
+        .error_counts
+        .get(&crate::metrics::ErrorCause::Refused)
+        .copied()
+        .unwrap_or(0);
+    format!(
+        "the target stopped accepting connections; the run was aborted and its report is partial: \
+         {answered} requests answered, {refused} connection attempts refused (counted as errors, \
+         not throughput)"
     )
 }
 
@@ -384,6 +432,55 @@ mod tests {
         // Sparse: no disk is written for the zeros.
         std::fs::File::create(&path).unwrap().set_len(len).unwrap();
         (dir, path)
+    }
+
+    #[test]
+    fn a_single_closed_stage_runs_for_its_duration() {
+        let plan = plan(&["--stages", "10,1s"]).expect("accepted");
+        assert_eq!(plan.model.planned_duration(), Some(Duration::from_secs(1)));
+        assert_eq!(plan.model.max_users(), 10);
+    }
+
+    #[test]
+    fn staged_rates_ramp_from_the_given_rate() {
+        let staged = plan(&["--rate", "999/s", "--stages", "50/s,1s"]).expect("accepted");
+        let LoadModel::Open(o) = &staged.model else {
+            panic!("open model expected: {:?}", staged.model)
+        };
+        assert_eq!(o.rate.start, 999.0);
+        // (999 + 50) / 2 arrivals over the one second.
+        assert_eq!(o.rate.total_arrivals(), 524.5);
+        let from_zero = plan(&["--rate", "0/s", "--stages", "50/s,1s"]).expect("accepted");
+        let LoadModel::Open(o) = &from_zero.model else {
+            panic!("open model expected")
+        };
+        assert_eq!(o.rate.start, 0.0);
+        assert_eq!(o.rate.total_arrivals(), 25.0);
+    }
+
+    #[test]
+    fn zero_durations_counts_and_timeouts_are_refused_naming_the_flag() {
+        for (args, flag) in [
+            (&["-d", "0s"][..], "--duration"),
+            (&["-n", "0"][..], "--requests"),
+            (&["--timeout", "0s"][..], "--timeout"),
+            (&["--connect-timeout", "0ms"][..], "--connect-timeout"),
+            (&["--rate", "100/s", "-d", "0s"][..], "--duration"),
+        ] {
+            let e = plan(args).expect_err("refused");
+            assert_eq!(e.exit, Exit::Usage, "{args:?}");
+            assert!(e.message.contains(flag), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_negative_rate_is_refused_as_a_rate() {
+        let e = Bench::try_parse_from(["bench", "http://127.0.0.1:1/", "--rate", "-5/s"])
+            .err()
+            .expect("refused");
+        let text = e.to_string();
+        assert!(text.contains("invalid rate \"-5/s\""), "{text}");
+        assert!(!text.contains("unexpected argument"), "{text}");
     }
 
     #[test]

@@ -1,0 +1,257 @@
+//! `convoy bench` end to end: the binary against in-process servers on
+//! loopback ports (wiremock, which keeps every request it received, and the
+//! reference target for a target that dies).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use convoy::report::{self, Report};
+use convoy::target::{self, Fault, TargetConfig};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn convoy() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_convoy"))
+}
+
+/// Runs `convoy bench ARGS`, quietly.
+fn bench(args: &[&str]) -> Output {
+    convoy().arg("bench").args(args).arg("-q").output().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A wiremock server answering `GET /probe` with 200 and anything POSTed to
+/// `/probe` with 201; `first_503` requests answer 503 first.
+struct Probe {
+    rt: tokio::runtime::Runtime,
+    server: MockServer,
+}
+
+impl Probe {
+    fn start(first_503: u64) -> Probe {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = rt.block_on(async {
+            let server = MockServer::start().await;
+            if first_503 > 0 {
+                Mock::given(path("/probe"))
+                    .respond_with(ResponseTemplate::new(503))
+                    .up_to_n_times(first_503)
+                    .with_priority(1)
+                    .mount(&server)
+                    .await;
+            }
+            Mock::given(method("GET"))
+                .and(path("/probe"))
+                .respond_with(ResponseTemplate::new(200).set_body_string("{\"status\":\"ok\"}"))
+                .mount(&server)
+                .await;
+            Mock::given(method("POST"))
+                .and(path("/probe"))
+                .respond_with(ResponseTemplate::new(201))
+                .mount(&server)
+                .await;
+            server
+        });
+        Probe { rt, server }
+    }
+
+    fn url(&self) -> String {
+        format!("{}/probe", self.server.uri())
+    }
+
+    fn received(&self) -> Vec<wiremock::Request> {
+        self.rt
+            .block_on(self.server.received_requests())
+            .expect("recording is on")
+    }
+}
+
+fn parse(json: &str) -> Report {
+    report::json::parse(json).unwrap_or_else(|e| panic!("{e}: {json}"))
+}
+
+#[test]
+fn the_table_shows_requests_rates_percentiles_and_status_counts() {
+    let probe = Probe::start(0);
+    let out = bench(&[&probe.url(), "-n", "20", "-c", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("20 requests in "), "{text}");
+    assert!(text.contains(" req/s · 0 errors (0"), "{text}");
+    let header = text
+        .lines()
+        .find(|l| l.contains("step"))
+        .unwrap_or_else(|| panic!("no table header in {text}"));
+    let columns: Vec<&str> = header
+        .split('│')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            "step", "requests", "req/s", "errors", "p50 ms", "p90 ms", "p95 ms", "p99 ms",
+            "p99.9 ms", "max ms", "mean ms"
+        ]
+    );
+    let row = text
+        .lines()
+        .find(|l| l.contains("GET /probe"))
+        .unwrap_or_else(|| panic!("no row for the step in {text}"));
+    let cells: Vec<&str> = row.split('│').map(str::trim).collect();
+    assert_eq!(cells[2], "20", "{row}");
+    assert!(text.contains("status codes: 200 × 20"), "{text}");
+    assert_eq!(probe.received().len(), 20);
+}
+
+#[test]
+fn json_output_parses_back_with_the_request_and_status_counts() {
+    let probe = Probe::start(5);
+    let out = bench(&[&probe.url(), "-n", "20", "-c", "1", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = parse(&stdout(&out));
+    assert_eq!(r.schema, "convoy.report/v1");
+    assert_eq!(r.overall.requests, 20);
+    assert_eq!(r.overall.status_counts.get("200"), Some(&15));
+    assert_eq!(r.overall.status_counts.get("503"), Some(&5));
+    assert_eq!(r.overall.errors, 5, "5xx answers are errors");
+    assert!(!r.partial);
+    assert_eq!(probe.received().len(), 20);
+}
+
+#[test]
+fn headers_method_and_body_reach_the_server() {
+    let probe = Probe::start(0);
+    let out = bench(&[
+        &probe.url(),
+        "-n",
+        "3",
+        "-c",
+        "1",
+        "-m",
+        "POST",
+        "--body",
+        "{\"weight_kg\":2}",
+        "-H",
+        "X-Probe: 1",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        parse(&stdout(&out)).overall.status_counts.get("201"),
+        Some(&3)
+    );
+    let received = probe.received();
+    assert_eq!(received.len(), 3);
+    for r in received {
+        assert_eq!(r.method.as_str(), "POST");
+        assert_eq!(
+            r.headers.get("x-probe").map(|v| v.to_str().unwrap()),
+            Some("1")
+        );
+        assert_eq!(r.body, b"{\"weight_kg\":2}");
+    }
+}
+
+#[test]
+fn output_writes_the_same_json_as_stdout() {
+    let probe = Probe::start(0);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bench.json");
+    let out = bench(&[
+        &probe.url(),
+        "-n",
+        "10",
+        "--json",
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let written = std::fs::read_to_string(&file).expect("the report file is written");
+    assert_eq!(written, stdout(&out));
+    assert_eq!(parse(&written).overall.requests, 10);
+}
+
+#[test]
+fn a_single_stage_runs() {
+    let probe = Probe::start(0);
+    let out = bench(&[&probe.url(), "--stages", "2,300ms", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = parse(&stdout(&out));
+    assert!(r.overall.requests > 0);
+    // What the server saw: the requests counted, and those cut off in
+    // flight when the stage ended.
+    assert_eq!(
+        (r.overall.requests + r.interrupted) as usize,
+        probe.received().len()
+    );
+}
+
+#[test]
+fn bad_values_exit_3_naming_the_flag() {
+    // Refused before any connection: the port need not be open.
+    let url = "http://127.0.0.1:1/";
+    for (args, named) in [
+        (&["-d", "0s"][..], "-d/--duration"),
+        (&["-n", "0"][..], "-n/--requests"),
+        (&["--timeout", "0s"][..], "--timeout"),
+        (&["--rate", "-5/s", "-d", "1s"][..], "invalid rate \"-5/s\""),
+        (&["--rate=-5/s", "-d", "1s"][..], "invalid rate \"-5/s\""),
+    ] {
+        let out = bench(&[&[url][..], args].concat());
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(named), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?} printed a report");
+    }
+}
+
+fn report_at(path: &Path) -> Report {
+    parse(&std::fs::read_to_string(path).expect("report written"))
+}
+
+#[test]
+fn a_target_that_dies_stops_the_run_as_target_down() {
+    let t = target::spawn(TargetConfig::default().with_fault(Fault::CrashAfter(200))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("down.json");
+    let out = bench(&[
+        &format!("{}/health", t.base_url()),
+        "-d",
+        "60s",
+        "-c",
+        "4",
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("stopped accepting connections"), "{err}");
+    assert!(err.contains("200 requests answered"), "{err}");
+    assert!(err.contains("counted as errors, not throughput"), "{err}");
+    let r = report_at(&file);
+    assert!(r.partial);
+    assert_eq!(r.stop_reason, convoy::engine::StopReason::TargetDown);
+    // Everything the target answered before it died is in the report.
+    assert_eq!(r.overall.status_counts.get("200"), Some(&200));
+    // The refused attempts after it are errors, never answers.
+    assert_eq!(
+        r.overall.errors,
+        r.overall.requests - 200,
+        "{:?}",
+        r.overall.error_counts
+    );
+    // Far short of the 60 s planned (a bound, not a measurement).
+    assert!(r.duration_secs < 30.0, "{}", r.duration_secs);
+}
