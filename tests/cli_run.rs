@@ -476,3 +476,33 @@ fn history_problems_are_said_not_swallowed() {
         "{err}"
     );
 }
+
+#[test]
+fn baseline_record_refuses_to_keep_no_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("run");
+    let history = dir.path().join("history");
+    let out = convoy()
+        .args(["run", "health", "--profile", "smoke", "--quiet", "--out"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let record = |keep: &str| {
+        convoy()
+            .args(["baseline", "record"])
+            .arg(&out_dir)
+            .arg("--history")
+            .arg(&history)
+            .args(["--keep", keep])
+            .output()
+            .unwrap()
+    };
+    let out = record("0");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("keep at least 1"), "{}", stderr(&out));
+    assert!(!history.exists(), "nothing recorded");
+    let out = record("1");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(std::fs::read_dir(&history).unwrap().count(), 1);
+}

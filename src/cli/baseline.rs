@@ -43,10 +43,20 @@ enum Action {
         /// The history directory.
         #[arg(long, value_name = "DIR", default_value = history::DEFAULT_DIR)]
         history: PathBuf,
-        /// Keep only the newest N runs in the history.
-        #[arg(long, value_name = "N")]
+        /// Keep only the newest N runs in the history (at least 1).
+        #[arg(long, value_name = "N", value_parser = parse_keep)]
         keep: Option<usize>,
     },
+}
+
+/// `--keep N`: a whole number of runs, at least 1 (keeping none would
+/// delete the run just recorded).
+fn parse_keep(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("0 would delete the run just recorded: keep at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("expected a whole number of runs, found {s:?}")),
+    }
 }
 
 /// Runs `convoy baseline`.
