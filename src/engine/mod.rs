@@ -427,7 +427,10 @@ pub fn run<W: Workload>(
         let dropped = sampled.2 + window.dropped;
         let elapsed = now - start;
         let mut snapshot = None;
-        if elapsed - last_sample >= Duration::from_secs(1) {
+        // A second since the last sample, give or take half a tick: ticks
+        // land a little early or late, and waiting for the next one would
+        // stretch the window by a whole tick.
+        if elapsed + tick / 2 >= last_sample + Duration::from_secs(1) {
             let t = (window_start - start).as_secs_f64();
             let len = (now - window_start).as_secs_f64();
             let sample = TimelineSample::from_interval(t, len, &window, shared.active_users());
