@@ -142,7 +142,7 @@ pub(crate) async fn assign(
                 .await?
                 .ok_or_else(|| ApiError::not_found("order"))?;
             (order.status != OrderStatus::Delivered)
-                .then(|| ((order.pickup.lat, order.pickup.lon), order.weight_kg))
+                .then_some(((order.pickup.lat, order.pickup.lon), order.weight_kg))
         }
         Err(_) => None,
     };
