@@ -316,3 +316,203 @@ fn gitlab_jobs_run_only_commands_convoy_accepts() {
         );
     }
 }
+
+/// A stand-in for a CI variable or expression (`${{ inputs.target }}`,
+/// `$CONVOY_NIGHTLY_TARGET`): a URL whose host is made from the expression,
+/// so two variables agree only when they name the same thing.
+fn example_url(expression: &str) -> String {
+    let slug: String = expression
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let slug: Vec<&str> = slug.split('-').filter(|p| !p.is_empty()).collect();
+    format!("https://{}.example.com/api", slug.join("-"))
+}
+
+/// The variables a step sees, CI expressions replaced by example URLs.
+fn environment<'a>(scopes: impl IntoIterator<Item = &'a Yaml>) -> Vec<(String, String)> {
+    let mut vars: Vec<(String, String)> = Vec::new();
+    for scope in scopes {
+        let Some(h) = scope.as_hash() else { continue };
+        for (k, v) in h {
+            let (Some(k), Some(v)) = (k.as_str(), v.as_str()) else {
+                continue;
+            };
+            let v = if v.contains('$') {
+                example_url(v)
+            } else {
+                v.to_string()
+            };
+            vars.retain(|(name, _)| name != k);
+            vars.push((k.to_string(), v));
+        }
+    }
+    vars
+}
+
+/// `convoy run`'s arguments as convoy reads them, flags and environment.
+#[derive(clap::Parser)]
+struct RunCommand {
+    #[command(flatten)]
+    run: convoy::cli::run::RunArgs,
+}
+
+/// Parses `args` (after `convoy run`) with exactly `vars` set among
+/// convoy's environment variables. The environment is the process's, so
+/// the parses take turns.
+fn parse_run(args: &[String], vars: &[(String, String)]) -> convoy::cli::run::RunArgs {
+    static ENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let ours = ["CONVOY_TARGET", "CONVOY_ALLOW_HOST"];
+    // SAFETY: the variables are set and read under the lock, and no other
+    // thread of this test binary reads them.
+    unsafe {
+        for k in ours {
+            std::env::remove_var(k);
+        }
+        for (k, v) in vars.iter().filter(|(k, _)| ours.contains(&k.as_str())) {
+            std::env::set_var(k, v);
+        }
+    }
+    let argv = std::iter::once("convoy-run".to_string()).chain(args.iter().cloned());
+    let parsed = RunCommand::try_parse_from(argv);
+    unsafe {
+        for k in ours {
+            std::env::remove_var(k);
+        }
+    }
+    parsed
+        .unwrap_or_else(|e| panic!("`convoy run {}`: {e}", args.join(" ")))
+        .run
+}
+
+/// Whether a `convoy run` of a recipe may send its load where its
+/// variables point, by convoy's own allow-list rule.
+fn load_allowed(args: &[String], vars: &[(String, String)], origin: &str) -> Result<(), String> {
+    let run = parse_run(args, vars);
+    let target = run
+        .target
+        .target
+        .as_deref()
+        .unwrap_or_else(|| panic!("{origin}: the recipe sets CONVOY_TARGET"));
+    assert!(
+        target.ends_with(".example.com/api"),
+        "{origin}: the target comes from a CI variable: {target}"
+    );
+    let url: reqwest::Url = target.parse().unwrap();
+    let smoke = run.profile == "smoke";
+    convoy::safety::check_target(&url, !smoke, &run.target.allow_hosts).map_err(|e| e.to_string())
+}
+
+#[test]
+fn load_runs_are_allowed_to_load_the_target_they_are_given() {
+    let mut checked = Vec::new();
+    for (path, y) in github_workflows() {
+        for (_, job) in y["jobs"].as_hash().unwrap() {
+            for step in job["steps"].as_vec().unwrap() {
+                let Some(script) = step["run"].as_str() else {
+                    continue;
+                };
+                let vars = environment([&y["env"], &job["env"], &step["env"]]);
+                for args in convoy_commands(script) {
+                    if args[0] != "run" {
+                        continue;
+                    }
+                    let origin = path.display().to_string();
+                    let run_args = &args[1..];
+                    load_allowed(run_args, &vars, &origin)
+                        .unwrap_or_else(|e| panic!("{origin}: {e}"));
+                    // And the allowance is the recipe's doing, not the
+                    // rule's: without it the same run is refused.
+                    let without: Vec<_> = vars
+                        .iter()
+                        .filter(|(k, _)| k != "CONVOY_ALLOW_HOST")
+                        .cloned()
+                        .collect();
+                    assert!(load_allowed(run_args, &without, &origin).is_err());
+                    checked.push(origin);
+                }
+            }
+        }
+    }
+    let gitlab = load(&root().join("ci/gitlab/convoy.gitlab-ci.yml"));
+    for name in ["convoy-prelaunch", "convoy-nightly"] {
+        let job = &gitlab[name];
+        let vars = environment([&gitlab["variables"], &job["variables"]]);
+        for line in job["script"].as_vec().unwrap() {
+            for args in convoy_commands(line.as_str().unwrap()) {
+                if args[0] == "run" {
+                    load_allowed(&args[1..], &vars, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+                    checked.push(name.to_string());
+                }
+            }
+        }
+    }
+    assert_eq!(checked.len(), 4, "{checked:?}");
+}
+
+/// Gates shown in `ci/README.md` and suggested by the pre-launch form.
+fn documented_gates() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let readme = std::fs::read_to_string(root().join("ci/README.md")).unwrap();
+    for piece in readme.split("--gate '").skip(1) {
+        let gate = piece.split('\'').next().unwrap();
+        // `--gate '...'` in prose stands for any gate.
+        if gate != "..." {
+            out.push(("ci/README.md".to_string(), gate.to_string()));
+        }
+    }
+    let prelaunch = load(&root().join("ci/github/convoy-prelaunch.yml"));
+    let hint = prelaunch["on"]["workflow_dispatch"]["inputs"]["gates"]["description"]
+        .as_str()
+        .unwrap();
+    let (_, examples) = hint.split_once("e.g.").expect("the form shows examples");
+    for gate in examples.split(';') {
+        out.push(("convoy-prelaunch.yml".to_string(), gate.trim().to_string()));
+    }
+    out
+}
+
+#[test]
+fn documented_gates_name_steps_and_journeys_of_the_scenarios_the_recipes_run() {
+    use convoy::gate::{Gate, Scope};
+    // The recipes run every built-in scenario unless told otherwise.
+    let scenarios: Vec<_> = convoy::scenario::builtin::NAMES
+        .iter()
+        .map(|n| convoy::scenario::load(n).unwrap())
+        .collect();
+    let journeys: Vec<String> = scenarios.iter().map(|s| s.name.clone()).collect();
+    let mut steps: Vec<String> = scenarios.iter().flat_map(|s| s.step_names()).collect();
+    steps.push(convoy::scenario::runner::LOGIN_METRIC.to_string());
+    let gates = documented_gates();
+    let mut scoped = 0;
+    for (origin, text) in &gates {
+        let gate: Gate = text
+            .parse()
+            .unwrap_or_else(|e| panic!("{origin}: {text:?} is not a gate: {e}"));
+        match &gate.scope {
+            Scope::Overall => {}
+            Scope::Step(name) => {
+                scoped += 1;
+                assert!(
+                    steps.contains(name),
+                    "{origin}: {text:?}: no step {name:?} (steps: {steps:?})"
+                );
+            }
+            Scope::Journey(name) => {
+                scoped += 1;
+                assert!(
+                    journeys.contains(name),
+                    "{origin}: {text:?}: no journey {name:?} (journeys: {journeys:?})"
+                );
+            }
+        }
+    }
+    assert!(scoped >= 4, "scoped gates found: {gates:?}");
+}
