@@ -490,18 +490,16 @@ impl convoy::engine::Workload for ArrivalLog {
 
     fn user(&self, _worker: &(), _vu: u64) {}
 
-    fn iteration<'a>(
+    async fn iteration<'a>(
         &'a self,
         _worker: &'a (),
         _user: &'a mut (),
         it: convoy::engine::Iteration<'a>,
-    ) -> impl std::future::Future<Output = ()> + 'a {
-        async move {
-            let arrival = it
-                .arrival
-                .expect("open-model iterations name their arrival");
-            self.0.lock().unwrap().push(arrival);
-        }
+    ) {
+        let arrival = it
+            .arrival
+            .expect("open-model iterations name their arrival");
+        self.0.lock().unwrap().push(arrival);
     }
 }
 
