@@ -309,6 +309,97 @@ fn bench_metrics_count_every_request_of_an_open_model_run() {
     assert_eq!(value(last, "convoy_run_info", &[("command", "bench")]), 1.0);
 }
 
+#[test]
+fn errors_by_cause_are_scraped_while_a_failing_target_is_loaded() {
+    // A fifth of the answers are 500/503 (cause "status"); answers take up
+    // to 60 ms against a 25 ms timeout (cause "timeout").
+    let t = target::spawn(TargetConfig {
+        faults: vec![
+            "error-rate=0.2".parse().unwrap(),
+            "latency=1ms..60ms".parse().unwrap(),
+        ],
+        ..TargetConfig::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let report_path = dir.path().join("bench.json");
+    let addr = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_convoy"))
+        .args(["bench", &format!("{}/health", t.base_url())])
+        .args(["--rate", "100/s", "-d", "3s", "-c", "10", "-t", "25ms"])
+        .args(["--workers", "1", "-q"])
+        .args([
+            "--metrics-addr",
+            &addr.to_string(),
+            "--metrics-linger",
+            "1s",
+        ])
+        .arg("--output")
+        .arg(&report_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (bodies, output) = scrape_until_exit(child, addr);
+    // Failed requests are data: the run itself completes (its exit code is
+    // a verdict on gates, none here).
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let scrapes: Vec<Vec<Sample>> = bodies.iter().map(|b| parse(b)).collect();
+    assert_counters_only_go_up(&scrapes);
+    // 0 while a scrape has no such series yet (before the first request).
+    let errors = |s: &[Sample], cause: &str| -> f64 {
+        s.iter()
+            .filter(|x| {
+                x.name == "convoy_errors_total"
+                    && x.labels.get("cause").map(String::as_str) == Some(cause)
+            })
+            .map(|x| x.value)
+            .sum()
+    };
+    let finished = |s: &[Sample]| value(s, "convoy_run_finished", &[]) == 1.0;
+    // Both causes are visible while the run is still going, not only in
+    // the final figures.
+    assert!(
+        scrapes
+            .iter()
+            .any(|s| !finished(s) && errors(s, "status") > 0.0 && errors(s, "timeout") > 0.0),
+        "no scrape during the run saw both causes"
+    );
+    // Every cause is a series, at 0 when it never happened.
+    let last = scrapes.last().unwrap();
+    assert!(finished(last));
+    assert_eq!(
+        value(last, "convoy_errors_total", &[("cause", "refused")]),
+        0.0
+    );
+    // The final figures by cause are the report's.
+    let report = read(&report_path);
+    let transport: u64 = report.overall.error_counts.values().sum();
+    let timeouts = report
+        .overall
+        .error_counts
+        .get(&convoy::metrics::ErrorCause::Timeout)
+        .copied()
+        .unwrap_or(0);
+    assert!(timeouts > 0);
+    assert_eq!(errors(last, "timeout"), timeouts as f64);
+    assert_eq!(
+        errors(last, "status"),
+        (report.overall.errors - transport) as f64
+    );
+    let fivexx: u64 = ["500", "503"]
+        .iter()
+        .filter_map(|c| report.overall.status_counts.get(*c))
+        .sum();
+    assert!(fivexx > 0);
+    assert_eq!(errors(last, "status"), fivexx as f64);
+}
+
 /// The metric names a PromQL expression reads (those of convoy).
 fn convoy_metrics_in(expr: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -337,6 +428,26 @@ fn assert_emitted(expr: &str, origin: &str) {
             convoy::live::render::METRIC_NAMES.contains(&family),
             "{origin}: {expr} reads {name}, which the exporter does not write"
         );
+    }
+}
+
+/// Where a panel turns red, in the metric's base unit (seconds for a
+/// latency, a fraction for a rate), whatever unit the panel displays.
+fn alert_threshold(panel: &serde_json::Value) -> f64 {
+    let defaults = &panel["fieldConfig"]["defaults"];
+    let steps = defaults["thresholds"]["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}: no thresholds", panel["title"]));
+    let red = steps
+        .iter()
+        .find(|s| s["color"] == "red")
+        .unwrap_or_else(|| panic!("{}: no red threshold", panel["title"]));
+    let value = red["value"].as_f64().unwrap();
+    match defaults["unit"].as_str() {
+        Some("s" | "percentunit") => value,
+        Some("ms") => value / 1000.0,
+        Some("percent") => value / 100.0,
+        other => panic!("{}: unexpected unit {other:?}", panel["title"]),
     }
 }
 
@@ -372,6 +483,34 @@ fn the_grafana_dashboard_and_alerts_read_only_metrics_the_exporter_writes() {
             "no panel uses {needle}"
         );
     }
+
+    // The panels named after an alert are coloured at its threshold, in the
+    // panel's own unit: 5xx > 1 % (a fraction), p95 > 500 ms (seconds).
+    let panel = |needle: &str| {
+        panels
+            .iter()
+            .find(|p| {
+                p["targets"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|t| t["expr"].as_str().unwrap().contains(needle))
+            })
+            .unwrap_or_else(|| panic!("no panel reads {needle}"))
+    };
+    assert_eq!(alert_threshold(panel("status_class=\"5xx\"")), 0.01);
+    let p95 = panel("histogram_quantile(0.95");
+    assert_eq!(alert_threshold(p95), 0.5);
+    assert_ne!(
+        p95["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"].as_str(),
+        Some("off"),
+        "a time series shows its threshold only with a thresholdsStyle"
+    );
+    assert!(
+        p95["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"]
+            .as_str()
+            .is_some()
+    );
 
     let text = std::fs::read_to_string(root.join("convoy-alerts.yml")).unwrap();
     let doc = &yaml_rust2::YamlLoader::load_from_str(&text).unwrap()[0];
