@@ -168,3 +168,89 @@ fn history_directory_round_trip_prunes_and_skips_damage() {
     let original = &history_with(&CALM)[3];
     assert_eq!(json::render(back), json::render(original));
 }
+
+/// The row of `figure` for `step`.
+fn row<'a>(
+    c: &'a Comparison,
+    step: &str,
+    figure: Figure,
+) -> &'a convoy::report::compare::FigureDelta {
+    c.rows
+        .iter()
+        .find(|r| r.step == step && r.figure == figure)
+        .unwrap()
+}
+
+#[test]
+fn a_history_of_mostly_equal_runs_still_has_noise() {
+    // Seven runs with the very same latencies (same seed: every percentile
+    // identical, so the MAD is 0) and one that was 40 % slower, with no
+    // change behind it.
+    let mut history: Vec<Report> = (0..7)
+        .map(|i| synthetic(&format!("h{i}"), i, 100.0, 0, 7))
+        .collect();
+    history.push(synthetic("h7", 7, 140.0, 0, 7));
+    let p95s: Vec<f64> = history.iter().map(|r| r.overall.latency_ms.p95).collect();
+    assert!(p95s[..7].iter().all(|v| *v == p95s[0]), "{p95s:?}");
+    let base = synthetic("base", 8, 100.0, 0, 7);
+
+    // +15 %: beyond the tolerance, but the history has seen +40 %.
+    let current = synthetic("current", 9, 115.0, 0, 7);
+    let c = compare(&base, &current, &history, 0.10);
+    let p95 = row(&c, "overall", Figure::P95);
+    let noise = p95.noise.expect("eight runs and the baseline");
+    assert!(noise > 0.0, "the band did not collapse to 0");
+    assert!(
+        noise >= 0.15 * p95.baseline.unwrap(),
+        "the band reflects the one run that moved: {noise}"
+    );
+    assert_eq!(p95.change, Change::Noise);
+    assert!(
+        !c.has_regressions(),
+        "{}",
+        convoy::report::text::render_comparison(&c)
+    );
+
+    // Twice as slow is beyond anything the history showed.
+    let slow = synthetic("slow", 9, 200.0, 0, 7);
+    let c = compare(&base, &slow, &history, 0.10);
+    assert_eq!(change(&c, "overall", Figure::P95), Change::Regression);
+
+    // And when every run was equal, the band is the histogram's resolution
+    // at that latency (not 0): a +15 % move is a regression.
+    let flat: Vec<Report> = (0..8)
+        .map(|i| synthetic(&format!("f{i}"), i, 100.0, 0, 7))
+        .collect();
+    let c = compare(&base, &current, &flat, 0.10);
+    let p95 = row(&c, "overall", Figure::P95);
+    let resolution = convoy::report::compare::latency_resolution_ms(p95.baseline.unwrap());
+    assert!(p95.noise.unwrap() >= resolution, "{:?}", p95.noise);
+    assert_eq!(p95.change, Change::Regression);
+}
+
+#[test]
+fn an_incomparable_baseline_is_named_in_the_comparison() {
+    let base = synthetic("base", 0, 100.0, 0, 1);
+    let mut current = synthetic("current", 1, 100.0, 0, 2);
+    assert!(compare(&base, &current, &[], 0.10).mismatches.is_empty());
+    current.profile = Some("heavy".into());
+    current.scenario = Some("order_lifecycle, dispatch".into());
+    current.shard = Some("0/2".parse().unwrap());
+    current.steps[0].name = "create_order_v2".into();
+    let c = compare(&base, &current, &[], 0.10);
+    let fields: Vec<_> = c.mismatches.iter().map(|m| m.field.as_str()).collect();
+    assert_eq!(fields, ["scenario", "profile", "steps", "shard"]);
+    let warning = c.mismatch_warning().unwrap();
+    assert!(
+        warning.contains(r#"profile differs: baseline "moderate", this run "heavy""#),
+        "{warning}"
+    );
+    assert!(
+        warning.contains("shard differs: baseline the whole run, this run shard 0/2"),
+        "{warning}"
+    );
+    assert!(
+        warning.contains("steps differ: baseline also create_order, this run also create_order_v2"),
+        "{warning}"
+    );
+}

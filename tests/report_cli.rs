@@ -278,3 +278,134 @@ fn baseline_promote_and_record_feed_compare() {
         8
     );
 }
+
+#[test]
+fn an_empty_report_file_is_pointed_at_line_1_column_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, content) in [("empty.json", ""), ("blank.json", "\n  \n")] {
+        std::fs::write(tmp.path().join(name), content).unwrap();
+        let o = convoy(&["report", name], tmp.path());
+        assert_eq!(code(&o), 3);
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("{name}:1:1: the file is empty")),
+            "{err}"
+        );
+    }
+    // serde_json's column 0 (an error at the start of a line) reads as 1.
+    std::fs::write(tmp.path().join("cut.json"), "{\n").unwrap();
+    let o = convoy(&["report", "cut.json"], tmp.path());
+    assert_eq!(code(&o), 3);
+    assert!(stderr(&o).contains("cut.json:2:1:"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains(":0:"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_history_directory_that_is_not_there_is_named_not_ignored() {
+    let tmp = tempfile::tempdir().unwrap();
+    save(tmp.path(), "base", &synthetic("base", 0, 100.0, 0, 1));
+    save(tmp.path(), "same", &synthetic("same", 1, 100.0, 0, 1));
+    // A typo: compare still runs (a first nightly has no history yet) but
+    // says which directory it did not find, on stderr and in the summary.
+    let o = convoy(
+        &["compare", "base", "same", "--history", "reports/histroy"],
+        tmp.path(),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no history at reports/histroy"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stdout(&o).contains("no history at reports/histroy: directory not found"),
+        "{}",
+        stdout(&o)
+    );
+    let o = convoy(
+        &[
+            "compare",
+            "base",
+            "same",
+            "--history",
+            "reports/histroy",
+            "-f",
+            "json",
+        ],
+        tmp.path(),
+    );
+    let c: Comparison = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(c.missing_history.as_deref(), Some("reports/histroy"));
+    // An existing, empty directory is a plain empty history: no warning.
+    std::fs::create_dir_all(tmp.path().join("reports/history")).unwrap();
+    let o = convoy(
+        &["compare", "base", "same", "--history", "reports/history"],
+        tmp.path(),
+    );
+    assert_eq!(code(&o), 0);
+    assert!(!stderr(&o).contains("no history at"), "{}", stderr(&o));
+    assert!(stdout(&o).contains("no history: tolerance only"));
+    // Without --history nothing is said about a directory.
+    let o = convoy(&["compare", "base", "same"], tmp.path());
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+    // A file where the directory should be cannot be a history.
+    std::fs::write(tmp.path().join("notadir"), "x").unwrap();
+    let o = convoy(
+        &["compare", "base", "same", "--history", "notadir"],
+        tmp.path(),
+    );
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot read history notadir"));
+}
+
+#[test]
+fn an_incomparable_baseline_is_warned_about_or_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = synthetic("base", 0, 100.0, 0, 1);
+    let mut heavy = synthetic("heavy", 1, 100.0, 0, 2);
+    heavy.profile = Some("heavy".into());
+    heavy.target = "https://prod.example.test/api".into();
+    save(tmp.path(), "base", &base);
+    save(tmp.path(), "heavy", &heavy);
+    let o = convoy(&["compare", "base", "heavy"], tmp.path());
+    assert_eq!(code(&o), 0, "a warning, not a failure: {}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(
+            r#"WARNING: the baseline is not comparable with this run: profile differs: baseline "moderate", this run "heavy"; target differs"#
+        ),
+        "{out}"
+    );
+    let o = convoy(&["compare", "base", "heavy", "-f", "md"], tmp.path());
+    assert!(stdout(&o).contains("> [!WARNING]\n> the baseline is not comparable"));
+    // To a file: the warning goes to stderr too.
+    let o = convoy(
+        &["compare", "base", "heavy", "-f", "json", "-o", "c.json"],
+        tmp.path(),
+    );
+    assert_eq!(code(&o), 0);
+    assert!(stderr(&o).contains("warning: the baseline is not comparable"));
+    let c: Comparison =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("c.json")).unwrap()).unwrap();
+    let fields: Vec<_> = c.mismatches.iter().map(|m| m.field.as_str()).collect();
+    assert_eq!(fields, ["profile", "target"]);
+    // Refused under --require-comparable, with the usage exit code.
+    let o = convoy(
+        &["compare", "base", "heavy", "--require-comparable"],
+        tmp.path(),
+    );
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("profile differs"), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+    // A comparable pair passes the flag: same profile and target, and a
+    // loopback target on another port is the same target.
+    let mut a = synthetic("a", 2, 100.0, 0, 3);
+    let mut b = synthetic("b", 3, 100.0, 0, 4);
+    a.target = "http://127.0.0.1:40001/".into();
+    b.target = "http://127.0.0.1:40002/".into();
+    save(tmp.path(), "a", &a);
+    save(tmp.path(), "b", &b);
+    let o = convoy(&["compare", "a", "b", "--require-comparable"], tmp.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(!stdout(&o).contains("WARNING"), "{}", stdout(&o));
+}

@@ -5,7 +5,9 @@
 mod report_support;
 
 use convoy::report::{self, Format, Report, artifacts, compare, json};
-use report_support::{assert_expected, showcase, showcase_with_gates, synthetic};
+use report_support::{
+    assert_expected, check, result, showcase, showcase_with_gates, stats, step, synthetic,
+};
 
 #[test]
 fn text_matches_the_expected_file() {
@@ -187,7 +189,70 @@ fn junit_quotes_failure_examples_safely_and_marks_partial_runs() {
     assert!(!body.contains('\u{7}'), "control characters are replaced");
     let cases = junit_cases(&xml);
     let run = cases.iter().find(|c| c.0 == "convoy.run").unwrap();
-    assert!(run.3.as_ref().unwrap().contains("stopped before"));
+    assert!(run.3.as_ref().unwrap().starts_with("INTERRUPTED: "));
+}
+
+#[test]
+fn every_format_names_how_a_partial_run_stopped_in_words() {
+    use convoy::engine::StopReason;
+    for (reason, heading, json_name) in [
+        (StopReason::Interrupted, "INTERRUPTED", "interrupted"),
+        (StopReason::TargetDown, "TARGET DOWN", "target_down"),
+        (
+            StopReason::AbortedByGate,
+            "ABORTED BY GATE",
+            "aborted_by_gate",
+        ),
+    ] {
+        let mut r = showcase_with_gates();
+        r.partial = true;
+        r.stop_reason = reason;
+        let debug_name = format!("{reason:?}");
+        let partial = format!("{heading} — partial result");
+        let text = report::text::render(&r);
+        assert!(text.starts_with("convoy run"), "{text}");
+        assert!(
+            text.lines().nth(1).unwrap().starts_with(&partial),
+            "{heading}: {text}"
+        );
+        assert!(text.contains(&format!("\n{partial}: ")), "headline: {text}");
+        let md = report::markdown::render(&r);
+        assert!(md.lines().next().unwrap().contains(&partial), "{md}");
+        assert!(md.contains(&format!("> {heading}: ")), "{md}");
+        let html = report::html::render(&r);
+        assert!(
+            html.contains(&format!(
+                r#"<span id="verdict" class="word">{partial}</span>"#
+            )),
+            "{heading} html"
+        );
+        let xml = report::junit::render(&r);
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let failure = doc
+            .descendants()
+            .find(|n| {
+                n.has_tag_name("failure")
+                    && n.parent().and_then(|c| c.attribute("classname")) == Some("convoy.run")
+            })
+            .expect("a partial run fails the run case");
+        assert_eq!(failure.attribute("type"), Some(json_name));
+        assert!(
+            failure.attribute("message").unwrap().starts_with(heading),
+            "{xml}"
+        );
+        for (format, out) in [
+            ("text", &text),
+            ("md", &md),
+            ("html", &html),
+            ("junit", &xml),
+        ] {
+            assert!(
+                !out.contains(&format!("({debug_name})"))
+                    && !out.contains(&format!(": {debug_name}")),
+                "{format} shows the Rust name {debug_name}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -252,4 +317,100 @@ fn html_is_self_contained() {
     // Failure text is escaped, never markup.
     assert!(html.contains("a&lt;b&amp;c"));
     assert!(!html.contains("a<b&c"));
+}
+
+/// A run in which `cancel_order` never ran (the journey ended before it)
+/// and `track_order` only failed in transport: neither has a latency, and
+/// their checks were never evaluated.
+fn with_steps_that_never_ran() -> Report {
+    use convoy::engine::StepKind;
+    let mut r = result(
+        vec![
+            step(
+                "create_order",
+                StepKind::Request,
+                stats(200, 0, 0, |i| 20.0 + (i % 10) as f64),
+            ),
+            step("track_order", StepKind::Request, stats(0, 0, 5, |_| 0.0)),
+            step("cancel_order", StepKind::Request, Default::default()),
+        ],
+        10.0,
+    );
+    r.checks = vec![
+        check("create_order", "status == 201", 200, 0),
+        check("cancel_order", "status == 200", 0, 0),
+    ];
+    report_support::report(&r, "20261118T044100Z-never1")
+}
+
+#[test]
+fn steps_without_a_response_show_no_latency_in_any_table() {
+    let r = with_steps_that_never_ran();
+    let text = report::text::render(&r);
+    let md = report::markdown::render(&r);
+    assert_expected("never_ran.txt", &text);
+    assert_expected("never_ran.md", &md);
+    for name in ["track_order", "cancel_order"] {
+        let line = text.lines().find(|l| l.contains(name)).unwrap();
+        assert!(!line.split('│').any(|c| c.trim() == "0.00"), "{line}");
+        assert_eq!(line.matches('–').count(), 7, "every latency column: {line}");
+        let line = md.lines().find(|l| l.contains(name)).unwrap();
+        assert!(!line.contains("0.000ms"), "{line}");
+        assert_eq!(line.matches('–').count(), 5, "{line}");
+    }
+    let html = report::html::render(&r);
+    let row = html
+        .lines()
+        .find(|l| l.contains("<code>cancel_order</code>") && l.starts_with("<tr"))
+        .unwrap();
+    assert!(!row.contains("0.000ms"), "{row}");
+    assert_eq!(row.matches(r#"<td class="num">–</td>"#).count(), 6, "{row}");
+    // Its check was not run: neither passed nor failed.
+    assert!(text.contains("  – cancel_order › status == 200: never evaluated\n"));
+    assert!(md.contains("| ➖ not run | `cancel_order` | `status == 200` | 0 | 0 | – |"));
+    assert!(html.contains(
+        r#"<tr class="skip"><td class="verdict-cell">not run</td><td><code>cancel_order</code>"#
+    ));
+    // The step that ran keeps its figures.
+    let ran = text.lines().find(|l| l.contains("create_order")).unwrap();
+    assert!(!ran.contains('–'), "{ran}");
+}
+
+#[test]
+fn junit_skips_checks_that_were_never_evaluated() {
+    let xml = report::junit::render(&with_steps_that_never_ran());
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let suite = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testsuite") && n.attribute("name") == Some("convoy.checks"))
+        .unwrap();
+    assert_eq!(suite.attribute("tests"), Some("2"));
+    assert_eq!(suite.attribute("failures"), Some("0"));
+    assert_eq!(suite.attribute("skipped"), Some("1"));
+    let case = suite
+        .children()
+        .find(|n| n.attribute("classname") == Some("convoy.checks.cancel_order"))
+        .unwrap();
+    let skipped = case
+        .children()
+        .find(|n| n.has_tag_name("skipped"))
+        .expect("the never-evaluated check is skipped");
+    assert!(
+        skipped
+            .attribute("message")
+            .unwrap()
+            .contains("never evaluated"),
+        "{xml}"
+    );
+    let ran = suite
+        .children()
+        .find(|n| n.attribute("classname") == Some("convoy.checks.create_order"))
+        .unwrap();
+    assert!(ran.children().all(|n| !n.has_tag_name("skipped")));
+    // Every other suite skips nothing.
+    for s in doc.descendants().filter(|n| n.has_tag_name("testsuite")) {
+        if s.attribute("name") != Some("convoy.checks") {
+            assert_eq!(s.attribute("skipped"), Some("0"));
+        }
+    }
 }

@@ -13,11 +13,23 @@
 //! 1. it goes the bad way (latency or error rate up, throughput down);
 //! 2. it is beyond the tolerance: `|relative| > tolerance`;
 //! 3. it is beyond the noise: `|delta| > noise`, where
-//!    `noise = 3 × √2 × 1.4826 × MAD` of the same figure over the history.
-//!    `1.4826 × MAD` (median absolute deviation) estimates one run's
-//!    standard deviation robustly (a single bad night barely moves it);
-//!    `√2` turns it into the deviation of the difference of two runs; 3 of
-//!    those makes a false alarm on pure noise rare (about 1 in 700 per
+//!    `noise = 3 × √2 × σ` and `σ` estimates one run's standard deviation
+//!    of the same figure over the history:
+//!    * normally `1.4826 × MAD` (median absolute deviation), which is
+//!      robust: a single bad night barely moves it;
+//!    * but when more than half the runs lie within one resolution step of
+//!      the median (MAD at or below the [resolution](resolution)), the MAD
+//!      says nothing about the runs that differ: short runs' percentiles
+//!      often land on the very same microsecond. Then `σ = 1.2533 × mean
+//!      absolute deviation` (Iglewicz and Hoaglin's fallback for a zero
+//!      MAD), so the runs that did move set the band;
+//!    * and never less than one resolution step of the figure: the width
+//!      of an HdrHistogram bucket at that latency (1 µs below 2 ms, then
+//!      1/1,024 to 1/2,048 of the value), one request's share of the error
+//!      rate, one request's worth of throughput.
+//!
+//!    `√2` turns `σ` into the deviation of the difference of two runs; 3
+//!    of those makes a false alarm on pure noise rare (about 1 in 700 per
 //!    figure for normally distributed noise).
 //!
 //! The same change the good way is an **improvement**. A change beyond the
@@ -28,7 +40,18 @@
 //! and profile, not partial, not the current run itself. The most recent
 //! [`HISTORY_WINDOW`] of them are used, plus the baseline when it is not one
 //! of them. With fewer than [`MIN_HISTORY`] values for a figure its noise is
-//! unknown and only the tolerance applies; the comparison says so.
+//! unknown and only the tolerance applies; the comparison says so (and
+//! names a history directory that was given but does not exist, so that a
+//! mistyped path does not pass for "no history yet").
+//!
+//! # Is the baseline comparable?
+//!
+//! A baseline of another profile, scenario set or target answers a
+//! different question. [`mismatches`] lists what differs, on the fields
+//! merging insists on (see [`mod@super::merge`]: command, scenario, profile,
+//! target with loopback ports ignored, steps) plus the load model and the
+//! shard; the comparison carries them so every format warns, and `convoy
+//! compare --require-comparable` refuses such a pair.
 
 use serde::{Deserialize, Serialize};
 
@@ -191,8 +214,43 @@ pub struct Comparison {
     pub tolerance: f64,
     /// Earlier runs the noise was estimated from.
     pub history_runs: usize,
+    /// A history directory that was asked for but does not exist (so the
+    /// noise is unknown for that reason, not because no run was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_history: Option<String>,
+    /// What makes the baseline measure something else than the current
+    /// run (empty when they are comparable).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mismatches: Vec<Mismatch>,
     /// Every figure of every step.
     pub rows: Vec<FigureDelta>,
+}
+
+/// One way in which a baseline differs from the run compared with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mismatch {
+    /// What differs: `command`, `scenario`, `profile`, `target`, `steps`,
+    /// `load_model`, `shard`.
+    pub field: String,
+    /// The baseline's value, as a person reads it.
+    pub baseline: String,
+    /// The current run's value.
+    pub current: String,
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let verb = if self.field == "steps" {
+            "differ"
+        } else {
+            "differs"
+        };
+        write!(
+            f,
+            "{} {verb}: baseline {}, this run {}",
+            self.field, self.baseline, self.current
+        )
+    }
 }
 
 impl Comparison {
@@ -230,7 +288,9 @@ impl Comparison {
         if noise > 0 {
             parts.push(format!("{noise} within noise"));
         }
-        let history = if self.history_runs == 0 {
+        let history = if let (0, Some(dir)) = (self.history_runs, &self.missing_history) {
+            format!("no history at {dir}: directory not found, tolerance only")
+        } else if self.history_runs == 0 {
             "no history: tolerance only".to_string()
         } else {
             format!(
@@ -243,6 +303,20 @@ impl Comparison {
             parts.join(", "),
             super::format::percent(self.tolerance)
         )
+    }
+
+    /// The warning about an incomparable baseline, one line, `None` when
+    /// it is comparable: `the baseline is not comparable: profile differs:
+    /// baseline "light", this run "heavy"`.
+    pub fn mismatch_warning(&self) -> Option<String> {
+        if self.mismatches.is_empty() {
+            return None;
+        }
+        let what: Vec<String> = self.mismatches.iter().map(|m| m.to_string()).collect();
+        Some(format!(
+            "the baseline is not comparable with this run: {}",
+            what.join("; ")
+        ))
     }
 }
 
@@ -322,7 +396,123 @@ pub fn compare(
         current_run_id: current.run_id.clone(),
         tolerance,
         history_runs: runs.len(),
+        missing_history: None,
+        mismatches: mismatches(baseline, current),
         rows,
+    }
+}
+
+/// What makes `baseline` measure something else than `current`: the
+/// fields merging requires equal (command, scenario, profile, target with
+/// loopback ports ignored, steps), the load model and the shard. Empty when
+/// the two are comparable.
+pub fn mismatches(baseline: &Report, current: &Report) -> Vec<Mismatch> {
+    let mut out = Vec::new();
+    let mut differs = |field: &str, b: String, c: String| {
+        out.push(Mismatch {
+            field: field.to_string(),
+            baseline: b,
+            current: c,
+        })
+    };
+    let quoted = |s: &Option<String>| {
+        s.as_deref()
+            .map_or("none".to_string(), |s| format!("{s:?}"))
+    };
+    if baseline.command != current.command {
+        differs(
+            "command",
+            format!("{:?}", baseline.command),
+            format!("{:?}", current.command),
+        );
+    }
+    if baseline.scenario != current.scenario {
+        differs(
+            "scenario",
+            quoted(&baseline.scenario),
+            quoted(&current.scenario),
+        );
+    }
+    if baseline.profile != current.profile {
+        differs(
+            "profile",
+            quoted(&baseline.profile),
+            quoted(&current.profile),
+        );
+    }
+    if target_identity(&baseline.target) != target_identity(&current.target) {
+        differs(
+            "target",
+            format!("{:?}", baseline.target),
+            format!("{:?}", current.target),
+        );
+    }
+    let names = |r: &Report| -> Vec<String> {
+        r.steps
+            .iter()
+            .map(|s| match s.kind {
+                StepKind::Request => s.name.clone(),
+                StepKind::Journey => format!("{} (journey)", s.name),
+            })
+            .collect()
+    };
+    let (base_steps, current_steps) = (names(baseline), names(current));
+    let only = |a: &[String], b: &[String]| -> Vec<String> {
+        a.iter().filter(|s| !b.contains(s)).cloned().collect()
+    };
+    let (gone, new) = (
+        only(&base_steps, &current_steps),
+        only(&current_steps, &base_steps),
+    );
+    if !gone.is_empty() || !new.is_empty() {
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "nothing else".to_string()
+            } else {
+                format!("also {}", v.join(", "))
+            }
+        };
+        differs("steps", list(&gone), list(&new));
+    }
+    if baseline.load_model != current.load_model {
+        differs(
+            "load_model",
+            format!("{:?}", baseline.load_model.describe()),
+            format!("{:?}", current.load_model.describe()),
+        );
+    }
+    if baseline.shard != current.shard {
+        let shard = |s: &Option<crate::plan::Shard>| {
+            s.map_or("the whole run".to_string(), |s| format!("shard {s}"))
+        };
+        differs("shard", shard(&baseline.shard), shard(&current.shard));
+    }
+    out
+}
+
+/// A target without the port of a loopback host: two runs of `convoy run`
+/// without `--target` each test their own embedded reference API on a
+/// port of the day, and that is the same target (as for merging).
+pub fn target_identity(target: &str) -> String {
+    let Some(scheme_end) = target.find("://") else {
+        return target.to_string();
+    };
+    let rest = &target[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let host = match authority.rfind(':') {
+        Some(c) if !authority[c..].contains(']') => &authority[..c],
+        _ => authority,
+    };
+    let loopback = host == "localhost" || host == "[::1]" || host.starts_with("127.");
+    if loopback {
+        format!(
+            "{}{host}{}",
+            &target[..scheme_end + 3],
+            &rest[authority_end..]
+        )
+    } else {
+        target.to_string()
     }
 }
 
@@ -369,7 +559,7 @@ fn delta(
         current,
         delta: None,
         relative: None,
-        noise: noise_band(history),
+        noise: noise_band(history, resolution(figure, step, history)),
         history_values: history.len(),
         change: Change::NoData,
     };
@@ -412,15 +602,62 @@ fn delta(
     row
 }
 
-/// `3 × √2 × 1.4826 × MAD` of `values`, or `None` with fewer than
-/// [`MIN_HISTORY`] of them.
-pub fn noise_band(values: &[f64]) -> Option<f64> {
+/// The noise band of a figure whose history is `values`, measured with a
+/// resolution of `resolution` (the smallest step between two values that
+/// means anything): `3 × √2 × σ`, `σ` as the module docs say. `None` with
+/// fewer than [`MIN_HISTORY`] values.
+pub fn noise_band(values: &[f64], resolution: f64) -> Option<f64> {
     if values.len() < MIN_HISTORY {
         return None;
     }
     let m = median(values);
     let deviations: Vec<f64> = values.iter().map(|v| (v - m).abs()).collect();
-    Some(NOISE_SIGMAS * std::f64::consts::SQRT_2 * 1.4826 * median(&deviations))
+    let mad = median(&deviations);
+    let sigma = if mad > resolution {
+        MAD_TO_SIGMA * mad
+    } else {
+        // Half the runs or more sit on the median: the MAD sees none of
+        // the runs that moved. Their mean distance from the median does.
+        let mean_deviation = deviations.iter().sum::<f64>() / deviations.len() as f64;
+        (MEAN_DEVIATION_TO_SIGMA * mean_deviation).max(MAD_TO_SIGMA * mad)
+    };
+    Some(NOISE_SIGMAS * std::f64::consts::SQRT_2 * sigma.max(resolution.max(0.0)))
+}
+
+/// Scales a MAD to the standard deviation of normally distributed values.
+const MAD_TO_SIGMA: f64 = 1.4826;
+/// Scales a mean absolute deviation to the standard deviation of normally
+/// distributed values (`√(π/2)`).
+const MEAN_DEVIATION_TO_SIGMA: f64 = 1.2533;
+
+/// The smallest meaningful step of `figure` around the values of its
+/// history (see the module docs).
+fn resolution(figure: Figure, step: &StepReport, history: &[f64]) -> f64 {
+    match figure {
+        Figure::P50 | Figure::P95 | Figure::P99 => latency_resolution_ms(median(history)),
+        Figure::ErrorRate if step.requests > 0 => 1.0 / step.requests as f64,
+        Figure::Rps if step.requests > 0 => step.rps / step.requests as f64,
+        Figure::ErrorRate | Figure::Rps => 0.0,
+    }
+}
+
+/// The width, in ms, of the HdrHistogram bucket that holds `ms`: the
+/// histograms keep [`SIGNIFICANT_DIGITS`] digits, so values below the
+/// first power of two above `2 × 10^digits` µs are exact to 1 µs, and
+/// above it the step doubles with every power of two.
+///
+/// [`SIGNIFICANT_DIGITS`]: crate::metrics::histogram::SIGNIFICANT_DIGITS
+pub fn latency_resolution_ms(ms: f64) -> f64 {
+    let digits = crate::metrics::histogram::SIGNIFICANT_DIGITS as i32;
+    let exact_below = (2.0 * 10f64.powi(digits)).log2().ceil(); // 2^11 µs for 3 digits
+    let us = (ms * 1000.0).max(1.0);
+    let magnitude = us.log2().floor();
+    let step_us = if magnitude < exact_below {
+        1.0
+    } else {
+        (magnitude - exact_below + 1.0).exp2()
+    };
+    step_us / 1000.0
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -454,10 +691,54 @@ mod tests {
         let calm = [100.0, 102.0, 98.0, 101.0, 99.0, 100.0];
         let mut wild = calm.to_vec();
         wild.push(400.0);
-        let a = noise_band(&calm).unwrap();
-        let b = noise_band(&wild).unwrap();
+        let a = noise_band(&calm, 0.1).unwrap();
+        let b = noise_band(&wild, 0.1).unwrap();
         assert!(a > 0.0 && b < 2.0 * a, "{a} vs {b}");
-        assert_eq!(noise_band(&calm[..4]), None);
+        assert_eq!(noise_band(&calm[..4], 0.1), None);
+    }
+
+    #[test]
+    fn ties_on_the_median_do_not_collapse_the_band() {
+        // Six of eight runs read the same microsecond: MAD = 0.
+        let tied = [0.151, 0.151, 0.151, 0.151, 0.151, 0.151, 0.143, 0.213];
+        let deviations: Vec<f64> = tied.iter().map(|v| (v - 0.151f64).abs()).collect();
+        assert_eq!(median(&deviations), 0.0, "the case the fallback is for");
+        let band = noise_band(&tied, latency_resolution_ms(0.151)).unwrap();
+        // 1.2533 × mean deviation (0.07 / 8) × 3 × √2.
+        let expected = 3.0 * std::f64::consts::SQRT_2 * 1.2533 * (0.008 + 0.062) / 8.0;
+        assert!((band - expected).abs() < 1e-9, "{band} vs {expected}");
+        // Every run equal: only the resolution is left, never 0.
+        let same = [0.151; 6];
+        let floor = noise_band(&same, 0.001).unwrap();
+        assert!((floor - 3.0 * std::f64::consts::SQRT_2 * 0.001).abs() < 1e-12);
+    }
+
+    #[test]
+    fn latency_resolution_follows_the_histogram_buckets() {
+        assert_eq!(latency_resolution_ms(0.151), 0.001);
+        assert_eq!(latency_resolution_ms(2.047), 0.001);
+        assert_eq!(latency_resolution_ms(2.048), 0.002);
+        assert_eq!(latency_resolution_ms(5.0), 0.004);
+        assert_eq!(latency_resolution_ms(1000.0), 0.512);
+        // The same widths the histogram itself reports.
+        let h = hdrhistogram::Histogram::<u64>::new(3).unwrap();
+        for us in [151u64, 2047, 2048, 5000, 1_000_000] {
+            let range = h.equivalent_range(us) as f64 / 1000.0;
+            assert_eq!(latency_resolution_ms(us as f64 / 1000.0), range, "{us} µs");
+        }
+    }
+
+    #[test]
+    fn loopback_ports_do_not_make_targets_differ() {
+        assert_eq!(
+            target_identity("http://127.0.0.1:41089/"),
+            target_identity("http://127.0.0.1:5555/")
+        );
+        assert_ne!(
+            target_identity("https://staging.example.test:8443/api"),
+            target_identity("https://staging.example.test:9443/api")
+        );
+        assert_eq!(target_identity("GET /x"), "GET /x");
     }
 
     #[test]

@@ -23,12 +23,19 @@ pub struct History {
     pub runs: Vec<Report>,
     /// Files that could not be read, with the reason.
     pub skipped: Vec<(PathBuf, String)>,
+    /// The directory does not exist. Loading still succeeds (a nightly's
+    /// first run has no history yet), but a caller that was given the
+    /// directory should say so: a mistyped path looks exactly like this.
+    pub missing: bool,
 }
 
 /// Reads every `*.json` report in `dir`, oldest run first. A missing
-/// directory is an empty history.
+/// directory is an empty history with [`History::missing`] set.
 pub fn load(dir: &Path) -> io::Result<History> {
-    let mut history = History::default();
+    let mut history = History {
+        missing: !dir.exists(),
+        ..History::default()
+    };
     for path in json_files(dir)? {
         match fs::read_to_string(&path)
             .map_err(|e| e.to_string())
@@ -138,8 +145,18 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_directory_is_an_empty_history() {
+    fn a_missing_directory_is_an_empty_history_marked_missing() {
         let h = load(Path::new("/nonexistent/convoy/history")).unwrap();
         assert!(h.runs.is_empty() && h.skipped.is_empty());
+        assert!(h.missing);
+        let dir = tempfile::tempdir().unwrap();
+        let empty = load(dir.path()).unwrap();
+        assert!(empty.runs.is_empty() && !empty.missing);
+    }
+
+    #[test]
+    fn a_file_where_the_directory_should_be_is_an_error() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        assert!(load(file.path()).is_err());
     }
 }

@@ -13,7 +13,9 @@ use std::fmt::Write as _;
 use super::compare::{Change, Comparison};
 use super::format::{millis, per_second, percent, trim_float};
 use super::svg::{Chart, Series, line_chart};
+use super::text::NO_VALUE;
 use super::text::group;
+use super::verdict::stop_explanation;
 use super::{Report, StepReport, Verdict};
 use crate::engine::StepKind;
 use crate::plan::format_duration;
@@ -64,7 +66,7 @@ pub fn render(report: &Report) -> String {
         what = escape(what),
         word = v.word(),
         run = escape(&report.run_id),
-        word_shown = if v.partial { "INTERRUPTED" } else { v.word() },
+        word_shown = v.heading(),
         detail = escape(&v.detail()),
         meta = meta(report),
     );
@@ -101,7 +103,10 @@ fn meta(report: &Report) -> String {
     ));
     parts.push(format!("run <code>{}</code>", escape(&report.run_id)));
     if report.partial {
-        parts.push("<b>partial: stopped before the plan ended</b>".to_string());
+        parts.push(format!(
+            "<b>partial: {}</b>",
+            stop_explanation(report.stop_reason)
+        ));
     }
     parts.join(" · ")
 }
@@ -113,9 +118,9 @@ fn figures(out: &mut String, report: &Report) {
         ("requests", "requests", group(o.requests)),
         ("rps", "throughput", per_second(o.rps)),
         ("error_rate", "error rate", percent(o.error_rate)),
-        ("p50", "p50", millis(l.p50)),
-        ("p95", "p95", millis(l.p95)),
-        ("p99", "p99", millis(l.p99)),
+        ("p50", "p50", latency(o, l.p50)),
+        ("p95", "p95", latency(o, l.p95)),
+        ("p99", "p99", latency(o, l.p99)),
     ];
     out.push_str("<section id=\"figures\" class=\"cards\">\n");
     for (key, label, value) in cards {
@@ -269,12 +274,12 @@ fn steps(out: &mut String, report: &Report) {
             s.rps,
             group(s.errors),
             percent(s.error_rate),
-            millis(l.p50),
-            millis(l.p90),
-            millis(l.p95),
-            millis(l.p99),
-            millis(l.p999),
-            millis(l.max)
+            latency(s, l.p50),
+            latency(s, l.p90),
+            latency(s, l.p95),
+            latency(s, l.p99),
+            latency(s, l.p999),
+            latency(s, l.max)
         );
     };
     for s in &report.steps {
@@ -284,6 +289,15 @@ fn steps(out: &mut String, report: &Report) {
         row(out, &report.overall, "total");
     }
     out.push_str("</tbody>\n</table>\n</section>\n");
+}
+
+/// A latency of `step`, or [`NO_VALUE`] when it has none.
+fn latency(step: &StepReport, v: f64) -> String {
+    if step.has_latency() {
+        millis(v)
+    } else {
+        NO_VALUE.to_string()
+    }
 }
 
 fn checks(out: &mut String, report: &Report) {
@@ -296,7 +310,11 @@ fn checks(out: &mut String, report: &Report) {
         percent(report.checks_pass_rate())
     );
     for c in &report.checks {
-        let (class, word) = if c.failures == 0 {
+        // A check never evaluated neither passed nor failed.
+        let evaluated = c.passes + c.failures > 0;
+        let (class, word) = if !evaluated {
+            ("skip", "not run")
+        } else if c.failures == 0 {
             ("pass", "pass")
         } else {
             ("fail", "FAIL")
@@ -308,7 +326,11 @@ fn checks(out: &mut String, report: &Report) {
             escape(&c.name),
             group(c.passes),
             group(c.failures),
-            percent(c.pass_rate)
+            if evaluated {
+                percent(c.pass_rate)
+            } else {
+                NO_VALUE.to_string()
+            }
         );
     }
     out.push_str("</tbody>\n</table>\n</section>\n");
@@ -338,6 +360,13 @@ fn comparison(out: &mut String, c: &Comparison) {
         escape(&c.baseline_run_id),
         escape(&c.summary())
     );
+    if let Some(warning) = c.mismatch_warning() {
+        let _ = writeln!(
+            out,
+            "<p class=\"warning\" id=\"comparison-warning\">{}</p>",
+            escape(&warning)
+        );
+    }
     let moved: Vec<_> = c
         .rows
         .iter()

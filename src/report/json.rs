@@ -39,6 +39,13 @@ pub fn render_comparison(c: &super::Comparison) -> String {
 
 /// Parses a report, checks its schema and recomputes its derived figures.
 pub fn parse(text: &str) -> Result<Report, ReadError> {
+    if text.trim().is_empty() {
+        return Err(ReadError::Parse {
+            line: 1,
+            column: 1,
+            message: format!("the file is empty: expected a {SCHEMA} JSON document"),
+        });
+    }
     let value: serde_json::Value = serde_json::from_str(text).map_err(parse_error)?;
     let schema = value.get("schema").and_then(|s| s.as_str()).unwrap_or("");
     if schema != SCHEMA {
@@ -61,8 +68,10 @@ fn parse_error(e: serde_json::Error) -> ReadError {
         _ => full,
     };
     ReadError::Parse {
-        line: e.line(),
-        column: e.column(),
+        line: e.line().max(1),
+        // serde_json says column 0 for "before the first character of the
+        // line" (the end of an empty line, say); editors count from 1.
+        column: e.column().max(1),
         message,
     }
 }

@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 
 use super::compare::Change;
 use super::text::group;
+use super::verdict::{stop_explanation, stop_heading};
 use super::{Report, Verdict};
 
 /// At most this many failure examples are quoted in a failed check.
@@ -22,6 +23,9 @@ struct Case {
     name: String,
     time: f64,
     failure: Option<(String, String, String)>, // type, message, body
+    /// Why the case was not run (a check never evaluated): shown as
+    /// skipped, neither passed nor failed.
+    skipped: Option<String>,
 }
 
 struct Suite {
@@ -62,9 +66,10 @@ pub fn render(report: &Report) -> String {
     );
     for s in &suites {
         let failed = s.cases.iter().filter(|c| c.failure.is_some()).count();
+        let skipped = s.cases.iter().filter(|c| c.skipped.is_some()).count();
         let _ = writeln!(
             out,
-            r#"  <testsuite name="{}" tests="{}" failures="{failed}" errors="0" skipped="0" time="{:.3}" timestamp="{}">"#,
+            r#"  <testsuite name="{}" tests="{}" failures="{failed}" errors="0" skipped="{skipped}" time="{:.3}" timestamp="{}">"#,
             s.name,
             s.cases.len(),
             s.time,
@@ -78,9 +83,16 @@ pub fn render(report: &Report) -> String {
                 escape(&c.name),
                 c.time
             );
-            match &c.failure {
-                None => out.push_str("/>\n"),
-                Some((kind, message, body)) => {
+            match (&c.failure, &c.skipped) {
+                (None, Some(why)) => {
+                    let _ = writeln!(
+                        out,
+                        ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                        escape(why)
+                    );
+                }
+                (None, None) => out.push_str("/>\n"),
+                (Some((kind, message, body)), _) => {
                     let _ = writeln!(
                         out,
                         ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>",
@@ -100,12 +112,17 @@ pub fn render(report: &Report) -> String {
 fn run_suite(report: &Report) -> Suite {
     let v = Verdict::of(report);
     let failure = report.partial.then(|| {
+        let reason = report.stop_reason;
         (
-            "interrupted".to_string(),
-            "the run was stopped before its plan ended".to_string(),
+            // The serialised name (`target_down`), as in report.json.
+            serde_json::to_value(reason)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_else(|| "interrupted".to_string()),
+            format!("{}: {}", stop_heading(reason), stop_explanation(reason)),
             format!(
-                "stop reason: {:?}\niterations completed: {}\niterations cut off: {}\n{}",
-                report.stop_reason,
+                "stop reason: {}\niterations completed: {}\niterations cut off: {}\n{}",
+                stop_explanation(reason),
                 report.iterations,
                 report.interrupted,
                 v.headline()
@@ -124,6 +141,7 @@ fn run_suite(report: &Report) -> Suite {
             ),
             time: report.duration_secs,
             failure,
+            skipped: None,
         }],
     }
 }
@@ -139,6 +157,7 @@ fn gates_suite(report: &Report) -> Option<Suite> {
             classname: "convoy.gates".into(),
             name: g.expression.clone(),
             time: 0.0,
+            skipped: None,
             failure: (!g.passed).then(|| {
                 (
                     "gate".to_string(),
@@ -202,11 +221,20 @@ fn checks_suite(report: &Report) -> Option<Suite> {
                     body,
                 )
             });
+            // A check whose step never ran was neither kept nor broken:
+            // counting it as passed would hide that it was never tried.
+            let skipped = (c.passes + c.failures == 0).then(|| {
+                format!(
+                    "never evaluated: no request of step {:?} reached this check",
+                    c.step
+                )
+            });
             Case {
                 classname: format!("convoy.checks.{}", c.step),
                 name: c.name.clone(),
                 time: 0.0,
                 failure,
+                skipped,
             }
         })
         .collect();
@@ -229,6 +257,7 @@ fn violations_suite(report: &Report) -> Option<Suite> {
             classname: "convoy.violations".into(),
             name: format!("{v} == 0"),
             time: 0.0,
+            skipped: None,
             failure: (*n > 0).then(|| {
                 let mut body = String::new();
                 for f in report.failures.iter().filter(|f| f.check == v.as_str()) {
@@ -255,6 +284,7 @@ fn regressions_suite(report: &Report) -> Option<Suite> {
             classname: format!("convoy.regressions.{}", r.step),
             name: format!("{} not regressed", r.figure.name()),
             time: 0.0,
+            skipped: None,
             failure: (r.change == Change::Regression).then(|| {
                 let f = r.figure;
                 let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| f.format(v));

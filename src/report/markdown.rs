@@ -9,7 +9,9 @@ use std::fmt::Write as _;
 
 use super::compare::{Change, Comparison};
 use super::format::{millis, per_second, percent};
+use super::text::NO_VALUE;
 use super::text::group;
+use super::verdict::{stop_explanation, stop_heading};
 use super::{Report, StepReport, Verdict};
 use crate::engine::StepKind;
 
@@ -40,15 +42,11 @@ fn headline(out: &mut String, report: &Report) {
         "❌"
     };
     let what = report.scenario.as_deref().unwrap_or(&report.command);
-    let word = if v.partial {
-        "INTERRUPTED (partial result)"
-    } else {
-        v.word()
-    };
     let _ = writeln!(
         out,
-        "## {icon} convoy {} {word}\n\n**{}**\n",
+        "## {icon} convoy {} {}\n\n**{}**\n",
         code(what),
+        v.heading(),
         cell(&v.detail())
     );
     let mut facts = Vec::new();
@@ -63,7 +61,9 @@ fn headline(out: &mut String, report: &Report) {
     if report.partial {
         let _ = writeln!(
             out,
-            "> [!WARNING]\n> The run was stopped before its plan ended; the figures cover what ran.\n"
+            "> [!WARNING]\n> {}: {}; the figures cover what ran.\n",
+            stop_heading(report.stop_reason),
+            stop_explanation(report.stop_reason)
         );
     }
 }
@@ -75,6 +75,7 @@ fn summary(out: &mut String, report: &Report) {
         out,
         "| requests | throughput | errors | p50 | p95 | p99 | max |\n|---:|---:|---:|---:|---:|---:|---:|"
     );
+    let ms = |v: f64| latency(o, v);
     let _ = writeln!(
         out,
         "| {} | {} | {} ({}) | {} | {} | {} | {} |\n",
@@ -82,10 +83,10 @@ fn summary(out: &mut String, report: &Report) {
         per_second(o.rps),
         group(o.errors),
         percent(o.error_rate),
-        millis(l.p50),
-        millis(l.p95),
-        millis(l.p99),
-        millis(l.max)
+        ms(l.p50),
+        ms(l.p95),
+        ms(l.p99),
+        ms(l.max)
     );
 }
 
@@ -120,6 +121,7 @@ fn steps(out: &mut String, report: &Report) {
     );
     let row = |out: &mut String, s: &StepReport, name: String| {
         let l = &s.latency_ms;
+        let ms = |v: f64| latency(s, v);
         let _ = writeln!(
             out,
             "| {name} | {} | {:.1} | {} ({}) | {} | {} | {} | {} | {} |",
@@ -127,11 +129,11 @@ fn steps(out: &mut String, report: &Report) {
             s.rps,
             group(s.errors),
             percent(s.error_rate),
-            millis(l.p50),
-            millis(l.p90),
-            millis(l.p95),
-            millis(l.p99),
-            millis(l.max)
+            ms(l.p50),
+            ms(l.p90),
+            ms(l.p95),
+            ms(l.p99),
+            ms(l.max)
         );
     };
     for s in &report.steps {
@@ -147,6 +149,15 @@ fn steps(out: &mut String, report: &Report) {
     out.push('\n');
 }
 
+/// A latency of `step`, or [`NO_VALUE`] when it has none.
+fn latency(step: &StepReport, v: f64) -> String {
+    if step.has_latency() {
+        millis(v)
+    } else {
+        NO_VALUE.to_string()
+    }
+}
+
 fn checks(out: &mut String, report: &Report) {
     if report.checks.is_empty() {
         return;
@@ -157,15 +168,27 @@ fn checks(out: &mut String, report: &Report) {
         percent(report.checks_pass_rate())
     );
     for c in &report.checks {
+        // A check never evaluated neither passed nor failed.
+        let evaluated = c.passes + c.failures > 0;
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} |",
-            if c.failures == 0 { "✅" } else { "❌" },
+            if !evaluated {
+                "➖ not run"
+            } else if c.failures == 0 {
+                "✅"
+            } else {
+                "❌"
+            },
             code(&c.step),
             code(&c.name),
             group(c.passes),
             group(c.failures),
-            percent(c.pass_rate)
+            if evaluated {
+                percent(c.pass_rate)
+            } else {
+                NO_VALUE.to_string()
+            }
         );
     }
     out.push('\n');
@@ -203,6 +226,9 @@ pub fn render_comparison(c: &Comparison) -> String {
         code(&c.baseline_run_id),
         cell(&c.summary())
     );
+    if let Some(warning) = c.mismatch_warning() {
+        let _ = writeln!(out, "> [!WARNING]\n> {}\n", cell(&warning));
+    }
     let mut moved: Vec<_> = c
         .rows
         .iter()

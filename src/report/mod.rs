@@ -252,6 +252,13 @@ impl StepReport {
         }
     }
 
+    /// Whether any response was timed: a step that never ran, or whose
+    /// every request failed in transport, has no latency at all (its
+    /// summary reads 0, which renderers must not show as a measurement).
+    pub fn has_latency(&self) -> bool {
+        !self.histograms.latency.is_empty()
+    }
+
     /// The raw, mergeable measurements behind this summary.
     pub fn stats(&self) -> StepStats {
         StepStats {

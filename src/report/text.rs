@@ -10,12 +10,17 @@ use tabled::settings::object::{Columns, Rows};
 use tabled::settings::{Alignment, Modify, Style};
 
 use super::compare::{Change, Comparison};
+use super::verdict::{stop_explanation, stop_heading};
 use super::{Report, StepReport, Verdict};
 use crate::engine::{StepKind, StopReason};
 use crate::plan::format_duration;
 
 /// Failure examples shown in the terminal (the other formats show all).
 const SHOWN_FAILURES: usize = 3;
+
+/// What a table shows for a figure that was never measured (a latency of a
+/// step that got no response), in every format.
+pub const NO_VALUE: &str = "–";
 
 /// Renders the summary shown at the end of a run.
 pub fn render(report: &Report) -> String {
@@ -28,14 +33,13 @@ pub fn render(report: &Report) -> String {
         report.target,
         report.load_model.describe()
     );
-    if report.partial {
+    if report.partial || report.stop_reason != StopReason::Completed {
         let _ = writeln!(
             out,
-            "PARTIAL RESULT: the run was stopped before its plan ended ({:?}); figures cover what ran.",
-            report.stop_reason
+            "{} — partial result: {}; the figures cover what ran.",
+            stop_heading(report.stop_reason),
+            stop_explanation(report.stop_reason)
         );
-    } else if report.stop_reason != StopReason::Completed {
-        let _ = writeln!(out, "stopped: {:?}", report.stop_reason);
     }
     let _ = writeln!(
         out,
@@ -147,6 +151,9 @@ fn checks_section(out: &mut String, report: &Report) {
             group(c.passes + c.failures)
         );
     }
+    for c in report.checks.iter().filter(|c| c.passes + c.failures == 0) {
+        let _ = writeln!(out, "  – {} › {}: never evaluated", c.step, c.name);
+    }
 }
 
 fn violations_section(out: &mut String, report: &Report) {
@@ -195,6 +202,9 @@ pub fn render_comparison(c: &Comparison) -> String {
         c.baseline_run_id,
         c.summary()
     );
+    if let Some(warning) = c.mismatch_warning() {
+        let _ = writeln!(out, "WARNING: {warning}");
+    }
     let moved: Vec<_> = c
         .rows
         .iter()
@@ -239,6 +249,14 @@ fn steps_table(report: &Report) -> String {
     ]);
     let mut push = |s: &StepReport| {
         let l = &s.latency_ms;
+        // A step without a single response has no latency, not a 0 ms one.
+        let ms = |v: f64| {
+            if s.has_latency() {
+                fixed(v, 2)
+            } else {
+                NO_VALUE.to_string()
+            }
+        };
         b.push_record([
             match s.kind {
                 StepKind::Request => s.name.clone(),
@@ -247,13 +265,13 @@ fn steps_table(report: &Report) -> String {
             group(s.requests),
             fixed(s.rps, 1),
             format!("{} ({})", group(s.errors), percent(s.error_rate)),
-            fixed(l.p50, 2),
-            fixed(l.p90, 2),
-            fixed(l.p95, 2),
-            fixed(l.p99, 2),
-            fixed(l.p999, 2),
-            fixed(l.max, 2),
-            fixed(l.mean, 2),
+            ms(l.p50),
+            ms(l.p90),
+            ms(l.p95),
+            ms(l.p99),
+            ms(l.p999),
+            ms(l.max),
+            ms(l.mean),
         ]);
     };
     for s in &report.steps {

@@ -4,12 +4,39 @@
 //!
 //! A run fails when a gate failed, a check failed, a violation was counted,
 //! or its comparison with a baseline found a regression; a run stopped
-//! before its plan ended is `interrupted` whatever its figures. (Which exit
-//! code each failure maps to is the command line's business.)
+//! before its plan ended is headed by how it stopped (`TARGET DOWN`,
+//! `INTERRUPTED`, `ABORTED BY GATE`) whatever its figures. (Which exit code each failure maps
+//! to is the command line's business.)
 
 use super::Report;
 use super::compare::Change;
+use crate::engine::StopReason;
 use crate::metrics::Violation;
+
+/// The heading of a run that ended this way before its plan did:
+/// `TARGET DOWN`, `INTERRUPTED`, `ABORTED BY GATE`. A report marked partial whose reason says
+/// completed (edited by hand) is just `PARTIAL`.
+pub fn stop_heading(reason: StopReason) -> &'static str {
+    // No wildcard: a new way for a run to end must get its own words here.
+    match reason {
+        StopReason::Completed => "PARTIAL",
+        StopReason::Interrupted => "INTERRUPTED",
+        StopReason::AbortedByGate => "ABORTED BY GATE",
+        StopReason::TargetDown => "TARGET DOWN",
+    }
+}
+
+/// Why the run ended, as a phrase a person reads (never a Rust name).
+pub fn stop_explanation(reason: StopReason) -> &'static str {
+    match reason {
+        StopReason::Completed => "the plan ran to its end",
+        StopReason::Interrupted => "the run was interrupted by a signal (Ctrl-C, SIGTERM)",
+        StopReason::AbortedByGate => {
+            "--abort-on-fail stopped the run: a gate could no longer pass (marked in the gate table)"
+        }
+        StopReason::TargetDown => "the target stopped accepting connections during the run",
+    }
+}
 
 /// What went wrong in a run, counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +57,8 @@ pub struct Verdict {
     pub regressions: usize,
     /// The run was stopped before its plan ended.
     pub partial: bool,
+    /// How the run ended.
+    pub stop_reason: StopReason,
 }
 
 impl Verdict {
@@ -48,6 +77,7 @@ impl Verdict {
                 .as_ref()
                 .map_or(0, |c| c.count(Change::Regression)),
             partial: report.partial,
+            stop_reason: report.stop_reason,
         }
     }
 
@@ -56,10 +86,11 @@ impl Verdict {
         !self.partial && self.problems().is_empty()
     }
 
-    /// `PASSED`, `FAILED` or `INTERRUPTED`.
+    /// `PASSED`, `FAILED`, or for a partial run how it stopped
+    /// ([`stop_heading`]: `TARGET DOWN`, `INTERRUPTED`).
     pub fn word(&self) -> &'static str {
         if self.partial {
-            "INTERRUPTED"
+            stop_heading(self.stop_reason)
         } else if self.passed() {
             "PASSED"
         } else {
@@ -116,12 +147,22 @@ impl Verdict {
         }
     }
 
+    /// The verdict word with `— partial result` after it for a partial run:
+    /// `TARGET DOWN — partial result`, `PASSED`.
+    pub fn heading(&self) -> String {
+        if self.partial {
+            format!("{} — partial result", self.word())
+        } else {
+            self.word().to_string()
+        }
+    }
+
     /// `PASSED: all 5 gates passed`, `FAILED: 1 of 5 gates failed · 3
-    /// failed checks`, `INTERRUPTED (partial result): ...`.
+    /// failed checks`, `TARGET DOWN — partial result: ...`.
     pub fn headline(&self) -> String {
         let detail = self.detail();
         if self.partial {
-            format!("INTERRUPTED (partial result): {detail}")
+            format!("{}: {detail}", self.heading())
         } else {
             format!("{}: {detail}", self.word())
         }
