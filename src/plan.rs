@@ -515,6 +515,15 @@ impl Shard {
         let (i, n) = (self.index as u64, self.count as u64);
         total / n + u64::from(i < total % n)
     }
+
+    /// The indexes of this shard's part of `total` numbered things (data
+    /// rows): consecutive blocks of [`Shard::split`] sizes, in shard order,
+    /// so the shards' ranges are disjoint and together cover `0..total`.
+    pub fn range(&self, total: u64) -> std::ops::Range<u64> {
+        let (i, n) = (self.index as u64, self.count as u64);
+        let start = i * (total / n) + i.min(total % n);
+        start..start + self.split(total)
+    }
 }
 
 impl Ramp {
@@ -548,15 +557,6 @@ impl Ramp {
                 })
                 .collect(),
         }
-    }
-
-    /// The indexes of this shard's part of `total` numbered things (data
-    /// rows): consecutive blocks of [`Shard::split`] sizes, in shard order,
-    /// so the shards' ranges are disjoint and together cover `0..total`.
-    pub fn range(&self, total: u64) -> std::ops::Range<u64> {
-        let (i, n) = (self.index as u64, self.count as u64);
-        let start = i * (total / n) + i.min(total % n);
-        start..start + self.split(total)
     }
 }
 
