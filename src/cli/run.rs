@@ -358,7 +358,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     }
     if let Some(b) = &baseline {
         let history = load_history(args.history.as_deref());
-        report.comparison = Some(report::compare(b, &report, &history, args.tolerance));
+        let mut c = report::compare(b, &report, &history, args.tolerance);
+        // The reports say it too, not only stderr: a mistyped --history.
+        c.missing_history = args
+            .history
+            .as_deref()
+            .filter(|d| !d.exists())
+            .map(|d| d.display().to_string());
+        report.comparison = Some(c);
     }
     let code = finish(&report, args.out.as_deref(), args.no_reports, args.json)?;
     if let Some(e) = exporter {

@@ -1,0 +1,507 @@
+//! `reports/schema/report-v1.schema.json` against what convoy really
+//! writes: the reports of real runs of the binary (a normal run, a run
+//! whose target dies, a shard, a run compared with a baseline), and every
+//! value the Rust types can serialise for the schema's enums. The schema's
+//! objects are closed, so a member the reports gain without the schema
+//! (and reports/README.md) fails here.
+//!
+//! The validator is Python's `jsonschema` (the reference implementation of
+//! JSON Schema), run as `python3`: the Rust validators cost minutes of
+//! compile time on a two-core CI machine for one test. Skipped, with a
+//! notice, when it is not installed, unless `CONVOY_REQUIRE_JSONSCHEMA` is
+//! set, as `.ci/run` does after `pip install jsonschema`.
+
+mod report_support;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use convoy::engine::{StepKind, StopReason};
+use convoy::metrics::{ErrorCause, Violation};
+use convoy::plan::{LoadModel, OpenModel, Ramp};
+use convoy::report::compare::{Change, Figure};
+use convoy::target::{self, Fault, TargetConfig};
+use serde_json::Value;
+
+fn schema_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/schema/report-v1.schema.json")
+}
+
+/// Validates each document against the schema; returns, per document, the
+/// validation errors (`path: message`), empty when valid. `None` when no
+/// validator is installed (and that is allowed).
+fn validate(documents: &[(&str, Value)]) -> Option<Vec<(String, Vec<String>)>> {
+    const SCRIPT: &str = r#"
+import json, sys
+try:
+    import jsonschema
+except ImportError:
+    print("NO_JSONSCHEMA")
+    sys.exit(0)
+schema = json.load(open(sys.argv[1]))
+jsonschema.Draft202012Validator.check_schema(schema)
+validator = jsonschema.Draft202012Validator(schema)
+out = []
+for name, doc in json.load(sys.stdin):
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    out.append([name, ["%s: %s" % (e.json_path, e.message[:300]) for e in errors]])
+print(json.dumps(out))
+"#;
+    let child = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .arg(schema_path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return skip(&format!("python3 does not run: {e}")),
+    };
+    let input = serde_json::to_vec(documents).unwrap();
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the schema check failed (is the schema itself valid?):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    if stdout.trim() == "NO_JSONSCHEMA" {
+        return skip("python3 has no jsonschema module (pip install jsonschema)");
+    }
+    Some(serde_json::from_str(&stdout).expect("the validator prints JSON"))
+}
+
+fn skip(why: &str) -> Option<Vec<(String, Vec<String>)>> {
+    assert!(
+        std::env::var_os("CONVOY_REQUIRE_JSONSCHEMA").is_none(),
+        "CONVOY_REQUIRE_JSONSCHEMA is set but {why}"
+    );
+    eprintln!("NOTICE: skipping the JSON Schema check: {why}");
+    None
+}
+
+/// Asserts every document is valid.
+fn assert_valid(documents: &[(&str, Value)]) {
+    let Some(results) = validate(documents) else {
+        return;
+    };
+    assert_eq!(results.len(), documents.len());
+    let invalid: Vec<String> = results
+        .iter()
+        .filter(|(_, errors)| !errors.is_empty())
+        .map(|(name, errors)| format!("{name}:\n  {}", errors.join("\n  ")))
+        .collect();
+    assert!(
+        invalid.is_empty(),
+        "reports the schema rejects:\n{}",
+        invalid.join("\n")
+    );
+}
+
+fn convoy(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_convoy"))
+        .args(args)
+        .output()
+        .expect("convoy runs")
+}
+
+fn report_json(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json written");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn the_reports_of_real_runs_match_the_schema() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+
+    // A normal run against the embedded reference target.
+    let normal = d.join("normal");
+    let o = convoy(&[
+        "run",
+        "health",
+        "order-lifecycle",
+        "--profile",
+        "smoke",
+        "--quiet",
+        "--out",
+        path(&normal),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // A target that dies mid-run: a partial report, stop reason target_down.
+    let profiles = d.join("profiles.toml");
+    std::fs::write(&profiles, "[profile.long]\nusers = 2\nduration = \"60s\"\n").unwrap();
+    let dying = target::spawn(TargetConfig::default().with_fault(Fault::CrashAfter(200))).unwrap();
+    let down = d.join("down");
+    let o = convoy(&[
+        "run",
+        "health",
+        "--profile",
+        "long",
+        "--profiles",
+        path(&profiles),
+        "--quiet",
+        "--target",
+        &dying.base_url(),
+        "--out",
+        path(&down),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // One shard of a sharded run.
+    let shard = d.join("shard");
+    let o = convoy(&[
+        "run",
+        "health",
+        "--profile",
+        "light",
+        "--shard",
+        "1/2",
+        "--quiet",
+        "--out",
+        path(&shard),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // A run compared with a baseline and a history: another scenario set,
+    // so the comparison also carries mismatches, and a --history that does
+    // not exist, so it names it.
+    let history = d.join("history");
+    let o = convoy(&[
+        "baseline",
+        "record",
+        path(&normal),
+        "--history",
+        path(&history),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let compared = d.join("compared");
+    let o = convoy(&[
+        "run",
+        "health",
+        "--profile",
+        "smoke",
+        "--quiet",
+        "--baseline",
+        path(&normal),
+        "--history",
+        path(&d.join("no-such-history")),
+        "--out",
+        path(&compared),
+    ]);
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let compared_with_history = d.join("compared-with-history");
+    let o = convoy(&[
+        "run",
+        "health",
+        "order-lifecycle",
+        "--profile",
+        "smoke",
+        "--quiet",
+        "--baseline",
+        path(&normal),
+        "--history",
+        path(&history),
+        "--out",
+        path(&compared_with_history),
+    ]);
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let reports: Vec<(&str, Value)> = vec![
+        ("normal", report_json(&normal)),
+        ("target down", report_json(&down)),
+        ("shard", report_json(&shard)),
+        ("compared", report_json(&compared)),
+        ("compared with history", report_json(&compared_with_history)),
+    ];
+    // They are the reports the test means: each case shows what it covers.
+    let field = |i: usize, key: &str| reports[i].1[key].clone();
+    assert_eq!(field(0, "stop_reason"), "completed");
+    assert_eq!(field(1, "stop_reason"), "target_down");
+    assert_eq!(field(1, "partial"), true);
+    assert_eq!(
+        field(2, "shard"),
+        serde_json::json!({"index": 1, "count": 2})
+    );
+    let comparison = field(3, "comparison");
+    assert!(!comparison["rows"].as_array().unwrap().is_empty());
+    assert_eq!(comparison["mismatches"][0]["field"], "scenario");
+    assert!(
+        comparison["missing_history"]
+            .as_str()
+            .unwrap()
+            .ends_with("no-such-history")
+    );
+    assert_eq!(field(4, "comparison")["history_runs"], 1);
+    assert!(field(4, "comparison").get("mismatches").is_none());
+
+    // `convoy compare --format json` prints the same comparison object.
+    let o = convoy(&[
+        "compare",
+        path(&normal),
+        path(&compared),
+        "--format",
+        "json",
+    ]);
+    let printed: Value = serde_json::from_slice(&o.stdout).expect("compare prints JSON");
+    let mut wrapped = reports[3].1.clone();
+    wrapped["comparison"] = printed;
+
+    let mut all = reports;
+    all.push(("compare --format json, in a report", wrapped));
+    assert_valid(&all);
+}
+
+/// Exhaustive lists of the values of the enums that reach a report. Each
+/// `match` has no wildcard, so a new variant stops this test compiling
+/// until it is listed here, and so checked against the schema.
+fn every_stop_reason() -> Vec<StopReason> {
+    let all = vec![
+        StopReason::Completed,
+        StopReason::Interrupted,
+        StopReason::AbortedByGate,
+        StopReason::TargetDown,
+    ];
+    for r in &all {
+        match r {
+            StopReason::Completed
+            | StopReason::Interrupted
+            | StopReason::AbortedByGate
+            | StopReason::TargetDown => {}
+        }
+    }
+    all
+}
+
+fn every_error_cause() -> Vec<ErrorCause> {
+    for c in ErrorCause::ALL {
+        match c {
+            ErrorCause::Refused
+            | ErrorCause::Dns
+            | ErrorCause::Connect
+            | ErrorCause::Timeout
+            | ErrorCause::Tls
+            | ErrorCause::Reset
+            | ErrorCause::Protocol
+            | ErrorCause::Body
+            | ErrorCause::Other => {}
+        }
+    }
+    ErrorCause::ALL.to_vec()
+}
+
+fn every_change() -> Vec<Change> {
+    let all = vec![
+        Change::Unchanged,
+        Change::Noise,
+        Change::Regression,
+        Change::Improvement,
+        Change::Added,
+        Change::Removed,
+        Change::NoData,
+    ];
+    for c in &all {
+        match c {
+            Change::Unchanged
+            | Change::Noise
+            | Change::Regression
+            | Change::Improvement
+            | Change::Added
+            | Change::Removed
+            | Change::NoData => {}
+        }
+    }
+    all
+}
+
+fn every_step_kind() -> Vec<StepKind> {
+    let all = vec![StepKind::Request, StepKind::Journey];
+    for k in &all {
+        match k {
+            StepKind::Request | StepKind::Journey => {}
+        }
+    }
+    all
+}
+
+#[test]
+fn every_value_the_rust_types_can_write_is_in_the_schema() {
+    let base = report_support::synthetic("base", 0, 100.0, 0, 1);
+    let mut documents: Vec<(String, Value)> = Vec::new();
+    let mut push = |name: String, r: &convoy::report::Report| {
+        documents.push((name, serde_json::to_value(r).unwrap()));
+    };
+
+    for reason in every_stop_reason() {
+        let mut r = base.clone();
+        r.stop_reason = reason;
+        r.partial = reason != StopReason::Completed;
+        push(format!("stop_reason {reason:?}"), &r);
+    }
+
+    let mut causes = base.clone();
+    for (i, cause) in every_error_cause().into_iter().enumerate() {
+        causes.overall.error_counts.insert(cause, i as u64 + 1);
+    }
+    push("every error cause".into(), &causes);
+
+    let mut open = base.clone();
+    open.load_model = LoadModel::Open(OpenModel {
+        rate: Ramp::constant(50.0, std::time::Duration::from_secs(30)),
+        max_in_flight: 100,
+        max_lag: std::time::Duration::from_secs(1),
+        total_iterations: Some(1500),
+    });
+    push("open load model".into(), &open);
+    for model in [&base.load_model, &open.load_model] {
+        match model {
+            LoadModel::Closed(_) | LoadModel::Open(_) => {}
+        }
+    }
+
+    let mut kinds = base.clone();
+    for kind in every_step_kind() {
+        let mut s = kinds.steps[0].clone();
+        s.kind = kind;
+        s.name = format!("{kind:?}");
+        kinds.steps.push(s);
+    }
+    push("every step kind".into(), &kinds);
+
+    let mut violations = base.clone();
+    for v in Violation::ALL {
+        violations.violations.insert(v, 1);
+    }
+    push("every violation".into(), &violations);
+
+    // A comparison whose rows hold every figure and every verdict, with a
+    // missing history and every kind of mismatch.
+    let mut other = report_support::synthetic("other", 1, 150.0, 10, 2);
+    other.profile = Some("heavy".into());
+    other.command = "bench".into();
+    other.scenario = Some("dispatch".into());
+    other.target = "https://elsewhere.example.test".into();
+    other.load_model = open.load_model.clone();
+    other.shard = Some("0/2".parse().unwrap());
+    other.steps[0].name = "renamed".into();
+    let mut c = convoy::report::compare(&base, &other, &[], 0.10);
+    c.missing_history = Some("reports/history".into());
+    let template = c.rows[0].clone();
+    c.rows.clear();
+    for figure in Figure::ALL {
+        for change in every_change() {
+            let mut row = template.clone();
+            row.figure = figure;
+            row.change = change;
+            c.rows.push(row);
+        }
+    }
+    let fields: Vec<&str> = c.mismatches.iter().map(|m| m.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "command",
+            "scenario",
+            "profile",
+            "target",
+            "steps",
+            "load_model",
+            "shard"
+        ],
+        "every kind of mismatch"
+    );
+    let mut compared = base.clone();
+    compared.comparison = Some(c);
+    push("every figure, verdict and mismatch".into(), &compared);
+
+    let borrowed: Vec<(&str, Value)> = documents
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.clone()))
+        .collect();
+    assert_valid(&borrowed);
+}
+
+#[test]
+fn the_schema_rejects_what_convoy_never_writes() {
+    let base = serde_json::to_value(report_support::synthetic("base", 0, 100.0, 0, 1)).unwrap();
+    let mut unknown_reason = base.clone();
+    unknown_reason["stop_reason"] = "TargetDown".into();
+    let mut unknown_member = base.clone();
+    unknown_member["undocumented"] = 1.into();
+    let mut unknown_cause = base.clone();
+    unknown_cause["overall"]["error_counts"]["flux"] = 1.into();
+    let Some(results) = validate(&[
+        ("a Debug name as stop reason", unknown_reason),
+        ("an undocumented member", unknown_member),
+        ("an unknown error cause", unknown_cause),
+        ("the fixture itself", base),
+    ]) else {
+        return;
+    };
+    for (name, errors) in &results[..3] {
+        assert!(!errors.is_empty(), "the schema accepted {name}");
+    }
+    assert!(results[3].1.is_empty(), "{:?}", results[3].1);
+}
+
+#[test]
+fn the_readme_names_every_stop_reason() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/README.md"))
+            .unwrap();
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with("| `stop_reason` |"))
+        .expect("a stop_reason row");
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path()).unwrap()).unwrap();
+    let in_schema: Vec<&str> = schema["properties"]["stop_reason"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for reason in every_stop_reason() {
+        let name = serde_json::to_value(reason).unwrap();
+        let name = name.as_str().unwrap();
+        assert!(row.contains(&format!("`{name}`")), "README lacks {name}");
+        assert!(in_schema.contains(&name), "schema lacks {name}");
+    }
+    assert_eq!(in_schema.len(), every_stop_reason().len());
+}
