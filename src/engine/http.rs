@@ -5,8 +5,8 @@
 //! a request fails. Each worker thread owns an [`HttpClient`] holding the
 //! settings and the TLS configuration. Nothing is shared between users, so
 //! sending a request takes no lock and no pool lookup: the reason this is
-//! hyper and not reqwest (see `benches/README.md` for the measurement that
-//! decided it).
+//! hyper and not reqwest, whose pooled client spent twice the CPU per response
+//! (convoy/reqwest 0.52: `ci/bench/README.md#hyper-not-reqwest-reqwestsh`).
 //!
 //! Failures are classified into [`ErrorCause`]s here, once, so every
 //! workload counts them the same way.
