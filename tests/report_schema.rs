@@ -243,12 +243,86 @@ fn the_reports_of_real_runs_match_the_schema() {
         String::from_utf8_lossy(&o.stderr)
     );
 
+    // The other commands that write reports: bench, smoke, and merge of
+    // the two shards of one run.
+    let healthy = target::spawn(TargetConfig::default()).unwrap();
+    let bench = d.join("bench.json");
+    let o = convoy(&[
+        "bench",
+        &format!("{}/health", healthy.base_url()),
+        "-n",
+        "50",
+        "-c",
+        "2",
+        "--quiet",
+        "--output",
+        path(&bench),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let smoke = d.join("smoke");
+    let o = convoy(&[
+        "smoke",
+        "--target",
+        &healthy.base_url(),
+        "--quiet",
+        "--out",
+        path(&smoke),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let shard0 = d.join("shard0");
+    let o = convoy(&[
+        "run",
+        "health",
+        "--profile",
+        "light",
+        "--shard",
+        "0/2",
+        "--quiet",
+        "--out",
+        path(&shard0),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let merged = d.join("merged.json");
+    let o = convoy(&[
+        "merge",
+        path(&shard0),
+        path(&shard),
+        "--output",
+        path(&merged),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let file =
+        |p: &Path| -> Value { serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap() };
+
     let reports: Vec<(&str, Value)> = vec![
         ("normal", report_json(&normal)),
         ("target down", report_json(&down)),
         ("shard", report_json(&shard)),
         ("compared", report_json(&compared)),
         ("compared with history", report_json(&compared_with_history)),
+        ("bench", file(&bench)),
+        ("smoke", report_json(&smoke)),
+        ("merged shards", file(&merged)),
     ];
     // They are the reports the test means: each case shows what it covers.
     let field = |i: usize, key: &str| reports[i].1[key].clone();
@@ -270,6 +344,9 @@ fn the_reports_of_real_runs_match_the_schema() {
     );
     assert_eq!(field(4, "comparison")["history_runs"], 1);
     assert!(field(4, "comparison").get("mismatches").is_none());
+    assert_eq!(field(5, "command"), "bench");
+    assert_eq!(field(6, "command"), "smoke");
+    assert_eq!(field(7, "shard"), Value::Null);
 
     // `convoy compare --format json` prints the same comparison object.
     let o = convoy(&[
