@@ -24,8 +24,10 @@ const SMALL_BUFFERS_FROM: u32 = 1000;
 /// How long every request must fail to connect before a bench run stops
 /// as `target_down`. Refused connects fail in microseconds: an ad-hoc bench
 /// against a dead port would otherwise pile up hundreds of thousands of
-/// them, so it gives up after about a second.
-const TARGET_DOWN_GRACE: Duration = Duration::from_secs(1);
+/// them. Live statuses come every 250 ms, so this is three windows of
+/// nothing but failed connects in a row: the run stops about a second
+/// after the target died.
+const TARGET_DOWN_GRACE: Duration = Duration::from_millis(500);
 
 /// Largest `--body-file` accepted. The body is held in memory and sent
 /// with every request; a bigger one is almost surely the wrong file (or
