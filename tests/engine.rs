@@ -405,7 +405,15 @@ fn live_totals_count_each_request_once() {
     );
     let mut statuses = Vec::new();
     let r = bench::run(&p, &RunControl::new(), |s| {
-        statuses.push((s.requests, s.errors, s.window_requests))
+        statuses.push((s.requests, s.errors, s.window_requests));
+        // From the first status on, a rate once anything was sent (the
+        // first whole second is not needed for it).
+        assert!(
+            s.requests == 0 || s.current_rps > 0.0,
+            "{} requests at {:?} but no rate",
+            s.requests,
+            s.elapsed
+        );
     })
     .unwrap();
     assert!(statuses.len() >= 3, "{} statuses", statuses.len());

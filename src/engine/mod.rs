@@ -213,7 +213,7 @@ pub struct LiveStatus {
     /// Expected iterations when bounded by count.
     pub planned_iterations: Option<u64>,
     /// Requests per second over the last whole second (the latest
-    /// timeline sample).
+    /// timeline sample; during the first second, the rate so far).
     pub current_rps: f64,
     /// Requests finished since the previous status.
     pub window_requests: u64,
@@ -456,6 +456,10 @@ pub fn run<W: Workload>(
             });
         } else {
             seen = (window.requests, window.connect_failures);
+            if timeline.samples().is_empty() {
+                // No whole second yet: the rate so far, rather than 0.
+                current_rps = requests as f64 / elapsed.as_secs_f64();
+            }
         }
         observer(&LiveStatus {
             elapsed,
