@@ -149,8 +149,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Profile>, Diagnostic> {
                 .parse()
                 .map_err(|e: crate::plan::PlanError| bad(rate.span(), e.to_string()))?;
             let ramp = match (&p.stages, dur(&p.duration)?) {
+                // As k6's ramping-arrival-rate: `rate` is the start rate
+                // the first stage ramps from ("0/s" ramps from zero).
                 (Some(s), _) => Ramp {
-                    start: 0.0,
+                    start: r.0,
                     stages: parse_stages(s.get_ref(), true)
                         .map_err(|e| bad(s.span(), e.to_string()))?,
                 },
@@ -194,9 +196,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Profile>, Diagnostic> {
                 }
                 (None, None) => Ramp::constant(users, Duration::ZERO),
             };
-            let duration = match (dur(&p.ramp_up)?, dur(&p.duration)?) {
-                (Some(r), Some(d)) => Some(r + d),
-                (_, d) => d,
+            let duration = match (dur(&p.ramp_up)?, dur(&p.duration)?, &p.stages) {
+                (Some(r), Some(d), _) => Some(r + d),
+                // Stages bound the run by their total, even a single one.
+                (_, None, Some(_)) => Some(ramp.duration()),
+                (_, d, _) => d,
             };
             LoadModel::Closed(ClosedModel {
                 users: ramp,
@@ -361,6 +365,27 @@ max_in_flight = 300
         );
         let peak = ps.iter().find(|p| p.name == "peak").unwrap();
         assert!(matches!(&peak.model, LoadModel::Open(o) if o.max_in_flight == 300));
+    }
+
+    #[test]
+    fn stages_bound_the_run_and_rate_is_where_open_stages_start() {
+        let text = r#"
+[profile.one_stage]
+stages = "10,1s"
+
+[profile.ramp_from_rate]
+rate = "999/s"
+stages = "50/s,1s"
+"#;
+        let ps = parse(Path::new("p.toml"), text).unwrap();
+        let one = ps.iter().find(|p| p.name == "one_stage").unwrap();
+        assert_eq!(one.model.planned_duration(), Some(Duration::from_secs(1)));
+        let ramp = ps.iter().find(|p| p.name == "ramp_from_rate").unwrap();
+        assert!(
+            matches!(&ramp.model, LoadModel::Open(o) if o.rate.start == 999.0),
+            "{:?}",
+            ramp.model
+        );
     }
 
     #[test]

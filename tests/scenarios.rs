@@ -505,8 +505,10 @@ fn a_truncated_body_fails_the_journeys_checks() {
         "{:?}",
         bad.overall().error_counts
     );
-    // The target is alive throughout: a broken body is no death.
+    // The target is alive throughout: a broken body is no death, and the
+    // verdict is the failed checks (2), not an unreachable target (4).
     assert_eq!(bad.stop_reason, StopReason::Completed);
+    assert_eq!(exit_of(&bad), Exit::ChecksFailed);
 }
 
 #[test]

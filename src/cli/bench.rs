@@ -372,17 +372,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
             Exit::Aborted.into()
         } else if report.partial {
             Exit::Interrupted.into()
-        } else if report.overall.requests > 0
-            && report.overall.status_counts.is_empty()
-            && report.overall.error_counts.keys().all(|c| {
-                matches!(
-                    c,
-                    crate::metrics::ErrorCause::Refused
-                        | crate::metrics::ErrorCause::Dns
-                        | crate::metrics::ErrorCause::Connect
-                )
-            })
-        {
+        } else if report.overall.never_reached() {
             eprintln!("error: target unreachable: no request got a response");
             Exit::Aborted.into()
         } else {

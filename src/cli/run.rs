@@ -550,10 +550,7 @@ pub fn exit_code(report: &Report) -> Exit {
         Exit::GatesFailed
     } else if report.partial {
         Exit::Interrupted
-    } else if report.overall.requests > 0
-        && report.overall.status_counts.is_empty()
-        && !report.overall.error_counts.is_empty()
-    {
+    } else if report.overall.never_reached() {
         Exit::Aborted
     } else if report.check_failures() > 0 {
         Exit::ChecksFailed

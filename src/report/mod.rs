@@ -217,6 +217,21 @@ impl LatencySummary {
 }
 
 impl StepReport {
+    /// Whether requests were made and none reached the target: no response
+    /// at all, and every failure a refused, unresolvable or failed connect.
+    /// A target that answers badly (resets, truncated bodies, timeouts) was
+    /// reached; its failures are the run's findings, not an abort.
+    pub fn never_reached(&self) -> bool {
+        self.requests > 0
+            && self.status_counts.is_empty()
+            && self.error_counts.keys().all(|c| {
+                matches!(
+                    c,
+                    ErrorCause::Refused | ErrorCause::Dns | ErrorCause::Connect
+                )
+            })
+    }
+
     /// Summarises `stats` over a run of `duration_secs`.
     pub fn new(
         name: &str,
