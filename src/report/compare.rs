@@ -55,6 +55,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::merge::target_identity;
 use super::{Report, StepReport};
 use crate::engine::StepKind;
 
@@ -490,32 +491,6 @@ pub fn mismatches(baseline: &Report, current: &Report) -> Vec<Mismatch> {
     out
 }
 
-/// A target without the port of a loopback host: two runs of `convoy run`
-/// without `--target` each test their own embedded reference API on a
-/// port of the day, and that is the same target (as for merging).
-pub fn target_identity(target: &str) -> String {
-    let Some(scheme_end) = target.find("://") else {
-        return target.to_string();
-    };
-    let rest = &target[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let host = match authority.rfind(':') {
-        Some(c) if !authority[c..].contains(']') => &authority[..c],
-        _ => authority,
-    };
-    let loopback = host == "localhost" || host == "[::1]" || host.starts_with("127.");
-    if loopback {
-        format!(
-            "{}{host}{}",
-            &target[..scheme_end + 3],
-            &rest[authority_end..]
-        )
-    } else {
-        target.to_string()
-    }
-}
-
 /// Whether `run` measured the same thing as `current`.
 fn comparable(run: &Report, current: &Report) -> bool {
     !run.partial
@@ -726,19 +701,6 @@ mod tests {
             let range = h.equivalent_range(us) as f64 / 1000.0;
             assert_eq!(latency_resolution_ms(us as f64 / 1000.0), range, "{us} µs");
         }
-    }
-
-    #[test]
-    fn loopback_ports_do_not_make_targets_differ() {
-        assert_eq!(
-            target_identity("http://127.0.0.1:41089/"),
-            target_identity("http://127.0.0.1:5555/")
-        );
-        assert_ne!(
-            target_identity("https://staging.example.test:8443/api"),
-            target_identity("https://staging.example.test:9443/api")
-        );
-        assert_eq!(target_identity("GET /x"), "GET /x");
     }
 
     #[test]

@@ -115,7 +115,7 @@ pub fn merge_labelled<S: AsRef<str>>(
         if r.profile != first.profile {
             return Err(differs("profile", opt(&first.profile), opt(&r.profile)));
         }
-        if target_kind(&r.target) != target_kind(&first.target) {
+        if target_identity(&r.target) != target_identity(&first.target) {
             return Err(differs("target", q(&first.target), q(&r.target)));
         }
         let steps = |r: &Report| {
@@ -259,8 +259,10 @@ fn opt(s: &Option<String>) -> String {
 }
 
 /// The target with the port of loopback hosts removed: shards that each ran
-/// against their own embedded reference API tested the same thing.
-fn target_kind(target: &str) -> String {
+/// against their own embedded reference API tested the same thing, and so
+/// did two runs of `convoy run` without `--target` (each on a port of the
+/// day). Merging and comparing both judge targets by this.
+pub fn target_identity(target: &str) -> String {
     let Some(scheme_end) = target.find("://") else {
         return target.to_string();
     };
@@ -825,12 +827,21 @@ mod tests {
     #[test]
     fn loopback_ports_do_not_make_targets_different() {
         assert_eq!(
-            target_kind("GET http://127.0.0.1:4000/x"),
-            target_kind("GET http://127.0.0.1:5000/x")
+            target_identity("GET http://127.0.0.1:4000/x"),
+            target_identity("GET http://127.0.0.1:5000/x")
         );
         assert_ne!(
-            target_kind("http://api.example.com:4000"),
-            target_kind("http://api.example.com:5000")
+            target_identity("http://api.example.com:4000"),
+            target_identity("http://api.example.com:5000")
         );
+        assert_eq!(
+            target_identity("http://127.0.0.1:41089/"),
+            target_identity("http://127.0.0.1:5555/")
+        );
+        assert_ne!(
+            target_identity("https://staging.example.test:8443/api"),
+            target_identity("https://staging.example.test:9443/api")
+        );
+        assert_eq!(target_identity("GET /x"), "GET /x");
     }
 }
