@@ -357,14 +357,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         r.actual_display += " (lost early: the run was aborted)";
     }
     if let Some(b) = &baseline {
-        let history = load_history(args.history.as_deref());
+        let (history, missing) = load_history(args.history.as_deref());
         let mut c = report::compare(b, &report, &history, args.tolerance);
         // The reports say it too, not only stderr: a mistyped --history.
-        c.missing_history = args
-            .history
-            .as_deref()
-            .filter(|d| !d.exists())
-            .map(|d| d.display().to_string());
+        c.missing_history = missing;
         report.comparison = Some(c);
     }
     let code = finish(&report, args.out.as_deref(), args.no_reports, args.json)?;
@@ -375,17 +371,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
 }
 
 /// The runs of the history for the comparison with a baseline: `dir`, or
-/// the default directory when none was given. What cannot be read is said
-/// on stderr, and the comparison goes on with what could.
-fn load_history(dir: Option<&Path>) -> Vec<Report> {
+/// the default directory when none was given, and `dir` again when it was
+/// given but does not exist ([`report::history::History::missing`]), for the
+/// reports to say so. What cannot be read is said on stderr, and the
+/// comparison goes on with what could.
+fn load_history(dir: Option<&Path>) -> (Vec<Report>, Option<String>) {
     let path = dir.unwrap_or(Path::new(report::history::DEFAULT_DIR));
-    if dir.is_some() && !path.exists() {
-        eprintln!(
-            "convoy: note: --history {} does not exist: no earlier runs, so the noise is unknown and the tolerance alone decides",
-            path.display()
-        );
-        return Vec::new();
-    }
     match report::history::load(path) {
         Ok(h) => {
             for (file, why) in &h.skipped {
@@ -394,14 +385,22 @@ fn load_history(dir: Option<&Path>) -> Vec<Report> {
                     file.display()
                 );
             }
-            h.runs
+            // A default directory that is not there yet is a first run; a
+            // named one is more likely a typo.
+            let missing = (h.missing && dir.is_some()).then(|| path.display().to_string());
+            if let Some(missing) = &missing {
+                eprintln!(
+                    "convoy: note: --history {missing} does not exist: no earlier runs, so the noise is unknown and the tolerance alone decides"
+                );
+            }
+            (h.runs, missing)
         }
         Err(e) => {
             eprintln!(
                 "convoy: warning: cannot read history {}: {e}; comparing without it (the tolerance alone decides)",
                 path.display()
             );
-            Vec::new()
+            (Vec::new(), None)
         }
     }
 }
