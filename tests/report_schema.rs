@@ -108,6 +108,27 @@ fn convoy(args: &[&str]) -> Output {
         .expect("convoy runs")
 }
 
+/// Runs convoy and asserts it exits with one of `codes`, showing its stderr
+/// when it does not.
+fn convoy_exits(codes: &[i32], args: &[&str]) {
+    let o = convoy(args);
+    assert!(
+        o.status.code().is_some_and(|c| codes.contains(&c)),
+        "exit {:?}, expected one of {codes:?}:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// `convoy run SCENARIOS... ARGS... --quiet --out OUT`, which must exit with
+/// one of `codes`.
+fn run_into(out: &Path, codes: &[i32], args: &[&str]) {
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    all.extend(["--quiet", "--out", path(out)]);
+    convoy_exits(codes, &all);
+}
+
 fn report_json(dir: &Path) -> Value {
     let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json written");
     serde_json::from_str(&text).unwrap()
@@ -124,21 +145,10 @@ fn the_reports_of_real_runs_match_the_schema() {
 
     // A normal run against the embedded reference target.
     let normal = d.join("normal");
-    let o = convoy(&[
-        "run",
-        "health",
-        "order-lifecycle",
-        "--profile",
-        "smoke",
-        "--quiet",
-        "--out",
-        path(&normal),
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    run_into(
+        &normal,
+        &[0],
+        &["health", "order-lifecycle", "--profile", "smoke"],
     );
 
     // A target that dies mid-run: a partial report, stop reason target_down.
@@ -146,170 +156,118 @@ fn the_reports_of_real_runs_match_the_schema() {
     std::fs::write(&profiles, "[profile.long]\nusers = 2\nduration = \"60s\"\n").unwrap();
     let dying = target::spawn(TargetConfig::default().with_fault(Fault::CrashAfter(200))).unwrap();
     let down = d.join("down");
-    let o = convoy(&[
-        "run",
-        "health",
-        "--profile",
-        "long",
-        "--profiles",
-        path(&profiles),
-        "--quiet",
-        "--target",
-        &dying.base_url(),
-        "--out",
-        path(&down),
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(4),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    run_into(
+        &down,
+        &[4],
+        &[
+            "health",
+            "--profile",
+            "long",
+            "--profiles",
+            path(&profiles),
+            "--target",
+            &dying.base_url(),
+        ],
     );
 
     // One shard of a sharded run.
     let shard = d.join("shard");
-    let o = convoy(&[
-        "run",
-        "health",
-        "--profile",
-        "light",
-        "--shard",
-        "1/2",
-        "--quiet",
-        "--out",
-        path(&shard),
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    run_into(
+        &shard,
+        &[0],
+        &["health", "--profile", "light", "--shard", "1/2"],
     );
 
     // A run compared with a baseline and a history: another scenario set,
     // so the comparison also carries mismatches, and a --history that does
     // not exist, so it names it.
     let history = d.join("history");
-    let o = convoy(&[
-        "baseline",
-        "record",
-        path(&normal),
-        "--history",
-        path(&history),
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    convoy_exits(
+        &[0],
+        &[
+            "baseline",
+            "record",
+            path(&normal),
+            "--history",
+            path(&history),
+        ],
     );
     let compared = d.join("compared");
-    let o = convoy(&[
-        "run",
-        "health",
-        "--profile",
-        "smoke",
-        "--quiet",
-        "--baseline",
-        path(&normal),
-        "--history",
-        path(&d.join("no-such-history")),
-        "--out",
-        path(&compared),
-    ]);
-    assert!(
-        matches!(o.status.code(), Some(0 | 1)),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    run_into(
+        &compared,
+        &[0, 1],
+        &[
+            "health",
+            "--profile",
+            "smoke",
+            "--baseline",
+            path(&normal),
+            "--history",
+            path(&d.join("no-such-history")),
+        ],
     );
     let compared_with_history = d.join("compared-with-history");
-    let o = convoy(&[
-        "run",
-        "health",
-        "order-lifecycle",
-        "--profile",
-        "smoke",
-        "--quiet",
-        "--baseline",
-        path(&normal),
-        "--history",
-        path(&history),
-        "--out",
-        path(&compared_with_history),
-    ]);
-    assert!(
-        matches!(o.status.code(), Some(0 | 1)),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    run_into(
+        &compared_with_history,
+        &[0, 1],
+        &[
+            "health",
+            "order-lifecycle",
+            "--profile",
+            "smoke",
+            "--baseline",
+            path(&normal),
+            "--history",
+            path(&history),
+        ],
     );
 
     // The other commands that write reports: bench, smoke, and merge of
     // the two shards of one run.
     let healthy = target::spawn(TargetConfig::default()).unwrap();
     let bench = d.join("bench.json");
-    let o = convoy(&[
-        "bench",
-        &format!("{}/health", healthy.base_url()),
-        "-n",
-        "50",
-        "-c",
-        "2",
-        "--quiet",
-        "--output",
-        path(&bench),
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    convoy_exits(
+        &[0],
+        &[
+            "bench",
+            &format!("{}/health", healthy.base_url()),
+            "-n",
+            "50",
+            "-c",
+            "2",
+            "--quiet",
+            "--output",
+            path(&bench),
+        ],
     );
     let smoke = d.join("smoke");
-    let o = convoy(&[
-        "smoke",
-        "--target",
-        &healthy.base_url(),
-        "--quiet",
-        "--out",
-        path(&smoke),
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    convoy_exits(
+        &[0],
+        &[
+            "smoke",
+            "--target",
+            &healthy.base_url(),
+            "--quiet",
+            "--out",
+            path(&smoke),
+        ],
     );
     let shard0 = d.join("shard0");
-    let o = convoy(&[
-        "run",
-        "health",
-        "--profile",
-        "light",
-        "--shard",
-        "0/2",
-        "--quiet",
-        "--out",
-        path(&shard0),
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    run_into(
+        &shard0,
+        &[0],
+        &["health", "--profile", "light", "--shard", "0/2"],
     );
     let merged = d.join("merged.json");
-    let o = convoy(&[
-        "merge",
-        path(&shard0),
-        path(&shard),
-        "--output",
-        path(&merged),
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    convoy_exits(
+        &[0],
+        &[
+            "merge",
+            path(&shard0),
+            path(&shard),
+            "--output",
+            path(&merged),
+        ],
     );
     let file =
         |p: &Path| -> Value { serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap() };
