@@ -130,6 +130,32 @@ fn scrape_until_exit(mut child: Child, addr: SocketAddr) -> (Vec<String>, std::p
     (bodies, child.wait_with_output().unwrap())
 }
 
+/// Runs the binary with `args` and its metrics on `addr` (still served for
+/// `linger` after the run), scraping until it exits; asserts it exits 0 and
+/// returns the scrapes, parsed.
+fn scrape_convoy(args: &[&str], addr: SocketAddr, linger: &str) -> Vec<Vec<Sample>> {
+    let child = Command::new(env!("CARGO_BIN_EXE_convoy"))
+        .args(args)
+        .args([
+            "--metrics-addr",
+            &addr.to_string(),
+            "--metrics-linger",
+            linger,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (bodies, output) = scrape_until_exit(child, addr);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    bodies.iter().map(|b| parse(b)).collect()
+}
+
 fn assert_counters_only_go_up(scrapes: &[Vec<Sample>]) {
     for pair in scrapes.windows(2) {
         let (before, after) = (monotonic_values(&pair[0]), monotonic_values(&pair[1]));
@@ -156,31 +182,27 @@ fn run_metrics_go_up_and_end_equal_to_the_report() {
     .unwrap();
     let addr = free_port();
     let out_dir = dir.path().join("out");
-    let child = Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .args(["run", "health", "order-lifecycle", "--profile", "live"])
-        .arg("--profiles")
-        .arg(&profiles)
-        .args(["--target", &t.base_url(), "--workers", "1", "-q"])
-        .args([
-            "--metrics-addr",
-            &addr.to_string(),
-            "--metrics-linger",
-            "2s",
-        ])
-        .arg("--out")
-        .arg(&out_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (bodies, output) = scrape_until_exit(child, addr);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let base_url = t.base_url();
+    let scrapes = scrape_convoy(
+        &[
+            "run",
+            "health",
+            "order-lifecycle",
+            "--profile",
+            "live",
+            "--profiles",
+            profiles.to_str().unwrap(),
+            "--target",
+            &base_url,
+            "--workers",
+            "1",
+            "-q",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        addr,
+        "2s",
     );
-    let scrapes: Vec<Vec<Sample>> = bodies.iter().map(|b| parse(b)).collect();
     let finished = |s: &[Sample]| value(s, "convoy_run_finished", &[]) == 1.0;
     let during: Vec<&Vec<Sample>> = scrapes
         .iter()
@@ -257,9 +279,11 @@ fn bench_metrics_count_every_request_of_an_open_model_run() {
     let dir = tempfile::tempdir().unwrap();
     let report_path = dir.path().join("bench.json");
     let addr = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .args(["bench", &format!("{}/health", t.base_url())])
-        .args([
+    let url = format!("{}/health", t.base_url());
+    let scrapes = scrape_convoy(
+        &[
+            "bench",
+            &url,
             "--rate",
             "200/s",
             "-d",
@@ -269,22 +293,12 @@ fn bench_metrics_count_every_request_of_an_open_model_run() {
             "--workers",
             "1",
             "-q",
-        ])
-        .args([
-            "--metrics-addr",
-            &addr.to_string(),
-            "--metrics-linger",
-            "1s",
-        ])
-        .arg("--output")
-        .arg(&report_path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (bodies, output) = scrape_until_exit(child, addr);
-    assert_eq!(output.status.code(), Some(0));
-    let scrapes: Vec<Vec<Sample>> = bodies.iter().map(|b| parse(b)).collect();
+            "--output",
+            report_path.to_str().unwrap(),
+        ],
+        addr,
+        "1s",
+    );
     assert!(scrapes.len() >= 3);
     assert_counters_only_go_up(&scrapes);
     let last = scrapes.last().unwrap();
@@ -324,32 +338,30 @@ fn errors_by_cause_are_scraped_while_a_failing_target_is_loaded() {
     let dir = tempfile::tempdir().unwrap();
     let report_path = dir.path().join("bench.json");
     let addr = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .args(["bench", &format!("{}/health", t.base_url())])
-        .args(["--rate", "100/s", "-d", "3s", "-c", "10", "-t", "25ms"])
-        .args(["--workers", "1", "-q"])
-        .args([
-            "--metrics-addr",
-            &addr.to_string(),
-            "--metrics-linger",
-            "1s",
-        ])
-        .arg("--output")
-        .arg(&report_path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (bodies, output) = scrape_until_exit(child, addr);
+    let url = format!("{}/health", t.base_url());
     // Failed requests are data: the run itself completes (its exit code is
     // a verdict on gates, none here).
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let scrapes = scrape_convoy(
+        &[
+            "bench",
+            &url,
+            "--rate",
+            "100/s",
+            "-d",
+            "3s",
+            "-c",
+            "10",
+            "-t",
+            "25ms",
+            "--workers",
+            "1",
+            "-q",
+            "--output",
+            report_path.to_str().unwrap(),
+        ],
+        addr,
+        "1s",
     );
-    let scrapes: Vec<Vec<Sample>> = bodies.iter().map(|b| parse(b)).collect();
     assert_counters_only_go_up(&scrapes);
     // 0 while a scrape has no such series yet (before the first request).
     let errors = |s: &[Sample], cause: &str| -> f64 {
