@@ -254,6 +254,27 @@ fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// `convoy run SCENARIO` with the custom profile of `profiles` against
+/// `target`, judged by `gates` with `--abort-on-fail`, its reports in `out`.
+fn run_aborting_on(
+    scenario: &str,
+    profiles: &Path,
+    gates: &[&str],
+    target: &str,
+    out: &Path,
+) -> std::process::Output {
+    let mut cmd = convoy();
+    cmd.args(["run", scenario, "--profile", "custom", "--profiles"])
+        .arg(profiles);
+    for gate in gates {
+        cmd.args(["--gate", gate]);
+    }
+    cmd.args(["--abort-on-fail", "--quiet", "--target", target, "--out"])
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn abort_on_fail_stops_a_leaking_run_at_its_first_violation_and_names_the_gate() {
     let dir = tempfile::tempdir().unwrap();
@@ -261,29 +282,13 @@ fn abort_on_fail_stops_a_leaking_run_at_its_first_violation_and_names_the_gate()
     let profiles = profile_file(dir.path(), "users = 2\nduration = \"10m\"");
     let t = target::spawn(TargetConfig::default().with_fault(Fault::TenantLeak(1.0))).unwrap();
     let out_dir = dir.path().join("out");
-    let out = convoy()
-        .args([
-            "run",
-            "tenant-isolation",
-            "--profile",
-            "custom",
-            "--profiles",
-        ])
-        .arg(&profiles)
-        .args([
-            "--gate",
-            "p95 < 10s",
-            "--gate",
-            "tenant_isolation_violations == 0",
-            "--abort-on-fail",
-            "--quiet",
-            "--target",
-            &t.base_url(),
-            "--out",
-        ])
-        .arg(&out_dir)
-        .output()
-        .unwrap();
+    let out = run_aborting_on(
+        "tenant-isolation",
+        &profiles,
+        &["p95 < 10s", "tenant_isolation_violations == 0"],
+        &t.base_url(),
+        &out_dir,
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("gate tenant_isolation_violations == 0 can no longer pass"),
@@ -317,21 +322,13 @@ fn abort_on_fail_judges_the_error_rate_against_the_most_requests_the_plan_can_ma
     let profiles = profile_file(dir.path(), "users = 4\niterations = 20000");
     let t = target::spawn(TargetConfig::default().with_fault(Fault::ErrorRate(0.3))).unwrap();
     let out_dir = dir.path().join("out");
-    let out = convoy()
-        .args(["run", "health", "--profile", "custom", "--profiles"])
-        .arg(&profiles)
-        .args([
-            "--gate",
-            "error_rate < 1%",
-            "--abort-on-fail",
-            "--quiet",
-            "--target",
-            &t.base_url(),
-            "--out",
-        ])
-        .arg(&out_dir)
-        .output()
-        .unwrap();
+    let out = run_aborting_on(
+        "health",
+        &profiles,
+        &["error_rate < 1%"],
+        &t.base_url(),
+        &out_dir,
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let r = read_report(&out_dir);
     assert_eq!(r["stop_reason"], "aborted_by_gate");
@@ -343,21 +340,13 @@ fn abort_on_fail_judges_the_error_rate_against_the_most_requests_the_plan_can_ma
 
     // A rate that may still end below its threshold does not stop the run.
     let profiles = profile_file(dir.path(), "users = 2\niterations = 50");
-    let out = convoy()
-        .args(["run", "health", "--profile", "custom", "--profiles"])
-        .arg(&profiles)
-        .args([
-            "--gate",
-            "error_rate < 90%",
-            "--abort-on-fail",
-            "--quiet",
-            "--target",
-            &t.base_url(),
-            "--out",
-        ])
-        .arg(&out_dir)
-        .output()
-        .unwrap();
+    let out = run_aborting_on(
+        "health",
+        &profiles,
+        &["error_rate < 90%"],
+        &t.base_url(),
+        &out_dir,
+    );
     // The run ends as planned; the 500s fail health's status check (2).
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let r = read_report(&out_dir);
