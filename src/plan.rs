@@ -354,6 +354,17 @@ pub struct OpenModel {
 }
 
 impl LoadModel {
+    /// A closed model of `users` users, started at once, each running
+    /// `iterations_per_user` iterations: the built-in profiles' shape.
+    pub fn closed(users: u32, iterations_per_user: u64) -> Self {
+        LoadModel::Closed(ClosedModel {
+            users: Ramp::constant(users as f64, Duration::ZERO),
+            iterations_per_user: Some(iterations_per_user),
+            total_iterations: None,
+            duration: None,
+        })
+    }
+
     /// The longest the run can last before its graceful stop, if bounded by
     /// time.
     pub fn planned_duration(&self) -> Option<Duration> {

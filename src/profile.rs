@@ -56,15 +56,6 @@ pub struct Profile {
 /// Names of the built-in profiles.
 pub const BUILTIN: &[&str] = &["smoke", "light", "moderate", "heavy"];
 
-fn closed(users: u32, iterations: u64) -> LoadModel {
-    LoadModel::Closed(ClosedModel {
-        users: Ramp::constant(users as f64, Duration::ZERO),
-        iterations_per_user: Some(iterations),
-        total_iterations: None,
-        duration: None,
-    })
-}
-
 fn gates(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
@@ -72,13 +63,19 @@ fn gates(list: &[&str]) -> Vec<String> {
 /// A built-in profile by name.
 pub fn builtin(name: &str) -> Option<Profile> {
     let (model, g) = match name {
-        "smoke" => (closed(1, 1), gates(&["checks == 100%"])),
+        "smoke" => (LoadModel::closed(1, 1), gates(&["checks == 100%"])),
         "light" => (
-            closed(5, 10),
+            LoadModel::closed(5, 10),
             gates(&["p95 < 500ms", "error_rate == 0%", "checks == 100%"]),
         ),
-        "moderate" => (closed(20, 10), gates(&["p95 < 1s", "error_rate < 1%"])),
-        "heavy" => (closed(100, 5), gates(&["p95 < 2s", "error_rate < 5%"])),
+        "moderate" => (
+            LoadModel::closed(20, 10),
+            gates(&["p95 < 1s", "error_rate < 1%"]),
+        ),
+        "heavy" => (
+            LoadModel::closed(100, 5),
+            gates(&["p95 < 2s", "error_rate < 5%"]),
+        ),
         _ => return None,
     };
     Some(Profile {

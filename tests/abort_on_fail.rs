@@ -10,18 +10,9 @@ use std::time::Duration;
 
 use convoy::cli::run::{every_journey_once, max_requests_per_iteration};
 use convoy::engine::{self, EngineOptions, RunControl, RunResult};
-use convoy::plan::{ClosedModel, HttpOptions, LoadModel, Ramp};
+use convoy::plan::{HttpOptions, LoadModel};
 use convoy::scenario::{self, CustomRegistry, Scenario, ScenarioWorkload};
 use convoy::target::{self, TargetConfig};
-
-fn closed(users: u32, iterations: u64) -> LoadModel {
-    LoadModel::Closed(ClosedModel {
-        users: Ramp::constant(users as f64, Duration::ZERO),
-        iterations_per_user: Some(iterations),
-        total_iterations: None,
-        duration: None,
-    })
-}
 
 fn run(scenarios: Vec<Scenario>, model: &LoadModel) -> RunResult {
     let t = target::spawn(TargetConfig::default()).unwrap();
@@ -47,7 +38,7 @@ fn the_bound_covers_every_builtin_journey() {
         let s = scenario::load(name).unwrap();
         let bound = max_requests_per_iteration(std::slice::from_ref(&s))
             .unwrap_or_else(|| panic!("{name}: no bound"));
-        let r = run(vec![s], &closed(2, 5));
+        let r = run(vec![s], &LoadModel::closed(2, 5));
         let started = r.iterations + r.interrupted;
         assert_eq!(started, 10, "{name}");
         let requests = r.overall().requests;
@@ -94,7 +85,7 @@ status = 200
     let s = scenario::load(path.to_str().unwrap()).unwrap_or_else(|d| panic!("{d}"));
     let bound = max_requests_per_iteration(std::slice::from_ref(&s)).unwrap();
     assert_eq!(bound, 4, "two steps, each with its login");
-    let r = run(vec![s], &closed(1, 3));
+    let r = run(vec![s], &LoadModel::closed(1, 3));
     assert_eq!(r.check_failures(), 0);
     assert_eq!(r.overall().requests, 3 * bound);
 }

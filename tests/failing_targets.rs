@@ -430,12 +430,7 @@ fn run_scenario(text: &str, base_url: &str, iterations: u64) -> RunResult {
         graceful_stop: Duration::from_secs(5),
         ..EngineOptions::default()
     };
-    let model = LoadModel::Closed(ClosedModel {
-        users: Ramp::constant(1.0, Duration::ZERO),
-        iterations_per_user: Some(iterations),
-        total_iterations: None,
-        duration: None,
-    });
+    let model = LoadModel::closed(1, iterations);
     engine::run(
         &model,
         &options,

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use convoy::engine::{self, EngineOptions, RunControl, RunResult};
-use convoy::plan::{ClosedModel, HttpOptions, LoadModel, Ramp};
+use convoy::plan::{HttpOptions, LoadModel};
 use convoy::scenario::parse::{self, Env};
 use convoy::scenario::{CustomRegistry, ScenarioWorkload};
 use postgres_support::{exec, server_url};
@@ -59,12 +59,7 @@ fn run(text: &str, url: &str, iterations: u64) -> RunResult {
         CustomRegistry::new(),
     )
     .unwrap();
-    let model = LoadModel::Closed(ClosedModel {
-        users: Ramp::constant(2.0, Duration::ZERO),
-        iterations_per_user: Some(iterations),
-        total_iterations: None,
-        duration: None,
-    });
+    let model = LoadModel::closed(2, iterations);
     let options = EngineOptions {
         workers: 1,
         graceful_stop: Duration::from_secs(10),

@@ -8,18 +8,9 @@ use convoy::cli::Exit;
 use convoy::engine::{self, EngineOptions, RunControl, RunResult, StopReason};
 use convoy::metrics::ErrorCause;
 use convoy::metrics::Violation;
-use convoy::plan::{ClosedModel, HttpOptions, LoadModel, Ramp};
+use convoy::plan::{HttpOptions, LoadModel};
 use convoy::scenario::{self, CustomCtx, CustomJourney, CustomRegistry, ScenarioWorkload};
 use convoy::target::{self, Fault, TargetConfig};
-
-fn model(users: u32, iterations: u64) -> LoadModel {
-    LoadModel::Closed(ClosedModel {
-        users: Ramp::constant(users as f64, Duration::ZERO),
-        iterations_per_user: Some(iterations),
-        total_iterations: None,
-        duration: None,
-    })
-}
 
 fn run_with(
     names: &[&str],
@@ -41,7 +32,7 @@ fn run_with(
         ..EngineOptions::default()
     };
     engine::run(
-        &model(users, iterations),
+        &LoadModel::closed(users, iterations),
         &options,
         Arc::new(w),
         &RunControl::new(),
@@ -74,7 +65,7 @@ fn run_watched(names: &[&str], config: TargetConfig, users: u32, iterations: u64
         ..EngineOptions::default()
     };
     engine::run(
-        &model(users, iterations),
+        &LoadModel::closed(users, iterations),
         &options,
         Arc::new(w),
         &control,
@@ -129,7 +120,7 @@ fn the_lifecycle_writes_one_ledger_row_per_delivery() {
     )
     .unwrap();
     let r = engine::run(
-        &model(2, 5),
+        &LoadModel::closed(2, 5),
         &EngineOptions::default(),
         Arc::new(w),
         &RunControl::new(),

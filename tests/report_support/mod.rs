@@ -13,7 +13,7 @@ use convoy::engine::{
 use convoy::metrics::{
     CheckStats, ErrorCause, FailureSample, Outcome, StepStats, Timeline, TimelineSample, Violation,
 };
-use convoy::plan::{ClosedModel, LoadModel, Ramp};
+use convoy::plan::LoadModel;
 use convoy::report::{Report, RunMeta};
 
 /// 2026-11-18T04:41:00Z, a fixed start for every fixture.
@@ -38,16 +38,6 @@ pub fn stats(n: u64, errors: u64, refused: u64, f: impl Fn(u64) -> f64) -> StepS
         );
     }
     s
-}
-
-/// A closed model of `users` × `iterations`.
-pub fn closed(users: u32, iterations: u64) -> LoadModel {
-    LoadModel::Closed(ClosedModel {
-        users: Ramp::constant(users as f64, Duration::ZERO),
-        iterations_per_user: Some(iterations),
-        total_iterations: None,
-        duration: None,
-    })
 }
 
 /// A step result.
@@ -88,7 +78,7 @@ pub fn result(steps: Vec<StepResult>, secs: f64) -> RunResult {
         started_at: epoch(),
         ended_at: epoch() + Duration::from_secs_f64(secs),
         duration_secs: secs,
-        model: closed(20, 10),
+        model: LoadModel::closed(20, 10),
         stop_reason: StopReason::Completed,
         timeline,
         checks: Vec::new(),
