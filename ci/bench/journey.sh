@@ -95,64 +95,30 @@ while (($#)); do
     esac
     shift
 done
-[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds wants a positive integer"
+positive_int --rounds "$ROUNDS"
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "--duration wants whole seconds"
-[[ $USERS =~ ^[1-9][0-9]*$ ]] || die "--users wants a positive integer"
-[[ $TARGET_THREADS =~ ^[1-9][0-9]*$ ]] || die "JOURNEY_TARGET_THREADS wants a positive integer"
+positive_int --users "$USERS"
+positive_int JOURNEY_TARGET_THREADS "$TARGET_THREADS"
 [[ -z $TARGET_LATENCY || $TARGET_LATENCY =~ ^[0-9]+(us|ms|s)$ ]] || die "--target-latency wants a duration such as 5ms"
-target_faults=()
-[[ -n $TARGET_LATENCY ]] && target_faults=("latency=$TARGET_LATENCY")
 [[ $WORKLOADS == all ]] && WORKLOADS=$ALL_WORKLOADS
 IFS=, read -r -a workloads <<<"$WORKLOADS"
 for w in "${workloads[@]}"; do
     [[ ,$ALL_WORKLOADS, == *,$w,* ]] || die "unknown workload $w (known: $ALL_WORKLOADS)"
 done
 
-CPUS=$(nproc --all)
-if ((CPUS < 2)); then
-    log "only $CPUS CPU: target and generator will share CPU 0 (figures are not comparable with 2-CPU runs)"
-    SERVER_CPU=0 GEN_CPU=0
-fi
-[[ -x /usr/bin/time ]] || apt_install time
-for tool in curl ss taskset python3; do
-    command -v "$tool" >/dev/null || die "$tool not found"
-done
-
-SCRATCH=$(mktemp -d -t convoy-journey.XXXXXX)
-trap 'bench_cleanup; rm -rf "$SCRATCH"' EXIT
-trap 'exit 130' INT TERM
-
+one_cpu_fallback "target and generator" "$NOT_COMPARABLE"
+require_tools curl ss taskset python3
+bench_scratch journey
 copy_convoy "$CONVOY_BIN" "$NO_BUILD" "$SCRATCH"
 
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-RESULTS=$BENCH_HERE/results
-RUN_DIR=$RESULTS/journey-$STAMP
-mkdir -p "$RUN_DIR"
-RUNS=$RUN_DIR/runs.jsonl
-: >"$RUNS"
+bench_run_dir journey --runs
 
-# user+system CPU seconds of PID so far (fields 14 and 15 of /proc/PID/stat,
-# counted after the parenthesised command name).
-CLK_TCK=$(getconf CLK_TCK)
-cpu_seconds() {
-    local stat
-    stat=$(<"/proc/$1/stat")
-    stat=${stat##*) }
-    awk -v hz="$CLK_TCK" '{ printf "%.2f", ($12 + $13) / hz }' <<<"$stat"
-}
-
-# start_target (lib.sh) runs one runtime thread; more threads, still all on
-# the server CPU, only when asked.
+# All the target's runtime threads run on the server CPU.
 port=$(free_port 18480)
 log "convoy target on CPU $SERVER_CPU port $port ($TARGET_THREADS thread(s)${TARGET_LATENCY:+, latency $TARGET_LATENCY}); generator on CPU $GEN_CPU"
-if ((TARGET_THREADS == 1)); then
-    start_target "$CONVOY" "$port" "$SERVER_CPU" "$RUN_DIR/target.log" ${target_faults[@]+"${target_faults[@]}"}
-else
-    taskset -c "$SERVER_CPU" "$CONVOY" target --addr "127.0.0.1:$port" --threads "$TARGET_THREADS" \
-        ${target_faults[@]+"${target_faults[@]/#/--fault=}"} >"$RUN_DIR/target.log" 2>&1 &
-    BENCH_PIDS+=("$!")
-    BENCH_LAST_PID=$!
-fi
+target_args=(--threads "$TARGET_THREADS")
+[[ -n $TARGET_LATENCY ]] && target_args+=(--fault "latency=$TARGET_LATENCY")
+start_target_with "$CONVOY" "$port" "$SERVER_CPU" "$RUN_DIR/target.log" "${target_args[@]}"
 target_pid=$BENCH_LAST_PID
 url=http://127.0.0.1:$port
 wait_http "$url/health"
@@ -173,9 +139,7 @@ fresh_order() {
         die "GET $order_url with the admin's token failed"
 }
 if [[ ,$WORKLOADS, == *,bench_order,* ]]; then
-    token=$(curl -fsS -H 'content-type: application/json' \
-        -d '{"email":"admin@acme.test","password":"convoy-demo"}' "$url/api/auth/login" |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+    token=$(admin_token "$url")
     fresh_order
 fi
 
@@ -209,16 +173,16 @@ measure() {
     local w=$1 round=$2 base=$RUN_DIR/$1-$2 t0 t1
     workload_cmd "$w"
     printf '%q ' taskset -c "$GEN_CPU" "${CMD[@]}" | sed "s/${token:-no token}/<token>/" >"$base.cmd"
-    t0=$(cpu_seconds "$target_pid")
+    t0=$(proc_cpu_seconds "$target_pid")
     run_timed "$GEN_CPU" "$base.out" "$base.err" "$base.time" "${CMD[@]}"
-    t1=$(cpu_seconds "$target_pid")
+    t1=$(proc_cpu_seconds "$target_pid")
+    [[ -n $t1 ]] || die "convoy target died during $w round $round: $(tail -3 "$RUN_DIR/target.log")"
     python3 "$REPORT" record journey convoy "$round" "$base.out" "$base.time" \
-        "workload=$w" "target_cpu_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')" >>"$RUNS"
-    log "  round $round $w: $(tail -1 "$RUNS" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(", ".join(f"{k}={r[k]:.4g}" for k in ("rps","cpu_s_per_10k","target_cpu_s") if isinstance(r.get(k),(int,float))) or r)')"
+        "workload=$w" "target_cpu_s=$(cpu_delta "$t0" "$t1")" >>"$RUNS"
+    log_last_run "round $round $w" rps cpu_s_per_10k target_cpu_s
 }
 
-estimate=$((ROUNDS * ${#workloads[@]} * (DURATION + 1) + 6))
-log "measuring ${workloads[*]} for about $((estimate / 60)) min $((estimate % 60)) s; raw output in $RUN_DIR"
+log_estimate "${workloads[*]}" $((ROUNDS * ${#workloads[@]} * (DURATION + 1) + 6))
 
 # Warm-up, not recorded: the first runs after a start are not typical.
 taskset -c "$GEN_CPU" "$CONVOY" bench "$url/health" -c "$USERS" -d 2s -q >/dev/null 2>&1 || true
@@ -235,7 +199,9 @@ done
 stop_pid "$target_pid"
 
 python3 - "$RUN_DIR" "$RESULTS/journey-$STAMP.txt" "$RESULTS/journey-$STAMP.json" <<PY
-import json, statistics, sys
+import json, sys
+sys.path.insert(0, "$BENCH_HERE")
+from peers_report import fmt, median, read_runs, table, write_summary
 
 run_dir, text_out, json_out = sys.argv[1:4]
 meta = {
@@ -251,15 +217,7 @@ WHAT = {
     "run_health": "convoy run health",
     "journey": "convoy run order-lifecycle (5 steps + 2 logins/user)",
 }
-with open(f"{run_dir}/runs.jsonl") as f:
-    runs = [json.loads(line) for line in f if line.strip()]
-
-def median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-def fmt(v, spec=".4f"):
-    return "n/a" if v is None else format(v, spec)
+runs = read_runs(run_dir)
 
 # Journeys per second come from the journey's own metric in the report.
 for r in runs:
@@ -304,17 +262,15 @@ for w in WHAT:
         "peak_rss_kib": median(r.get("maxrss_kib") for r in rs),
     }
     summary["workloads"][w] = s
-    rows.append([w, WHAT[w], fmt(s["cpu_s_per_10k"]), " ".join(fmt(x) for x in s["per_round"]),
+    rows.append([w, WHAT[w], fmt(s["cpu_s_per_10k"], ".4f"), " ".join(fmt(x, ".4f") for x in s["per_round"]),
                  fmt(s["rps"], ",.0f"), fmt(s["journeys_per_s"], ",.0f"),
-                 fmt(s["target_cpu_s_per_10k"]), fmt(s["target_busy_pct"], ".0f"),
+                 fmt(s["target_cpu_s_per_10k"], ".4f"), fmt(s["target_busy_pct"], ".0f"),
                  fmt(s["peak_rss_kib"] / 1024 if s["peak_rss_kib"] else None, ".1f"), s["errors"]])
 
 headers = ["workload", "what", "cpu_s/10k", "per round", "rps", "journeys/s",
            "target_cpu_s/10k", "target_busy_%", "peak_rss_MiB", "errors"]
-widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
-out += ["", "Generator CPU seconds (user+sys) per 10,000 responses (median of rounds, interleaved)",
-        line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows]
+out += ["", "Generator CPU seconds (user+sys) per 10,000 responses (median of rounds, interleaved)"]
+out += table(headers, rows)
 
 # Ratios: of the medians, and per round (each round's runs were seconds apart).
 ratios = {}
@@ -338,12 +294,6 @@ ratio("run_health", "bench_health", "run_health / bench_health (scenario runner,
 ratio("journey", "run_health", "journey / run_health (five steps with JSON bodies and captures)")
 summary["ratios"] = ratios
 
-text = "\n".join(out) + "\n"
-with open(text_out, "w") as f:
-    f.write(text)
-with open(json_out, "w") as f:
-    json.dump(summary, f, indent=2, sort_keys=True)
-    f.write("\n")
-sys.stdout.write(text)
+sys.stdout.write(write_summary(out, summary, text_out, json_out))
 PY
 log "summary: $RESULTS/journey-$STAMP.txt and .json"

@@ -13,6 +13,82 @@ export BENCH_LAST_PID=
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# Dies unless VALUE ($2) is a positive integer, naming OPTION ($1).
+positive_int() { [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1 wants a positive integer"; }
+
+# Sets CPUS to the machine's CPU count; on a one-CPU machine moves the
+# server and the generator both to CPU 0 (SERVER_CPU and GEN_CPU), saying
+# so with WHO ($1, e.g. "target and generator") and NOTE ($2, appended).
+one_cpu_fallback() {
+    CPUS=$(nproc --all)
+    if ((CPUS < 2)); then
+        log "only $CPUS CPU: $1 will share CPU 0${2:-}"
+        # shellcheck disable=SC2034 # the caller's
+        SERVER_CPU=0 GEN_CPU=0
+    fi
+}
+# The note of the throughput benchmarks, whose figures depend on it.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+NOT_COMPARABLE=" (figures are not comparable with 2-CPU runs)"
+
+# Installs /usr/bin/time when it is missing and dies unless every other
+# tool named is on PATH.
+require_tools() {
+    [[ -x /usr/bin/time ]] || apt_install time
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || die "$tool not found"
+    done
+}
+
+# Makes SCRATCH, a private directory for NAME's run ($1), and installs the
+# traps that stop this script's servers and delete it on exit.
+bench_scratch() {
+    SCRATCH=$(mktemp -d -t "convoy-$1.XXXXXX")
+    trap 'bench_cleanup; rm -rf "$SCRATCH"' EXIT
+    trap 'exit 130' INT TERM
+}
+
+# Sets STAMP (UTC now), RESULTS (ci/bench/results) and RUN_DIR
+# (RESULTS/NAME-STAMP, created) for benchmark NAME ($1); with --runs also
+# RUNS, an empty RUN_DIR/runs.jsonl for `peers_report.py record` lines.
+bench_run_dir() {
+    STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+    RESULTS=$BENCH_HERE/results
+    RUN_DIR=$RESULTS/$1-$STAMP
+    mkdir -p "$RUN_DIR"
+    if [[ ${2:-} == --runs ]]; then
+        RUNS=$RUN_DIR/runs.jsonl
+        : >"$RUNS"
+    fi
+}
+
+# Says what is measured ($1) and for about how long ($2 seconds).
+log_estimate() {
+    log "measuring $1 for about $(($2 / 60)) min $(($2 % 60)) s; raw output in $RUN_DIR"
+}
+
+# Logs LABEL ($1) and the numeric fields KEYS (the rest) of the last record
+# in RUNS, the whole record when it has none of them.
+log_last_run() {
+    local label=$1
+    shift
+    log "  $label: $(tail -1 "$RUNS" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(", ".join(f"{k}={r[k]:.4g}" for k in sys.argv[1:] if isinstance(r.get(k),(int,float))) or r)' "$@")"
+}
+
+# B - A ($2 - $1) with two decimals: CPU seconds between two readings of
+# proc_cpu_seconds (an empty reading counts as 0).
+cpu_delta() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { printf "%.2f", b - a }'; }
+
+# A bearer token of acme's admin from the reference target at URL ($1).
+# Admin may create orders; the token lives an hour, longer than any run.
+admin_token() {
+    curl -fsS -H 'content-type: application/json' \
+        -d '{"email":"admin@acme.test","password":"convoy-demo"}' "$1/api/auth/login" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])' ||
+        die "logging in as admin@acme.test failed"
+}
+
 # Installs the Debian packages named, once per script run.
 BENCH_APT_UPDATED=0
 apt_install() {
@@ -88,8 +164,6 @@ start_nginx() {
     wait_http "http://127.0.0.1:$port/"
 }
 
-# Starts `convoy target` on PORT pinned to CPU with one runtime thread and
-# the faults given after the fourth argument. Sets BENCH_LAST_PID.
 # Sets CONVOY to a private copy of the convoy binary in directory $3, so
 # that a rebuild by someone else during the run cannot swap it, and
 # CONVOY_DESC to what is measured as of now: the work tree's commit, and
@@ -118,13 +192,23 @@ copy_convoy() {
     fi
 }
 
+# Starts `convoy target` on PORT pinned to CPU with one runtime thread and
+# the faults given after the fourth argument. Sets BENCH_LAST_PID.
 start_target() {
     local convoy=$1 port=$2 cpu=$3 log=$4
     shift 4
     local faults=()
     local f
     for f in "$@"; do faults+=(--fault "$f"); done
-    taskset -c "$cpu" "$convoy" target --addr "127.0.0.1:$port" --threads 1 "${faults[@]}" \
+    start_target_with "$convoy" "$port" "$cpu" "$log" --threads 1 ${faults[@]+"${faults[@]}"}
+}
+
+# start_target with the arguments after the fourth passed to `convoy target`
+# as they are (--threads, --max-orders, --fault ...). Sets BENCH_LAST_PID.
+start_target_with() {
+    local convoy=$1 port=$2 cpu=$3 log=$4
+    shift 4
+    taskset -c "$cpu" "$convoy" target --addr "127.0.0.1:$port" "$@" \
         >"$log" 2>&1 &
     local pid=$!
     BENCH_PIDS+=("$pid")

@@ -86,25 +86,19 @@ while (($#)); do
     esac
     shift
 done
-[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds wants a positive integer"
+positive_int --rounds "$ROUNDS"
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "--duration wants whole seconds"
 [[ $LONG =~ ^[0-9]+$ ]] || die "--long wants whole seconds"
 section_on() { [[ ,$SECTIONS, == *,$1,* || $SECTIONS == all ]]; }
 
-CPUS=$(nproc --all)
-if ((CPUS < 2)); then
-    log "only $CPUS CPU: server and generator will share CPU 0 (figures are not comparable with 2-CPU runs)"
-    SERVER_CPU=0 GEN_CPU=0
-fi
+one_cpu_fallback "server and generator" "$NOT_COMPARABLE"
 
 ensure_tools
 OHA=$(tool_path oha)
 WRK=$(tool_path wrk)
 raise_nofile 65536
 
-SCRATCH=$(mktemp -d -t convoy-peers.XXXXXX)
-trap 'bench_cleanup; rm -rf "$SCRATCH"' EXIT
-trap 'exit 130' INT TERM
+bench_scratch peers
 
 copy_convoy "$CONVOY_BIN" "$NO_BUILD" "$SCRATCH"
 # Cargo judges freshness by file times; a target/ directory copied from
@@ -112,12 +106,7 @@ copy_convoy "$CONVOY_BIN" "$NO_BUILD" "$SCRATCH"
 "$CONVOY" target --help 2>/dev/null | grep -q -- '--fault' ||
     die "${CONVOY_BIN:-target/release/convoy} has no 'target --fault': stale build? try: cargo clean --release -p convoy && cargo build --release"
 
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-RESULTS=$BENCH_HERE/results
-RUN_DIR=$RESULTS/peers-$STAMP
-mkdir -p "$RUN_DIR"
-RUNS=$RUN_DIR/runs.jsonl
-: >"$RUNS"
+bench_run_dir peers --runs
 
 python3 "$REPORT" meta \
     "started_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
@@ -137,7 +126,7 @@ section_on cpu && estimate=$((estimate + 3 * ROUNDS * (DURATION + 1) + LONG))
 section_on accuracy && estimate=$((estimate + 3 * ROUNDS * (DURATION + 1)))
 section_on open && estimate=$((estimate + DURATION + 2))
 section_on vus && estimate=$((estimate + (1 + OHA_VUS) * 2 * (VU_RUN + 2)))
-log "measuring for about $((estimate / 60)) min $((estimate % 60)) s; raw output in $RUN_DIR"
+log_estimate "$SECTIONS" "$estimate"
 
 # Fills CMD with the command line of generator $1 against URL $2 for $3 s.
 generator_cmd() {
@@ -160,7 +149,7 @@ measure() {
     printf '%q ' taskset -c "$GEN_CPU" "${CMD[@]}" >"$base.cmd"
     run_timed "$GEN_CPU" "$base.out" "$base.err" "$base.time" "${CMD[@]}"
     python3 "$REPORT" record "$section" "$tool" "$round" "$base.out" "$base.time" "$@" >>"$RUNS"
-    log "  $section round $round $tool: $(tail -1 "$RUNS" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(", ".join(f"{k}={r[k]:.4g}" for k in ("rps","cpu_s_per_10k","p50_ms","maxrss_kib") if isinstance(r.get(k),(int,float))) or r)')"
+    log_last_run "$section round $round $tool" rps cpu_s_per_10k p50_ms maxrss_kib
 }
 
 # --- 1 and 2: CPU per 10k responses, rps, peak RSS against nginx ------------

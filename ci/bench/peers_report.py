@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Parsing and summary for ci/bench/peers.sh.
+"""Parsing and summary for ci/bench/peers.sh, and the pieces of it the other
+benchmarks of ci/bench share.
 
 peers.sh measures; this file reads what the generators printed and turns it
-into figures. Two subcommands:
+into figures. journey.sh, reqwest.sh and target.sh record their runs with
+`record` too, and their own summaries import median, fmt, table, read_runs
+and write_summary from here (with ci/bench on sys.path). Subcommands:
 
   record SECTION TOOL ROUND OUT TIMEFILE [KEY=VALUE ...]
       Parses one run (a generator's stdout and the /usr/bin/time line) and
@@ -168,12 +171,27 @@ def table(headers, rows):
     return [line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows]
 
 
+def read_runs(run_dir):
+    """The records of RUN_DIR/runs.jsonl, one per `record` line."""
+    with open(f"{run_dir}/runs.jsonl") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def write_summary(out, summary, text_out, json_out):
+    """Writes the lines OUT to TEXT_OUT and SUMMARY to JSON_OUT; returns the text."""
+    text = "\n".join(out) + "\n"
+    with open(text_out, "w") as f:
+        f.write(text)
+    with open(json_out, "w") as f:
+        json.dump(summary, f, indent=2, sort_keys=True)
+        f.write("\n")
+    return text
+
+
 def summarise(run_dir, text_out, json_out):
     with open(f"{run_dir}/meta.json") as f:
         meta = json.load(f)
-    runs = []
-    with open(f"{run_dir}/runs.jsonl") as f:
-        runs = [json.loads(line) for line in f if line.strip()]
+    runs = read_runs(run_dir)
     tools = ("convoy", "oha", "wrk")
     by = lambda section, tool=None: [
         r for r in runs if r["section"] == section and (tool is None or r["tool"] == tool)
@@ -392,13 +410,7 @@ def summarise(run_dir, text_out, json_out):
             out.append(f"{tool}: {fmt(v['kib_per_connection'], '.2f')} KiB per connection "
                        f"(goal <= {GOAL_KIB_PER_CONNECTION:.0f}: {verdict(v['goal_met'])}){note}")
 
-    text = "\n".join(out) + "\n"
-    with open(text_out, "w") as f:
-        f.write(text)
-    with open(json_out, "w") as f:
-        json.dump(summary, f, indent=2, sort_keys=True)
-        f.write("\n")
-    return text
+    return write_summary(out, summary, text_out, json_out)
 
 
 def main(argv):

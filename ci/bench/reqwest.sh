@@ -72,15 +72,11 @@ while (($#)); do
     esac
     shift
 done
-[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds wants a positive integer"
+positive_int --rounds "$ROUNDS"
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "--duration wants whole seconds"
-[[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || die "--connections wants a positive integer"
+positive_int --connections "$CONNECTIONS"
 
-CPUS=$(nproc --all)
-if ((CPUS < 2)); then
-    log "only $CPUS CPU: server and generator will share CPU 0 (figures are not comparable with 2-CPU runs)"
-    SERVER_CPU=0 GEN_CPU=0
-fi
+one_cpu_fallback "server and generator" "$NOT_COMPARABLE"
 missing=()
 [[ -x /usr/sbin/nginx ]] || command -v nginx >/dev/null || missing+=(nginx-light)
 [[ -x /usr/bin/time ]] || missing+=(time)
@@ -88,13 +84,8 @@ if ((${#missing[@]})); then
     log "installing ${missing[*]}"
     apt_install "${missing[@]}"
 fi
-for tool in curl ss taskset python3 cargo; do
-    command -v "$tool" >/dev/null || die "$tool not found"
-done
-
-SCRATCH=$(mktemp -d -t convoy-reqwest.XXXXXX)
-trap 'bench_cleanup; rm -rf "$SCRATCH"' EXIT
-trap 'exit 130' INT TERM
+require_tools curl ss taskset python3 cargo
+bench_scratch reqwest
 
 # --convoy skips only convoy's build; the probe is built unless --no-build.
 convoy_no_build=$NO_BUILD
@@ -115,12 +106,7 @@ PROBE=$SCRATCH/reqwest-probe
 REQWEST_VERSION=$(awk '/^name = "reqwest"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' "$PROBE_DIR/Cargo.lock")
 HYPER_VERSION=$(awk '/^name = "hyper"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' "$REPO/Cargo.lock")
 
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-RESULTS=$BENCH_HERE/results
-RUN_DIR=$RESULTS/reqwest-$STAMP
-mkdir -p "$RUN_DIR"
-RUNS=$RUN_DIR/runs.jsonl
-: >"$RUNS"
+bench_run_dir reqwest --runs
 
 port=$(free_port 18080)
 log "nginx (one worker) on CPU $SERVER_CPU port $port; generators on CPU $GEN_CPU"
@@ -166,7 +152,7 @@ measure() {
     n0=$(proc_cpu_seconds "$nginx_worker")
     run_timed "$GEN_CPU" "$base.out" "$base.err" "$base.time" "${CMD[@]}"
     n1=$(proc_cpu_seconds "$nginx_worker")
-    nginx_s=$(awk -v a="${n0:-0}" -v b="${n1:-0}" 'BEGIN { printf "%.2f", b - a }')
+    nginx_s=$(cpu_delta "$n0" "$n1")
     if [[ $tool == convoy ]]; then
         python3 "$REPORT" record reqwest convoy "$round" "$base.out" "$base.time" \
             "nginx_cpu_s=$nginx_s" >>"$RUNS"
@@ -175,11 +161,10 @@ measure() {
         python3 "$REPORT" record reqwest reqwest "$round" - "$base.time" \
             "nginx_cpu_s=$nginx_s" $(probe_fields "$base.out") >>"$RUNS"
     fi
-    log "  round $round $tool: $(tail -1 "$RUNS" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(", ".join(f"{k}={r[k]:.4g}" for k in ("rps","cpu_s_per_10k","maxrss_kib","nginx_cpu_s") if isinstance(r.get(k),(int,float))) or r)')"
+    log_last_run "round $round $tool" rps cpu_s_per_10k maxrss_kib nginx_cpu_s
 }
 
-estimate=$((ROUNDS * 2 * (DURATION + 1) + 6))
-log "measuring convoy and reqwest-probe for about $((estimate / 60)) min $((estimate % 60)) s; raw output in $RUN_DIR"
+log_estimate "convoy and reqwest-probe" $((ROUNDS * 2 * (DURATION + 1) + 6))
 
 # Warm-up, not recorded: the first runs after a start are not typical.
 taskset -c "$GEN_CPU" "$CONVOY" bench "$url" -c "$CONNECTIONS" -d 2s -q >/dev/null 2>&1 || true
@@ -192,7 +177,9 @@ done
 stop_pid "$nginx_master"
 
 python3 - "$RUN_DIR" "$RESULTS/reqwest-$STAMP.txt" "$RESULTS/reqwest-$STAMP.json" <<PY
-import json, statistics, sys
+import json, sys
+sys.path.insert(0, "$BENCH_HERE")
+from peers_report import fmt, median, read_runs, table, write_summary
 
 run_dir, text_out, json_out = sys.argv[1:4]
 meta = {
@@ -205,18 +192,10 @@ WHAT = {
     "convoy": f"convoy bench (hyper {meta['hyper']} connections of its own)",
     "reqwest": f"reqwest-probe (reqwest {meta['reqwest']}, one Client per worker)",
 }
-with open(f"{run_dir}/runs.jsonl") as f:
-    runs = [json.loads(line) for line in f if line.strip()]
+runs = read_runs(run_dir)
 for r in runs:
     if r.get("nginx_cpu_s") is not None and r.get("elapsed_s"):
         r["nginx_busy_pct"] = r["nginx_cpu_s"] / r["elapsed_s"] * 100
-
-def median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-def fmt(v, spec=".4f"):
-    return "n/a" if v is None else format(v, spec)
 
 out = [f"convoy vs reqwest CPU benchmark  {meta['started_at']}  ({run_dir})",
        f"convoy {meta['convoy_commit']} | {meta['cpus']} CPUs, nginx (1 worker) on CPU "
@@ -244,17 +223,15 @@ for tool in WHAT:
         "nginx_busy_pct": median(r.get("nginx_busy_pct") for r in rs),
     }
     summary["tools"][tool] = s
-    rows.append([tool, WHAT[tool], fmt(s["cpu_s_per_10k"]), " ".join(fmt(x) for x in s["per_round"]),
+    rows.append([tool, WHAT[tool], fmt(s["cpu_s_per_10k"], ".4f"), " ".join(fmt(x, ".4f") for x in s["per_round"]),
                  fmt(s["rps"], ",.0f"), fmt(s["p50_ms"], ".3f"),
                  fmt(s["peak_rss_kib"] / 1024 if s["peak_rss_kib"] else None, ".1f"),
                  fmt(s["nginx_busy_pct"], ".0f"), s["errors"]])
 
 headers = ["tool", "what", "cpu_s/10k", "per round", "rps", "p50_ms", "peak_rss_MiB",
            "nginx_busy_%", "errors"]
-widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
-out += ["", "Generator CPU seconds (user+sys) per 10,000 responses (median of rounds, interleaved)",
-        line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows]
+out += ["", "Generator CPU seconds (user+sys) per 10,000 responses (median of rounds, interleaved)"]
+out += table(headers, rows)
 
 c, q = summary["tools"]["convoy"], summary["tools"]["reqwest"]
 ratios = {}
@@ -275,12 +252,6 @@ if c["cpu_s_per_10k"] and q["cpu_s_per_10k"]:
         out.append(f"convoy / reqwest peak RSS = {rss:.2f}")
 summary["ratios"] = ratios
 
-text = "\n".join(out) + "\n"
-with open(text_out, "w") as f:
-    f.write(text)
-with open(json_out, "w") as f:
-    json.dump(summary, f, indent=2, sort_keys=True)
-    f.write("\n")
-sys.stdout.write(text)
+sys.stdout.write(write_summary(out, summary, text_out, json_out))
 PY
 log "summary: $RESULTS/reqwest-$STAMP.txt and .json"

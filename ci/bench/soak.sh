@@ -84,26 +84,12 @@ done
 DURATION_S=$(awk -v m="$MINUTES" 'BEGIN { printf "%d", m * 60 + 0.5 }')
 ((DURATION_S >= 2 * INTERVAL)) || die "the run ($DURATION_S s) must last at least two --interval ($INTERVAL s)"
 
-CPUS=$(nproc --all)
-if ((CPUS < 2)); then
-    log "only $CPUS CPU: target and generator will share CPU 0"
-    SERVER_CPU=0 GEN_CPU=0
-fi
-[[ -x /usr/bin/time ]] || apt_install time
-for tool in curl ss taskset pgrep python3; do
-    command -v "$tool" >/dev/null || die "$tool not found"
-done
-
-SCRATCH=$(mktemp -d -t convoy-soak.XXXXXX)
-trap 'bench_cleanup; rm -rf "$SCRATCH"' EXIT
-trap 'exit 130' INT TERM
-
+one_cpu_fallback "target and generator"
+require_tools curl ss taskset pgrep python3
+bench_scratch soak
 copy_convoy "$CONVOY_BIN" "$NO_BUILD" "$SCRATCH"
 
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-RESULTS=$BENCH_HERE/results
-RUN_DIR=$RESULTS/soak-$STAMP
-mkdir -p "$RUN_DIR"
+bench_run_dir soak
 
 port=$(free_port 18380)
 log "convoy target on CPU $SERVER_CPU port $port${TARGET_FAULTS[*]:+ (faults: ${TARGET_FAULTS[*]})}"
@@ -127,17 +113,6 @@ log "soak: $SCENARIO at $RATE/s for $DURATION_S s (max_in_flight $MAX_IN_FLIGHT)
 
 # Microseconds since the epoch, from bash's own clock (no fork per sample).
 now_us() { echo "${EPOCHREALTIME/./}"; }
-CLK_TCK=$(getconf CLK_TCK)
-
-# user+system CPU seconds of PID so far (fields 14 and 15 of /proc/PID/stat,
-# counted after the parenthesised command name, which could hold spaces).
-cpu_seconds() {
-    local stat
-    # The generator can exit between two reads: that ends the series quietly.
-    { stat=$(<"/proc/$1/stat"); } 2>/dev/null || return 1
-    stat=${stat##*) }
-    awk -v hz="$CLK_TCK" '{ printf "%.2f", ($12 + $13) / hz }' <<<"$stat"
-}
 
 # One line of samples.tsv for generator PID, at T_S seconds into the run.
 sample() {
@@ -152,7 +127,8 @@ sample() {
     # shellcheck disable=SC2012 # counting entries, names do not matter
     fds=$(ls "/proc/$pid/fd" 2>/dev/null | wc -l)
     sockets=$(find "/proc/$pid/fd" -lname 'socket:*' 2>/dev/null | wc -l)
-    cpu=$(cpu_seconds "$pid") || return 1
+    cpu=$(proc_cpu_seconds "$pid")
+    [[ -n $cpu ]] || return 1
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t_s" "$rss" "$hwm" "$fds" "$sockets" "$threads" \
         "$cpu" "$(vmrss_kib "$target_pid")"
 }

@@ -92,58 +92,36 @@ while (($#)); do
     esac
     shift
 done
-[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds wants a positive integer"
+positive_int --rounds "$ROUNDS"
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "--duration wants whole seconds"
-[[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || die "--connections wants a positive integer"
-[[ -z $MAX_ORDERS || $MAX_ORDERS =~ ^[1-9][0-9]*$ ]] || die "--max-orders wants a positive integer"
-[[ $THREADS =~ ^[1-9][0-9]*$ ]] || die "TARGET_THREADS wants a positive integer"
+positive_int --connections "$CONNECTIONS"
+[[ -z $MAX_ORDERS ]] || positive_int --max-orders "$MAX_ORDERS"
+positive_int TARGET_THREADS "$THREADS"
 IFS=, read -r -a workloads <<<"$WORKLOADS"
 ((${#workloads[@]})) || die "--workloads is empty"
 for w in "${workloads[@]}"; do
     [[ ,$ALL_WORKLOADS, == *,$w,* ]] || die "unknown workload $w (known: $ALL_WORKLOADS)"
 done
 
-CPUS=$(nproc --all)
-if ((CPUS < 2)); then
-    log "only $CPUS CPU: target and generator will share CPU 0 (figures are not comparable with 2-CPU runs)"
-    SERVER_CPU=0 GEN_CPU=0
-fi
-[[ -x /usr/bin/time ]] || apt_install time
-for tool in curl ss taskset python3; do
-    command -v "$tool" >/dev/null || die "$tool not found"
-done
-
-SCRATCH=$(mktemp -d -t convoy-target.XXXXXX)
-trap 'bench_cleanup; rm -rf "$SCRATCH"' EXIT
-trap 'exit 130' INT TERM
-
+one_cpu_fallback "target and generator" "$NOT_COMPARABLE"
+require_tools curl ss taskset python3
+bench_scratch target
 copy_convoy "$CONVOY_BIN" "$NO_BUILD" "$SCRATCH"
-
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-RESULTS=$BENCH_HERE/results
-RUN_DIR=$RESULTS/target-$STAMP
-mkdir -p "$RUN_DIR"
-RUNS=$RUN_DIR/runs.jsonl
-: >"$RUNS"
+bench_run_dir target --runs
 
 port=$(free_port 18580)
 url=http://127.0.0.1:$port
-target_args=(target --addr "127.0.0.1:$port" --threads "$THREADS")
+target_args=(--threads "$THREADS")
 [[ -n $MAX_ORDERS ]] && target_args+=(--max-orders "$MAX_ORDERS")
 log "convoy target on CPU $SERVER_CPU port $port ($THREADS thread(s)${MAX_ORDERS:+, --max-orders $MAX_ORDERS}); generator on CPU $GEN_CPU"
-taskset -c "$SERVER_CPU" "$CONVOY" "${target_args[@]}" >"$RUN_DIR/target.log" 2>&1 &
-target_pid=$!
-BENCH_PIDS+=("$target_pid")
+start_target_with "$CONVOY" "$port" "$SERVER_CPU" "$RUN_DIR/target.log" "${target_args[@]}"
+target_pid=$BENCH_LAST_PID
 wait_http "$url/health"
 kill -0 "$target_pid" 2>/dev/null ||
     die "convoy target exited: $(tail -3 "$RUN_DIR/target.log")"
 
-# Orders are created as acme's admin (admin and dispatcher may create). The
-# token lives an hour by default, far longer than the run.
-token=$(curl -fsS -H 'content-type: application/json' \
-    -d '{"email":"admin@acme.test","password":"convoy-demo"}' "$url/api/auth/login" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])') ||
-    die "logging in as admin@acme.test failed"
+# Orders are created as acme's admin.
+token=$(admin_token "$url")
 ORDER_BODY='{"reference":"PO-target-sh","weight_kg":120.5,"pickup":{"address":"Am Sandtorkai 1, Hamburg","lat":53.5436,"lon":9.9885},"dropoff":{"address":"Moenckebergstrasse 7, Hamburg","lat":53.5503,"lon":10.0006},"stops":[{"address":"Grosse Elbstrasse 39, Hamburg","lat":53.5451,"lon":9.9421}]}'
 # One order by hand first: a body the target refuses would otherwise show up
 # only as a run full of 422s.
@@ -173,13 +151,12 @@ measure() {
     t1=$(proc_cpu_seconds "$target_pid")
     [[ -n $t1 ]] || die "convoy target died during $w round $round: $(tail -3 "$RUN_DIR/target.log")"
     python3 "$REPORT" record target convoy "$round" "$base.out" "$base.time" \
-        "workload=$w" "target_cpu_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')" \
+        "workload=$w" "target_cpu_s=$(cpu_delta "$t0" "$t1")" \
         "target_rss_kib=$(vmrss_kib "$target_pid")" >>"$RUNS"
-    log "  round $round $w: $(tail -1 "$RUNS" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(", ".join(f"{k}={r[k]:.4g}" for k in ("rps","target_cpu_s","cpu_s_per_10k","errors") if isinstance(r.get(k),(int,float))) or r)')"
+    log_last_run "round $round $w" rps target_cpu_s cpu_s_per_10k errors
 }
 
-estimate=$((ROUNDS * ${#workloads[@]} * (DURATION + 1) + 4))
-log "measuring ${workloads[*]} for about $((estimate / 60)) min $((estimate % 60)) s; raw output in $RUN_DIR"
+log_estimate "${workloads[*]}" $((ROUNDS * ${#workloads[@]} * (DURATION + 1) + 4))
 
 # Warm-up, not recorded: the first runs after a start are not typical.
 taskset -c "$GEN_CPU" "$CONVOY" bench "$url/health" -c "$CONNECTIONS" -d 2s -q >/dev/null 2>&1 || true
@@ -193,7 +170,9 @@ target_hwm=$(vmhwm_kib "$target_pid")
 stop_pid "$target_pid"
 
 python3 - "$RUN_DIR" "$RESULTS/target-$STAMP.txt" "$RESULTS/target-$STAMP.json" <<PY
-import json, statistics, sys
+import json, sys
+sys.path.insert(0, "$BENCH_HERE")
+from peers_report import fmt, median, read_runs, table, write_summary
 
 run_dir, text_out, json_out = sys.argv[1:4]
 meta = {
@@ -211,8 +190,7 @@ WHAT = {
     "orders": "POST /api/orders (201, a new order each)",
 }
 EXPECTED = {"health": "200", "orders": "201"}
-with open(f"{run_dir}/runs.jsonl") as f:
-    runs = [json.loads(line) for line in f if line.strip()]
+runs = read_runs(run_dir)
 
 for r in runs:
     r["expected"] = 0
@@ -229,13 +207,6 @@ for r in runs:
         r["target_busy_pct"] = cpu / wall * 100
     if r.get("user_s") is not None and wall:
         r["generator_busy_pct"] = (r["user_s"] + r["sys_s"]) / wall * 100
-
-def median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-def fmt(v, spec=".4f"):
-    return "n/a" if v is None else format(v, spec)
 
 out = [f"convoy reference target throughput  {meta['started_at']}  ({run_dir})",
        f"convoy {meta['convoy_commit']} | {meta['cpus']} CPUs, convoy target ({meta['target_threads']} "
@@ -271,7 +242,7 @@ for w in WHAT:
     s["floor_met"] = s["rps"] is not None and s["rps"] >= FLOORS[w]
     summary["workloads"][w] = s
     rows.append([w, WHAT[w], fmt(s["rps"], ",.0f"), " ".join(fmt(x, ",.0f") for x in s["per_round_rps"]),
-                 fmt(s["target_cpu_s_per_10k"]), fmt(s["per_core_second"], ",.0f"),
+                 fmt(s["target_cpu_s_per_10k"], ".4f"), fmt(s["per_core_second"], ",.0f"),
                  fmt(s["target_busy_pct"], ".0f"), fmt(s["generator_busy_pct"], ".0f"),
                  fmt(s["p50_ms"], ".2f"), fmt(s["p99_ms"], ".2f"), s["errors"]])
     verdicts.append(f"{w}: {fmt(s['rps'], ',.0f')} rps against a floor of {FLOORS[w]:,}/s: "
@@ -280,10 +251,7 @@ for w in WHAT:
 
 headers = ["workload", "what", "rps", "per round", "target_cpu_s/10k", "per_core_s",
            "target_busy_%", "gen_busy_%", "p50_ms", "p99_ms", "errors"]
-widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
-out += ["", "Reference target on one core (median of rounds, interleaved)",
-        line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows]
+out += ["", "Reference target on one core (median of rounds, interleaved)"] + table(headers, rows)
 out += [""] + verdicts
 h, o = summary["workloads"].get("health"), summary["workloads"].get("orders")
 if h and o and h["rps"] and o["rps"]:
@@ -303,12 +271,6 @@ if o:
     out.append(note)
 out.append(f"target peak RSS: {meta['target_peak_rss_kib'] / 1024:.1f} MiB")
 
-text = "\n".join(out) + "\n"
-with open(text_out, "w") as f:
-    f.write(text)
-with open(json_out, "w") as f:
-    json.dump(summary, f, indent=2, sort_keys=True)
-    f.write("\n")
-sys.stdout.write(text)
+sys.stdout.write(write_summary(out, summary, text_out, json_out))
 PY
 log "summary: $RESULTS/target-$STAMP.txt and .json"
