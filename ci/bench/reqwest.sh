@@ -178,6 +178,7 @@ stop_pid "$nginx_master"
 
 python3 - "$RUN_DIR" "$RESULTS/reqwest-$STAMP.txt" "$RESULTS/reqwest-$STAMP.json" <<PY
 import json, sys
+sys.dont_write_bytecode = True  # no __pycache__ in ci/bench
 sys.path.insert(0, "$BENCH_HERE")
 from peers_report import fmt, median, read_runs, table, write_summary
 

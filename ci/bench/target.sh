@@ -171,6 +171,7 @@ stop_pid "$target_pid"
 
 python3 - "$RUN_DIR" "$RESULTS/target-$STAMP.txt" "$RESULTS/target-$STAMP.json" <<PY
 import json, sys
+sys.dont_write_bytecode = True  # no __pycache__ in ci/bench
 sys.path.insert(0, "$BENCH_HERE")
 from peers_report import fmt, median, read_runs, table, write_summary
 
