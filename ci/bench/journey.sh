@@ -170,15 +170,11 @@ workload_cmd() {
 # Runs workload W for round R, timed and pinned, with the target's CPU over
 # the same span, and appends its record to runs.jsonl.
 measure() {
-    local w=$1 round=$2 base=$RUN_DIR/$1-$2 t0 t1
+    local w=$1 round=$2 base=$RUN_DIR/$1-$2
     workload_cmd "$w"
-    printf '%q ' taskset -c "$GEN_CPU" "${CMD[@]}" | sed "s/${token:-no token}/<token>/" >"$base.cmd"
-    t0=$(proc_cpu_seconds "$target_pid")
-    run_timed "$GEN_CPU" "$base.out" "$base.err" "$base.time" "${CMD[@]}"
-    t1=$(proc_cpu_seconds "$target_pid")
-    [[ -n $t1 ]] || die "convoy target died during $w round $round: $(tail -3 "$RUN_DIR/target.log")"
+    run_measured "$base" "$target_pid" "convoy target (see $RUN_DIR/target.log)" "$token"
     python3 "$REPORT" record journey convoy "$round" "$base.out" "$base.time" \
-        "workload=$w" "target_cpu_s=$(cpu_delta "$t0" "$t1")" >>"$RUNS"
+        "workload=$w" "target_cpu_s=$SERVER_CPU_S" >>"$RUNS"
     log_last_run "round $round $w" rps cpu_s_per_10k target_cpu_s
 }
 

@@ -261,6 +261,27 @@ run_timed() {
     /usr/bin/time -f '%U %S %M %e %x' -o "$timefile" taskset -c "$cpu" "$@" >"$out" 2>"$err" || true
 }
 
+# Runs the command in the array CMD pinned to GEN_CPU under /usr/bin/time
+# (run_timed), its command line, output and timing in BASE ($1).cmd, .out,
+# .err and .time. With a server PID ($2), sets SERVER_CPU_S to the CPU
+# seconds it spent meanwhile, or dies when it died, naming WHAT ($3). A
+# SECRET ($4) on the command line is kept out of BASE.cmd.
+run_measured() {
+    local base=$1 pid=${2:-} what=${3:-} secret=${4:-} c0 c1
+    if [[ -n $secret ]]; then
+        printf '%q ' taskset -c "$GEN_CPU" "${CMD[@]}" | sed "s/$secret/<token>/" >"$base.cmd"
+    else
+        printf '%q ' taskset -c "$GEN_CPU" "${CMD[@]}" >"$base.cmd"
+    fi
+    [[ -z $pid ]] || c0=$(proc_cpu_seconds "$pid")
+    run_timed "$GEN_CPU" "$base.out" "$base.err" "$base.time" "${CMD[@]}"
+    [[ -n $pid ]] || return 0
+    c1=$(proc_cpu_seconds "$pid")
+    [[ -n $c1 ]] || die "$what died during $base"
+    # shellcheck disable=SC2034 # the caller's
+    SERVER_CPU_S=$(cpu_delta "$c0" "$c1")
+}
+
 # Resident set size of PID in KiB, from /proc.
 vmrss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 

@@ -146,8 +146,7 @@ measure() {
     shift 4
     local base=$RUN_DIR/$section-$tool-$round
     generator_cmd "$tool" "$url" "$DURATION"
-    printf '%q ' taskset -c "$GEN_CPU" "${CMD[@]}" >"$base.cmd"
-    run_timed "$GEN_CPU" "$base.out" "$base.err" "$base.time" "${CMD[@]}"
+    run_measured "$base"
     python3 "$REPORT" record "$section" "$tool" "$round" "$base.out" "$base.time" "$@" >>"$RUNS"
     log_last_run "$section round $round $tool" rps cpu_s_per_10k p50_ms maxrss_kib
 }
@@ -170,8 +169,7 @@ if section_on cpu; then
         log "2. convoy peak RSS over ${LONG} s"
         base=$RUN_DIR/rss_long-convoy-1
         CMD=("$CONVOY" bench "$url" -c "$CONNECTIONS" -d "${LONG}s" -q --json)
-        printf '%q ' taskset -c "$GEN_CPU" "${CMD[@]}" >"$base.cmd"
-        run_timed "$GEN_CPU" "$base.out" "$base.err" "$base.time" "${CMD[@]}"
+        run_measured "$base"
         python3 "$REPORT" record rss_long convoy 1 "$base.out" "$base.time" "duration_s_planned=$LONG" >>"$RUNS"
     fi
     stop_pid "$nginx_pid"
@@ -195,8 +193,7 @@ if section_on accuracy || section_on open; then
     if section_on open; then
         base=$RUN_DIR/open-convoy-1
         CMD=("$CONVOY" bench "$url" --rate "$OPEN_RATE/s" -c "$OPEN_CONNECTIONS" -d "${DURATION}s" -q --json)
-        printf '%q ' taskset -c "$GEN_CPU" "${CMD[@]}" >"$base.cmd"
-        run_timed "$GEN_CPU" "$base.out" "$base.err" "$base.time" "${CMD[@]}"
+        run_measured "$base"
         python3 "$REPORT" record open convoy 1 "$base.out" "$base.time" "rate=$OPEN_RATE" "planned_duration_s=$DURATION" >>"$RUNS"
         log "  open model: $(tail -1 "$RUNS" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r.get("requests"), "requests in", r.get("duration_s"), "s, dropped", r.get("dropped"))')"
     fi

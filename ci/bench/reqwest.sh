@@ -146,13 +146,10 @@ PY
 # Runs tool $1 for round $2, pinned and timed, with nginx's worker CPU over
 # the same span, and appends its record to runs.jsonl.
 measure() {
-    local tool=$1 round=$2 base=$RUN_DIR/$1-$2 n0 n1 nginx_s
+    local tool=$1 round=$2 base=$RUN_DIR/$1-$2 nginx_s
     tool_cmd "$tool"
-    printf '%q ' taskset -c "$GEN_CPU" "${CMD[@]}" >"$base.cmd"
-    n0=$(proc_cpu_seconds "$nginx_worker")
-    run_timed "$GEN_CPU" "$base.out" "$base.err" "$base.time" "${CMD[@]}"
-    n1=$(proc_cpu_seconds "$nginx_worker")
-    nginx_s=$(cpu_delta "$n0" "$n1")
+    run_measured "$base" "$nginx_worker" "the nginx worker"
+    nginx_s=$SERVER_CPU_S
     if [[ $tool == convoy ]]; then
         python3 "$REPORT" record reqwest convoy "$round" "$base.out" "$base.time" \
             "nginx_cpu_s=$nginx_s" >>"$RUNS"

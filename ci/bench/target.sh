@@ -141,17 +141,13 @@ workload_cmd() {
 # Runs workload W for round R, timed and pinned, with the target's CPU over
 # the same span, and appends its record to runs.jsonl.
 measure() {
-    local w=$1 round=$2 base=$RUN_DIR/$1-$2 t0 t1
+    local w=$1 round=$2 base=$RUN_DIR/$1-$2
     workload_cmd "$w"
     # The token is a secret of the target only, but keep it out of the
     # recorded command line all the same.
-    printf '%q ' taskset -c "$GEN_CPU" "${CMD[@]}" | sed "s/$token/<token>/" >"$base.cmd"
-    t0=$(proc_cpu_seconds "$target_pid")
-    run_timed "$GEN_CPU" "$base.out" "$base.err" "$base.time" "${CMD[@]}"
-    t1=$(proc_cpu_seconds "$target_pid")
-    [[ -n $t1 ]] || die "convoy target died during $w round $round: $(tail -3 "$RUN_DIR/target.log")"
+    run_measured "$base" "$target_pid" "convoy target (see $RUN_DIR/target.log)" "$token"
     python3 "$REPORT" record target convoy "$round" "$base.out" "$base.time" \
-        "workload=$w" "target_cpu_s=$(cpu_delta "$t0" "$t1")" \
+        "workload=$w" "target_cpu_s=$SERVER_CPU_S" \
         "target_rss_kib=$(vmrss_kib "$target_pid")" >>"$RUNS"
     log_last_run "round $round $w" rps target_cpu_s cpu_s_per_10k errors
 }
