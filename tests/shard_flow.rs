@@ -27,6 +27,22 @@ fn check(out: &Output, expected: i32, what: &str) {
     );
 }
 
+/// Runs every shard of `convoy bench URL LOAD... -c 6` (see [`run_shards`]),
+/// each writing its report to `dir/shard-I.json`; returns those paths.
+fn bench_shards(url: &str, load: &[&str], dir: &Path) -> Vec<PathBuf> {
+    let path = |i: u32| dir.join(format!("shard-{i}.json"));
+    run_shards(|i| {
+        let shard = format!("{i}/{SHARDS}");
+        let mut args = vec!["bench", url, "--shard", &shard];
+        args.extend_from_slice(load);
+        let out = path(i);
+        args.extend(["-c", "6", "--workers", "1", "-q", "--output"]);
+        args.push(out.to_str().unwrap());
+        args.into_iter().map(String::from).collect()
+    });
+    (0..SHARDS).map(path).collect()
+}
+
 /// Starts every shard at once (they share the target, as pods would) and
 /// waits for all of them.
 fn run_shards(args: impl Fn(u32) -> Vec<String>) {
@@ -140,28 +156,10 @@ fn bench_shards_merge_into_exactly_the_union() {
     let t = target::spawn(TargetConfig::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let url = format!("{}/health", t.base_url());
-    let path = |i: u32| dir.path().join(format!("shard-{i}.json"));
-    run_shards(|i| {
-        [
-            "bench",
-            &url,
-            "--shard",
-            &format!("{i}/{SHARDS}"),
-            "-n",
-            "900",
-            "-c",
-            "6",
-            "--workers",
-            "1",
-            "-q",
-            "--output",
-            path(i).to_str().unwrap(),
-        ]
-        .map(String::from)
-        .to_vec()
-    });
-    let shards: Vec<Report> = (0..SHARDS)
-        .map(|i| artifacts::read_report(&path(i)).unwrap())
+    let inputs = bench_shards(&url, &["-n", "900"], dir.path());
+    let shards: Vec<Report> = inputs
+        .iter()
+        .map(|p| artifacts::read_report(p).unwrap())
         .collect();
     for (i, r) in shards.iter().enumerate() {
         assert_eq!(r.shard.unwrap().index, i as u32);
@@ -169,7 +167,6 @@ fn bench_shards_merge_into_exactly_the_union() {
     }
     let exprs = ["p95 < 500ms", "error_rate < 1%", "rps > 1"];
     let extra: Vec<&str> = exprs.iter().flat_map(|g| ["--gate", g]).collect();
-    let inputs: Vec<PathBuf> = (0..SHARDS).map(path).collect();
     let (out, merged) = merge(&inputs, &extra, dir.path());
 
     assert_eq!(merged.command, "bench");
@@ -447,29 +444,7 @@ fn shard_timelines_merge_onto_one_grid() {
     let t = target::spawn(TargetConfig::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let url = format!("{}/health", t.base_url());
-    let path = |i: u32| dir.path().join(format!("shard-{i}.json"));
-    run_shards(|i| {
-        [
-            "bench",
-            &url,
-            "--shard",
-            &format!("{i}/{SHARDS}"),
-            "--rate",
-            "90/s",
-            "-d",
-            "3s",
-            "-c",
-            "6",
-            "--workers",
-            "1",
-            "-q",
-            "--output",
-            path(i).to_str().unwrap(),
-        ]
-        .map(String::from)
-        .to_vec()
-    });
-    let inputs: Vec<PathBuf> = (0..SHARDS).map(path).collect();
+    let inputs = bench_shards(&url, &["--rate", "90/s", "-d", "3s"], dir.path());
     let (_, merged) = merge(&inputs, &[], dir.path());
     assert_eq!(merged.overall.status_counts["200"], merged.overall.requests);
     let s = merged.timeline.samples();
