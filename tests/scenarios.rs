@@ -393,15 +393,18 @@ fn light_gates(names: &[&str], config: TargetConfig) -> Vec<convoy::report::Gate
     convoy::gate::evaluate(&gates, &report, None)
 }
 
-#[test]
-fn latency_fails_the_light_profile_p95_gate() {
+/// The light profile's p95 gate on `health` against a target with the
+/// fault `spec`, once the same run without it has passed every light gate.
+fn light_p95_with(spec: &str) -> convoy::report::GateResult {
     let ok = light_gates(&["health"], TargetConfig::default());
     assert!(convoy::gate::all_passed(&ok), "{ok:#?}");
-    let slow = light_gates(
-        &["health"],
-        TargetConfig::default().with_fault(fault("latency=600ms")),
-    );
-    let p95 = slow.iter().find(|g| g.metric == "p95").unwrap();
+    let faulty = light_gates(&["health"], TargetConfig::default().with_fault(fault(spec)));
+    faulty.into_iter().find(|g| g.metric == "p95").unwrap()
+}
+
+#[test]
+fn latency_fails_the_light_profile_p95_gate() {
+    let p95 = light_p95_with("latency=600ms");
     assert!(!p95.passed, "{p95:?}");
     assert!(p95.actual.unwrap() >= 600.0, "{p95:?}");
 }
@@ -454,15 +457,9 @@ checks = [{ latency_below = "200ms" }]
 
 #[test]
 fn a_stall_fails_the_light_profile_p95_gate() {
-    let ok = light_gates(&["health"], TargetConfig::default());
-    assert!(convoy::gate::all_passed(&ok), "{ok:#?}");
     // Every request of the first second hangs until it ends: each user's
     // first of 3 iterations, a third of the samples, far above 5 %.
-    let stalled = light_gates(
-        &["health"],
-        TargetConfig::default().with_fault(fault("stall=1s@0s")),
-    );
-    let p95 = stalled.iter().find(|g| g.metric == "p95").unwrap();
+    let p95 = light_p95_with("stall=1s@0s");
     assert!(!p95.passed, "{p95:?}");
 }
 
