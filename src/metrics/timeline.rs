@@ -98,21 +98,33 @@ pub struct TimelineSample {
 }
 
 impl TimelineSample {
-    /// Builds a sample from a drained window.
-    pub fn from_interval(t: f64, window: f64, iv: &IntervalStats, active_users: u64) -> Self {
-        let mut s = TimelineSample {
+    /// A window of these counts whose latency is not set yet.
+    fn counts(
+        t: f64,
+        window: f64,
+        requests: u64,
+        errors: u64,
+        dropped: u64,
+        active_users: u64,
+    ) -> Self {
+        TimelineSample {
             t,
             window,
-            requests: iv.requests,
-            errors: iv.errors,
-            dropped: iv.dropped,
+            requests,
+            errors,
+            dropped,
             p50_ms: 0.0,
             p95_ms: 0.0,
             p99_ms: 0.0,
             max_ms: 0.0,
             active_users,
             latency: None,
-        };
+        }
+    }
+
+    /// Builds a sample from a drained window.
+    pub fn from_interval(t: f64, window: f64, iv: &IntervalStats, active_users: u64) -> Self {
+        let mut s = Self::counts(t, window, iv.requests, iv.errors, iv.dropped, active_users);
         s.set_latency(&iv.latency);
         s
     }
@@ -142,19 +154,14 @@ impl TimelineSample {
     /// `active_users` is computed by the caller (the same users over time
     /// are not added up, different shards' users are).
     fn combine(t: f64, window: f64, parts: &[&TimelineSample], active_users: u64) -> Self {
-        let mut out = TimelineSample {
+        let mut out = Self::counts(
             t,
             window,
-            requests: parts.iter().map(|p| p.requests).sum(),
-            errors: parts.iter().map(|p| p.errors).sum(),
-            dropped: parts.iter().map(|p| p.dropped).sum(),
-            p50_ms: 0.0,
-            p95_ms: 0.0,
-            p99_ms: 0.0,
-            max_ms: 0.0,
+            parts.iter().map(|p| p.requests).sum(),
+            parts.iter().map(|p| p.errors).sum(),
+            parts.iter().map(|p| p.dropped).sum(),
             active_users,
-            latency: None,
-        };
+        );
         if parts.iter().all(|p| p.latency.is_some()) {
             let mut h = LatencyHistogram::new();
             for p in parts {
@@ -288,17 +295,11 @@ mod tests {
     /// reports).
     fn sample(t: f64, requests: u64, p99: f64) -> TimelineSample {
         TimelineSample {
-            t,
-            window: 1.0,
-            requests,
-            errors: 0,
-            dropped: 0,
             p50_ms: p99 / 2.0,
             p95_ms: p99,
             p99_ms: p99,
             max_ms: p99,
-            active_users: 1,
-            latency: None,
+            ..TimelineSample::counts(t, 1.0, requests, 0, 0, 1)
         }
     }
 
