@@ -5,31 +5,23 @@
 //! logs in before every step. Were it too small, a run whose errors could
 //! still end below the threshold would be stopped as lost.
 
-use std::sync::Arc;
-use std::time::Duration;
+mod engine_support;
 
 use convoy::cli::run::{every_journey_once, max_requests_per_iteration};
-use convoy::engine::{self, EngineOptions, RunControl, RunResult};
-use convoy::plan::{HttpOptions, LoadModel};
-use convoy::scenario::{self, CustomRegistry, Scenario, ScenarioWorkload};
+use convoy::engine::RunResult;
+use convoy::plan::LoadModel;
+use convoy::scenario::{self, CustomRegistry, Scenario};
 use convoy::target::{self, TargetConfig};
 
 fn run(scenarios: Vec<Scenario>, model: &LoadModel) -> RunResult {
     let t = target::spawn(TargetConfig::default()).unwrap();
-    let url: reqwest::Url = t.base_url().parse().unwrap();
-    let w = ScenarioWorkload::new(
+    engine_support::run_scenarios(
+        &t.base_url(),
         scenarios,
-        Some(&url),
-        HttpOptions::default(),
+        model,
         CustomRegistry::new(),
+        false,
     )
-    .unwrap();
-    let options = EngineOptions {
-        workers: 2,
-        graceful_stop: Duration::from_secs(30),
-        ..EngineOptions::default()
-    };
-    engine::run(model, &options, Arc::new(w), &RunControl::new(), |_| {}).unwrap()
 }
 
 #[test]

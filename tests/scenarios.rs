@@ -1,8 +1,9 @@
 //! The built-in journeys against the reference target: each passes with its
 //! fault off and fails, with the right violation count, with it on.
 
+mod engine_support;
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use convoy::cli::Exit;
 use convoy::engine::{self, EngineOptions, RunControl, RunResult, StopReason};
@@ -20,58 +21,29 @@ fn run_with(
     custom: CustomRegistry,
 ) -> RunResult {
     let t = target::spawn(config).unwrap();
-    let scenarios = names
-        .iter()
-        .map(|n| scenario::load(n).unwrap_or_else(|d| panic!("{d}")))
-        .collect();
-    let url: reqwest::Url = t.base_url().parse().unwrap();
-    let w = ScenarioWorkload::new(scenarios, Some(&url), HttpOptions::default(), custom).unwrap();
-    let options = EngineOptions {
-        workers: 2,
-        graceful_stop: Duration::from_secs(30),
-        ..EngineOptions::default()
-    };
-    engine::run(
-        &LoadModel::closed(users, iterations),
-        &options,
-        Arc::new(w),
-        &RunControl::new(),
-        |_| {},
-    )
-    .unwrap()
+    let model = LoadModel::closed(users, iterations);
+    engine_support::run_scenarios(&t.base_url(), load(names), &model, custom, false)
 }
 
 /// As [`run`], with the workload watching for the target's death on the
 /// run's control, as `convoy run` sets it up.
 fn run_watched(names: &[&str], config: TargetConfig, users: u32, iterations: u64) -> RunResult {
     let t = target::spawn(config).unwrap();
-    let scenarios = names
+    let model = LoadModel::closed(users, iterations);
+    engine_support::run_scenarios(
+        &t.base_url(),
+        load(names),
+        &model,
+        CustomRegistry::new(),
+        true,
+    )
+}
+
+fn load(names: &[&str]) -> Vec<scenario::Scenario> {
+    names
         .iter()
         .map(|n| scenario::load(n).unwrap_or_else(|d| panic!("{d}")))
-        .collect();
-    let url: reqwest::Url = t.base_url().parse().unwrap();
-    let control = RunControl::new();
-    let w = ScenarioWorkload::new(
-        scenarios,
-        Some(&url),
-        HttpOptions::default(),
-        CustomRegistry::new(),
-    )
-    .unwrap()
-    .watch_target(control.clone());
-    let options = EngineOptions {
-        workers: 2,
-        graceful_stop: Duration::from_secs(30),
-        ..EngineOptions::default()
-    };
-    engine::run(
-        &LoadModel::closed(users, iterations),
-        &options,
-        Arc::new(w),
-        &control,
-        |_| {},
-    )
-    .unwrap()
+        .collect()
 }
 
 /// The exit code `convoy run` gives `r` (no gates).

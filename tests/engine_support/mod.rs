@@ -1,0 +1,36 @@
+//! Scenarios run through the library's engine as `convoy run` drives it
+//! (two workers, a graceful stop long enough never to cut an iteration),
+//! for the tests of what journeys do rather than of the command line.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use convoy::engine::{self, EngineOptions, RunControl, RunResult};
+use convoy::plan::{HttpOptions, LoadModel};
+use convoy::scenario::{CustomRegistry, Scenario, ScenarioWorkload};
+
+/// Runs `scenarios` (with the `custom` journeys) under `model` against
+/// `base_url`. With `watch`, the workload watches for the target's death on
+/// the run's control, as `convoy run` sets it up.
+pub fn run_scenarios(
+    base_url: &str,
+    scenarios: Vec<Scenario>,
+    model: &LoadModel,
+    custom: CustomRegistry,
+    watch: bool,
+) -> RunResult {
+    let url: reqwest::Url = base_url.parse().unwrap();
+    let control = RunControl::new();
+    let mut w =
+        ScenarioWorkload::new(scenarios, Some(&url), HttpOptions::default(), custom).unwrap();
+    if watch {
+        w = w.watch_target(control.clone());
+    }
+    let options = EngineOptions {
+        workers: 2,
+        graceful_stop: Duration::from_secs(30),
+        ..EngineOptions::default()
+    };
+    engine::run(model, &options, Arc::new(w), &control, |_| {}).unwrap()
+}
