@@ -34,11 +34,8 @@
 set -euo pipefail
 
 BENCH_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$BENCH_HERE/../.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$BENCH_HERE/lib.sh"
-# Parses each run's convoy report and /usr/bin/time line (shared with peers.sh).
-REPORT="$BENCH_HERE/peers_report.py"
 
 usage() {
     cat <<'EOF'
@@ -194,10 +191,8 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 stop_pid "$target_pid"
 
-python3 - "$RUN_DIR" "$RESULTS/journey-$STAMP.txt" "$RESULTS/journey-$STAMP.json" <<PY
+bench_summary journey <<PY
 import json, sys
-sys.dont_write_bytecode = True  # no __pycache__ in ci/bench
-sys.path.insert(0, "$BENCH_HERE")
 from peers_report import fmt, median, read_runs, table, write_summary
 
 run_dir, text_out, json_out = sys.argv[1:4]
@@ -293,4 +288,3 @@ summary["ratios"] = ratios
 
 sys.stdout.write(write_summary(out, summary, text_out, json_out))
 PY
-log "summary: $RESULTS/journey-$STAMP.txt and .json"

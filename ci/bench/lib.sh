@@ -6,6 +6,12 @@
 # that bench_cleanup (installed as an EXIT trap by the caller) stops exactly
 # the processes this script started, and nothing else.
 
+# The repository ($BENCH_HERE, set by the caller, is its ci/bench) and the
+# parser of every run's output (`record`, see peers_report.py).
+REPO=$(cd "$BENCH_HERE/../.." && pwd)
+# shellcheck disable=SC2034 # used by the scripts that source this file
+REPORT=$BENCH_HERE/peers_report.py
+
 BENCH_PIDS=()
 # Set by start_nginx and start_target; read by the caller.
 export BENCH_LAST_PID=
@@ -61,6 +67,18 @@ bench_run_dir() {
         RUNS=$RUN_DIR/runs.jsonl
         : >"$RUNS"
     fi
+}
+
+# Runs the Python summary on stdin with RUN_DIR, RESULTS/NAME-STAMP.txt and
+# RESULTS/NAME-STAMP.json as its arguments (NAME is $1) and peers_report.py
+# importable (without a __pycache__ in ci/bench), then says where the
+# summary went. Returns the summary's exit status.
+bench_summary() {
+    local status=0
+    PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=$BENCH_HERE${PYTHONPATH:+:$PYTHONPATH} \
+        python3 - "$RUN_DIR" "$RESULTS/$1-$STAMP.txt" "$RESULTS/$1-$STAMP.json" || status=$?
+    log "summary: $RESULTS/$1-$STAMP.txt and .json"
+    return "$status"
 }
 
 # Says what is measured ($1) and for about how long ($2 seconds).

@@ -14,10 +14,8 @@
 set -euo pipefail
 
 BENCH_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$BENCH_HERE/../.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$BENCH_HERE/lib.sh"
-REPORT="$BENCH_HERE/peers_report.py"
 
 usage() {
     cat <<'EOF'

@@ -20,12 +20,8 @@
 set -euo pipefail
 
 BENCH_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$BENCH_HERE/../.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$BENCH_HERE/lib.sh"
-# Parses convoy's report and the /usr/bin/time line (shared with peers.sh),
-# so the figures mean what they mean there.
-REPORT="$BENCH_HERE/peers_report.py"
 PROBE_DIR="$BENCH_HERE/reqwest-probe"
 
 usage() {
@@ -173,10 +169,8 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 stop_pid "$nginx_master"
 
-python3 - "$RUN_DIR" "$RESULTS/reqwest-$STAMP.txt" "$RESULTS/reqwest-$STAMP.json" <<PY
+bench_summary reqwest <<PY
 import json, sys
-sys.dont_write_bytecode = True  # no __pycache__ in ci/bench
-sys.path.insert(0, "$BENCH_HERE")
 from peers_report import fmt, median, read_runs, table, write_summary
 
 run_dir, text_out, json_out = sys.argv[1:4]
@@ -252,4 +246,3 @@ summary["ratios"] = ratios
 
 sys.stdout.write(write_summary(out, summary, text_out, json_out))
 PY
-log "summary: $RESULTS/reqwest-$STAMP.txt and .json"

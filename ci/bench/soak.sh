@@ -16,7 +16,6 @@
 set -euo pipefail
 
 BENCH_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$BENCH_HERE/../.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$BENCH_HERE/lib.sh"
 
@@ -179,8 +178,9 @@ stop_pid "$target_pid"
 # The summary: the series, the run's own figures and the verdict. Exit
 # status 3 from Python means "not flat" (only acted on with --strict).
 summary_exit=0
-python3 - "$RUN_DIR" "$RESULTS/soak-$STAMP.txt" "$RESULTS/soak-$STAMP.json" <<PY || summary_exit=$?
+bench_summary soak <<PY || summary_exit=$?
 import csv, json, statistics, sys
+from peers_report import write_summary
 
 run_dir, text_out, json_out = sys.argv[1:4]
 duration_s, interval, tolerance = $DURATION_S, $INTERVAL, $TOLERANCE
@@ -287,17 +287,10 @@ if len(during) >= 2:
 else:
     out += ["", "verdict: n/a (fewer than two samples while the plan ran)"]
 
-text = "\n".join(out) + "\n"
-with open(text_out, "w") as f:
-    f.write(text)
-with open(json_out, "w") as f:
-    json.dump({"schema": "convoy.soak/v1", "meta": meta, "run": run, "verdict": verdict, "samples": rows},
-              f, indent=2, sort_keys=True)
-    f.write("\n")
-sys.stdout.write(text)
+summary = {"schema": "convoy.soak/v1", "meta": meta, "run": run, "verdict": verdict, "samples": rows}
+sys.stdout.write(write_summary(out, summary, text_out, json_out))
 sys.exit(0 if verdict["flat"] else 3)
 PY
-log "summary: $RESULTS/soak-$STAMP.txt and .json"
 if ((summary_exit != 0 && summary_exit != 3)); then
     die "the summary failed (exit $summary_exit)"
 fi

@@ -26,11 +26,8 @@
 set -euo pipefail
 
 BENCH_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$BENCH_HERE/../.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$BENCH_HERE/lib.sh"
-# Parses each run's convoy report and /usr/bin/time line (shared with peers.sh).
-REPORT="$BENCH_HERE/peers_report.py"
 
 usage() {
     cat <<'EOF'
@@ -165,10 +162,8 @@ done
 target_hwm=$(vmhwm_kib "$target_pid")
 stop_pid "$target_pid"
 
-python3 - "$RUN_DIR" "$RESULTS/target-$STAMP.txt" "$RESULTS/target-$STAMP.json" <<PY
+bench_summary target <<PY
 import json, sys
-sys.dont_write_bytecode = True  # no __pycache__ in ci/bench
-sys.path.insert(0, "$BENCH_HERE")
 from peers_report import fmt, median, read_runs, table, write_summary
 
 run_dir, text_out, json_out = sys.argv[1:4]
@@ -270,4 +265,3 @@ out.append(f"target peak RSS: {meta['target_peak_rss_kib'] / 1024:.1f} MiB")
 
 sys.stdout.write(write_summary(out, summary, text_out, json_out))
 PY
-log "summary: $RESULTS/target-$STAMP.txt and .json"
