@@ -541,6 +541,8 @@ pub struct LiveFigures {
     pub dropped: u64,
     /// Violations counted so far, by kind.
     pub violations: BTreeMap<Violation, u64>,
+    /// Failed check evaluations so far.
+    pub check_failures: u64,
     /// An upper bound on the requests the whole run will make, when the plan
     /// fixes one (iterations × requests per iteration); `None` otherwise.
     pub planned_requests: Option<u64>,
@@ -563,6 +565,11 @@ impl LiveFigures {
                 .as_ref()
                 .map(|s| s.shard.book.violations.clone())
                 .unwrap_or_default(),
+            check_failures: status
+                .snapshot
+                .as_ref()
+                .map(|s| s.shard.book.checks.iter().map(|c| c.failures).sum())
+                .unwrap_or(0),
             planned_requests: status
                 .planned_iterations
                 .zip(requests_per_iteration)
@@ -588,8 +595,17 @@ impl LiveFigures {
 ///   `errors / N`, so the gate is lost once that breaks the threshold
 ///   (`error_rate < 1%` is lost once errors reach 1 % of N). A run bounded
 ///   by time has no such N, and its `error_rate` gates are never lost early:
-///   any number of successes may still come.
+///   any number of successes may still come;
+/// * `checks == 100%` (or `>= 100%`): lost at the first failed check. A
+///   lower bar (`checks > 99.9%`) needs the number of evaluations still to
+///   come, which no plan fixes, so it is never lost early.
 pub fn already_lost(gate: &Gate, live: &LiveFigures) -> bool {
+    if gate.metric == Metric::Checks {
+        return gate.scope == Scope::Overall
+            && matches!(gate.op, Op::Eq | Op::Ge)
+            && matches!(gate.threshold, Threshold::Value(v) if v >= 1.0)
+            && live.check_failures > 0;
+    }
     if gate.scope != Scope::Overall || !matches!(gate.op, Op::Lt | Op::Le | Op::Eq) {
         return false;
     }
@@ -717,6 +733,7 @@ mod tests {
             errors,
             dropped,
             violations: BTreeMap::new(),
+            check_failures: 0,
             planned_requests: planned,
         };
         assert!(!already_lost(&gate("dropped == 0"), &live(0, 0, None)));
@@ -746,6 +763,14 @@ mod tests {
         l.violations.insert(Violation::TenantIsolationViolations, 1);
         assert!(already_lost(&gate("tenant_isolation_violations == 0"), &l));
         assert!(!already_lost(&gate("idempotency_violations == 0"), &l));
+        // checks == 100% is lost at the first failed check; a lower bar
+        // depends on evaluations still to come.
+        assert!(!already_lost(&gate("checks == 100%"), &l));
+        l.check_failures = 1;
+        assert!(already_lost(&gate("checks == 100%"), &l));
+        assert!(already_lost(&gate("checks >= 100%"), &l));
+        assert!(!already_lost(&gate("checks > 99.9%"), &l));
+        assert!(!already_lost(&gate("step:x checks == 100%"), &l));
     }
 
     #[test]

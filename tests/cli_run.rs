@@ -355,6 +355,41 @@ fn abort_on_fail_judges_the_error_rate_against_the_most_requests_the_plan_can_ma
 }
 
 #[test]
+fn abort_on_fail_stops_at_the_first_failed_check_under_checks_100() {
+    let dir = tempfile::tempdir().unwrap();
+    // Ten minutes of load unless the lost gate stops it. A truncated login
+    // answer fails the login check of the very first iteration.
+    let profiles = profile_file(dir.path(), "users = 2\nduration = \"10m\"");
+    let t = target::spawn(TargetConfig::default().with_fault(Fault::TruncatedBody)).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = run_aborting_on(
+        "order-lifecycle",
+        &profiles,
+        &["checks > 99.9%", "checks == 100%"],
+        &t.base_url(),
+        &out_dir,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("gate checks == 100% can no longer pass"),
+        "{}",
+        stderr(&out)
+    );
+    let r = read_report(&out_dir);
+    assert_eq!(r["stop_reason"], "aborted_by_gate");
+    assert!(r["duration_secs"].as_f64().unwrap() < 600.0);
+    // Only the 100 % bar is decided early; 99.9 % depends on what follows.
+    let lost: Vec<&str> = r["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["actual_display"].as_str().unwrap().contains("lost early"))
+        .map(|g| g["expression"].as_str().unwrap())
+        .collect();
+    assert_eq!(lost, ["checks == 100%"]);
+}
+
+#[test]
 fn a_relative_gate_without_a_baseline_is_refused_before_the_load() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("out");

@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::{CliError, Exit, signals};
 use crate::engine::http::preflight;
 use crate::engine::{self, EngineOptions, RunControl, StopReason, TargetWatch};
-use crate::gate::{self, Gate};
+use crate::gate::{self, Gate, Metric};
 use crate::live::{Exporter, ExporterConfig, RunInfo};
 use crate::plan::{HttpOptions, HttpVersion, LoadModel, Shard, parse_duration};
 use crate::progress::Progress;
@@ -173,8 +173,9 @@ pub struct RunArgs {
     #[arg(long, default_value = "10%", value_parser = crate::report::compare::parse_tolerance)]
     pub tolerance: f64,
     /// Stop early once a gate can no longer pass (a violation under
-    /// `== 0`, errors past the allowed share of the planned requests). The
-    /// run exits 1 and its report's stop reason is `aborted_by_gate`.
+    /// `== 0`, errors past the allowed share of the planned requests, a
+    /// failed check under `checks == 100%`). The run exits 1 and its
+    /// report's stop reason is `aborted_by_gate`.
     #[arg(long)]
     pub abort_on_fail: bool,
     /// Run shard I of N (`0/4`): a deterministic 1/N slice of the load, to
@@ -302,10 +303,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         shard: args.shard.map(|s| s.to_string()).unwrap_or_default(),
     };
     let exporter = args.metrics.start(info, &gates, &model)?;
-    // Violations are counted only in the merged snapshot, so a gate on one
-    // needs snapshots to be judged live.
-    let judge_violations =
-        args.abort_on_fail && gates.iter().any(|g| g.metric.violation().is_some());
+    // Violations and check failures are counted only in the merged
+    // snapshot, so a gate on one needs snapshots to be judged live.
+    let judge_violations = args.abort_on_fail
+        && gates
+            .iter()
+            .any(|g| g.metric.violation().is_some() || g.metric == Metric::Checks);
     options.live_snapshots = exporter.is_some() || judge_violations;
     signals::install(control.clone(), args.quiet);
     let progress = Progress::new(!args.quiet && !args.json);
