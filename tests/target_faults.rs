@@ -344,6 +344,50 @@ async fn crash_after_answers_n_requests_then_drops_everything() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_answers_exactly_n_requests_however_many_connections_race_it() {
+    // Many keep-alive connections race for the last answers: the answer to
+    // request N must reach its client even when request N + 1 arrives on
+    // another connection before it is written.
+    const N: u64 = 150;
+    const CONNECTIONS: usize = 12;
+    for round in 0..8 {
+        // Two server threads, so request N + 1 can be read while the answer
+        // to request N is being written.
+        let config = TargetConfig {
+            worker_threads: 2,
+            ..TargetConfig::default()
+        }
+        .with_fault(Fault::CrashAfter(N));
+        let target = convoy::target::spawn(config).unwrap();
+        let url = format!("{}/health", target.base_url());
+        let mut clients = Vec::new();
+        for _ in 0..CONNECTIONS {
+            let url = url.clone();
+            clients.push(tokio::spawn(async move {
+                let client = fresh_client();
+                let mut answered = 0u64;
+                loop {
+                    let Ok(response) = client.get(&url).send().await else {
+                        return answered;
+                    };
+                    assert_eq!(response.status(), StatusCode::OK);
+                    match response.bytes().await {
+                        Ok(_) => answered += 1,
+                        Err(_) => return answered,
+                    }
+                }
+            }));
+        }
+        let mut answered = 0;
+        for client in clients {
+            answered += client.await.unwrap();
+        }
+        assert!(target.has_crashed());
+        assert_eq!(answered, N, "round {round}");
+    }
+}
+
 #[tokio::test]
 async fn crash_after_counts_api_requests_too() {
     let target = start(&["crash-after=3"]);
@@ -411,7 +455,8 @@ async fn a_crash_cuts_requests_in_flight_on_the_callers_runtime() {
     let server = tokio::spawn(convoy::target::serve(listener, config));
     let health = format!("http://{addr}/health");
     let client = fresh_client();
-    // Request 1 hangs in the stall; request 2 kills the target.
+    // Request 1 hangs in the stall; request 2 kills the target once the
+    // crash gives up waiting for request 1's answer.
     let stalled = tokio::spawn(client.get(&health).send());
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(client.get(&health).send().await.is_err());

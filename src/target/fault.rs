@@ -51,7 +51,7 @@ impl Latency {
 /// | `idempotency-race` | `Idempotency-Key` is recorded but not checked: replays, concurrent or not, create duplicate orders |
 /// | `slow-body=20ms`, `slow-body=64/20ms` | API response bodies are sent in chunks of 32 (or the given number of) bytes, one chunk every 20 ms |
 /// | `truncated-body` | API responses declare their full `Content-Length` but the connection is cut after half the body |
-/// | `crash-after=1000` | the first 1000 requests are answered; at the next one the server dies: it stops accepting, drops every connection, and `convoy target` exits non-zero |
+/// | `crash-after=1000` | the first 1000 requests are answered; at the next one the server dies (once those answers are written, or after 5 s): it stops accepting, drops every connection, and `convoy target` exits non-zero |
 ///
 /// Durations are written as convoy writes them elsewhere (`250ms`, `1s`,
 /// `1.5s`, `1m`). Names may use `_` for `-`.

@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, HttpBody};
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::http::header::{CONTENT_LENGTH, HeaderName, HeaderValue};
 use axum::middleware::Next;
@@ -24,13 +24,16 @@ use tokio::time::Sleep;
 
 use super::error::ApiError;
 use super::fault::{Fault, Latency};
-use super::server::{AppState, KillReason};
+use super::server::{AnswerLedger, AppState, KillReason};
 
 /// The request-id header, read and written.
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// How long a truncated body waits before it breaks the connection.
 const TRUNCATION_PAUSE: Duration = Duration::from_millis(20);
+
+/// Longest a crash waits for the answers it owes to be written.
+const CRASH_DRAIN: Duration = Duration::from_secs(5);
 
 /// Longest incoming request id echoed back; longer ones are replaced.
 const MAX_REQUEST_ID: usize = 200;
@@ -107,6 +110,12 @@ pub(crate) async fn front(State(state): State<AppState>, request: Request, next:
         .filter(|v| !v.is_empty() && v.len() <= MAX_REQUEST_ID)
         .cloned()
         .unwrap_or_else(new_request_id);
+    // Under `crash-after`, an answer within the limit is owed: the crash
+    // waits until it is written.
+    let owed = match state.faults.crash_after {
+        Some(limit) if ordinal <= limit => Some(owe(&state, &request)),
+        _ => None,
+    };
     let mut response = if state.faults.has_front_faults() {
         match apply_front_faults(&state, ordinal).await {
             Some(response) => response,
@@ -115,6 +124,9 @@ pub(crate) async fn front(State(state): State<AppState>, request: Request, next:
     } else {
         next.run(request).await
     };
+    if let Some(Some(ledger)) = owed {
+        response = response.map(|body| Body::new(OwedBody { body, ledger }));
+    }
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
         response = super::error::in_json_shape(response);
     }
@@ -124,12 +136,66 @@ pub(crate) async fn front(State(state): State<AppState>, request: Request, next:
     response
 }
 
+/// Records an answer owed under `crash-after` on the request's connection;
+/// a request that came without one (served outside `serve`) settles at once.
+fn owe(state: &AppState, request: &Request) -> Option<AnswerLedger> {
+    match request.extensions().get::<ConnectInfo<AnswerLedger>>() {
+        Some(ConnectInfo(ledger)) => {
+            ledger.owe();
+            Some(ledger.clone())
+        }
+        None => {
+            state.settled.fetch_add(1, Ordering::AcqRel);
+            None
+        }
+    }
+}
+
+/// An owed answer's body; dropping it (hyper is done with it) marks the
+/// answer finished, to be settled by the connection's next flush.
+struct OwedBody {
+    body: Body,
+    ledger: AnswerLedger,
+}
+
+impl Drop for OwedBody {
+    fn drop(&mut self) {
+        self.ledger.finished();
+    }
+}
+
+impl HttpBody for OwedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// Applies the front faults; `Some` answers the request instead of the route.
 async fn apply_front_faults(state: &AppState, ordinal: u64) -> Option<Response> {
     let plan = &state.faults;
     if let Some(limit) = plan.crash_after
         && ordinal > limit
     {
+        // The first `limit` answers go out before the server dies, unless
+        // one takes longer than CRASH_DRAIN.
+        let deadline = Instant::now() + CRASH_DRAIN;
+        while state.settled.load(Ordering::Acquire) < limit && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         state.kill.trigger(KillReason::Crash);
         // Answer only once the server is down: the write then fails on the
         // killed connection (or the runtime is gone), so the client never

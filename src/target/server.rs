@@ -11,6 +11,13 @@
 //! Tripping it stops the accept loop (the listener is dropped, so later
 //! connects are refused) and fails the I/O of every open connection, so
 //! clients see their connections drop instead of an answer.
+//!
+//! A crash keeps the fault's promise that the first N requests are answered:
+//! request N + 1 trips the switch only once every answer to the first N has
+//! been written to its socket (or its connection is gone). Each connection
+//! keeps an [`AnswerLedger`] of the answers it owes; a flush settles those
+//! whose bodies hyper has finished, since hyper writes its buffer out before
+//! it flushes the socket.
 
 use std::future::Future;
 use std::io;
@@ -52,6 +59,9 @@ pub(crate) struct TargetState {
     pub started: Instant,
     /// Requests seen so far, `/health` included.
     pub requests: AtomicU64,
+    /// Answers to the first `crash-after` requests known to be written (or
+    /// lost with their connection); the crash waits for all of them.
+    pub settled: Arc<AtomicU64>,
     pub kill: Arc<KillSwitch>,
 }
 
@@ -77,6 +87,7 @@ impl TargetState {
             storage,
             started: Instant::now(),
             requests: AtomicU64::new(0),
+            settled: Arc::new(AtomicU64::new(0)),
             kill: Arc::new(KillSwitch::default()),
         }))
     }
@@ -237,12 +248,27 @@ fn describe(state: &TargetState) -> String {
 
 async fn serve_state(listener: TcpListener, state: AppState) -> io::Result<()> {
     let app = router(state.clone());
+    let crash = state.faults.crash_after.is_some();
     let listener = KillableListener {
         inner: listener,
         kill: state.kill.clone(),
+        settled: crash.then(|| state.settled.clone()),
+    };
+    // Only a crash needs to know which connection a request came on: the
+    // per-request extension costs an allocation the hot path is spared.
+    let served = async move {
+        if crash {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<AnswerLedger>(),
+            )
+            .await
+        } else {
+            axum::serve(listener, app).await
+        }
     };
     tokio::select! {
-        result = axum::serve(listener, app).into_future() => result,
+        result = served => result,
         reason = state.kill.wait() => match reason {
             KillReason::Shutdown => Ok(()),
             KillReason::Crash => Err(io::Error::new(
@@ -256,10 +282,77 @@ async fn serve_state(listener: TcpListener, state: AppState) -> io::Result<()> {
     }
 }
 
+/// The answers one connection owes under `crash-after`: requests within the
+/// limit that it has read, and how far their answers have got.
+#[derive(Debug)]
+pub(crate) struct Answers {
+    /// Requests within the limit read on this connection.
+    started: AtomicU64,
+    /// Of those, answers whose body hyper has finished with (sent whole into
+    /// its write buffer, or given up).
+    finished: AtomicU64,
+    /// Of those, answers known to be in the socket (or lost with it).
+    settled: AtomicU64,
+    /// The target's count of settled answers.
+    total: Arc<AtomicU64>,
+}
+
+impl Answers {
+    fn new(total: Arc<AtomicU64>) -> Arc<Self> {
+        Arc::new(Answers {
+            started: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
+            settled: AtomicU64::new(0),
+            total,
+        })
+    }
+
+    /// Adds the answers up to `upto` (a count of this connection's) to the
+    /// settled ones, once each.
+    fn settle(&self, upto: u64) {
+        let before = self.settled.fetch_max(upto, Ordering::AcqRel);
+        if upto > before {
+            self.total.fetch_add(upto - before, Ordering::AcqRel);
+        }
+    }
+}
+
+/// A connection's [`Answers`], handed to every request read on it.
+#[derive(Debug, Clone)]
+pub(crate) struct AnswerLedger(Arc<Answers>);
+
+impl AnswerLedger {
+    /// A request within the crash limit was read; its answer is now owed.
+    pub fn owe(&self) {
+        self.0.started.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The owed answer's body is finished with: the next flush of the
+    /// connection puts it on the wire.
+    pub fn finished(&self) {
+        self.0.finished.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, KillableListener>>
+    for AnswerLedger
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, KillableListener>) -> Self {
+        let answers = stream.io().answers.clone().unwrap_or_else(|| {
+            // Not reached: the ledger is asked for only when the crash fault
+            // is on, and then every connection has answers to keep.
+            Answers::new(Arc::new(AtomicU64::new(0)))
+        });
+        AnswerLedger(answers)
+    }
+}
+
 /// Accepts connections whose I/O fails once the kill switch trips.
-struct KillableListener {
+pub(crate) struct KillableListener {
     inner: TcpListener,
     kill: Arc<KillSwitch>,
+    /// The target's settled answers, when the crash fault is on.
+    settled: Option<Arc<AtomicU64>>,
 }
 
 impl axum::serve::Listener for KillableListener {
@@ -273,10 +366,12 @@ impl axum::serve::Listener for KillableListener {
                     // Small JSON answers must not wait for Nagle's algorithm.
                     let _ = stream.set_nodelay(true);
                     let killed = Box::pin(self.kill.notify.clone().notified_owned());
+                    let answers = self.settled.clone().map(Answers::new);
                     let stream = KillableStream {
                         inner: stream,
                         kill: self.kill.clone(),
                         killed,
+                        answers,
                     };
                     return (stream, addr);
                 }
@@ -293,11 +388,23 @@ impl axum::serve::Listener for KillableListener {
 }
 
 /// A connection that fails with `ConnectionAborted` once the kill switch trips.
-struct KillableStream {
+pub(crate) struct KillableStream {
     inner: TcpStream,
     kill: Arc<KillSwitch>,
     /// Wakes a connection that is waiting on I/O when the switch trips.
     killed: Pin<Box<OwnedNotified>>,
+    /// The answers this connection owes, when the crash fault is on.
+    answers: Option<Arc<Answers>>,
+}
+
+impl Drop for KillableStream {
+    /// Whatever the connection still owed is lost with it: settled, so the
+    /// crash does not wait for it.
+    fn drop(&mut self) {
+        if let Some(answers) = &self.answers {
+            answers.settle(answers.started.load(Ordering::Acquire));
+        }
+    }
 }
 
 impl KillableStream {
@@ -368,6 +475,11 @@ impl AsyncWrite for KillableStream {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // hyper flushes only once its buffer is written: every answer
+        // finished before this call is in the socket.
+        if let Some(answers) = &self.answers {
+            answers.settle(answers.finished.load(Ordering::Acquire));
+        }
         self.check()?;
         Pin::new(&mut self.inner).poll_flush(cx)
     }
