@@ -190,11 +190,14 @@ fn a_single_stage_runs() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let r = parse(&stdout(&out));
     assert!(r.overall.requests > 0);
-    // What the server saw: the requests counted, and those cut off in
-    // flight when the stage ended.
-    assert_eq!(
-        (r.overall.requests + r.interrupted) as usize,
-        probe.received().len()
+    // What the server saw: every request counted, and those cut off in
+    // flight when the stage ended if they had got far enough to be read.
+    let received = probe.received().len() as u64;
+    assert!(
+        (r.overall.requests..=r.overall.requests + r.interrupted).contains(&received),
+        "{received} received, {} answered, {} cut off",
+        r.overall.requests,
+        r.interrupted
     );
 }
 

@@ -426,7 +426,15 @@ fn live_totals_count_each_request_once() {
     let o = r.overall();
     assert_eq!(statuses.last().unwrap().0, o.requests);
     assert_eq!(running, o.requests, "every window together is the run");
-    assert_eq!(t.requests_seen(), o.requests);
+    // The target saw every request counted, and perhaps some of those cut
+    // off in flight when the time was up.
+    let seen = t.requests_seen();
+    assert!(
+        (o.requests..=o.requests + r.interrupted).contains(&seen),
+        "{seen} seen, {} answered, {} cut off",
+        o.requests,
+        r.interrupted
+    );
 }
 
 #[test]
