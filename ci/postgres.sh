@@ -3,13 +3,13 @@
 # (tests/postgres.rs) and prints the line to evaluate:
 #
 #     eval "$(ci/postgres.sh)"     # exports CONVOY_TEST_DATABASE_URL
+#     ci/postgres.sh stop "$CONVOY_TEST_PG_DIR"   # stops it, deletes its files
 #
 # Installs Debian's postgresql when no initdb is found. PostgreSQL refuses
 # to run as root, so the cluster belongs to the `postgres` user (or the
 # current user when not root), lives in a temporary directory, listens on
 # loopback only on a free port, and trusts loopback connections. It keeps
-# running until `pg_ctl stop -D DIR` (printed as a comment) or the machine
-# restarts.
+# running until `ci/postgres.sh stop DIR` or the machine restarts.
 set -euo pipefail
 
 log() { echo "$@" >&2; }
@@ -28,15 +28,28 @@ if ! find_bin initdb >/dev/null; then
     apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 fi
-INITDB=$(find_bin initdb)
-PG_CTL=$(find_bin pg_ctl)
-
 run_as=()
 owner=$(id -un)
 if [ "$(id -u)" = 0 ]; then
     owner=postgres
     run_as=(runuser -u postgres --)
 fi
+
+if [ "${1:-}" = stop ]; then
+    dir=${2:?usage: ci/postgres.sh stop DIR}
+    case $dir in
+        /tmp/convoy-pg.*) ;;
+        *) log "ci/postgres.sh: $dir is not a cluster this script made"; exit 2 ;;
+    esac
+    if [ -d "$dir/data" ]; then
+        "${run_as[@]}" "$(find_bin pg_ctl)" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+    fi
+    rm -rf "$dir"
+    exit 0
+fi
+
+INITDB=$(find_bin initdb)
+PG_CTL=$(find_bin pg_ctl)
 
 dir=$(mktemp -d /tmp/convoy-pg.XXXXXX)
 chown "$owner" "$dir"
@@ -50,4 +63,4 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 log "== postgresql on 127.0.0.1:$port (data in $dir/data)"
 
 echo "export CONVOY_TEST_DATABASE_URL='postgres://postgres@127.0.0.1:$port/postgres'"
-echo "# stop with: ${run_as[*]} $PG_CTL -D $dir/data stop"
+echo "export CONVOY_TEST_PG_DIR='$dir'"
