@@ -113,7 +113,7 @@ pub(crate) async fn front(State(state): State<AppState>, request: Request, next:
     // Under `crash-after`, an answer within the limit is owed: the crash
     // waits until it is written.
     let owed = match state.faults.crash_after {
-        Some(limit) if ordinal <= limit => Some(owe(&state, &request)),
+        Some(limit) if ordinal <= limit => owe(&state, &request),
         _ => None,
     };
     let mut response = if state.faults.has_front_faults() {
@@ -124,7 +124,7 @@ pub(crate) async fn front(State(state): State<AppState>, request: Request, next:
     } else {
         next.run(request).await
     };
-    if let Some(Some(ledger)) = owed {
+    if let Some(ledger) = owed {
         response = response.map(|body| Body::new(OwedBody { body, ledger }));
     }
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
