@@ -193,7 +193,7 @@ fn bench_journey<W: Workload>(
     });
 }
 
-fn scenario_workload(name: &str, url: &reqwest::Url) -> ScenarioWorkload {
+fn scenario_workload(name: &str, url: &url::Url) -> ScenarioWorkload {
     let s = scenario::load(name).unwrap_or_else(|d| panic!("{d}"));
     ScenarioWorkload::new(
         vec![s],
@@ -206,7 +206,7 @@ fn scenario_workload(name: &str, url: &reqwest::Url) -> ScenarioWorkload {
 
 fn journey(c: &mut Criterion) {
     let target: RunningTarget = target::spawn(TargetConfig::default()).expect("target starts");
-    let url: reqwest::Url = target.base_url().parse().expect("valid URL");
+    let url: url::Url = target.base_url().parse().expect("valid URL");
     let mut group = c.benchmark_group("journey");
     group
         .sampling_mode(SamplingMode::Linear)

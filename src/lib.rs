@@ -1,32 +1,21 @@
 //! convoy: a load-testing and smoke-test harness for the HTTP APIs of
 //! logistics platforms.
 //!
-//! The crate is organised as a pipeline, each stage usable on its own:
+//! This crate is the `convoy` command: [`cli`] holds what the user types
+//! (clap structs), turns it into plans and calls the two crates it joins:
 //!
-//! * [`plan`] holds validated run plans (load models, HTTP options). The
-//!   command line ([`cli`]) and, later, scenario files are turned into a plan;
-//!   the engine only ever sees a plan.
-//! * [`engine`] executes a plan: virtual users (closed model) or arrivals
-//!   (open model) drive a [`engine::Workload`], recording into
-//!   [`metrics`] without a shared lock on the hot path.
-//! * [`metrics`] holds the mergeable measurement values: HdrHistograms per
-//!   step, counters by status and by error cause, a per-second timeline.
-//! * [`report`] turns a run result into the versioned `convoy.report/v1`
-//!   document and renders it (terminal table, JSON, ...).
-//! * [`target`] is the built-in reference logistics API with fault injection.
+//! * [`convoy_core`], the harness (plans, the load engine, measurement,
+//!   scenarios, gates, reports, live metrics), re-exported here module by
+//!   module so that `convoy::engine` and `convoy_core::engine` are one path;
+//! * [`reference_api`], the reference logistics API with faults on demand,
+//!   re-exported as [`target`]. The harness never depends on it: only the
+//!   command line starts it (`convoy run` without `--target`,
+//!   `convoy target`).
 
-pub mod bench;
 pub mod cli;
-pub mod engine;
-pub mod gate;
-pub mod live;
-pub mod metrics;
-pub mod plan;
-pub mod profile;
-pub mod progress;
-pub mod redact;
-pub mod report;
-pub mod rls;
-pub mod safety;
-pub mod scenario;
-pub mod target;
+
+pub use convoy_core::{
+    bench, engine, gate, live, metrics, plan, profile, progress, redact, report, rls, safety,
+    scenario,
+};
+pub use reference_api as target;

@@ -422,7 +422,7 @@ fn login(base_url: &str) -> String {
 fn run_scenario(text: &str, base_url: &str, iterations: u64) -> RunResult {
     let scenario = parse::parse(std::path::Path::new("failing.toml"), text, &parse::EnvScope)
         .unwrap_or_else(|d| panic!("{d}"));
-    let url: reqwest::Url = base_url.parse().unwrap();
+    let url: url::Url = base_url.parse().unwrap();
     let workload =
         ScenarioWorkload::new(vec![scenario], Some(&url), quick(), CustomRegistry::new()).unwrap();
     let options = EngineOptions {

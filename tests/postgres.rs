@@ -51,7 +51,7 @@ fn load(text: &str, url: &str) -> Result<convoy::scenario::Scenario, String> {
 
 fn run(text: &str, url: &str, iterations: u64) -> RunResult {
     let scenario = load(text, url).unwrap_or_else(|d| panic!("{d}"));
-    let target: reqwest::Url = "http://127.0.0.1:9".parse().unwrap();
+    let target: url::Url = "http://127.0.0.1:9".parse().unwrap();
     let w = ScenarioWorkload::new(
         vec![scenario],
         Some(&target),
@@ -109,7 +109,7 @@ checks = [{ rows = 1 }, { column = "kind", equals = "delivery" }, { column = "am
 fn single_entry_passes_then_a_duplicate_behind_the_apis_back_fails_it() {
     let Some(server) = server_url() else { return };
     // A password in the URL: trust auth ignores it, redaction must not.
-    let mut url: reqwest::Url = fresh_database(&server, "single").parse().unwrap();
+    let mut url: url::Url = fresh_database(&server, "single").parse().unwrap();
     url.set_password(Some("s3cret-db-pw")).unwrap();
     let url = url.to_string();
 

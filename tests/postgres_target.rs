@@ -29,7 +29,7 @@ const PASSWORD: &str = "s3cret-db-pw";
 
 /// `url` with [`PASSWORD`] in it.
 fn with_password(url: &str) -> String {
-    let mut url: reqwest::Url = url.parse().unwrap();
+    let mut url: url::Url = url.parse().unwrap();
     url.set_password(Some(PASSWORD)).unwrap();
     url.to_string()
 }

@@ -405,7 +405,7 @@ fn load_allowed(args: &[String], vars: &[(String, String)], origin: &str) -> Res
         target.ends_with(".example.com/api"),
         "{origin}: the target comes from a CI variable: {target}"
     );
-    let url: reqwest::Url = target.parse().unwrap();
+    let url: url::Url = target.parse().unwrap();
     let smoke = run.profile == "smoke";
     convoy::safety::check_target(&url, !smoke, &run.target.allow_hosts).map_err(|e| e.to_string())
 }

@@ -82,7 +82,7 @@ fn every_builtin_passes_against_the_reference_target() {
 #[test]
 fn the_lifecycle_writes_one_ledger_row_per_delivery() {
     let t = target::spawn(TargetConfig::default()).unwrap();
-    let url: reqwest::Url = t.base_url().parse().unwrap();
+    let url: url::Url = t.base_url().parse().unwrap();
     let s = scenario::load("order-lifecycle").unwrap();
     let w = ScenarioWorkload::new(
         vec![s],
@@ -317,7 +317,7 @@ fn custom_journeys_run_from_scenario_files() {
     assert_eq!(step.stats.requests, 6);
 
     let unregistered = scenario::load(path.to_str().unwrap()).unwrap();
-    let url: reqwest::Url = "http://127.0.0.1:1".parse().unwrap();
+    let url: url::Url = "http://127.0.0.1:1".parse().unwrap();
     let err = ScenarioWorkload::new(
         vec![unregistered],
         Some(&url),

@@ -150,7 +150,7 @@ fn twice_each() -> LoadModel {
 
 /// POSTs JSON over a plain TCP connection and returns the response body.
 fn post_json(base_url: &str, path: &str, body: &str) -> String {
-    let url: reqwest::Url = base_url.parse().unwrap();
+    let url: url::Url = base_url.parse().unwrap();
     let addr = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -250,7 +250,7 @@ fn no_artifact_of_a_failing_journey_holds_a_secret() {
         .iter()
         .map(|p| parse::load_file(p).unwrap_or_else(|d| panic!("{d}")))
         .collect();
-    let url: reqwest::Url = t.base_url().parse().unwrap();
+    let url: url::Url = t.base_url().parse().unwrap();
     let workload = ScenarioWorkload::new(
         scenarios,
         Some(&url),
@@ -430,7 +430,7 @@ fn convoy_bench_prints_and_writes_no_secret() {
     let t = target::spawn(TargetConfig::default()).unwrap();
     let token = issued_token(&t);
     let dir = tempfile::tempdir().unwrap();
-    let base: reqwest::Url = t.base_url().parse().unwrap();
+    let base: url::Url = t.base_url().parse().unwrap();
     let url = format!(
         "http://convoy:{BENCH_URL_PASSWORD}@127.0.0.1:{}/api/orders?access_token={BENCH_QUERY_TOKEN}&limit=1",
         base.port().unwrap()
@@ -512,7 +512,7 @@ fn run_and_render(t: &RunningTarget, journeys: &[(&str, &str)]) -> Vec<(String, 
             parse::load_file(&path).unwrap_or_else(|d| panic!("{d}"))
         })
         .collect();
-    let url: reqwest::Url = t.base_url().parse().unwrap();
+    let url: url::Url = t.base_url().parse().unwrap();
     let workload = ScenarioWorkload::new(
         scenarios,
         Some(&url),

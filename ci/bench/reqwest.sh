@@ -2,7 +2,7 @@
 # Issue 2 asked for the load engine "on tokio + reqwest (rustls; drop to
 # hyper on the hot path only if the benchmark below shows reqwest is the
 # bottleneck)". convoy's engine sends through hyper connections of its own
-# (src/engine/http.rs); this is the measurement behind that choice.
+# (crates/convoy-core/src/engine/http.rs); this is the measurement behind that choice.
 #
 # ci/bench/reqwest-probe/ is `convoy bench` rebuilt on reqwest: the same
 # closed model, the same worker layout (one current-thread runtime per CPU

@@ -94,7 +94,7 @@ pub struct BenchArgs {
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
     pub connect_timeout: Duration,
     /// HTTP version.
-    #[arg(long = "http", value_enum, default_value = "1.1")]
+    #[arg(long = "http", default_value = "1.1", value_parser = super::http_version_parser())]
     pub http_version: HttpVersion,
     /// Accept invalid TLS certificates.
     #[arg(long)]
@@ -132,7 +132,7 @@ pub struct BenchArgs {
 impl BenchArgs {
     /// Validates the arguments into a plan.
     pub fn plan(&self) -> Result<BenchPlan, CliError> {
-        let url: reqwest::Url = self
+        let url: url::Url = self
             .url
             .parse()
             .map_err(|e| CliError::usage(format!("invalid URL {:?}: {e}", self.url)))?;

@@ -152,3 +152,19 @@ pub fn main() -> ExitCode {
         }
     }
 }
+
+/// `--format` of `convoy report`: the report formats, listed in `--help`.
+pub(crate) fn format_parser() -> impl clap::builder::TypedValueParser<Value = crate::report::Format>
+{
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(crate::report::Format::NAMES)
+        .try_map(|s| s.parse::<crate::report::Format>())
+}
+
+/// `--http` of `run` and `bench`: the HTTP versions, listed in `--help`.
+pub(crate) fn http_version_parser()
+-> impl clap::builder::TypedValueParser<Value = crate::plan::HttpVersion> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(crate::plan::HttpVersion::NAMES)
+        .try_map(|s| s.parse::<crate::plan::HttpVersion>())
+}

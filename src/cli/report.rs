@@ -16,7 +16,7 @@ pub struct Args {
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     /// Output format.
-    #[arg(long, short, value_enum, default_value_t = Format::Table)]
+    #[arg(long, short, default_value = "table", value_parser = super::format_parser())]
     pub format: Format,
     /// Write to this file instead of standard output.
     #[arg(long, short, value_name = "OUT")]

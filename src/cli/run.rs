@@ -39,7 +39,7 @@ pub struct TargetOpts {
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
     pub connect_timeout: Duration,
     /// HTTP version.
-    #[arg(long = "http", value_enum, default_value = "1.1")]
+    #[arg(long = "http", default_value = "1.1", value_parser = super::http_version_parser())]
     pub http_version: HttpVersion,
     /// Accept invalid TLS certificates.
     #[arg(long)]
@@ -68,10 +68,10 @@ impl TargetOpts {
     pub(crate) fn resolve(
         &self,
         quiet: bool,
-    ) -> Result<(reqwest::Url, Option<RunningTarget>), CliError> {
+    ) -> Result<(url::Url, Option<RunningTarget>), CliError> {
         match &self.target {
             Some(t) => {
-                let url: reqwest::Url = t
+                let url: url::Url = t
                     .parse()
                     .map_err(|e| CliError::usage(format!("invalid --target {t:?}: {e}")))?;
                 if !matches!(url.scheme(), "http" | "https") {
@@ -85,7 +85,7 @@ impl TargetOpts {
                 let running = target::spawn(TargetConfig::default()).map_err(|e| {
                     CliError::aborted(format!("cannot start the reference target: {e}"))
                 })?;
-                let url: reqwest::Url = running
+                let url: url::Url = running
                     .base_url()
                     .parse()
                     .expect("the target's URL is valid");

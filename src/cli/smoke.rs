@@ -160,7 +160,7 @@ fn concat(results: Vec<RunResult>) -> RunResult {
 
 /// Polls `path` until it answers 200 or `limit` passes.
 fn wait_healthy(
-    url: &reqwest::Url,
+    url: &url::Url,
     path: &str,
     limit: Duration,
     http: &crate::plan::HttpOptions,

@@ -20,7 +20,7 @@ pub fn run_scenarios(
     custom: CustomRegistry,
     watch: bool,
 ) -> RunResult {
-    let url: reqwest::Url = base_url.parse().unwrap();
+    let url: url::Url = base_url.parse().unwrap();
     let control = RunControl::new();
     let mut w =
         ScenarioWorkload::new(scenarios, Some(&url), HttpOptions::default(), custom).unwrap();

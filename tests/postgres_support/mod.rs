@@ -83,7 +83,7 @@ pub fn empty_database(server: &str, name: &str) -> String {
         &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
     );
     exec(server, &format!("CREATE DATABASE {db}"));
-    let mut url: reqwest::Url = server.parse().unwrap();
+    let mut url: url::Url = server.parse().unwrap();
     url.set_path(&format!("/{db}"));
     url.to_string()
 }

@@ -79,7 +79,7 @@ fn database_for_target() -> Option<String> {
     })
     .join()
     .unwrap();
-    let mut url: reqwest::Url = server.parse().unwrap();
+    let mut url: url::Url = server.parse().unwrap();
     url.set_path(&format!("/{name}"));
     Some(url.to_string())
 }

@@ -10,7 +10,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::plan::{format_duration, parse_duration};
+use crate::duration::{format_duration, parse_duration};
 
 /// Extra latency added to every request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,7 +246,7 @@ impl FromStr for Fault {
 }
 
 fn duration(s: &str) -> Option<Duration> {
-    parse_duration(s.trim()).ok()
+    parse_duration(s)
 }
 
 fn probability(s: &str) -> Option<f64> {

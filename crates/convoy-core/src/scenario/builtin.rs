@@ -21,12 +21,12 @@ pub const NAMES: &[&str] = &[
 /// The source text of a built-in scenario.
 pub fn source(name: &str) -> Option<&'static str> {
     Some(match name {
-        "health" => include_str!("../../scenarios/health.toml"),
-        "login" => include_str!("../../scenarios/login.toml"),
-        "order-lifecycle" => include_str!("../../scenarios/order-lifecycle.toml"),
-        "idempotent-replay" => include_str!("../../scenarios/idempotent-replay.toml"),
-        "tenant-isolation" => include_str!("../../scenarios/tenant-isolation.toml"),
-        "dispatch" => include_str!("../../scenarios/dispatch.toml"),
+        "health" => include_str!("../../../../scenarios/health.toml"),
+        "login" => include_str!("../../../../scenarios/login.toml"),
+        "order-lifecycle" => include_str!("../../../../scenarios/order-lifecycle.toml"),
+        "idempotent-replay" => include_str!("../../../../scenarios/idempotent-replay.toml"),
+        "tenant-isolation" => include_str!("../../../../scenarios/tenant-isolation.toml"),
+        "dispatch" => include_str!("../../../../scenarios/dispatch.toml"),
         _ => return None,
     })
 }

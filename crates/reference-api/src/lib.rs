@@ -132,6 +132,7 @@
 
 mod auth;
 mod dispatch;
+mod duration;
 mod error;
 mod fault;
 mod inject;

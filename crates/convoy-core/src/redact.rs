@@ -32,7 +32,7 @@ pub fn is_sensitive_name(name: &str) -> bool {
 
 /// A URL fit for display: the password of its user info and the values of
 /// sensitive query parameters are redacted.
-pub fn redact_url(url: &reqwest::Url) -> String {
+pub fn redact_url(url: &url::Url) -> String {
     let mut u = url.clone();
     if u.password().is_some() {
         let _ = u.set_password(Some(REDACTED));
@@ -69,7 +69,7 @@ mod tests {
 
     #[test]
     fn urls_lose_passwords_and_tokens() {
-        let u: reqwest::Url = "http://bob:hunter2@127.0.0.1:8080/x?access_token=abc123&page=2"
+        let u: url::Url = "http://bob:hunter2@127.0.0.1:8080/x?access_token=abc123&page=2"
             .parse()
             .unwrap();
         let shown = redact_url(&u);

@@ -85,7 +85,7 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// The endpoint of an absolute `http` or `https` URL.
-    pub fn from_url(url: &reqwest::Url) -> Result<Self, String> {
+    pub fn from_url(url: &url::Url) -> Result<Self, String> {
         let tls = match url.scheme() {
             "http" => false,
             "https" => true,
@@ -124,7 +124,7 @@ impl Endpoint {
 }
 
 /// The origin-form URI (`/path?query`) of a URL, for building requests.
-pub fn origin_form(url: &reqwest::Url) -> Uri {
+pub fn origin_form(url: &url::Url) -> Uri {
     let mut pq = url.path().to_string();
     if let Some(q) = url.query() {
         pq.push('?');
@@ -688,7 +688,7 @@ pub fn error_chain(e: &(dyn StdError + 'static)) -> String {
 
 /// Checks that the target of `url` accepts TCP connections within
 /// `timeout`, so an unreachable target is reported before a run starts.
-pub fn preflight(url: &reqwest::Url, timeout: Duration) -> Result<(), String> {
+pub fn preflight(url: &url::Url, timeout: Duration) -> Result<(), String> {
     use std::net::{TcpStream, ToSocketAddrs};
     let ep = Endpoint::from_url(url)?;
     let addrs: Vec<_> = (ep.host.as_str(), ep.port)

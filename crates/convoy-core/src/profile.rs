@@ -12,7 +12,7 @@
 //! A smoke profile (one user, one iteration: `smoke`, or a file's profile
 //! of that shape) runs every journey once when `convoy run` mixes several,
 //! as `convoy smoke` does: the iteration count becomes one per journey of
-//! the weighted cycle ([`crate::cli::run::every_journey_once`]).
+//! the weighted cycle (`every_journey_once` in the `convoy` crate's `cli::run`).
 //!
 //! Users define their own in TOML files:
 //!

@@ -472,23 +472,24 @@ pub fn new_run_id(at: SystemTime) -> String {
 }
 
 /// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// The terminal summary table.
     Table,
     /// The `convoy.report/v1` JSON document.
     Json,
     /// Markdown for a GitHub step summary or a pull-request comment.
-    #[value(alias = "markdown")]
     Md,
     /// JUnit XML: gates and checks as test cases.
-    #[value(alias = "xml")]
     Junit,
     /// One self-contained HTML page with charts.
     Html,
 }
 
 impl Format {
+    /// The names `FromStr` accepts, aliases included.
+    pub const NAMES: &[&str] = &["table", "json", "md", "markdown", "junit", "xml", "html"];
+
     /// The usual file extension of the format.
     pub fn extension(self) -> &'static str {
         match self {
@@ -498,6 +499,26 @@ impl Format {
             Format::Junit => "xml",
             Format::Html => "html",
         }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Format, String> {
+        Ok(match s {
+            "table" => Format::Table,
+            "json" => Format::Json,
+            "md" | "markdown" => Format::Md,
+            "junit" | "xml" => Format::Junit,
+            "html" => Format::Html,
+            _ => {
+                return Err(format!(
+                    "unknown format {s:?} (one of {})",
+                    Format::NAMES.join(", ")
+                ));
+            }
+        })
     }
 }
 

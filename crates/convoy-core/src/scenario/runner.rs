@@ -265,7 +265,7 @@ impl ScenarioWorkload {
     /// `base_url` when `None`).
     pub fn new(
         scenarios: Vec<Scenario>,
-        target: Option<&reqwest::Url>,
+        target: Option<&url::Url>,
         http: HttpOptions,
         custom: CustomRegistry,
     ) -> Result<Self, String> {
@@ -881,7 +881,7 @@ impl StepRun<'_> {
         };
         let path = r.path.render(&ctx).map_err(unset)?;
         let mut uri = if path.starts_with("http://") || path.starts_with("https://") {
-            let u: reqwest::Url = path
+            let u: url::Url = path
                 .parse()
                 .map_err(|e| format!("invalid URL {path:?}: {e}"))?;
             crate::engine::http::origin_form(&u).to_string()

@@ -453,7 +453,7 @@ impl<'a> Compiler<'a> {
                         "base_url may use {{ env.NAME }} but no per-request placeholder",
                     )
                 })?;
-                let url: reqwest::Url = text
+                let url: url::Url = text
                     .parse()
                     .map_err(|e| self.err(u.span(), format!("invalid base_url {text:?}: {e}")))?;
                 if !matches!(url.scheme(), "http" | "https") {

@@ -19,7 +19,7 @@ pub struct Scenario {
     /// Relative weight when several journeys are mixed.
     pub weight: u32,
     /// Where requests go unless `--target` overrides it.
-    pub base_url: Option<reqwest::Url>,
+    pub base_url: Option<url::Url>,
     /// Gates the scenario asks for (checked by the gate parser).
     pub gates: Vec<String>,
     /// Names of the per-user variable slots.

@@ -16,6 +16,7 @@
 //! the scenarios and steps of the system under test.
 
 pub mod render;
+mod serve;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -104,6 +105,7 @@ impl Exporter {
         }));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
+            .enable_time()
             .build()
             .map_err(bind_error)?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -115,24 +117,7 @@ impl Exporter {
                     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                         return;
                     };
-                    let app = axum::Router::new().route(
-                        "/metrics",
-                        axum::routing::get(move || {
-                            let state = Arc::clone(&served);
-                            async move {
-                                let text = {
-                                    let s = state.lock().expect("metrics state");
-                                    render::render(&s.info, s.figures.as_ref())
-                                };
-                                ([(http::header::CONTENT_TYPE, render::CONTENT_TYPE)], text)
-                            }
-                        }),
-                    );
-                    let _ = axum::serve(listener, app)
-                        .with_graceful_shutdown(async {
-                            let _ = rx.await;
-                        })
-                        .await;
+                    serve::serve(listener, served, rx).await;
                 });
             })
             .map_err(bind_error)?;

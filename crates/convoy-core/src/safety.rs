@@ -60,7 +60,7 @@ pub enum SafetyError {
 
 /// The host of `url` as the user would type it: lower case, IPv6 without
 /// brackets, no trailing dot.
-fn host_of(url: &reqwest::Url) -> Option<String> {
+fn host_of(url: &url::Url) -> Option<String> {
     let host = url.host_str()?;
     let host = host
         .strip_prefix('[')
@@ -107,7 +107,7 @@ fn is_loopback_host(host: &str) -> bool {
 
 /// True when `url` points at this machine's loopback interface, judged from
 /// the URL alone (`localhost` is taken at its word; no DNS is consulted).
-pub fn is_loopback(url: &reqwest::Url) -> bool {
+pub fn is_loopback(url: &url::Url) -> bool {
     host_of(url).is_some_and(|h| is_loopback_host(&h))
 }
 
@@ -116,7 +116,7 @@ pub fn is_loopback(url: &reqwest::Url) -> bool {
 /// values of repeated `--allow-host HOST` flags, compared without case,
 /// scheme, port or path).
 pub fn check_target(
-    url: &reqwest::Url,
+    url: &url::Url,
     heavier_than_smoke: bool,
     allowed_hosts: &[String],
 ) -> Result<(), SafetyError> {
@@ -176,7 +176,7 @@ pub fn contained_path(base: &Path, relative: &Path) -> Result<PathBuf, SafetyErr
 mod tests {
     use super::*;
 
-    fn url(s: &str) -> reqwest::Url {
+    fn url(s: &str) -> url::Url {
         s.parse().unwrap()
     }
 

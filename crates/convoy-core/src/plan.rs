@@ -659,15 +659,30 @@ impl Default for HttpOptions {
 }
 
 /// HTTP protocol version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HttpVersion {
     /// HTTP/1.1 with keep-alive.
-    #[value(name = "1.1")]
     Http1,
     /// HTTP/2 (prior knowledge on plain http, ALPN on https).
-    #[value(name = "2")]
     Http2,
+}
+
+impl HttpVersion {
+    /// The names `FromStr` accepts, as `--http` spells them.
+    pub const NAMES: &[&str] = &["1.1", "2"];
+}
+
+impl std::str::FromStr for HttpVersion {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<HttpVersion, String> {
+        match s {
+            "1.1" => Ok(HttpVersion::Http1),
+            "2" => Ok(HttpVersion::Http2),
+            _ => Err(format!("unknown HTTP version {s:?} (1.1 or 2)")),
+        }
+    }
 }
 
 /// Serde helpers: durations as human strings ("1m30s", "250ms").

@@ -19,15 +19,15 @@ pub(crate) struct Migration {
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         version: "0001_orders_rls",
-        sql: include_str!("../../migrations/0001_orders_rls.sql"),
+        sql: include_str!("../migrations/0001_orders_rls.sql"),
     },
     Migration {
         version: "0002_reference_target",
-        sql: include_str!("../../migrations/0002_reference_target.sql"),
+        sql: include_str!("../migrations/0002_reference_target.sql"),
     },
     Migration {
         version: "0003_app_role",
-        sql: include_str!("../../migrations/0003_app_role.sql"),
+        sql: include_str!("../migrations/0003_app_role.sql"),
     },
 ];
 

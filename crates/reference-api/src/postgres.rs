@@ -71,7 +71,14 @@ impl DatabaseUrl {
 
     /// Removes the URL and its password from `message`.
     fn scrub(&self, message: &str) -> String {
-        crate::scenario::sql::url_secrets(&self.0)
+        // The URL itself and its password, however the driver quoted them.
+        let mut secrets = vec![self.0.clone()];
+        if let Ok(cfg) = self.0.parse::<tokio_postgres::Config>()
+            && let Some(pw) = cfg.get_password()
+        {
+            secrets.push(String::from_utf8_lossy(pw).into_owned());
+        }
+        secrets
             .iter()
             .filter(|s| !s.is_empty())
             .fold(message.to_string(), |m, secret| m.replace(secret, "***"))

@@ -20,7 +20,7 @@ pub struct RequestSpec {
     /// HTTP method.
     pub method: http::Method,
     /// Absolute URL.
-    pub url: reqwest::Url,
+    pub url: url::Url,
     /// Headers sent with every request.
     pub headers: http::HeaderMap,
     /// Body sent with every request (empty for none).
