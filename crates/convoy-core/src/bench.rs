@@ -1,5 +1,8 @@
 //! `convoy bench`: one request, repeated under load, on the same engine as
 //! scenarios. The workload behind the oha-style ad-hoc mode.
+//!
+//! Layering: a workload like the scenario runner's, beside it: it imports
+//! the engine, metrics and plans only, never scenarios, reports or gates.
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -3,6 +3,10 @@
 //! The command line and scenario files are parsed elsewhere and turned into
 //! these types; the engine never sees raw user input. Every parser here
 //! returns a [`PlanError`] that says what was expected and what was found.
+//!
+//! Layering: a leaf. It imports no other module of the harness (the engine,
+//! scenarios and the command line build on it), so a plan can be built and
+//! checked without anything that runs.
 
 use std::fmt;
 use std::str::FromStr;

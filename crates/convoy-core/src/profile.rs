@@ -29,6 +29,9 @@
 //! max_in_flight = 500
 //! gates = ["p99 < 1s", "dropped == 0"]
 //! ```
+//!
+//! Layering: above scenarios and gates (a profile names gates and knows
+//! how journeys are cycled); the engine and reports never import it.
 
 use std::collections::BTreeMap;
 use std::path::Path;

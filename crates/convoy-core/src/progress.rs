@@ -2,6 +2,9 @@
 //! current throughput, errors so far. Drawn with indicatif on stderr, and
 //! only when stdout and stderr are terminals and the user did not ask for
 //! quiet (piped or CI output stays clean).
+//!
+//! Layering: a view of a run in progress. It reads the engine's live status
+//! and the report's number formatting; nothing below it imports it.
 
 use std::io::IsTerminal;
 use std::time::Duration;

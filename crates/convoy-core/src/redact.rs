@@ -2,6 +2,9 @@
 //!
 //! Tokens, passwords and `Authorization` headers are replaced by
 //! [`REDACTED`] before they reach a report, a log line or an error message.
+//!
+//! Layering: a leaf, imported by whatever prints or writes; it imports no
+//! other module of the harness.
 
 use std::borrow::Cow;
 

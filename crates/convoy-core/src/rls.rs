@@ -12,6 +12,9 @@
 //! tenant table under the check [`TABLE_CHECK`], so that check's pass rate
 //! *is* the coverage: reports show it, shards merge it, and the
 //! `rls_coverage` gate reads it.
+//!
+//! Layering: a leaf (the scenario step, reports and gates use its names);
+//! it imports no other module of the harness.
 
 use serde::Serialize;
 

@@ -6,6 +6,8 @@
 //! Both checks are pure: they look at the URL and the path as written and
 //! never resolve DNS or touch the file system, so they give the same answer
 //! on every machine and can run before anything else does.
+//!
+//! Layering: a leaf; it imports no other module of the harness.
 
 use std::net::IpAddr;
 use std::path::{Component, Path, PathBuf};

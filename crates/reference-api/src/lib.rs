@@ -8,6 +8,11 @@
 //! (own thread, own runtime, ephemeral loopback port) or from the command line
 //! with `convoy target` (which calls [`prepare`]).
 //!
+//! It is a crate of its own (`convoy-reference-api`) and depends on no harness
+//! code: the thing measured must not lean on the thing that measures it. The
+//! `convoy` binary joins the two (`convoy run` without `--target`, `convoy
+//! target`); `tests/architecture.rs` keeps the wall standing.
+//!
 //! # Seeded tenants and users
 //!
 //! Two tenants, `acme` (depots around Hamburg) and `globex` (around

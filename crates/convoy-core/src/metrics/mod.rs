@@ -1,6 +1,9 @@
 //! Measurement values: histograms, per-step counters, per-worker shards and
 //! the per-second timeline. Nothing here knows about HTTP clients or output
 //! formats.
+//!
+//! Layering: a leaf. It imports no other module of the harness; the engine
+//! records into it, reports, gates and live metrics read it.
 
 pub mod checks;
 pub mod histogram;
