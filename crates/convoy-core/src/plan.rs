@@ -25,6 +25,14 @@ pub enum PlanError {
         /// What the user wrote.
         found: String,
     },
+    /// A duration longer than any run convoy plans ([`MAX_DURATION`]).
+    #[error(
+        "duration {found:?} is too long: convoy plans runs, timeouts and stages of at most 365 days"
+    )]
+    DurationTooLong {
+        /// What the user wrote.
+        found: String,
+    },
     /// A rate such as `500/s`.
     #[error(
         "invalid rate {found:?}: expected requests per unit, such as 500/s, 30/m or 2/h (a plain number means per second)"
@@ -50,6 +58,22 @@ pub enum PlanError {
 
 /// Parses a human duration: `250ms`, `30s`, `2m`, `1h30m`, `1.5s`.
 pub fn parse_duration(s: &str) -> Result<Duration, PlanError> {
+    let d = parse_unbounded(s)?;
+    if d > MAX_DURATION {
+        return Err(PlanError::DurationTooLong {
+            found: s.to_string(),
+        });
+    }
+    Ok(d)
+}
+
+/// The longest duration any flag, profile or stage may give: 365 days. Far
+/// beyond a real soak test, and far enough below the limits of the clock
+/// (`Instant + Duration` panics on overflow) that deadlines computed from
+/// it, summed over stages or added to the run's start, cannot overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+fn parse_unbounded(s: &str) -> Result<Duration, PlanError> {
     let t = s.trim();
     let err = || PlanError::Duration {
         found: s.to_string(),
@@ -178,7 +202,10 @@ pub fn parse_stages(s: &str, rates: bool) -> Result<Vec<Stage>, PlanError> {
             let users: u32 = target.trim().parse().map_err(|_| err())?;
             users as f64
         };
-        let duration = parse_duration(duration).map_err(|_| err())?;
+        let duration = parse_duration(duration).map_err(|e| match e {
+            PlanError::DurationTooLong { .. } => e,
+            _ => err(),
+        })?;
         out.push(Stage { target, duration });
     }
     if out.is_empty() {
@@ -741,6 +768,20 @@ mod tests {
         for bad in ["", "10", "ten s", "5 parsecs", "-1s", "1.5x"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
         }
+        // Longer than any run: refused, never an overflow later.
+        for huge in [
+            "18446744073709551615s",
+            "500000000000y",
+            "366days",
+            "1e300s",
+        ] {
+            assert!(parse_duration(huge).is_err(), "{huge:?} accepted");
+        }
+        assert!(matches!(
+            parse_duration("400d"),
+            Err(PlanError::DurationTooLong { .. })
+        ));
+        assert_eq!(parse_duration("365d").unwrap(), MAX_DURATION);
         assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
         assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
         assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");

@@ -1,0 +1,107 @@
+//! Input no user should give, given anyway: convoy answers with a clear
+//! error and a documented exit code, never a panic (exit 101) or an abort
+//! (134). Each case here once crashed the binary.
+
+use std::process::{Command, Output};
+
+use convoy::target::{self, TargetConfig};
+
+fn convoy(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_convoy"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Exit 3 (usage) with `message` on stderr, and no panic.
+fn assert_usage_error(out: &Output, message: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(message),
+        "expected {message:?} in:\n{stderr}"
+    );
+}
+
+const TOO_LONG: &str = "at most 365 days";
+
+#[test]
+fn durations_beyond_any_run_are_refused_before_the_run_starts() {
+    let t = target::spawn(TargetConfig::default()).unwrap();
+    let url = format!("{}/health", t.base_url());
+    let huge = "18446744073709551615s";
+    for flags in [
+        vec!["-d", huge],
+        vec!["-d", "500000000000y"],
+        vec!["--rate", "10/s", "-d", "1s", "--max-lag", huge],
+        vec!["--stages", &format!("5,{huge}")],
+        vec!["--stages", "5,1s;10,400d"],
+        vec!["-d", "1s", "--timeout", huge],
+        vec!["-d", "1s", "--connect-timeout", huge],
+    ] {
+        let mut args = vec!["bench", url.as_str(), "-q"];
+        args.extend(flags.iter().copied());
+        assert_usage_error(&convoy(&args), TOO_LONG);
+    }
+    let base = t.base_url().to_string();
+    for flags in [
+        vec!["--timeout", huge],
+        vec!["--graceful-stop", huge],
+        vec!["--metrics-linger", huge],
+    ] {
+        let mut args = vec![
+            "run",
+            "health",
+            "--target",
+            base.as_str(),
+            "-q",
+            "--no-reports",
+        ];
+        args.extend(flags.iter().copied());
+        assert_usage_error(&convoy(&args), TOO_LONG);
+    }
+}
+
+#[test]
+fn a_profile_file_with_a_duration_beyond_any_run_is_refused() {
+    let t = target::spawn(TargetConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, body) in [
+        (
+            "duration",
+            "[profile.p]\nusers = 1\nduration = \"18446744073709551615s\"\n",
+        ),
+        (
+            "ramp_up",
+            "[profile.p]\nusers = 2\nduration = \"1s\"\nramp_up = \"999999999999s\"\n",
+        ),
+        (
+            "max_lag",
+            "[profile.p]\nrate = \"10/s\"\nduration = \"1s\"\nmax_lag = \"400d\"\n",
+        ),
+        (
+            "stages",
+            "[profile.p]\nstages = \"1,1s;2,18446744073709551615s\"\n",
+        ),
+    ] {
+        let file = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&file, body).unwrap();
+        let out = convoy(&[
+            "run",
+            "health",
+            "--target",
+            t.base_url().as_str(),
+            "--profiles",
+            file.to_str().unwrap(),
+            "-p",
+            "p",
+            "-q",
+            "--no-reports",
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+        assert_eq!(out.status.code(), Some(3), "{name}: {stderr}");
+        assert!(stderr.contains(TOO_LONG), "{name}: {stderr}");
+    }
+}
