@@ -586,7 +586,7 @@ fn the_grafana_dashboard_and_alerts_read_only_metrics_the_exporter_writes() {
 
 /// Spawns the binary with metrics on `addr`; waits until they are served.
 fn spawn_with_metrics(args: &[&str], addr: SocketAddr) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_convoy"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_convoy"))
         .args(args)
         .args(["--metrics-addr", &addr.to_string()])
         .stdout(Stdio::piped())
@@ -599,6 +599,8 @@ fn spawn_with_metrics(args: &[&str], addr: SocketAddr) -> Child {
         }
         std::thread::sleep(Duration::from_millis(25));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the metrics endpoint never listened on {addr}");
 }
 
