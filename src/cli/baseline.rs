@@ -94,7 +94,7 @@ fn promote(run: PathBuf, baseline: PathBuf, allow_partial: bool) -> Result<ExitC
     artifacts::write_atomic(&baseline, &bytes)
         .map_err(|e| CliError::aborted(format!("cannot write {}: {e}", baseline.display())))?;
     let o = &report.overall;
-    eprintln!(
+    crate::errln!(
         "baseline {} is now run {} (p95 {}, {} req/s, error rate {})",
         baseline.display(),
         report.run_id,
@@ -108,7 +108,7 @@ fn promote(run: PathBuf, baseline: PathBuf, allow_partial: bool) -> Result<ExitC
 fn record(report: PathBuf, dir: PathBuf, keep: Option<usize>) -> Result<ExitCode, CliError> {
     let report = read_path(&report)?;
     if report.partial {
-        eprintln!(
+        crate::errln!(
             "not recorded: run {} is partial, and partial runs say nothing about noise",
             report.run_id
         );
@@ -116,6 +116,6 @@ fn record(report: PathBuf, dir: PathBuf, keep: Option<usize>) -> Result<ExitCode
     }
     let path = history::record(&report, &dir, keep)
         .map_err(|e| CliError::aborted(format!("cannot record into {}: {e}", dir.display())))?;
-    eprintln!("recorded run {} as {}", report.run_id, path.display());
+    crate::errln!("recorded run {} as {}", report.run_id, path.display());
     Ok(Exit::Pass.into())
 }

@@ -75,7 +75,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         // Table and Markdown carry the warning; say it where a person
         // looks when the output goes to a file or to a program.
         if args.output.is_some() || args.format == CompareFormat::Json {
-            eprintln!("warning: {warning}");
+            crate::errln!("warning: {warning}");
         }
     }
     let text = match args.format {
@@ -106,11 +106,11 @@ pub(crate) fn load_history(
     let h = history::load(dir)
         .map_err(|e| CliError::usage(format!("cannot read history {}: {e}", dir.display())))?;
     for (path, why) in &h.skipped {
-        eprintln!("warning: history: skipped {}: {why}", path.display());
+        crate::errln!("warning: history: skipped {}: {why}", path.display());
     }
     let missing = (h.missing && given).then(|| dir.display().to_string());
     if let Some(dir) = &missing {
-        eprintln!(
+        crate::errln!(
             "warning: no history at {dir}: the directory does not exist, so only the tolerance applies (record runs with `convoy baseline record --history {dir}`)"
         );
     }

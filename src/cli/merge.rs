@@ -78,18 +78,18 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         })?;
     }
     if args.json {
-        print!("{}", report::json::render(&merged));
+        crate::out!("{}", report::json::render(&merged));
     } else {
-        eprintln!(
+        crate::errln!(
             "convoy: merged {} reports: {} requests from {} to {}",
             shards.len(),
             merged.overall.requests,
             humantime::format_rfc3339_seconds(merged.started_at),
             humantime::format_rfc3339_seconds(merged.ended_at)
         );
-        print!("{}", report::text::render(&merged));
+        crate::out!("{}", report::text::render(&merged));
         if let Some(dir) = &args.out {
-            println!("reports: {}", dir.display());
+            crate::outln!("reports: {}", dir.display());
         }
     }
     let code: Exit = run::exit_code(&merged);

@@ -16,6 +16,7 @@
 pub mod baseline;
 pub mod bench;
 pub mod compare;
+pub mod console;
 pub mod merge;
 pub mod report;
 pub mod run;
@@ -144,13 +145,14 @@ pub fn main() -> ExitCode {
         Command::Baseline(args) => baseline::run(args),
         Command::Merge(args) => merge::run(args),
     };
-    match outcome {
+    let code = match outcome {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", e.message);
+            crate::errln!("error: {}", e.message);
             e.exit.into()
         }
-    }
+    };
+    console::finish(code)
 }
 
 /// `--format` of `convoy report`: the report formats, listed in `--help`.

@@ -60,13 +60,12 @@ pub(crate) fn read_path(path: &std::path::Path) -> Result<report::Report, CliErr
 pub(crate) fn emit(text: &str, output: Option<&PathBuf>) -> Result<(), CliError> {
     match output {
         Some(path) => artifacts::write_atomic(path, text.as_bytes())
-            .map_err(|e| CliError::aborted(format!("cannot write {}: {e}", path.display()))),
+            // convoy's own environment, not the target's: a local error.
+            .map_err(|e| CliError::usage(format!("cannot write {}: {e}", path.display()))),
         None => {
-            use std::io::Write as _;
-            let mut out = std::io::stdout().lock();
-            // A closed pipe (`convoy report ... | head`) is not an error.
-            let _ = out.write_all(text.as_bytes());
-            let _ = out.flush();
+            // A closed pipe (`convoy report ... | head`) is not an error;
+            // a full disk is reported when the command ends (console).
+            crate::out!("{text}");
             Ok(())
         }
     }

@@ -41,19 +41,19 @@ pub fn install(control: RunControl, quiet: bool) {
                     }
                     if count.fetch_add(1, Ordering::SeqCst) == 0 {
                         if !quiet {
-                            eprintln!(
+                            crate::errln!(
                                 "\nconvoy: stopping: letting requests in flight finish, then writing a partial report (press Ctrl-C again to quit now)"
                             );
                         }
                         control.stop();
                     } else {
-                        eprintln!("\nconvoy: quitting at once; no report written");
+                        crate::errln!("\nconvoy: quitting at once; no report written");
                         std::process::exit(HARD_EXIT);
                     }
                 }
             });
         });
     if let Err(e) = spawned {
-        eprintln!("convoy: warning: cannot watch for Ctrl-C: {e}");
+        crate::errln!("convoy: warning: cannot watch for Ctrl-C: {e}");
     }
 }

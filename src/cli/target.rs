@@ -93,7 +93,7 @@ tenant context that row-level security cannot tell from a right one.";
 /// Runs `convoy target`.
 pub fn run(args: TargetArgs) -> anyhow::Result<ExitCode> {
     if !args.addr.ip().is_loopback() && !args.allow_public {
-        eprintln!(
+        crate::errln!(
             "error: refusing to listen on {}: the reference target has public credentials and injects faults; \
              use a loopback address such as 127.0.0.1:8080, or pass --allow-public",
             args.addr
@@ -101,7 +101,7 @@ pub fn run(args: TargetArgs) -> anyhow::Result<ExitCode> {
         return Ok(Exit::Usage.into());
     }
     if args.database_url.is_some() && args.max_orders.is_some() {
-        eprintln!(
+        crate::errln!(
             "error: --max-orders bounds the memory backend only; with --database-url the database keeps every order"
         );
         return Ok(Exit::Usage.into());
@@ -123,7 +123,7 @@ pub fn run(args: TargetArgs) -> anyhow::Result<ExitCode> {
         config.jwt_secret = secret;
     }
     if let Err(e) = config.validate() {
-        eprintln!("error: {e}");
+        crate::errln!("error: {e}");
         return Ok(Exit::Usage.into());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -143,21 +143,21 @@ pub fn run(args: TargetArgs) -> anyhow::Result<ExitCode> {
         let prepared = match target::prepare(config).await {
             Ok(prepared) => prepared,
             Err(e) if e.is_usage() => {
-                eprintln!("error: {e}");
+                crate::errln!("error: {e}");
                 return Ok(Exit::Usage.into());
             }
             Err(e) => {
                 return Err(anyhow::Error::new(e).context("the reference target cannot start"));
             }
         };
-        println!("{}", banner(addr, &faults, &prepared.storage()));
+        crate::outln!("{}", banner(addr, &faults, &prepared.storage()));
         tokio::select! {
             served = prepared.serve(listener) => {
                 served.context("the reference target stopped")?;
                 Ok(Exit::Pass.into())
             }
             () = shutdown_signal() => {
-                eprintln!("convoy target: stopped");
+                crate::errln!("convoy target: stopped");
                 Ok(Exit::Pass.into())
             }
         }
