@@ -29,3 +29,5 @@ pub mod report;
 pub mod rls;
 pub mod safety;
 pub mod scenario;
+pub mod summary;
+pub mod units;
