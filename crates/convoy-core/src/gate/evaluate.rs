@@ -223,3 +223,207 @@ fn find_scope<F: Figures + ?Sized>(figures: &F, scope: &Scope) -> Result<ScopeFi
         ),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! Gates on hand-built figures: no report, no run, no engine.
+
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::gate::RunFigures;
+    use crate::metrics::Violation;
+
+    fn latency(p95: f64) -> Option<LatencySummary> {
+        Some(LatencySummary {
+            p50: p95 / 2.0,
+            p90: p95 * 0.8,
+            p95,
+            p99: p95 * 1.5,
+            p999: p95 * 3.0,
+            max: p95 * 4.0,
+            min: 1.0,
+            mean: p95 / 2.0,
+        })
+    }
+
+    fn scope(requests: u64, errors: u64, p95: Option<f64>) -> ScopeFigures {
+        ScopeFigures {
+            requests,
+            errors,
+            error_rate: errors as f64 / requests as f64,
+            rps: requests as f64 / 20.0,
+            dropped: 0,
+            latency_ms: p95.and_then(latency),
+        }
+    }
+
+    fn check(step: &str, name: &str, passes: u64, failures: u64) -> CheckFigures {
+        CheckFigures {
+            step: step.into(),
+            name: name.into(),
+            passes,
+            failures,
+            pass_rate: passes as f64 / (passes + failures) as f64,
+        }
+    }
+
+    /// A run of two request steps (one never answered) and a journey.
+    fn run() -> RunFigures {
+        RunFigures {
+            overall: ScopeFigures {
+                dropped: 2,
+                ..scope(1000, 5, Some(250.0))
+            },
+            parts: vec![
+                (
+                    Scope::Step("create order".into()),
+                    scope(600, 5, Some(280.0)),
+                ),
+                (Scope::Step("GET /health".into()), scope(400, 0, None)),
+                (
+                    Scope::Journey("order lifecycle".into()),
+                    scope(200, 1, Some(1500.0)),
+                ),
+            ],
+            checks: vec![
+                check("create order", "status is 201", 99, 1),
+                check("rls", crate::rls::TABLE_CHECK, 3, 1),
+            ],
+            violations: BTreeMap::from([(Violation::TenantIsolationViolations, 1)]),
+        }
+    }
+
+    fn eval(expr: &str, figures: &RunFigures, baseline: Option<&RunFigures>) -> GateResult {
+        let g: Gate = expr.parse().unwrap_or_else(|e| panic!("{expr}: {e}"));
+        g.evaluate(figures, baseline)
+    }
+
+    /// Passed, actual, threshold and actual as shown.
+    fn verdict(r: &GateResult) -> (bool, Option<f64>, &str, &str) {
+        (r.passed, r.actual, &r.threshold, &r.actual_display)
+    }
+
+    #[test]
+    fn whole_run_gates_read_the_overall_figures_and_counters() {
+        let f = run();
+        let r = eval("p95 < 500ms", &f, None);
+        assert_eq!(verdict(&r), (true, Some(250.0), "< 500ms", "250.0ms"));
+        assert_eq!((r.scope.as_str(), r.metric.as_str()), ("overall", "p95"));
+        let r = eval("error_rate < 1%", &f, None);
+        assert_eq!(verdict(&r), (true, Some(0.005), "< 1%", "0.5%"));
+        let r = eval("rps >= 40/s", &f, None);
+        assert_eq!(verdict(&r), (true, Some(50.0), ">= 40/s", "50.0/s"));
+        let r = eval("dropped == 0", &f, None);
+        assert_eq!(verdict(&r), (false, Some(2.0), "== 0", "2"));
+        let r = eval("tenant_isolation_violations == 0", &f, None);
+        assert_eq!(verdict(&r), (false, Some(1.0), "== 0", "1"));
+        let r = eval("idempotency_violations == 0", &f, None);
+        assert_eq!(verdict(&r), (true, Some(0.0), "== 0", "0"));
+    }
+
+    #[test]
+    fn step_and_journey_gates_read_their_own_figures() {
+        let f = run();
+        let r = eval(r#"step:"create order" p95 < 300ms"#, &f, None);
+        assert_eq!(verdict(&r), (true, Some(280.0), "< 300ms", "280.0ms"));
+        assert_eq!(r.scope, r#"step:"create order""#);
+        let r = eval(r#"journey:"order lifecycle" p95 < 2s"#, &f, None);
+        assert_eq!(verdict(&r), (true, Some(1500.0), "< 2s", "1,500.0ms"));
+        let r = eval(r#"step:"create order" checks == 100%"#, &f, None);
+        assert_eq!(verdict(&r), (false, Some(0.99), "== 100%", "99%"));
+        let r = eval("rls_coverage == 100%", &f, None);
+        assert_eq!(verdict(&r), (false, Some(0.75), "== 100%", "75%"));
+        let r = eval("checks > 99%", &f, None);
+        assert_eq!(
+            verdict(&r),
+            (false, Some(102.0 / 104.0), "> 99%", "98.077%")
+        );
+    }
+
+    #[test]
+    fn missing_data_fails_with_a_reason() {
+        let f = run();
+        let r = eval(r#"step:"GET /health" p95 < 10ms"#, &f, None);
+        assert_eq!(verdict(&r), (false, None, "< 10ms", "no latency samples"));
+        let r = eval(r#"step:"order lifecycle" p95 < 2s"#, &f, None);
+        assert_eq!(
+            r.actual_display,
+            r#"no such step ("order lifecycle" is a journey: write journey:"order lifecycle")"#
+        );
+        let r = eval("step:nope errors == 0", &f, None);
+        assert_eq!(
+            r.actual_display,
+            "no such step (have: create order, GET /health)"
+        );
+        let r = eval("journey:nope errors == 0", &f, None);
+        assert_eq!(r.actual_display, "no such journey (have: order lifecycle)");
+        let r = eval(r#"step:"GET /health" checks == 100%"#, &f, None);
+        assert_eq!(r.actual_display, r#"no checks ran in step:"GET /health""#);
+        // Nothing checked, nothing failed.
+        let r = eval("checks == 100%", &RunFigures::default(), None);
+        assert_eq!(
+            verdict(&r),
+            (true, Some(1.0), "== 100%", "100% (no checks)")
+        );
+    }
+
+    #[test]
+    fn baseline_gates_compare_the_same_figure_in_the_baseline() {
+        let f = run();
+        let mut base = run();
+        base.overall.latency_ms = latency(240.0);
+        base.parts[0].1.latency_ms = latency(260.0);
+        let r = eval("p95 <= baseline * 1.10", &f, Some(&base));
+        assert_eq!(
+            verdict(&r),
+            (
+                true,
+                Some(250.0),
+                "<= baseline * 1.10 (= 264.0ms, baseline 240.0ms)",
+                "250.0ms"
+            )
+        );
+        let r = eval(r#"step:"create order" p95 <= baseline"#, &f, Some(&base));
+        assert_eq!(
+            verdict(&r),
+            (
+                false,
+                Some(280.0),
+                "<= baseline (= 260.0ms, baseline 260.0ms)",
+                "280.0ms"
+            )
+        );
+        let r = eval("p95 <= baseline * 1.10", &f, None);
+        assert_eq!(
+            verdict(&r),
+            (
+                false,
+                Some(250.0),
+                "<= baseline * 1.10",
+                "250.0ms (no baseline given)"
+            )
+        );
+        let r = eval(
+            r#"step:"create order" p95 <= baseline"#,
+            &f,
+            Some(&RunFigures::default()),
+        );
+        assert_eq!(
+            r.actual_display,
+            "280.0ms (baseline: no such step (the run has none))"
+        );
+        assert!(!r.passed);
+    }
+
+    #[test]
+    fn evaluates_every_gate_in_order() {
+        let gates = crate::gate::parse_all(&["p95 < 500ms", "dropped == 0"]).unwrap();
+        let results = evaluate(&gates, &run(), None);
+        let passed: Vec<bool> = results.iter().map(|r| r.passed).collect();
+        assert_eq!(passed, [true, false]);
+        assert!(!all_passed(&results));
+        assert!(all_passed(&results[..1]));
+        assert!(all_passed(&[]));
+    }
+}

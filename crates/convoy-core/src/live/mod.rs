@@ -14,6 +14,18 @@
 //!
 //! It binds loopback addresses only, unless told otherwise: the figures name
 //! the scenarios and steps of the system under test.
+//!
+//! # What this module owns, and what it must not import
+//!
+//! It owns the exporter, the text format and the gates' view of a run in
+//! progress: [`gate_figures`] turns a snapshot into the figures the gates
+//! evaluate (no report is built), [`progress_figures`] turns an engine
+//! status into what `--abort-on-fail` judges.
+//!
+//! It reads the engine's live statuses and results, `metrics`, `summary`
+//! and the gates; it must not import `report` (the live figures are not a
+//! report, and the report must not wait on the exporter) or the command
+//! line, and it never drives a run: the engine calls it.
 
 mod gates;
 pub mod render;

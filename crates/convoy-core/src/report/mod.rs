@@ -6,6 +6,20 @@
 //! it). The derived figures (percentiles, rates) are recomputed from the
 //! histograms and counters when a report is read, so a hand-edited or merged
 //! report can never disagree with its own data.
+//!
+//! # What this module owns, and what it must not import
+//!
+//! It owns the report document, building it from a run result, reading and
+//! merging reports, comparing them with baselines, and every renderer.
+//!
+//! It may read the gates: a report carries [`GateResult`]s, provides the
+//! figures gates are evaluated on (`impl gate::Figures for Report`) and, when
+//! shards merge, evaluates their stored gates again on the merged report.
+//! It must not import `live` or the command line, nor execute anything of
+//! the engine or the scenarios: it reads their results (`RunResult`,
+//! `StepKind`, ...), it never runs them. Number formatting and latency
+//! summaries come from [`crate::units`] and [`crate::summary`], which the
+//! gates and the live exporter share.
 
 pub mod artifacts;
 pub mod compare;
