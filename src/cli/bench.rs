@@ -328,7 +328,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
         shard: args.shard.map(|s| s.to_string()).unwrap_or_default(),
         ..Default::default()
     };
-    let exporter = args.metrics.start(info, &[], &plan.model)?;
+    let exporter = args.metrics.start(info, &[])?;
     plan.engine.live_snapshots = exporter.is_some();
     preflight(&plan.request.url, plan.http.connect_timeout).map_err(|e| CliError {
         exit: Exit::Aborted,

@@ -12,7 +12,7 @@ use super::{CliError, Exit, signals};
 use crate::engine::http::preflight;
 use crate::engine::{self, EngineOptions, RunControl, StopReason, TargetWatch};
 use crate::gate::{self, Gate, Metric};
-use crate::live::{Exporter, ExporterConfig, RunInfo};
+use crate::live::{self, Exporter, ExporterConfig, RunInfo};
 use crate::plan::{HttpOptions, HttpVersion, LoadModel, Shard, parse_duration};
 use crate::progress::Progress;
 use crate::redact::redact_url;
@@ -123,7 +123,6 @@ impl MetricsOpts {
         &self,
         info: RunInfo,
         gates: &[Gate],
-        model: &crate::plan::LoadModel,
     ) -> Result<Option<Exporter>, CliError> {
         let Some(addr) = self.metrics_addr else {
             return Ok(None);
@@ -133,7 +132,6 @@ impl MetricsOpts {
             public: self.metrics_public,
             info,
             gates: gates.to_vec(),
-            model: model.clone(),
         })
         .map_err(|e| CliError::usage(e.to_string()))?;
         Ok(Some(exporter))
@@ -302,7 +300,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         profile: profile.name.clone(),
         shard: args.shard.map(|s| s.to_string()).unwrap_or_default(),
     };
-    let exporter = args.metrics.start(info, &gates, &model)?;
+    let exporter = args.metrics.start(info, &gates)?;
     // Violations and check failures are counted only in the merged
     // snapshot, so a gate on one needs snapshots to be judged live.
     let judge_violations = args.abort_on_fail
@@ -322,7 +320,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         watch.observe(s, &control);
         // The last call comes after the plan ended: nothing is left to stop.
         if args.abort_on_fail && lost_gate.is_none() && !s.stopping {
-            let live = gate::LiveFigures::from_status(s, requests_per_iteration);
+            let live = live::progress_figures(s, requests_per_iteration);
             if let Some(g) = gates.iter().find(|g| gate::already_lost(g, &live)) {
                 lost_gate = Some(g);
                 control.stop();

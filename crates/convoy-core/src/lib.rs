@@ -15,6 +15,11 @@
 //!   step, counters by status and by error cause, a per-second timeline.
 //! * [`report`] turns a run result into the versioned `convoy.report/v1`
 //!   document and renders it (terminal table, JSON, ...).
+//! * [`gate`] parses SLA gates and evaluates them on the figures a run
+//!   provides (a report, a merge of shards, the [`live`] exporter's
+//!   snapshot); it imports none of them.
+//! * [`summary`] and [`units`] sit below gates, reports and live metrics:
+//!   latency percentiles and throughput, and how a figure is written.
 
 pub mod bench;
 pub mod engine;
@@ -29,3 +34,5 @@ pub mod report;
 pub mod rls;
 pub mod safety;
 pub mod scenario;
+pub mod summary;
+pub mod units;

@@ -14,22 +14,33 @@
 //!
 //! It binds loopback addresses only, unless told otherwise: the figures name
 //! the scenarios and steps of the system under test.
+//!
+//! # What this module owns, and what it must not import
+//!
+//! It owns the exporter, the text format and the gates' view of a run in
+//! progress: [`gate_figures`] turns a snapshot into the figures the gates
+//! evaluate (no report is built), [`progress_figures`] turns an engine
+//! status into what `--abort-on-fail` judges.
+//!
+//! It reads the engine's live statuses and results, `metrics`, `summary`
+//! and the gates; it must not import `report` (the live figures are not a
+//! report, and the report must not wait on the exporter) or the command
+//! line, and it never drives a run: the engine calls it.
 
+mod gates;
 pub mod render;
 mod serve;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
+pub use gates::{gate_figures, progress_figures};
 pub use render::{Figures, RunInfo};
 
-use crate::engine::{LiveStatus, RunResult, StopReason};
+use crate::engine::{LiveStatus, RunResult};
 use crate::gate::{self, Gate};
-use crate::metrics::Timeline;
-use crate::plan::LoadModel;
-use crate::report::{Report, RunMeta};
 
 /// The exporter could not start.
 #[derive(Debug, thiserror::Error)]
@@ -61,14 +72,11 @@ pub struct ExporterConfig {
     /// SLA gates to evaluate on the live figures (gates relative to a
     /// baseline are left out).
     pub gates: Vec<Gate>,
-    /// The load model, for the figures gates derive from it.
-    pub model: LoadModel,
 }
 
 struct State {
     info: RunInfo,
     gates: Vec<Gate>,
-    model: LoadModel,
     figures: Option<Figures>,
 }
 
@@ -100,7 +108,6 @@ impl Exporter {
                 .into_iter()
                 .filter(|g| !g.needs_baseline())
                 .collect(),
-            model: config.model,
             figures: None,
         }));
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -198,15 +205,11 @@ impl Exporter {
     }
 
     fn publish(&self, mut figures: Figures) {
-        let (gates, model) = {
-            let s = self.state.lock().expect("metrics state");
-            (s.gates.clone(), s.model.clone())
-        };
+        let gates = self.state.lock().expect("metrics state").gates.clone();
         if !gates.is_empty() {
-            let report = report_of(&figures, model);
             figures.gates = gates
                 .iter()
-                .zip(gate::evaluate(&gates, &report, None))
+                .zip(gate::evaluate(&gates, &gate_figures(&figures), None))
                 .map(|(g, r)| (g.expression.clone(), r.passed))
                 .collect();
         }
@@ -238,45 +241,9 @@ impl Drop for Exporter {
     }
 }
 
-/// A report of the figures so far, for gates to measure.
-fn report_of(f: &Figures, model: LoadModel) -> Report {
-    let now = SystemTime::now();
-    let result = RunResult {
-        steps: f
-            .steps
-            .iter()
-            .map(|(info, stats)| crate::engine::StepResult {
-                info: info.clone(),
-                stats: stats.clone(),
-            })
-            .collect(),
-        iterations: f.iterations,
-        dropped: f.dropped,
-        interrupted: f.interrupted,
-        started_at: now,
-        ended_at: now,
-        duration_secs: f.elapsed_secs,
-        model,
-        stop_reason: StopReason::Completed,
-        timeline: Timeline::default(),
-        checks: f
-            .checks
-            .iter()
-            .map(|(info, stats)| crate::engine::CheckResult {
-                info: info.clone(),
-                stats: *stats,
-            })
-            .collect(),
-        violations: f.violations.clone(),
-        failures: Vec::new(),
-    };
-    Report::new(&result, RunMeta::new("live", ""))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{ClosedModel, Ramp};
 
     fn config(addr: &str) -> ExporterConfig {
         ExporterConfig {
@@ -284,12 +251,6 @@ mod tests {
             public: false,
             info: RunInfo::default(),
             gates: vec!["p95 < 1s".parse().unwrap()],
-            model: LoadModel::Closed(ClosedModel {
-                users: Ramp::constant(1.0, Duration::ZERO),
-                iterations_per_user: Some(1),
-                total_iterations: None,
-                duration: None,
-            }),
         }
     }
 

@@ -6,9 +6,24 @@
 //! it). The derived figures (percentiles, rates) are recomputed from the
 //! histograms and counters when a report is read, so a hand-edited or merged
 //! report can never disagree with its own data.
+//!
+//! # What this module owns, and what it must not import
+//!
+//! It owns the report document, building it from a run result, reading and
+//! merging reports, comparing them with baselines, and every renderer.
+//!
+//! It may read the gates: a report carries [`GateResult`]s, provides the
+//! figures gates are evaluated on (`impl gate::Figures for Report`) and, when
+//! shards merge, evaluates their stored gates again on the merged report.
+//! It must not import `live` or the command line, nor execute anything of
+//! the engine or the scenarios: it reads their results (`RunResult`,
+//! `StepKind`, ...), it never runs them. Number formatting and latency
+//! summaries come from [`crate::units`] and [`crate::summary`], which the
+//! gates and the live exporter share.
 
 pub mod artifacts;
 pub mod compare;
+mod figures;
 pub mod format;
 pub mod history;
 pub mod html;
@@ -20,6 +35,11 @@ mod svg;
 pub mod text;
 pub mod verdict;
 
+/// Gate verdicts are the gates' own type; reports carry them.
+pub use crate::gate::GateResult;
+/// Latency summaries live below the reports, where the live exporter and
+/// the gates can use them too.
+pub use crate::summary::LatencySummary;
 pub use compare::{Comparison, compare};
 pub use verdict::Verdict;
 
@@ -119,26 +139,6 @@ pub struct CheckReport {
     pub pass_rate: f64,
 }
 
-/// One SLA gate's verdict.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GateResult {
-    /// The gate as written, e.g. `step:create_order p95 < 500ms`.
-    pub expression: String,
-    /// `overall`, `step:NAME` or `journey:NAME`.
-    pub scope: String,
-    /// The metric, e.g. `p95`, `error_rate`.
-    pub metric: String,
-    /// The threshold as a person reads it, e.g. `< 500ms`.
-    pub threshold: String,
-    /// The measured value in the metric's unit (ms, fraction, count, /s),
-    /// `None` when the scope had no data.
-    pub actual: Option<f64>,
-    /// The measured value as a person reads it, e.g. `312.4ms`.
-    pub actual_display: String,
-    /// Whether the gate held.
-    pub passed: bool,
-}
-
 /// Figures for one step (or for the whole run).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepReport {
@@ -169,27 +169,6 @@ pub struct StepReport {
     pub histograms: Histograms,
 }
 
-/// Percentiles of a histogram, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct LatencySummary {
-    /// Median.
-    pub p50: f64,
-    /// 90th percentile.
-    pub p90: f64,
-    /// 95th percentile.
-    pub p95: f64,
-    /// 99th percentile.
-    pub p99: f64,
-    /// 99.9th percentile.
-    pub p999: f64,
-    /// Largest.
-    pub max: f64,
-    /// Smallest.
-    pub min: f64,
-    /// Mean.
-    pub mean: f64,
-}
-
 /// The serialised histograms of a step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Histograms {
@@ -197,23 +176,6 @@ pub struct Histograms {
     pub latency: LatencyHistogram,
     /// Service time.
     pub service: LatencyHistogram,
-}
-
-impl LatencySummary {
-    /// Summarises a histogram.
-    pub fn of(h: &LatencyHistogram) -> Self {
-        let ms = |us: u64| us as f64 / 1000.0;
-        LatencySummary {
-            p50: ms(h.quantile_micros(0.50)),
-            p90: ms(h.quantile_micros(0.90)),
-            p95: ms(h.quantile_micros(0.95)),
-            p99: ms(h.quantile_micros(0.99)),
-            p999: ms(h.quantile_micros(0.999)),
-            max: ms(h.max_micros()),
-            min: ms(h.min_micros()),
-            mean: h.mean_micros() / 1000.0,
-        }
-    }
 }
 
 impl StepReport {
@@ -246,11 +208,7 @@ impl StepReport {
             requests: stats.requests,
             errors: stats.errors,
             error_rate: stats.error_rate(),
-            rps: if duration_secs > 0.0 {
-                stats.requests as f64 / duration_secs
-            } else {
-                0.0
-            },
+            rps: crate::summary::throughput(stats.requests, duration_secs),
             dropped,
             latency_ms: LatencySummary::of(&stats.latency),
             service_ms: LatencySummary::of(&stats.service),

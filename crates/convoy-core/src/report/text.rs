@@ -14,6 +14,9 @@ use super::verdict::{stop_explanation, stop_heading};
 use super::{Report, StepReport, Verdict};
 use crate::engine::{StepKind, StopReason};
 use crate::plan::format_duration;
+/// Thousands grouping lives in [`crate::units`] with the other number
+/// formats; renderers keep reading it from here.
+pub use crate::units::group;
 
 /// Failure examples shown in the terminal (the other formats show all).
 const SHOWN_FAILURES: usize = 3;
@@ -289,19 +292,6 @@ fn steps_table(report: &Report) -> String {
     s
 }
 
-/// `1234567` → `1,234,567`.
-pub fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// A float with `places` decimals.
 pub fn fixed(v: f64, places: usize) -> String {
     format!("{v:.places$}")
@@ -310,17 +300,4 @@ pub fn fixed(v: f64, places: usize) -> String {
 /// A fraction as a percentage: `0.0123` → `1.23 %`.
 pub fn percent(v: f64) -> String {
     format!("{:.2} %", v * 100.0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn groups_thousands() {
-        assert_eq!(group(0), "0");
-        assert_eq!(group(999), "999");
-        assert_eq!(group(1000), "1,000");
-        assert_eq!(group(1234567), "1,234,567");
-    }
 }
