@@ -258,3 +258,42 @@ fn a_target_that_dies_stops_the_run_as_target_down() {
     // Far short of the 60 s planned (a bound, not a measurement).
     assert!(r.duration_secs < 30.0, "{}", r.duration_secs);
 }
+
+#[test]
+fn a_target_that_dies_during_a_fixed_count_run_stops_it_as_target_down() {
+    // The 2,000 requests after the death are refused in far less time than
+    // the watch takes to be sure: the run must still end target_down, not
+    // "completed" with 2,000 errors.
+    let t = target::spawn(TargetConfig::default().with_fault(Fault::CrashAfter(1000))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("down.json");
+    let out = bench(&[
+        &format!("{}/health", t.base_url()),
+        "-n",
+        "3000",
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("stopped accepting connections"), "{err}");
+    assert!(err.contains("1000 requests answered"), "{err}");
+    let r = report_at(&file);
+    assert!(r.partial);
+    assert_eq!(r.stop_reason, convoy::engine::StopReason::TargetDown);
+    assert_eq!(r.overall.status_counts.get("200"), Some(&1000));
+    assert_eq!(
+        r.overall.errors,
+        r.overall.requests - 1000,
+        "{:?}",
+        r.overall.error_counts
+    );
+    assert!(
+        r.overall
+            .error_counts
+            .get(&convoy::metrics::ErrorCause::Refused)
+            .is_some_and(|n| *n > 0),
+        "{:?}",
+        r.overall.error_counts
+    );
+}

@@ -175,6 +175,38 @@ fn a_target_that_dies_mid_run_gives_a_partial_report_and_exit_4() {
     assert!(r["duration_secs"].as_f64().unwrap() < 30.0);
 }
 
+#[test]
+fn smoke_against_a_target_that_dies_gives_a_partial_report_and_exit_4() {
+    // The built-in journeys need far more than 5 requests: the target dies
+    // in one of them and refuses every connection after.
+    let t = target::spawn(TargetConfig::default().with_fault(Fault::CrashAfter(5))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = convoy()
+        .args(["smoke", "--quiet", "--target", &t.base_url(), "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("stopped accepting connections"), "{err}");
+    let r = read_report(dir.path());
+    assert_eq!(r["stop_reason"], "target_down");
+    assert_eq!(r["partial"], true);
+    // Every answer the target gave before it died is in the report.
+    let answered: u64 = r["overall"]["status_counts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(answered, 5, "{:#}", r["overall"]);
+    assert!(
+        r["overall"]["error_counts"]["refused"].as_u64().unwrap() > 0,
+        "{:#}",
+        r["overall"]
+    );
+}
+
 #[cfg(unix)]
 #[test]
 fn ctrl_c_writes_a_partial_report_and_exits_5() {

@@ -6,7 +6,7 @@ mod engine_support;
 use std::sync::Arc;
 
 use convoy::cli::Exit;
-use convoy::engine::{self, EngineOptions, RunControl, RunResult, StopReason};
+use convoy::engine::{self, EngineOptions, RunControl, RunResult, StopReason, WatchPolicy};
 use convoy::metrics::ErrorCause;
 use convoy::metrics::Violation;
 use convoy::plan::{HttpOptions, LoadModel};
@@ -327,6 +327,88 @@ fn custom_journeys_run_from_scenario_files() {
     .err()
     .unwrap();
     assert!(err.contains("not registered"), "{err}");
+}
+
+/// Runs the scenario file at `path` (whose steps are custom journeys of
+/// `registry`) with 2 users × 20 iterations against a target with `config`,
+/// with the engine's target watch set to `watch` and nothing else watching:
+/// the scenario runner's own watch is never asked for, and it does not see
+/// custom journeys' requests anyway.
+fn run_custom(
+    path: &std::path::Path,
+    config: TargetConfig,
+    registry: CustomRegistry,
+    watch: Option<WatchPolicy>,
+) -> RunResult {
+    let t = target::spawn(config).unwrap();
+    let url: url::Url = t.base_url().parse().unwrap();
+    let scenarios = vec![scenario::load(path.to_str().unwrap()).unwrap()];
+    let workload =
+        ScenarioWorkload::new(scenarios, Some(&url), HttpOptions::default(), registry).unwrap();
+    let options = EngineOptions {
+        workers: 2,
+        graceful_stop: std::time::Duration::from_secs(30),
+        target_watch: watch,
+        ..EngineOptions::default()
+    };
+    let model = LoadModel::closed(2, 20);
+    engine::run(
+        &model,
+        &options,
+        Arc::new(workload),
+        &RunControl::new(),
+        |_| {},
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_custom_journey_whose_target_dies_ends_the_run_through_the_engine_watch() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("custom.toml");
+    std::fs::write(
+        &path,
+        "name = \"custom\"\n[[step]]\nname = \"ping thrice\"\ncustom = \"ping\"\n",
+    )
+    .unwrap();
+    let registry = || {
+        let mut r = CustomRegistry::new();
+        r.register("ping", Ping);
+        r
+    };
+    let dying = || TargetConfig::default().with_fault(fault("crash-after=10"));
+    let answered = |r: &RunResult| {
+        let step = r
+            .steps
+            .iter()
+            .find(|s| s.info.name == "ping thrice")
+            .unwrap();
+        step.stats.status_counts.get(&200).copied().unwrap_or(0)
+    };
+
+    // Without the engine's watch, the 40 journeys fail one after the other
+    // against the dead port, and the run "completes" with failed checks.
+    let unwatched = run_custom(&path, dying(), registry(), None);
+    assert_eq!(unwatched.stop_reason, StopReason::Completed);
+    assert_eq!(unwatched.iterations, 40);
+    assert_eq!(answered(&unwatched), 10);
+
+    // With it, the custom journeys' own requests tell it the target
+    // answered and then refused: the run ends target_down, partial, exit 4.
+    let watched = run_custom(&path, dying(), registry(), Some(WatchPolicy::RUN));
+    assert_eq!(watched.stop_reason, StopReason::TargetDown);
+    assert!(watched.is_partial());
+    assert_eq!(exit_of(&watched), Exit::Aborted);
+    // Everything the target answered before it died is kept.
+    assert_eq!(answered(&watched), 10);
+    assert!(
+        watched
+            .overall()
+            .error_counts
+            .contains_key(&ErrorCause::Refused),
+        "{:?}",
+        watched.overall().error_counts
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::{CliError, Exit, signals};
 use crate::bench::{self, BenchPlan, RequestSpec};
 use crate::engine::http::preflight;
-use crate::engine::{EngineOptions, RunControl};
+use crate::engine::{EngineOptions, RunControl, WatchPolicy};
 use crate::plan::{
     ClosedModel, HttpOptions, HttpVersion, LoadModel, OpenModel, Ramp, Rate, parse_duration,
     parse_stages,
@@ -20,14 +20,6 @@ use crate::report::{self, Report, RunMeta};
 
 /// From this many connections on, each gets a small fixed read buffer.
 const SMALL_BUFFERS_FROM: u32 = 1000;
-
-/// How long every request must fail to connect before a bench run stops
-/// as `target_down`. Refused connects fail in microseconds: an ad-hoc bench
-/// against a dead port would otherwise pile up hundreds of thousands of
-/// them. Live statuses come every 250 ms, so this is three windows of
-/// nothing but failed connects in a row: the run stops about a second
-/// after the target died.
-const TARGET_DOWN_GRACE: Duration = Duration::from_millis(500);
 
 /// Largest `--body-file` accepted. The body is held in memory and sent
 /// with every request; a bigger one is almost surely the wrong file (or
@@ -197,6 +189,7 @@ impl BenchArgs {
         }
         let mut engine = EngineOptions {
             graceful_stop: self.graceful_stop,
+            target_watch: Some(WatchPolicy::BENCH),
             ..EngineOptions::default()
         };
         if let Some(w) = self.workers {
@@ -337,10 +330,8 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     let control = RunControl::new();
     signals::install(control.clone(), args.quiet);
     let progress = Progress::new(!args.quiet && !args.json);
-    let mut watch = crate::engine::TargetWatch::new(TARGET_DOWN_GRACE);
     let result = bench::run(&plan, &control, |s| {
         progress.update(s);
-        watch.observe(s, &control);
         if let Some(e) = &exporter {
             e.observe(s);
         }

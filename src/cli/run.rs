@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::{CliError, Exit, signals};
 use crate::engine::http::preflight;
-use crate::engine::{self, EngineOptions, RunControl, StopReason, TargetWatch};
+use crate::engine::{self, EngineOptions, RunControl, StopReason, WatchPolicy};
 use crate::gate::{self, Gate, Metric};
 use crate::live::{self, Exporter, ExporterConfig, RunInfo};
 use crate::plan::{HttpOptions, HttpVersion, LoadModel, Shard, parse_duration};
@@ -20,10 +20,6 @@ use crate::report::{self, Report, RunMeta};
 use crate::scenario::model::{Action, Credential};
 use crate::scenario::{self, CustomRegistry, Scenario, ScenarioWorkload};
 use crate::target::{self, RunningTarget, TargetConfig};
-
-/// How long every request must fail to connect before a run gives up on a
-/// target that died.
-pub(crate) const TARGET_DOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// Options shared by `run` and `smoke`: where, and how to talk to it.
 #[derive(Debug, clap::Args)]
@@ -274,6 +270,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         .watch_target(control.clone());
     let mut options = EngineOptions {
         graceful_stop: args.graceful_stop,
+        target_watch: Some(WatchPolicy::RUN),
         ..EngineOptions::default()
     };
     if let Some(w) = args.workers {
@@ -310,14 +307,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     options.live_snapshots = exporter.is_some() || judge_violations;
     signals::install(control.clone(), args.quiet);
     let progress = Progress::new(!args.quiet && !args.json);
-    let mut watch = TargetWatch::new(TARGET_DOWN_GRACE);
     let mut lost_gate: Option<&Gate> = None;
     let mut result = engine::run(&model, &options, Arc::new(workload), &control, |s| {
         progress.update(s);
         if let Some(e) = &exporter {
             e.observe(s);
         }
-        watch.observe(s, &control);
         // The last call comes after the plan ended: nothing is left to stop.
         if args.abort_on_fail && lost_gate.is_none() && !s.stopping {
             let live = live::progress_figures(s, requests_per_iteration);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::run::{TargetOpts, check_writable, finish, load_scenarios, reports_dir};
 use super::{CliError, signals};
 use crate::engine::http::preflight;
-use crate::engine::{self, EngineOptions, RunControl, RunResult};
+use crate::engine::{self, EngineOptions, RunControl, RunResult, StopReason, WatchPolicy};
 use crate::gate::{self, Gate};
 use crate::plan::parse_duration;
 use crate::redact::redact_url;
@@ -80,6 +80,9 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
         let options = EngineOptions {
             workers: 1,
             graceful_stop: Duration::from_secs(30),
+            // One control for every journey: what the target answered in
+            // one is remembered in the next.
+            target_watch: Some(WatchPolicy::SMOKE),
             ..EngineOptions::default()
         };
         let r = engine::run(&model, &options, Arc::new(workload), &control, |_| {})
@@ -150,7 +153,9 @@ fn concat(results: Vec<RunResult>) -> RunResult {
             *all.violations.entry(k).or_insert(0) += v;
         }
         all.failures.extend(r.failures);
-        if r.stop_reason == crate::engine::StopReason::Interrupted {
+        // The last journey that ran tells why the smoke ended early, if it
+        // did (a journey after a stop never starts).
+        if r.stop_reason != StopReason::Completed {
             all.stop_reason = r.stop_reason;
         }
         all.timeline.merge(&r.timeline);

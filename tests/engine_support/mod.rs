@@ -6,13 +6,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use convoy::engine::{self, EngineOptions, RunControl, RunResult};
+use convoy::engine::{self, EngineOptions, RunControl, RunResult, WatchPolicy};
 use convoy::plan::{HttpOptions, LoadModel};
 use convoy::scenario::{CustomRegistry, Scenario, ScenarioWorkload};
 
 /// Runs `scenarios` (with the `custom` journeys) under `model` against
-/// `base_url`. With `watch`, the workload watches for the target's death on
-/// the run's control, as `convoy run` sets it up.
+/// `base_url`. With `watch`, the run watches for the target's death as
+/// `convoy run` sets it up: the engine's target watch with `convoy run`'s
+/// policy (and, until the scenario runner's own watch is gone, that one
+/// too).
 pub fn run_scenarios(
     base_url: &str,
     scenarios: Vec<Scenario>,
@@ -30,6 +32,7 @@ pub fn run_scenarios(
     let options = EngineOptions {
         workers: 2,
         graceful_stop: Duration::from_secs(30),
+        target_watch: watch.then_some(WatchPolicy::RUN),
         ..EngineOptions::default()
     };
     engine::run(model, &options, Arc::new(w), &control, |_| {}).unwrap()

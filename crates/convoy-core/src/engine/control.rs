@@ -1,5 +1,6 @@
 //! Stopping and pacing: the [`RunControl`] handle users hold (Ctrl-C,
-//! abort-on-fail) and the state the controller shares with the workers.
+//! abort-on-fail, the target watch) and the state the controller shares
+//! with the workers.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -7,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
+use super::watch::TargetWatch;
 use crate::plan::{LoadModel, Ramp};
 
 /// A handle to stop a run from outside: cheap to clone, usable from any
@@ -23,6 +25,9 @@ struct ControlInner {
     aborted: AtomicBool,
     target_down: AtomicBool,
     abort_notify: Notify,
+    /// Whether the target answered, and the confirmation of its death.
+    /// Kept here so that the engine runs made with one control share it.
+    watch: TargetWatch,
     /// When the run began to stop, for whatever reason: the open model
     /// accounts for the arrivals due until then.
     stopped_at: std::sync::Mutex<Option<Instant>>,
@@ -53,7 +58,8 @@ impl RunControl {
 
     /// The target died (it refuses every connection): stop at once, keep
     /// every measurement, and mark the result partial with
-    /// [`super::StopReason::TargetDown`].
+    /// [`super::StopReason::TargetDown`]. The engine's target watch calls it
+    /// ([`super::EngineOptions::target_watch`]).
     pub fn target_down(&self) {
         self.inner.target_down.store(true, Ordering::SeqCst);
         self.abort();
@@ -62,6 +68,12 @@ impl RunControl {
     /// True once [`RunControl::target_down`] was called.
     pub fn is_target_down(&self) -> bool {
         self.inner.target_down.load(Ordering::SeqCst)
+    }
+
+    /// The target watch of the runs made with this control.
+    #[inline]
+    pub(super) fn watch(&self) -> &TargetWatch {
+        &self.inner.watch
     }
 
     /// True once the run is stopping, for whatever reason.
@@ -261,87 +273,5 @@ impl Shared {
             None => true,
             Some(total) => self.claimed.fetch_add(1, Ordering::Relaxed) < total,
         }
-    }
-}
-
-/// Notices a target that died mid-run: once every request of the live
-/// windows has failed to connect for `grace`, it calls
-/// [`RunControl::target_down`], so the run stops with what it measured
-/// instead of hammering a dead port until its plan ends.
-#[derive(Debug, Clone)]
-pub struct TargetWatch {
-    grace: Duration,
-    failing_since: Option<Duration>,
-}
-
-impl TargetWatch {
-    /// A watch that gives up after `grace` of nothing but connect failures.
-    pub fn new(grace: Duration) -> Self {
-        TargetWatch {
-            grace,
-            failing_since: None,
-        }
-    }
-
-    /// Feeds one live status; true once the target was declared down.
-    pub fn observe(&mut self, s: &super::LiveStatus, control: &RunControl) -> bool {
-        if s.window_requests == 0 {
-            return control.is_target_down();
-        }
-        if s.window_connect_failures == s.window_requests {
-            let since = *self.failing_since.get_or_insert(s.elapsed);
-            if s.elapsed.saturating_sub(since) >= self.grace && !control.is_target_down() {
-                control.target_down();
-            }
-        } else {
-            self.failing_since = None;
-        }
-        control.is_target_down()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::LiveStatus;
-
-    fn status(secs: u64, requests: u64, connect_failures: u64) -> LiveStatus {
-        LiveStatus {
-            elapsed: Duration::from_secs(secs),
-            planned: None,
-            requests: 0,
-            errors: 0,
-            dropped: 0,
-            iterations: 0,
-            planned_iterations: None,
-            current_rps: 0.0,
-            window_requests: requests,
-            window_connect_failures: connect_failures,
-            stopping: false,
-            snapshot: None,
-        }
-    }
-
-    #[test]
-    fn declares_the_target_down_after_the_grace_only() {
-        let control = RunControl::new();
-        let mut w = TargetWatch::new(Duration::from_secs(3));
-        assert!(!w.observe(&status(1, 100, 0), &control));
-        assert!(!w.observe(&status(2, 50, 50), &control));
-        assert!(!w.observe(&status(3, 0, 0), &control));
-        assert!(!w.observe(&status(4, 40, 40), &control));
-        assert!(w.observe(&status(5, 40, 40), &control));
-        assert!(control.is_target_down() && control.is_aborted());
-    }
-
-    #[test]
-    fn one_answer_resets_the_watch() {
-        let control = RunControl::new();
-        let mut w = TargetWatch::new(Duration::from_secs(2));
-        w.observe(&status(1, 10, 10), &control);
-        w.observe(&status(2, 10, 9), &control);
-        w.observe(&status(3, 10, 10), &control);
-        assert!(!w.observe(&status(4, 10, 10), &control));
-        assert!(!control.is_target_down());
     }
 }

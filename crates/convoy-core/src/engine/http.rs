@@ -205,6 +205,10 @@ impl Connection {
 #[derive(Clone)]
 pub struct HttpClient {
     opts: HttpOptions,
+    /// The target watch of the run whose worker built this client, if that
+    /// run is watched ([`super::watch`]): every answer and every refused
+    /// connect is fed to it here, whichever workload sends.
+    watch: Option<super::watch::Feed>,
     /// Built on the first https connection: plain-http runs never load a
     /// trust store.
     tls: Arc<std::sync::OnceLock<Result<tokio_rustls::TlsConnector, String>>>,
@@ -228,10 +232,15 @@ fn install_crypto_provider() {
 }
 
 impl HttpClient {
-    /// Builds a client from the run's HTTP options.
+    /// Builds a client from the run's HTTP options. Built on a worker
+    /// thread of a run with a target watch ([`Workload::worker`], or
+    /// anything else that runs there), it feeds that watch.
+    ///
+    /// [`Workload::worker`]: super::Workload::worker
     pub fn new(opts: &HttpOptions) -> Result<Self, EngineError> {
         Ok(HttpClient {
             opts: opts.clone(),
+            watch: super::watch::current(),
             tls: Arc::default(),
         })
     }
@@ -394,6 +403,9 @@ impl HttpClient {
             }
             match sender.try_send(req).await {
                 Ok(resp) => {
+                    if let Some(w) = &self.watch {
+                        w.answered();
+                    }
                     conn.put(ep, sender);
                     return Ok(resp);
                 }
@@ -417,10 +429,18 @@ impl HttpClient {
             let addrs = tokio::net::lookup_host((ep.host.as_str(), ep.port))
                 .await
                 .map_err(|e| {
-                    HttpFailure::new(ErrorCause::Dns, format!("cannot resolve {}: {e}", ep.host))
+                    let f = HttpFailure::new(
+                        ErrorCause::Dns,
+                        format!("cannot resolve {}: {e}", ep.host),
+                    );
+                    (f, None)
                 })?;
             let mut last = HttpFailure::new(ErrorCause::Dns, format!("{} has no address", ep.host));
+            // The last address tried, while every one refused.
+            let mut refused = None;
+            let mut tried = 0;
             for addr in addrs {
+                tried += 1;
                 match TcpStream::connect(addr).await {
                     Ok(stream) => {
                         let _ = stream.set_nodelay(true);
@@ -431,13 +451,26 @@ impl HttpClient {
                             classify_io(&e).unwrap_or(ErrorCause::Connect),
                             format!("cannot connect to {addr}: {e}"),
                         );
+                        if last.cause == ErrorCause::Refused && (tried == 1 || refused.is_some()) {
+                            refused = Some(addr);
+                        } else {
+                            refused = None;
+                        }
                     }
                 }
             }
-            Err(last)
+            Err((last, refused))
         };
         let stream = match tokio::time::timeout(limit, fut).await {
-            Ok(r) => r?,
+            Ok(Ok(stream)) => stream,
+            Ok(Err((failure, refused))) => {
+                // Refused on every address: the one proof of death the
+                // target watch takes.
+                if let (Some(w), Some(addr)) = (&self.watch, refused) {
+                    w.refused(addr);
+                }
+                return Err(failure);
+            }
             Err(_) => {
                 return Err(HttpFailure::new(
                     ErrorCause::Timeout,

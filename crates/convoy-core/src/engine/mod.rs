@@ -1,5 +1,30 @@
 //! The load engine: executes a [`LoadModel`] by driving a [`Workload`].
 //!
+//! # What it owns
+//!
+//! - Running a plan: worker threads, virtual users, the open and closed
+//!   models, ramps, iteration limits and pacing (`closed`, `open`,
+//!   `control`).
+//! - Stopping it: [`RunControl`] (Ctrl-C, abort-on-fail, plan end,
+//!   graceful stop) and [`StopReason`].
+//! - The HTTP client every workload sends with ([`http`]): connections,
+//!   TLS, timeouts, and the classification of failures into causes.
+//! - The target watch (`watch`): the HTTP client feeds it with every
+//!   exchange, and it ends a run whose target died as
+//!   [`StopReason::TargetDown`], with the thresholds of
+//!   [`EngineOptions::target_watch`] ([`WatchPolicy`]).
+//! - Merging the workers' measurements into a [`RunResult`], and the live
+//!   status ([`LiveStatus`]) observers get while it runs.
+//!
+//! # What it must not import
+//!
+//! The engine sits below everything that gives a run its meaning: it uses
+//! [`crate::metrics`] and [`crate::plan`] only. It must not import
+//! `scenario` (journeys are [`Workload`]s built on it), `report`, `gate`,
+//! `live` (they read a [`RunResult`] or [`LiveStatus`]), nor the command
+//! line of the `convoy` binary. A feature that needs one of them belongs in
+//! that module, given what the engine hands out.
+//!
 //! # Shape
 //!
 //! [`run`] starts one OS thread per worker, each with its own single-threaded
@@ -17,12 +42,16 @@
 //! A run stops *softly* (no new iterations start) when its plan ends, when
 //! its iteration limits are reached or when [`RunControl::stop`] is called;
 //! iterations in flight then get the graceful-stop period to finish, after
-//! which the workers drop them and count them as `interrupted`.
+//! which the workers drop them and count them as `interrupted`. A run stops
+//! *at once* when [`RunControl::abort`] or [`RunControl::target_down`] is
+//! called: the latter by the target watch, once the target it had answered
+//! refuses fresh connections for the policy's confirmation window.
 
 mod closed;
 mod control;
 pub mod http;
 mod open;
+mod watch;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -39,8 +68,9 @@ use crate::metrics::{
 };
 use crate::plan::{LoadModel, PlanError};
 
+pub use control::RunControl;
 use control::Shared;
-pub use control::{RunControl, TargetWatch};
+pub use watch::WatchPolicy;
 
 /// What the engine runs: the body of an iteration, and the per-worker and
 /// per-user state it needs.
@@ -164,6 +194,13 @@ pub struct EngineOptions {
     /// ([`LiveStatus::snapshot`], on one status a second). Off by default:
     /// it costs a merge per second.
     pub live_snapshots: bool,
+    /// Watch for the target's death and stop the run as
+    /// [`StopReason::TargetDown`] when it dies, with the thresholds of
+    /// the policy (each command has its own: [`WatchPolicy::BENCH`],
+    /// [`WatchPolicy::RUN`], [`WatchPolicy::SMOKE`]). Off by default: a
+    /// library caller that wants a dead target's refusals measured to the
+    /// end of the plan gets that.
+    pub target_watch: Option<WatchPolicy>,
 }
 
 impl Default for EngineOptions {
@@ -175,6 +212,7 @@ impl Default for EngineOptions {
             vu_offset: 0,
             vu_stride: 1,
             live_snapshots: false,
+            target_watch: None,
         }
     }
 }
@@ -343,6 +381,9 @@ pub fn run<W: Workload>(
         .min(model.max_users().max(1) as usize);
     let steps = workload.steps();
     let checks = workload.checks();
+    if let Some(policy) = options.target_watch {
+        control.watch().arm(policy);
+    }
     let started_at = SystemTime::now();
     let start = Instant::now();
     let shared = Arc::new(Shared::new(
@@ -480,6 +521,7 @@ pub fn run<W: Workload>(
         let _ = h.join();
     }
     if let Some(e) = setup_error {
+        control.watch().settle(control);
         return Err(e);
     }
     let end = Instant::now();
@@ -504,6 +546,10 @@ pub fn run<W: Workload>(
         merged.merge(&r.snapshot());
     }
     merged.dropped += unclaimed;
+    // Every user is done; a confirmation of the target's death may still
+    // be running (a fixed number of iterations against a dead port fails
+    // them all in far less than it takes): its verdict decides the reason.
+    control.watch().settle(control);
     let stop_reason = if shared.control.is_target_down() {
         StopReason::TargetDown
     } else if shared.control.was_interrupted() {
@@ -569,6 +615,12 @@ fn run_worker<W: Workload>(
     recorder: Recorder,
     (vu_offset, vu_stride): (u64, u64),
 ) -> Result<(), EngineError> {
+    // HTTP clients built on this thread feed the run's target watch.
+    let _watched = shared
+        .control
+        .watch()
+        .is_armed()
+        .then(|| watch::enter(shared.control.clone()));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
