@@ -105,3 +105,88 @@ fn a_profile_file_with_a_duration_beyond_any_run_is_refused() {
         assert!(stderr.contains(TOO_LONG), "{name}: {stderr}");
     }
 }
+
+/// Runs convoy with its standard output on `stdout`; returns its exit code
+/// and standard error.
+fn convoy_with_stdout(args: &[&str], stdout: std::process::Stdio) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_convoy"))
+        .args(args)
+        .stdout(stdout)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A reader that went away before the first line: every write is EPIPE.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly_and_the_reports_are_still_written() {
+    let t = target::spawn(TargetConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let base = t.base_url().to_string();
+    let junit = dir.path().join("smoke.xml");
+    let run_dir = dir.path().join("run");
+    for (name, args) in [
+        (
+            "smoke",
+            vec![
+                "smoke",
+                "health",
+                "--target",
+                base.as_str(),
+                "--junit",
+                junit.to_str().unwrap(),
+            ],
+        ),
+        (
+            "run",
+            vec![
+                "run",
+                "health",
+                "--target",
+                base.as_str(),
+                "--out",
+                run_dir.to_str().unwrap(),
+            ],
+        ),
+    ] {
+        let (code, stderr) = convoy_with_stdout(&args, std::process::Stdio::piped());
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+        assert_eq!(code, Some(0), "{name}: the verdict stands: {stderr}");
+    }
+    assert!(junit.is_file(), "smoke wrote no JUnit file");
+    assert!(run_dir.join("report.json").is_file(), "run wrote no report");
+}
+
+#[test]
+fn a_full_standard_output_is_a_local_error_named_as_such() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("NOTICE: skipping: this system has no /dev/full");
+        return;
+    };
+    let t = target::spawn(TargetConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let base = t.base_url().to_string();
+    let (code, stderr) = convoy_with_stdout(
+        &[
+            "run",
+            "health",
+            "--target",
+            base.as_str(),
+            "--out",
+            dir.path().to_str().unwrap(),
+        ],
+        full.into(),
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("cannot write to standard output"),
+        "{stderr}"
+    );
+}

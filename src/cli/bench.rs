@@ -350,21 +350,21 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
         })?;
     }
     if args.json {
-        print!("{}", report::json::render(&report));
+        crate::out!("{}", report::json::render(&report));
     } else {
-        print!("{}", report::text::render(&report));
+        crate::out!("{}", report::text::render(&report));
     }
     if let Some(e) = exporter {
         e.close(args.metrics.metrics_linger);
     }
     Ok(
         if report.stop_reason == crate::engine::StopReason::TargetDown {
-            eprintln!("error: {}", target_down_note(&report.overall));
+            crate::errln!("error: {}", target_down_note(&report.overall));
             Exit::Aborted.into()
         } else if report.partial {
             Exit::Interrupted.into()
         } else if report.overall.never_reached() {
-            eprintln!("error: target unreachable: no request got a response");
+            crate::errln!("error: target unreachable: no request got a response");
             Exit::Aborted.into()
         } else {
             Exit::Pass.into()

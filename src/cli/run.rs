@@ -86,7 +86,7 @@ impl TargetOpts {
                     .parse()
                     .expect("the target's URL is valid");
                 if !quiet {
-                    eprintln!(
+                    crate::errln!(
                         "convoy: no --target given: testing the built-in reference API at {url}"
                     );
                 }
@@ -250,7 +250,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         )));
     }
     if args.history.is_some() && baseline.is_none() {
-        eprintln!("convoy: note: --history is read only with --baseline; it is ignored");
+        crate::errln!("convoy: note: --history is read only with --baseline; it is ignored");
     }
     if !args.no_reports {
         check_writable(&reports_dir(args.out.as_deref()))?;
@@ -328,7 +328,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         e.finish(&result);
     }
     if let Some(g) = lost_gate {
-        eprintln!("convoy: --abort-on-fail: gate {g} can no longer pass; the run stopped early");
+        crate::errln!(
+            "convoy: --abort-on-fail: gate {g} can no longer pass; the run stopped early"
+        );
         // A signal may have stopped it too; the lost gate came first.
         if result.stop_reason == StopReason::Interrupted {
             result.stop_reason = StopReason::AbortedByGate;
@@ -376,7 +378,7 @@ fn load_history(dir: Option<&Path>) -> (Vec<Report>, Option<String>) {
     match report::history::load(path) {
         Ok(h) => {
             for (file, why) in &h.skipped {
-                eprintln!(
+                crate::errln!(
                     "convoy: warning: history: skipped {}: {why}",
                     file.display()
                 );
@@ -385,14 +387,14 @@ fn load_history(dir: Option<&Path>) -> (Vec<Report>, Option<String>) {
             // named one is more likely a typo.
             let missing = (h.missing && dir.is_some()).then(|| path.display().to_string());
             if let Some(missing) = &missing {
-                eprintln!(
+                crate::errln!(
                     "convoy: note: --history {missing} does not exist: no earlier runs, so the noise is unknown and the tolerance alone decides"
                 );
             }
             (h.runs, missing)
         }
         Err(e) => {
-            eprintln!(
+            crate::errln!(
                 "convoy: warning: cannot read history {}: {e}; comparing without it (the tolerance alone decides)",
                 path.display()
             );
@@ -518,18 +520,18 @@ pub(crate) fn finish(
         })?;
     }
     if report.stop_reason == StopReason::TargetDown {
-        eprintln!(
+        crate::errln!(
             "convoy: the target stopped accepting connections; the run was aborted and its report is partial"
         );
     }
     if json {
-        print!("{}", report::json::render(report));
+        crate::out!("{}", report::json::render(report));
     } else {
-        print!("{}", report::text::render(report));
+        crate::out!("{}", report::text::render(report));
         if let Some(first) = written.first()
             && let Some(dir) = first.parent()
         {
-            println!("reports: {}", dir.display());
+            crate::outln!("reports: {}", dir.display());
         }
     }
     Ok(exit_code(report).into())

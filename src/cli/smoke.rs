@@ -117,7 +117,7 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
 fn print_listing(journey: &str, r: &RunResult, quiet: bool) {
     let failed = r.check_failures();
     if !quiet || failed > 0 {
-        println!("{} {journey}", if failed == 0 { "PASS" } else { "FAIL" });
+        crate::outln!("{} {journey}", if failed == 0 { "PASS" } else { "FAIL" });
     }
     for c in &r.checks {
         let ok = c.stats.failures == 0;
@@ -130,10 +130,10 @@ fn print_listing(journey: &str, r: &RunResult, quiet: bool) {
             (true, false) => "  --  ",
             (false, _) => "  FAIL",
         };
-        println!("{mark} {} · {}", c.info.step, c.info.name);
+        crate::outln!("{mark} {} · {}", c.info.step, c.info.name);
     }
     for f in &r.failures {
-        println!("         {} · {}: {}", f.step, f.check, f.message);
+        crate::outln!("         {} · {}: {}", f.step, f.check, f.message);
     }
 }
 
@@ -184,7 +184,7 @@ fn wait_healthy(
     let start = Instant::now();
     let mut last = String::from("no answer yet");
     if !quiet {
-        eprintln!(
+        crate::errln!(
             "convoy: waiting up to {} for {} to answer 200",
             crate::plan::format_duration(limit),
             redact_url(&health)
