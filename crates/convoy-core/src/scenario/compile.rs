@@ -2,7 +2,8 @@
 //! file's text for diagnostics, the variable slots, data columns and
 //! identity names templates and steps resolve against, the secrets found so
 //! far) with its helpers for templates, JSON templates, statuses, methods,
-//! durations and names; and [`StepTable`], a `[[step]]` table as written,
+//! durations and names, reading `{{ env.NAME }}` through [`Env`]; and
+//! [`StepTable`], a `[[step]]` table as written,
 //! whose request keys ([`RequestKeys`]) every kind may read. The table
 //! itself is generated where the kinds are listed (`steps/mod.rs`).
 
@@ -17,10 +18,24 @@ use toml::Spanned;
 
 use super::diagnostic::{Diagnostic, did_you_mean, range_in_string};
 use super::model::JsonTemplate;
-use super::parse::Env;
 use super::source::SpannedValue;
 use super::template::{Part, Resolve, Template};
 use crate::plan::parse_duration;
+
+/// Environment access for templates; tests substitute their own.
+pub trait Env {
+    /// The value of an environment variable.
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct EnvScope;
+
+impl Env for EnvScope {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
 
 /// A `[[step]]` table as written: its request keys, the kind tables it
 /// has, and the variables it declares.
@@ -39,22 +54,34 @@ pub(crate) type RawChecks = Vec<Spanned<BTreeMap<Spanned<String>, Spanned<Spanne
 
 /// The keys of a step table that describe its request, borrowed.
 pub(crate) struct RequestKeys<'r> {
+    /// `method`, GET when absent.
     pub method: Option<&'r Spanned<String>>,
+    /// `path`, relative to the base URL or absolute.
     pub path: Option<&'r Spanned<String>>,
+    /// `query` parameters.
     pub query: &'r BTreeMap<String, Spanned<String>>,
+    /// `headers`.
     pub headers: &'r BTreeMap<Spanned<String>, Spanned<String>>,
+    /// `let`: variables set before rendering.
     pub lets: &'r BTreeMap<Spanned<String>, Spanned<String>>,
+    /// `json` body.
     pub json: Option<&'r Spanned<SpannedValue>>,
+    /// `body`, raw text.
     pub body: Option<&'r Spanned<String>>,
+    /// `status`: accepted codes.
     pub status: Option<&'r Spanned<toml::Value>>,
+    /// `checks`.
     pub checks: &'r RawChecks,
+    /// `capture`: variables read from the answer.
     pub capture: &'r BTreeMap<Spanned<String>, Spanned<toml::Value>>,
 }
 
 /// Compiles one scenario file: where mistakes are reported, and the names
 /// its templates and steps resolve.
 pub(crate) struct Compiler<'a> {
+    /// The file compiled (`builtin:NAME` for built-ins).
     pub path: &'a Path,
+    /// Its text, for diagnostics.
     pub text: &'a str,
     env: &'a dyn Env,
     /// Names of the per-user variable slots, declared so far.
@@ -63,7 +90,7 @@ pub(crate) struct Compiler<'a> {
     pub initial: Vec<Option<Value>>,
     /// Columns of the data file, once read.
     pub data_columns: Vec<String>,
-    /// Identity names, in the order of [`super::journey::Scenario::identities`].
+    /// Identity names, in the order the scenario's identities are kept.
     pub identities: Vec<String>,
     /// Values never to show, found so far.
     pub secrets: Vec<String>,

@@ -2,14 +2,12 @@
 //! mid-run, for runs too short for the engine's live watch.
 //!
 //! Self-contained on purpose: an engine-level target watch is to replace
-//! it. Its seams are three: [`ScenarioWorkload::watch_target`] hands it the
-//! run's control; [`StepRun::send`] (and a concurrent replay, for its
-//! copies) feeds it every exchange through [`DeathWatch::saw`] and awaits
-//! [`DeathWatch::confirm`] when that says so. Removing it is removing this
-//! file, the `death` field of the run's shared state, and those calls.
-//!
-//! [`ScenarioWorkload::watch_target`]: super::ScenarioWorkload::watch_target
-//! [`StepRun::send`]: super::step_run::StepRun::send
+//! it. Its seams are three: `ScenarioWorkload::watch_target` (runner.rs)
+//! hands it the run's control; `StepRun::send` (step_run.rs) and a
+//! concurrent replay (steps/replay.rs, for its copies) feed it every
+//! exchange through [`DeathWatch::saw`] and await [`DeathWatch::confirm`]
+//! when that says so. Removing it is removing this file, the `death` field
+//! of `step_run::Shared`, and those calls.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;

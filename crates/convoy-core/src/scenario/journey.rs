@@ -1,5 +1,5 @@
 //! The compiled scenario: a [`Scenario`] (one journey) and its [`Step`]s,
-//! what [`super::parse`] builds from a file and [`super::runner`] runs.
+//! what `parse` builds from a file and `runner` runs.
 //! Above the step kinds, since a step holds one ([`Action`]); its parts
 //! are the vocabulary of [`super::model`].
 

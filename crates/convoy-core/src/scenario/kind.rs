@@ -1,5 +1,5 @@
 //! The contract of a step kind. A kind is a type (its compiled form, such
-//! as [`SqlStep`](super::steps::sql::SqlStep)) in a module of its own under
+//! as `SqlStep`) in a module of its own under
 //! `steps/`, implementing [`Compile`] (from its table in a `[[step]]`) and
 //! [`Kind`] (its metrics, checks and execution); the list in `steps/mod.rs`
 //! names it once, which generates the `Action` enum and every dispatch,

@@ -58,8 +58,7 @@ pub use custom::{CustomCtx, CustomJourney, CustomRegistry};
 pub use diagnostic::Diagnostic;
 pub use journey::{Scenario, Step};
 pub use runner::ScenarioWorkload;
-pub use step_run::UserState;
-pub use steps::{Action, sql};
+pub use steps::Action;
 
 /// Loads a scenario named on the command line: a built-in name (`health`,
 /// `order-lifecycle`, ...) or a path to a file.

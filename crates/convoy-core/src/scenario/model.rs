@@ -5,7 +5,7 @@
 //! the checks and captures made of an answer. Every template here is
 //! already parsed and every name resolved, so running a step only renders
 //! and sends. Step kinds' own forms live with their kinds (`steps/`);
-//! the whole compiled scenario is [`super::journey::Scenario`].
+//! the whole compiled scenario is `journey::Scenario`, above them.
 
 use std::time::Duration;
 

@@ -14,6 +14,8 @@ use serde_json::Value;
 use toml::Spanned;
 
 use super::auth::{self, RawAuth};
+pub use super::compile::{Env, EnvScope};
+
 use super::compile::{Compiler, StepTable};
 use super::diagnostic::{Diagnostic, did_you_mean};
 use super::journey::{Scenario, Step};
@@ -93,21 +95,6 @@ pub fn read_bounded(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
         .take(limit as u64 + 1)
         .read_to_end(&mut bytes)?;
     Ok(bytes)
-}
-
-/// Environment access for templates; tests substitute their own.
-pub trait Env {
-    /// The value of an environment variable.
-    fn get(&self, name: &str) -> Option<String>;
-}
-
-/// The process environment.
-pub struct EnvScope;
-
-impl Env for EnvScope {
-    fn get(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok()
-    }
 }
 
 /// Compiles scenario `text`, which came from `path`.

@@ -12,18 +12,19 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::auth;
-use super::custom::CustomRegistry;
 use super::death_watch::DeathWatch;
 use super::journey::{Scenario, Step};
 use super::json_pick::JsonPaths;
 use super::kind::Registrar;
-use super::step_run::{Journey, JourneyState, Shared, StepRun, UserState};
+use super::step_run::{Journey, JourneyState, Shared, StepRun};
 use super::steps::StepIds;
 use crate::engine::http::{Connection, Endpoint, HttpClient};
 use crate::engine::{CheckInfo, EngineError, Iteration, RunControl, StepInfo, StepKind, Workload};
 use crate::plan::HttpOptions;
 
 pub use super::auth::LOGIN_METRIC;
+pub use super::custom::{CustomCtx, CustomJourney, CustomRegistry};
+pub use super::step_run::UserState;
 
 /// A scenario ready to run: its steps with their ids, and the journey its
 /// steps see.

@@ -1,13 +1,13 @@
 //! The step kinds, listed once.
 //!
 //! Each kind is a module here holding its compiled form, its compilation
-//! from the scenario file ([`Compile`]) and its execution ([`Kind`]). The
-//! [`kinds!`] list below is the one place kinds are named: it generates
-//! the [`Action`] enum (what a step does), the `[[step]]` table as written
-//! (`RawStep`, whose keys are the request's and one table per kind), the
-//! ids a step records ([`StepIds`]), and every dispatch over them, all of
-//! them `match`es: no `dyn`, no allocation added per step. Adding a kind is
-//! a new module and one line in the list.
+//! from the scenario file (`kind::Compile`) and its execution
+//! (`kind::Kind`). The `kinds!` list below is the one place kinds are
+//! named: it generates the [`Action`] enum (what a step does), the
+//! `[[step]]` table as written (`RawStep`, whose keys are the request's and
+//! one table per kind), the ids a step records (`StepIds`), and every
+//! dispatch over them, all of them `match`es: no `dyn`, no allocation added
+//! per step. Adding a kind is a new module and one line in the list.
 //!
 //! Kinds depend on the vocabulary (`model`, `template`, ...), on the
 //! compile and run contexts (`compile`, `step_run`, `kind`) and on `auth`;
@@ -68,7 +68,9 @@ macro_rules! kinds {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         pub(crate) struct RawStep {
+            /// The step's (metric) name.
             pub name: Option<Spanned<String>>,
+            /// `as`: the identity it acts as.
             #[serde(rename = "as")]
             pub identity: Option<Spanned<String>>,
             method: Option<Spanned<String>>,
@@ -86,6 +88,7 @@ macro_rules! kinds {
             checks: RawChecks,
             #[serde(default)]
             capture: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+            /// The pause after it.
             pub think: Option<Spanned<String>>,
             $( $key: Option<Spanned<<$ty as Compile<RawStep>>::Table>>, )*
         }

@@ -1,8 +1,8 @@
 //! The `request` kind, every step's base: one request with its status,
 //! checks and captures. Compiled from a step's request keys (`method`,
 //! `path`, `query`, `headers`, `json`/`body`, `let`, `status`, `checks`,
-//! `capture`); run by rendering it ([`prepare`]), sending it and judging
-//! the answer ([`after_response`]). The replay kind reuses all three.
+//! `capture`); run by rendering it (`prepare`), sending it and judging
+//! the answer (`after_response`). The replay kind reuses all three.
 //!
 //! The plain request step is the hot path: nothing here is boxed or
 //! dynamically dispatched, and a body is written straight from its
