@@ -13,17 +13,18 @@
 //! 1. Vocabulary: [`model`] (identities, checks, captures, JSON
 //!    templates, data rows), [`template`], [`source`], [`diagnostic`],
 //!    [`data`], `json_pick`.
-//! 2. Services: `render` (templates into bodies and values), `check`
-//!    (compiling and evaluating checks), `failure` (failure samples and
-//!    redaction), `exchange` (a rendered request and its outcome),
-//!    `death_watch`, `db` (PostgreSQL connections and queries), [`custom`]
-//!    (the API of journeys in Rust).
-//! 3. Contexts: `compile` (what compiling a step needs), `step_run` (what
-//!    running one needs), `kind` (the contract of a step kind); then
-//!    [`auth`] (identities, login, tokens and their renewal).
+//! 2. Services: `exchange` (a rendered request and its recorded
+//!    outcome), `render` (templates into bodies and values), `failure`
+//!    (failure samples and redaction), `db` (PostgreSQL connections and
+//!    queries), `death_watch`, [`custom`] (the API of journeys in Rust).
+//! 3. Contexts: `compile` (what compiling a step needs) and `step_run`
+//!    (what running one needs); on them `check` (compiling and evaluating
+//!    checks), `kind` (the contract of a step kind) and [`auth`]
+//!    (identities, login, tokens and their renewal).
 //! 4. Kinds: [`steps`], one module per kind, listed once in `steps/mod.rs`.
-//! 5. The compiled scenario, [`journey`] ([`Scenario`], [`Step`]).
-//! 6. Front-ends: [`parse`], [`builtin`], [`runner`], and [`load`] here.
+//! 5. The compiled scenario: [`journey`] ([`Scenario`], [`Step`]).
+//! 6. Front-ends: [`parse`] and [`builtin`] (files in), [`runner`] (the
+//!    engine's workload), and [`load`] here.
 //!
 //! This module may use the crate's `engine`, `metrics`, `plan`, `redact`
 //! and `rls`; it must not import `report`, `live` or the binary's `cli`

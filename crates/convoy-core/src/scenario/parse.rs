@@ -395,3 +395,53 @@ fn step(c: &Compiler<'_>, st: &Spanned<RawStep>) -> Result<Step, Diagnostic> {
 pub fn resolve_path(arg: &str) -> PathBuf {
     PathBuf::from(arg)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoEnv;
+    impl Env for NoEnv {
+        fn get(&self, _: &str) -> Option<String> {
+            None
+        }
+    }
+
+    fn compile(text: &str) -> Result<Scenario, Diagnostic> {
+        parse(Path::new("s.toml"), text, &NoEnv)
+    }
+
+    #[test]
+    fn a_step_with_several_kind_tables_is_the_kind_of_lowest_precedence() {
+        let custom = compile(
+            "[[step]]\ncustom = \"flow\"\n[step.isolation]\nas = \"nobody\"\nresource = \"/o\"\nroutes = [\"GET\"]\n",
+        )
+        .unwrap();
+        assert!(matches!(&custom.steps[0].action, Action::Custom(c) if c.name == "flow"));
+        let isolation = compile(
+            "[identities.other]\ntoken = \"t\"\n[[step]]\n[step.replay]\ntimes = 2\nid = \"/id\"\n[step.isolation]\nas = \"other\"\nresource = \"/o\"\nroutes = [\"GET\"]\n",
+        )
+        .unwrap();
+        assert!(matches!(isolation.steps[0].action, Action::Isolation(_)));
+        let both = compile(
+            "[[step]]\n[step.sql]\nurl = \"postgres://u@h/db\"\nquery = \"SELECT 1\"\n[step.rls]\nurl = \"postgres://u@h/db\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            both.message,
+            "a step has either [step.sql] or [step.rls], not both"
+        );
+    }
+
+    #[test]
+    fn step_keys_are_listed_in_the_file_formats_order() {
+        let d = compile("[[step]]\npath = \"/\"\nxyzzy = 1\n").unwrap_err();
+        assert_eq!(
+            d.hint.as_deref(),
+            Some(
+                "expected one of: name, as, method, path, query, headers, let, json, body, \
+                 status, checks, capture, think, replay, isolation, custom, sql, rls"
+            )
+        );
+    }
+}
