@@ -7,7 +7,7 @@
 //! `[[step]]` table as written (`RawStep`, whose keys are the request's and
 //! one table per kind), the ids a step records (`StepIds`), and every
 //! dispatch over them, all of them `match`es: no `dyn`, no allocation added
-//! per step. Adding a kind is a new module and one line in the list.
+//! per step. Adding a kind is a new file here and one line in the list.
 //!
 //! Kinds depend on the vocabulary (`model`, `template`, ...), on the
 //! compile and run contexts (`compile`, `step_run`, `kind`) and on `auth`;
@@ -25,22 +25,32 @@ use super::kind::{Compile, Kind, Registrar};
 use super::source::SpannedValue;
 use super::step_run::StepRun;
 
-pub mod custom;
-pub mod isolation;
-pub mod replay;
-pub mod request;
-pub mod rls;
-pub mod sql;
-
-/// Generates the step kinds' enum, raw table and dispatch from their list:
-/// the default kind (a step without a kind table), then each kind with the
-/// key of its table and its precedence (when a step has several kind
-/// tables, the one of lowest precedence compiles it; each kind refuses the
-/// combinations it must).
+/// Generates the step kinds' modules, enum, raw table and dispatch from
+/// their list: the default kind (a step without a kind table), then each
+/// kind (`Variant(module::Type)`) with the key of its table and its
+/// precedence. When a step has several kind tables, the one of lowest
+/// precedence compiles it (each kind refuses the combinations it must, as
+/// `sql` refuses `rls`): the precedence the format has always had.
 macro_rules! kinds {
     (
         $(#[$dmeta:meta])*
-        default $dvariant:ident($dty:ty);
+        default $dvariant:ident($dmod:ident :: $dtype:ident);
+        $(
+            $(#[$meta:meta])*
+            $variant:ident($mod:ident :: $type:ident) = $key:ident, $rank:literal;
+        )*
+    ) => {
+        pub mod $dmod;
+        $( pub mod $mod; )*
+
+        kinds!(@generate
+            $(#[$dmeta])* $dvariant($dmod::$dtype);
+            $( $(#[$meta])* $variant($mod::$type) = $key, $rank; )*
+        );
+    };
+    (@generate
+        $(#[$dmeta:meta])*
+        $dvariant:ident($dty:ty);
         $(
             $(#[$meta:meta])*
             $variant:ident($ty:ty) = $key:ident, $rank:literal;
@@ -213,8 +223,9 @@ macro_rules! kinds {
     };
 }
 
-// The list. Table keys are in the order the file format has always listed
-// them (serde names them in that order in "expected one of" hints).
+// The list: `Variant(module::Type) = table key, precedence;`. Kinds are in
+// the order the file format has always listed their keys (serde names them
+// in this order in "expected one of" hints).
 kinds! {
     /// One request with checks and captures.
     default Request(request::Request);
