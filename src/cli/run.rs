@@ -17,7 +17,7 @@ use crate::plan::{HttpOptions, HttpVersion, LoadModel, Shard, parse_duration};
 use crate::progress::Progress;
 use crate::redact::redact_url;
 use crate::report::{self, Report, RunMeta};
-use crate::scenario::model::{Action, Credential};
+use crate::scenario::model::Credential;
 use crate::scenario::{self, CustomRegistry, Scenario, ScenarioWorkload};
 use crate::target::{self, RunningTarget, TargetConfig};
 
@@ -435,12 +435,7 @@ pub fn max_requests_per_iteration(scenarios: &[Scenario]) -> Option<u64> {
             .any(|i| matches!(i.credential, Credential::Login(_)));
         let mut n = 0u64;
         for step in &s.steps {
-            n += match &step.action {
-                Action::Request(_) | Action::Sql(_) | Action::Rls(_) => 1,
-                Action::Replay(_, r) => u64::from(r.times) + u64::from(r.verify.is_some()),
-                Action::Isolation(iso) => iso.probes.len() as u64,
-                Action::Custom(_) => return None,
-            };
+            n += step.action.max_requests()?;
             n += u64::from(logs_in);
         }
         most = most.max(n);

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::Diagnostic;
-use super::model::Scenario;
+use super::journey::Scenario;
 use super::parse::{self, EnvScope};
 
 /// Built-in scenario names, in the order `convoy run` runs them.

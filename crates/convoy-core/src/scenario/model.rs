@@ -1,44 +1,17 @@
-//! The compiled form of a scenario: what the runner executes. Built by
-//! [`super::parse`] from a file; every template is parsed and every name
-//! resolved here, so running a step only renders and sends.
+//! The shared vocabulary of compiled scenarios, at the bottom of the
+//! module: the parts that step kinds, the compiler and the runner all
+//! speak of. Data rows ([`DataSet`]), identities and how they log in
+//! ([`Identity`], [`AuthConfig`]), request bodies and JSON templates, and
+//! the checks and captures made of an answer. Every template here is
+//! already parsed and every name resolved, so running a step only renders
+//! and sends. Step kinds' own forms live with their kinds (`steps/`);
+//! the whole compiled scenario is `journey::Scenario`, above them.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use super::template::Template;
-
-/// A journey: steps run in order by each virtual user, once per iteration.
-#[derive(Debug, Clone)]
-pub struct Scenario {
-    /// The journey's name (its metric name).
-    pub name: String,
-    /// What it checks, for people.
-    pub description: String,
-    /// Relative weight when several journeys are mixed.
-    pub weight: u32,
-    /// Where requests go unless `--target` overrides it.
-    pub base_url: Option<url::Url>,
-    /// Gates the scenario asks for (checked by the gate parser).
-    pub gates: Vec<String>,
-    /// Names of the per-user variable slots.
-    pub slots: Vec<String>,
-    /// Starting values of the slots (`[vars]`), `None` for captures.
-    pub initial: Vec<Option<Value>>,
-    /// Rows of the data file, if any.
-    pub data: Option<DataSet>,
-    /// How identities log in.
-    pub auth: Option<AuthConfig>,
-    /// Who the steps act as.
-    pub identities: Vec<Identity>,
-    /// The steps, in order.
-    pub steps: Vec<Step>,
-    /// Values never to show: passwords, tokens, secret variables.
-    pub secrets: Vec<String>,
-    /// The file it came from (`builtin:NAME` for built-ins).
-    pub source: PathBuf,
-}
 
 /// Rows of a CSV or JSON data file.
 #[derive(Debug, Clone)]
@@ -146,59 +119,6 @@ pub enum Credential {
     Login(bytes::Bytes),
 }
 
-/// One step of a journey.
-#[derive(Debug, Clone)]
-pub struct Step {
-    /// Metric name.
-    pub name: String,
-    /// Index into [`Scenario::identities`].
-    pub identity: Option<usize>,
-    /// What the step does.
-    pub action: Action,
-    /// Pause after the step: a fixed time, or uniform in a range.
-    pub think: Option<(Duration, Duration)>,
-}
-
-/// What a step does.
-#[derive(Debug, Clone)]
-pub enum Action {
-    /// One request with checks and captures.
-    Request(Request),
-    /// The same request sent several times; every answer must agree.
-    Replay(Request, Replay),
-    /// Another tenant's identity tries the resource's routes.
-    Isolation(Isolation),
-    /// A journey written in Rust, registered by name.
-    Custom(String),
-    /// A read-only query against PostgreSQL with checks on its rows.
-    Sql(super::sql::SqlStep),
-    /// The row-level security coverage probe of a PostgreSQL database.
-    Rls(super::sql::RlsStep),
-}
-
-/// A request template with its checks and captures.
-#[derive(Debug, Clone)]
-pub struct Request {
-    /// HTTP method.
-    pub method: http::Method,
-    /// Path (or absolute URL) template.
-    pub path: Template,
-    /// Query parameters.
-    pub query: Vec<(String, Template)>,
-    /// Headers.
-    pub headers: Vec<(http::HeaderName, Template)>,
-    /// Body.
-    pub body: Body,
-    /// Variables set before the request is rendered (`let`).
-    pub lets: Vec<(usize, Template)>,
-    /// Accepted statuses; empty means any 2xx or 3xx.
-    pub status: Vec<u16>,
-    /// Checks on the response.
-    pub checks: Vec<Check>,
-    /// Values captured from the response.
-    pub captures: Vec<Capture>,
-}
-
 /// A request body.
 #[derive(Debug, Clone)]
 pub enum Body {
@@ -282,86 +202,6 @@ pub enum CaptureSource {
     Header(http::HeaderName),
     /// The first group (or the whole match) of a regex over the body.
     Regex(regex_lite::Regex),
-}
-
-/// An idempotent replay.
-#[derive(Debug, Clone)]
-pub struct Replay {
-    /// How many times the same request is sent (at least 2).
-    pub times: u32,
-    /// All at once (each on its own connection) or one after another.
-    pub concurrent: bool,
-    /// JSON pointer to the resource id that every answer must share.
-    pub id_pointer: String,
-    /// Statuses a replay may answer with.
-    pub statuses: Vec<u16>,
-    /// A follow-up request whose checks prove a single entry.
-    pub verify: Option<Box<Request>>,
-}
-
-/// A tenant-isolation probe.
-#[derive(Debug, Clone)]
-pub struct Isolation {
-    /// The other tenant's identity.
-    pub identity: usize,
-    /// The resource's path.
-    pub resource: Template,
-    /// Routes tried: method and a suffix to the resource path.
-    pub probes: Vec<(http::Method, String)>,
-    /// Statuses that count as refused.
-    pub expect: Vec<u16>,
-    /// Values that must not appear in any answer.
-    pub markers: Vec<Template>,
-    /// Body sent with PATCH, PUT and POST probes.
-    pub body: Option<JsonTemplate>,
-}
-
-impl Scenario {
-    /// Names of every step metric this scenario records, in order, with the
-    /// request steps of replays and probes expanded.
-    pub fn step_names(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for s in &self.steps {
-            match &s.action {
-                Action::Request(_) | Action::Custom(_) | Action::Sql(_) | Action::Rls(_) => {
-                    out.push(s.name.clone())
-                }
-                Action::Replay(_, r) => {
-                    out.push(s.name.clone());
-                    if r.verify.is_some() {
-                        out.push(format!("{} · verify", s.name));
-                    }
-                }
-                Action::Isolation(iso) => {
-                    for (m, suffix) in &iso.probes {
-                        out.push(probe_name(&s.name, m, suffix));
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    /// Cuts this scenario's data rows to `shard`'s slice (see
-    /// [`DataSet::shard`]); a scenario without data is left as it is. The
-    /// error names the scenario and its file.
-    pub fn shard_data(&mut self, shard: &crate::plan::Shard) -> Result<(), String> {
-        match &mut self.data {
-            Some(d) => d
-                .shard(shard)
-                .map_err(|e| format!("scenario {} ({}): {e}", self.name, self.source.display())),
-            None => Ok(()),
-        }
-    }
-}
-
-/// The metric name of one isolation probe.
-pub fn probe_name(step: &str, method: &http::Method, suffix: &str) -> String {
-    if suffix.is_empty() {
-        format!("{step} · {method}")
-    } else {
-        format!("{step} · {method} {suffix}")
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,80 @@
+//! The compiled scenario: a [`Scenario`] (one journey) and its [`Step`]s,
+//! what `parse` builds from a file and `runner` runs.
+//! Above the step kinds, since a step holds one ([`Action`]); its parts
+//! are the vocabulary of [`super::model`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::model::{AuthConfig, DataSet, Identity};
+use super::steps::Action;
+
+/// A journey: steps run in order by each virtual user, once per iteration.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The journey's name (its metric name).
+    pub name: String,
+    /// What it checks, for people.
+    pub description: String,
+    /// Relative weight when several journeys are mixed.
+    pub weight: u32,
+    /// Where requests go unless `--target` overrides it.
+    pub base_url: Option<url::Url>,
+    /// Gates the scenario asks for (checked by the gate parser).
+    pub gates: Vec<String>,
+    /// Names of the per-user variable slots.
+    pub slots: Vec<String>,
+    /// Starting values of the slots (`[vars]`), `None` for captures.
+    pub initial: Vec<Option<Value>>,
+    /// Rows of the data file, if any.
+    pub data: Option<DataSet>,
+    /// How identities log in.
+    pub auth: Option<AuthConfig>,
+    /// Who the steps act as.
+    pub identities: Vec<Identity>,
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+    /// Values never to show: passwords, tokens, secret variables.
+    pub secrets: Vec<String>,
+    /// The file it came from (`builtin:NAME` for built-ins).
+    pub source: PathBuf,
+}
+
+/// One step of a journey.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Metric name.
+    pub name: String,
+    /// Index into [`Scenario::identities`].
+    pub identity: Option<usize>,
+    /// What the step does.
+    pub action: Action,
+    /// Pause after the step: a fixed time, or uniform in a range.
+    pub think: Option<(Duration, Duration)>,
+}
+
+impl Scenario {
+    /// Names of every step metric this scenario records, in order, with the
+    /// request steps of replays and probes expanded.
+    pub fn step_names(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for s in &self.steps {
+            s.action.metric_names(&s.name, &mut out);
+        }
+        out
+    }
+
+    /// Cuts this scenario's data rows to `shard`'s slice (see
+    /// [`DataSet::shard`]); a scenario without data is left as it is. The
+    /// error names the scenario and its file.
+    pub fn shard_data(&mut self, shard: &crate::plan::Shard) -> Result<(), String> {
+        match &mut self.data {
+            Some(d) => d
+                .shard(shard)
+                .map_err(|e| format!("scenario {} ({}): {e}", self.name, self.source.display())),
+            None => Ok(()),
+        }
+    }
+}

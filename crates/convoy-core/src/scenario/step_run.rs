@@ -1,0 +1,190 @@
+//! What a step runs with: one user running one step of one journey
+//! ([`StepRun`]), the journey as its steps see it ([`Journey`]), the state
+//! a virtual user keeps ([`UserState`]) and what the whole workload shares
+//! ([`Shared`]). Below the kinds: every kind's `execute` gets a `StepRun`,
+//! renders with [`StepRun::ctx`], sends with [`StepRun::send`] (which
+//! records the exchange and feeds the [`DeathWatch`]) and reports failures
+//! with [`StepRun::sample`] and [`StepRun::sample_exchange`].
+
+use std::time::{Duration, Instant};
+
+use http::HeaderValue;
+use serde_json::Value;
+
+use super::custom::CustomRegistry;
+use super::death_watch::DeathWatch;
+use super::exchange::{Prepared, outcome_of, status_expected};
+use super::failure::{self, Origin};
+use super::json_pick::JsonPaths;
+use super::model::{AuthConfig, DataSet, Identity};
+use super::template::RenderCtx;
+use crate::engine::Iteration;
+use crate::engine::http::{Connection, Endpoint, HttpClient, HttpFailure, HttpResponse};
+use crate::plan::HttpOptions;
+
+/// What the steps of every journey share while running.
+pub(crate) struct Shared {
+    /// HTTP options (their timeout bounds database calls too).
+    pub http: HttpOptions,
+    /// The metric of every login, `usize::MAX` when nothing logs in.
+    pub login_metric: usize,
+    /// Its check.
+    pub login_check: usize,
+    /// Custom journeys by name.
+    pub custom: CustomRegistry,
+    /// Notices a target that died mid-run.
+    pub death: DeathWatch,
+}
+
+/// A journey as its steps see it while running: where requests go, and
+/// what steps read of the scenario.
+pub(crate) struct Journey {
+    /// The target.
+    pub endpoint: Endpoint,
+    /// `host:port` of the endpoint, for [`DeathWatch`]'s own connects.
+    pub addr: String,
+    /// The base URL's path, prefixed to every request path.
+    pub base_path: String,
+    /// Names of the variable slots.
+    pub slots: Vec<String>,
+    /// Rows of the data file, if any.
+    pub data: Option<DataSet>,
+    /// How identities log in.
+    pub auth: Option<AuthConfig>,
+    /// Who the steps act as.
+    pub identities: Vec<Identity>,
+    /// Values never to show.
+    pub secrets: Vec<String>,
+    /// Fixed-token identities' header values, prebuilt.
+    pub fixed_tokens: Vec<Option<HeaderValue>>,
+    /// Where a login answer has its token.
+    pub token_json: JsonPaths,
+}
+
+/// Per-user state of one journey.
+pub(crate) struct JourneyState {
+    /// The variables' values.
+    pub vars: Vec<Option<Value>>,
+    /// Login identities' header values, with when they were obtained.
+    pub tokens: Vec<Option<(HeaderValue, Instant)>>,
+}
+
+/// A virtual user.
+pub struct UserState {
+    pub(crate) conn: Connection,
+    pub(crate) db: super::db::Connections,
+    pub(crate) spare: Vec<Connection>,
+    pub(crate) journeys: Vec<JourneyState>,
+}
+
+/// One step being run by one user.
+pub(crate) struct StepRun<'a> {
+    /// What all journeys share.
+    pub shared: &'a Shared,
+    /// The step's journey.
+    pub j: &'a Journey,
+    /// Its index, into [`UserState`]'s journeys.
+    pub ji: usize,
+    /// The step's metric name.
+    pub name: &'a str,
+    /// Who the step acts as.
+    pub identity: Option<usize>,
+    /// The worker's client.
+    pub client: &'a HttpClient,
+    /// The user.
+    pub user: &'a mut UserState,
+    /// The iteration.
+    pub it: Iteration<'a>,
+    /// When the step should have started: latency counts from here.
+    pub scheduled: Instant,
+}
+
+impl StepRun<'_> {
+    /// What templates render with: the user's variables and data row.
+    pub fn ctx(&self) -> RenderCtx<'_> {
+        RenderCtx {
+            vu: self.it.vu,
+            iteration: self.it.index,
+            vars: &self.user.journeys[self.ji].vars,
+            data: self
+                .j
+                .data
+                .as_ref()
+                .map(|d| d.row(self.it.vu, self.it.index)),
+            names: &self.j.slots,
+        }
+    }
+
+    /// Sends and records under `metric` (an error unless the status is one
+    /// of `expected`, or 2xx/3xx when empty); returns the result and its
+    /// latency.
+    pub async fn send(
+        &mut self,
+        p: &Prepared,
+        metric: usize,
+        scheduled: Instant,
+        expected: &[u16],
+    ) -> (Result<HttpResponse, HttpFailure>, Duration) {
+        let req = match p.to_request() {
+            Ok(r) => r,
+            Err(e) => {
+                return (
+                    Err(HttpFailure {
+                        cause: crate::metrics::ErrorCause::Other,
+                        message: e,
+                    }),
+                    Duration::ZERO,
+                );
+            }
+        };
+        let sent = Instant::now();
+        let res = self
+            .client
+            .send(&mut self.user.conn, &self.j.endpoint, req)
+            .await;
+        let done = Instant::now();
+        let outcome = outcome_of(&res);
+        self.it.recorder.record_as(
+            metric,
+            done - scheduled,
+            done - sent,
+            outcome,
+            !status_expected(&outcome, expected),
+        );
+        if self.shared.death.saw(&res) {
+            self.shared.death.confirm(&self.j.addr).await;
+        }
+        (res, done - scheduled)
+    }
+
+    /// Keeps a failure sample of a step that sent nothing (or no HTTP).
+    pub fn sample(&self, check: &str, message: String, request: String, response: String) {
+        self.it.recorder.failure_sample(|| {
+            failure::sample(&self.origin(), check, &message, &request, &response)
+        });
+    }
+
+    /// Keeps a failure sample of exchange `p`, `res`.
+    pub fn sample_exchange(
+        &self,
+        check: &str,
+        message: String,
+        p: &Prepared,
+        res: &Result<HttpResponse, HttpFailure>,
+    ) {
+        self.it.recorder.failure_sample(|| {
+            let request = failure::request_text(p);
+            let response = failure::response_text(res);
+            failure::sample(&self.origin(), check, &message, &request, &response)
+        });
+    }
+
+    fn origin(&self) -> Origin<'_> {
+        Origin {
+            step: self.name,
+            vu: self.it.vu,
+            iteration: self.it.index,
+            secrets: &self.j.secrets,
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! The step kinds, listed once.
+//!
+//! Each kind is a module here holding its compiled form, its compilation
+//! from the scenario file (`kind::Compile`) and its execution
+//! (`kind::Kind`). The `kinds!` list below is the one place kinds are
+//! named: it generates the [`Action`] enum (what a step does), the
+//! `[[step]]` table as written (`RawStep`, whose keys are the request's and
+//! one table per kind), the ids a step records (`StepIds`), and every
+//! dispatch over them, all of them `match`es: no `dyn`, no allocation added
+//! per step. Adding a kind is a new file here and one line in the list.
+//!
+//! Kinds depend on the vocabulary (`model`, `template`, ...), on the
+//! compile and run contexts (`compile`, `step_run`, `kind`) and on `auth`;
+//! `replay` builds on `request`, `rls` on `sql`. The parse front-end and the
+//! runner dispatch to kinds through [`Action`]; nothing here imports them.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::compile::{Compiler, RawChecks, RequestKeys, StepTable};
+use super::diagnostic::Diagnostic;
+use super::kind::{Compile, Kind, Registrar};
+use super::source::SpannedValue;
+use super::step_run::StepRun;
+
+/// Generates the step kinds' modules, enum, raw table and dispatch from
+/// their list: the default kind (a step without a kind table), then each
+/// kind (`Variant(module::Type)`) with the key of its table and its
+/// precedence. When a step has several kind tables, the one of lowest
+/// precedence compiles it (each kind refuses the combinations it must, as
+/// `sql` refuses `rls`): the precedence the format has always had.
+macro_rules! kinds {
+    (
+        $(#[$dmeta:meta])*
+        default $dvariant:ident($dmod:ident :: $dtype:ident);
+        $(
+            $(#[$meta:meta])*
+            $variant:ident($mod:ident :: $type:ident) = $key:ident, $rank:literal;
+        )*
+    ) => {
+        pub mod $dmod;
+        $( pub mod $mod; )*
+
+        kinds!(@generate
+            $(#[$dmeta])* $dvariant($dmod::$dtype);
+            $( $(#[$meta])* $variant($mod::$type) = $key, $rank; )*
+        );
+    };
+    (@generate
+        $(#[$dmeta:meta])*
+        $dvariant:ident($dty:ty);
+        $(
+            $(#[$meta:meta])*
+            $variant:ident($ty:ty) = $key:ident, $rank:literal;
+        )*
+    ) => {
+        /// What a step does: a value of one kind.
+        #[derive(Debug, Clone)]
+        pub enum Action {
+            $(#[$dmeta])*
+            $dvariant($dty),
+            $(
+                $(#[$meta])*
+                $variant($ty),
+            )*
+        }
+
+        /// The ids of the metrics and checks a step records, of its kind.
+        pub(crate) enum StepIds {
+            $dvariant(<$dty as Kind>::Ids),
+            $( $variant(<$ty as Kind>::Ids), )*
+        }
+
+        /// A `[[step]]` table, as written: the step's own keys, its
+        /// request's, and each kind's table.
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub(crate) struct RawStep {
+            /// The step's (metric) name.
+            pub name: Option<Spanned<String>>,
+            /// `as`: the identity it acts as.
+            #[serde(rename = "as")]
+            pub identity: Option<Spanned<String>>,
+            method: Option<Spanned<String>>,
+            path: Option<Spanned<String>>,
+            #[serde(default)]
+            query: BTreeMap<String, Spanned<String>>,
+            #[serde(default)]
+            headers: BTreeMap<Spanned<String>, Spanned<String>>,
+            #[serde(rename = "let", default)]
+            lets: BTreeMap<Spanned<String>, Spanned<String>>,
+            json: Option<Spanned<SpannedValue>>,
+            body: Option<Spanned<String>>,
+            status: Option<Spanned<toml::Value>>,
+            #[serde(default)]
+            checks: RawChecks,
+            #[serde(default)]
+            capture: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+            /// The pause after it.
+            pub think: Option<Spanned<String>>,
+            $( $key: Option<Spanned<<$ty as Compile<RawStep>>::Table>>, )*
+        }
+
+        impl StepTable for RawStep {
+            fn keys(&self) -> RequestKeys<'_> {
+                RequestKeys {
+                    method: self.method.as_ref(),
+                    path: self.path.as_ref(),
+                    query: &self.query,
+                    headers: &self.headers,
+                    lets: &self.lets,
+                    json: self.json.as_ref(),
+                    body: self.body.as_ref(),
+                    status: self.status.as_ref(),
+                    checks: &self.checks,
+                    capture: &self.capture,
+                }
+            }
+
+            fn has(&self, key: &str) -> bool {
+                match key {
+                    $( stringify!($key) => self.$key.is_some(), )*
+                    _ => false,
+                }
+            }
+
+            fn declare(&self, c: &mut Compiler<'_>) -> Result<(), Diagnostic> {
+                for k in self.lets.keys().chain(self.capture.keys()) {
+                    c.check_name(k)?;
+                    c.slot(k.get_ref());
+                }
+                $(
+                    if let Some(t) = &self.$key {
+                        <$ty as Compile<RawStep>>::declare(c, t.get_ref())?;
+                    }
+                )*
+                Ok(())
+            }
+        }
+
+        impl Action {
+            /// Compiles what step `st` does: the kind whose table it has
+            /// (of lowest precedence), else the default kind.
+            pub(crate) fn compile(
+                c: &Compiler<'_>,
+                st: &Spanned<RawStep>,
+            ) -> Result<Action, Diagnostic> {
+                let raw = st.get_ref();
+                let first = [$( raw.$key.as_ref().map(|_| $rank) ),*]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                $(
+                    if first == Some($rank)
+                        && let Some(t) = &raw.$key
+                    {
+                        return Ok(Action::$variant(
+                            <$ty as Compile<RawStep>>::compile(c, st, t)?,
+                        ));
+                    }
+                )*
+                Ok(Action::$dvariant(<$dty>::compile_step(c, st)?))
+            }
+
+            /// The step's name when the scenario gives none.
+            pub(crate) fn default_name(&self, raw: &RawStep) -> String {
+                match self {
+                    Action::$dvariant(k) => k.default_name(raw),
+                    $( Action::$variant(k) => <$ty as Compile<RawStep>>::default_name(k, raw), )*
+                }
+            }
+
+            /// Appends the metric names a step named `step` records.
+            pub fn metric_names(&self, step: &str, out: &mut Vec<String>) {
+                match self {
+                    Action::$dvariant(k) => k.metric_names(step, out),
+                    $( Action::$variant(k) => k.metric_names(step, out), )*
+                }
+            }
+
+            /// The most requests (or queries) one run of the step makes,
+            /// its identity's login aside; `None` when a custom journey
+            /// (Rust code) makes any number.
+            pub fn max_requests(&self) -> Option<u64> {
+                match self {
+                    Action::$dvariant(k) => k.max_requests(),
+                    $( Action::$variant(k) => k.max_requests(), )*
+                }
+            }
+
+            /// Values the step holds that must never be shown.
+            pub(crate) fn secrets(&self) -> Vec<String> {
+                match self {
+                    Action::$dvariant(k) => k.secrets(),
+                    $( Action::$variant(k) => k.secrets(), )*
+                }
+            }
+
+            /// Registers the metrics and checks of a step named `step`.
+            pub(crate) fn register(
+                &self,
+                step: &str,
+                r: &mut Registrar<'_>,
+            ) -> Result<StepIds, String> {
+                Ok(match self {
+                    Action::$dvariant(k) => StepIds::$dvariant(k.register(step, r)?),
+                    $( Action::$variant(k) => StepIds::$variant(k.register(step, r)?), )*
+                })
+            }
+
+            /// Runs the step once with the ids it registered; true when
+            /// everything held.
+            pub(crate) async fn execute(&self, ids: &StepIds, run: &mut StepRun<'_>) -> bool {
+                match (self, ids) {
+                    (Action::$dvariant(k), StepIds::$dvariant(i)) => k.execute(i, run).await,
+                    $( (Action::$variant(k), StepIds::$variant(i)) => k.execute(i, run).await, )*
+                    _ => unreachable!("a step's ids are registered by its own kind"),
+                }
+            }
+        }
+    };
+}
+
+// The list: `Variant(module::Type) = table key, precedence;`. Kinds are in
+// the order the file format has always listed their keys (serde names them
+// in this order in "expected one of" hints).
+kinds! {
+    /// One request with checks and captures.
+    default Request(request::Request);
+    /// The same request sent several times; every answer must agree.
+    Replay(replay::Replay) = replay, 4;
+    /// Another tenant's identity tries the resource's routes.
+    Isolation(isolation::Isolation) = isolation, 3;
+    /// A journey written in Rust, registered by name.
+    Custom(custom::Custom) = custom, 0;
+    /// A read-only query against PostgreSQL with checks on its rows.
+    Sql(sql::SqlStep) = sql, 1;
+    /// The row-level security coverage probe of a PostgreSQL database.
+    Rls(rls::RlsStep) = rls, 2;
+}
