@@ -266,8 +266,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     let requests_per_iteration = max_requests_per_iteration(&scenarios);
     let control = RunControl::new();
     let workload = ScenarioWorkload::new(scenarios, Some(&url), http, CustomRegistry::new())
-        .map_err(CliError::usage)?
-        .watch_target(control.clone());
+        .map_err(CliError::usage)?;
     let mut options = EngineOptions {
         graceful_stop: args.graceful_stop,
         target_watch: Some(WatchPolicy::RUN),

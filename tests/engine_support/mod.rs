@@ -13,8 +13,7 @@ use convoy::scenario::{CustomRegistry, Scenario, ScenarioWorkload};
 /// Runs `scenarios` (with the `custom` journeys) under `model` against
 /// `base_url`. With `watch`, the run watches for the target's death as
 /// `convoy run` sets it up: the engine's target watch with `convoy run`'s
-/// policy (and, until the scenario runner's own watch is gone, that one
-/// too).
+/// policy.
 pub fn run_scenarios(
     base_url: &str,
     scenarios: Vec<Scenario>,
@@ -24,11 +23,7 @@ pub fn run_scenarios(
 ) -> RunResult {
     let url: url::Url = base_url.parse().unwrap();
     let control = RunControl::new();
-    let mut w =
-        ScenarioWorkload::new(scenarios, Some(&url), HttpOptions::default(), custom).unwrap();
-    if watch {
-        w = w.watch_target(control.clone());
-    }
+    let w = ScenarioWorkload::new(scenarios, Some(&url), HttpOptions::default(), custom).unwrap();
     let options = EngineOptions {
         workers: 2,
         graceful_stop: Duration::from_secs(30),

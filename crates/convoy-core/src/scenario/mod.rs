@@ -16,7 +16,7 @@
 //! 2. Services: `exchange` (a rendered request and its recorded
 //!    outcome), `render` (templates into bodies and values), `failure`
 //!    (failure samples and redaction), `db` (PostgreSQL connections and
-//!    queries), `death_watch`, [`custom`] (the API of journeys in Rust).
+//!    queries), [`custom`] (the API of journeys in Rust).
 //! 3. Contexts: `compile` (what compiling a step needs) and `step_run`
 //!    (what running one needs); on them `check` (compiling and evaluating
 //!    checks), `kind` (the contract of a step kind) and [`auth`]
@@ -39,7 +39,6 @@ mod compile;
 pub mod custom;
 pub mod data;
 mod db;
-mod death_watch;
 pub mod diagnostic;
 mod exchange;
 mod failure;

@@ -12,14 +12,13 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::auth;
-use super::death_watch::DeathWatch;
 use super::journey::{Scenario, Step};
 use super::json_pick::JsonPaths;
 use super::kind::Registrar;
 use super::step_run::{Journey, JourneyState, Shared, StepRun};
 use super::steps::StepIds;
 use crate::engine::http::{Connection, Endpoint, HttpClient};
-use crate::engine::{CheckInfo, EngineError, Iteration, RunControl, StepInfo, StepKind, Workload};
+use crate::engine::{CheckInfo, EngineError, Iteration, StepInfo, StepKind, Workload};
 use crate::plan::HttpOptions;
 
 pub use super::auth::LOGIN_METRIC;
@@ -116,11 +115,6 @@ impl ScenarioWorkload {
                 }
             };
             let endpoint = Endpoint::from_url(&base)?;
-            let addr = format!(
-                "{}:{}",
-                base.host_str().unwrap_or_default(),
-                base.port_or_known_default().unwrap_or_default()
-            );
             let base_path = base.path().trim_end_matches('/').to_string();
             let mut r = Registrar {
                 steps: &mut steps,
@@ -144,7 +138,6 @@ impl ScenarioWorkload {
             journeys.push(Ready {
                 journey: Journey {
                     endpoint,
-                    addr,
                     base_path,
                     slots: scenario.slots,
                     data: scenario.data,
@@ -172,18 +165,8 @@ impl ScenarioWorkload {
                 login_metric,
                 login_check,
                 custom,
-                death: DeathWatch::default(),
             },
         })
-    }
-
-    /// Lets the workload stop the run on `control` with
-    /// [`RunControl::target_down`] when the target dies mid-run (it refuses
-    /// connections after it had answered). Pass the control the engine runs
-    /// with; without it a dead target only fails checks.
-    pub fn watch_target(mut self, control: RunControl) -> Self {
-        self.shared.death.control = Some(control);
-        self
     }
 
     /// How many iterations run every journey exactly once per weight unit.

@@ -3,7 +3,8 @@
 //! a virtual user keeps ([`UserState`]) and what the whole workload shares
 //! ([`Shared`]). Below the kinds: every kind's `execute` gets a `StepRun`,
 //! renders with [`StepRun::ctx`], sends with [`StepRun::send`] (which
-//! records the exchange and feeds the [`DeathWatch`]) and reports failures
+//! records the exchange; the engine's client feeds the target watch) and
+//! reports failures
 //! with [`StepRun::sample`] and [`StepRun::sample_exchange`].
 
 use std::time::{Duration, Instant};
@@ -12,7 +13,6 @@ use http::HeaderValue;
 use serde_json::Value;
 
 use super::custom::CustomRegistry;
-use super::death_watch::DeathWatch;
 use super::exchange::{Prepared, outcome_of, status_expected};
 use super::failure::{self, Origin};
 use super::json_pick::JsonPaths;
@@ -32,8 +32,6 @@ pub(crate) struct Shared {
     pub login_check: usize,
     /// Custom journeys by name.
     pub custom: CustomRegistry,
-    /// Notices a target that died mid-run.
-    pub death: DeathWatch,
 }
 
 /// A journey as its steps see it while running: where requests go, and
@@ -41,8 +39,6 @@ pub(crate) struct Shared {
 pub(crate) struct Journey {
     /// The target.
     pub endpoint: Endpoint,
-    /// `host:port` of the endpoint, for [`DeathWatch`]'s own connects.
-    pub addr: String,
     /// The base URL's path, prefixed to every request path.
     pub base_path: String,
     /// Names of the variable slots.
@@ -151,9 +147,6 @@ impl StepRun<'_> {
             outcome,
             !status_expected(&outcome, expected),
         );
-        if self.shared.death.saw(&res) {
-            self.shared.death.confirm(&self.j.addr).await;
-        }
         (res, done - scheduled)
     }
 

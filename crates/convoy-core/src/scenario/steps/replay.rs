@@ -249,12 +249,6 @@ async fn replay(rp: &Replay, step_ids: &ReplayIds, run: &mut StepRun<'_>) -> boo
             );
             results.push((res, done - run.scheduled));
         }
-        if results
-            .iter()
-            .fold(false, |r, (res, _)| run.shared.death.saw(res) || r)
-        {
-            run.shared.death.confirm(&run.j.addr).await;
-        }
     } else {
         for i in 0..rp.times {
             let scheduled = if i == 0 {
