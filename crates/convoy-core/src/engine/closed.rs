@@ -61,6 +61,11 @@ pub(super) async fn run_user<W: Workload>(ctx: UserCtx<W>, per_user: Option<u64>
             }
             continue;
         }
+        let watch = ctx.shared.control.watch();
+        if watch.suspected() {
+            watch.hold_while_suspected(&ctx.shared.control).await;
+            continue;
+        }
         if per_user.is_some_and(|n| index >= n) || !ctx.shared.claim_iteration() {
             break;
         }

@@ -104,6 +104,10 @@ impl WatchPolicy {
     }
 }
 
+/// How often a user held by [`TargetWatch::hold_while_suspected`] looks
+/// again: short against the shortest confirmation (bench's half second).
+const HOLD_POLL: Duration = Duration::from_millis(10);
+
 /// The target answered at least once (the only bit set on the hot path's
 /// fast case).
 const ANSWERED: u8 = 1;
@@ -160,6 +164,28 @@ impl TargetWatch {
             let _ = handle.join();
         }
         *lock(&self.policy) = None;
+    }
+
+    /// Whether the target is suspected dead: a confirmation runs and has
+    /// seen no sign of life. One relaxed load; see
+    /// [`TargetWatch::hold_while_suspected`].
+    #[inline]
+    pub(super) fn suspected(&self) -> bool {
+        let s = self.state.load(Ordering::Relaxed);
+        s & CONFIRMING != 0 && s & REVIVED == 0
+    }
+
+    /// Holds a virtual user before its next iteration while the target is
+    /// suspected dead, until the confirmation ends either way or the run
+    /// stops. Without it, users of a fixed-iteration run would burn through
+    /// every iteration they have left against a refusing port in the
+    /// milliseconds the confirmation takes to decide, and count each
+    /// refused connect as a request. A target that is alive shows it
+    /// within one probe, so a false suspicion costs at most that.
+    pub(super) async fn hold_while_suspected(&self, control: &RunControl) {
+        while self.suspected() && !control.is_stopping() {
+            tokio::time::sleep(HOLD_POLL).await;
+        }
     }
 
     /// An answer arrived. The fast case, once the target answered and
@@ -465,6 +491,31 @@ mod tests {
         }));
         assert_eq!(probes, QUICK.probes());
         assert!(control.is_target_down() && control.is_aborted());
+    }
+
+    #[test]
+    fn users_are_held_only_while_the_target_is_suspected_and_the_run_goes_on() {
+        let control = armed();
+        let w = control.watch();
+        assert!(!w.suspected(), "nothing is suspected before a refusal");
+        w.answered();
+        assert!(!w.suspected());
+        assert!(w.claim().is_some());
+        assert!(w.suspected(), "a confirmation is running");
+        w.answered();
+        assert!(!w.suspected(), "a sign of life lifts the suspicion");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        // Revived: the hold returns at once.
+        rt.block_on(w.hold_while_suspected(&control));
+        // Suspected again: a stopping run releases its users.
+        assert!(!w.confirm(&control, QUICK, || Probe::NoProof));
+        assert!(w.claim().is_some());
+        assert!(w.suspected());
+        control.stop();
+        rt.block_on(w.hold_while_suspected(&control));
     }
 
     #[test]
