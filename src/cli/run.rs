@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::{CliError, Exit, signals};
 use crate::engine::http::preflight;
-use crate::engine::{self, EngineOptions, RunControl, StopReason, WatchPolicy};
+use crate::engine::{EngineOptions, RunControl, StopReason, WatchPolicy};
 use crate::gate::{self, Gate, Metric};
 use crate::live::{self, Exporter, ExporterConfig, RunInfo};
 use crate::plan::{HttpOptions, HttpVersion, LoadModel, Shard, parse_duration};
@@ -307,21 +307,22 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     signals::install(control.clone(), args.quiet);
     let progress = Progress::new(!args.quiet && !args.json);
     let mut lost_gate: Option<&Gate> = None;
-    let mut result = engine::run(&model, &options, Arc::new(workload), &control, |s| {
-        progress.update(s);
-        if let Some(e) = &exporter {
-            e.observe(s);
-        }
-        // The last call comes after the plan ended: nothing is left to stop.
-        if args.abort_on_fail && lost_gate.is_none() && !s.stopping {
-            let live = live::progress_figures(s, requests_per_iteration);
-            if let Some(g) = gates.iter().find(|g| gate::already_lost(g, &live)) {
-                lost_gate = Some(g);
-                control.stop();
+    let mut result = Arc::new(workload)
+        .run(&model, &options, &control, |s| {
+            progress.update(s);
+            if let Some(e) = &exporter {
+                e.observe(s);
             }
-        }
-    })
-    .map_err(|e| CliError::aborted(e.to_string()))?;
+            // The last call comes after the plan ended: nothing is left to stop.
+            if args.abort_on_fail && lost_gate.is_none() && !s.stopping {
+                let live = live::progress_figures(s, requests_per_iteration);
+                if let Some(g) = gates.iter().find(|g| gate::already_lost(g, &live)) {
+                    lost_gate = Some(g);
+                    control.stop();
+                }
+            }
+        })
+        .map_err(|e| CliError::aborted(e.to_string()))?;
     progress.finish();
     if let Some(e) = &exporter {
         e.finish(&result);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::run::{TargetOpts, check_writable, finish, load_scenarios, reports_dir};
 use super::{CliError, signals};
 use crate::engine::http::preflight;
-use crate::engine::{self, EngineOptions, RunControl, RunResult, StopReason, WatchPolicy};
+use crate::engine::{EngineOptions, RunControl, RunResult, StopReason, WatchPolicy};
 use crate::gate::{self, Gate};
 use crate::plan::parse_duration;
 use crate::redact::redact_url;
@@ -85,7 +85,8 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
             target_watch: Some(WatchPolicy::SMOKE),
             ..EngineOptions::default()
         };
-        let r = engine::run(&model, &options, Arc::new(workload), &control, |_| {})
+        let r = Arc::new(workload)
+            .run(&model, &options, &control, |_| {})
             .map_err(|e| CliError::aborted(e.to_string()))?;
         let failed = r.check_failures() > 0;
         if !args.json {

@@ -9,6 +9,7 @@
 //! steps would act on missing data) and the journey is recorded as failed.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::auth;
@@ -18,8 +19,12 @@ use super::kind::Registrar;
 use super::step_run::{Journey, JourneyState, Shared, StepRun};
 use super::steps::StepIds;
 use crate::engine::http::{Connection, Endpoint, HttpClient};
-use crate::engine::{CheckInfo, EngineError, Iteration, StepInfo, StepKind, Workload};
+use crate::engine::{
+    self, CheckInfo, EngineError, EngineOptions, Iteration, LiveStatus, RunControl, RunResult,
+    StepInfo, StepKind, Workload,
+};
 use crate::plan::HttpOptions;
+use crate::plan::LoadModel;
 
 pub use super::auth::LOGIN_METRIC;
 pub use super::custom::{CustomCtx, CustomJourney, CustomRegistry};
@@ -283,6 +288,33 @@ impl Workload for ScenarioWorkload {
         it.recorder
             .record_journey(j.metric, it.scheduled.elapsed(), ok);
     }
+}
+
+impl ScenarioWorkload {
+    /// Runs the workload on the engine under `model` ([`engine::run`]).
+    pub fn run(
+        self: Arc<Self>,
+        model: &LoadModel,
+        options: &EngineOptions,
+        control: &RunControl,
+        mut observer: impl FnMut(&LiveStatus),
+    ) -> Result<RunResult, EngineError> {
+        run_here(self, model, options, control, &mut observer)
+    }
+}
+
+/// [`ScenarioWorkload::run`], not generic on purpose: the engine's loop for
+/// this workload is compiled here, in the crate of the workload it drives,
+/// so the request path inlines as one unit rather than across crates (see
+/// `bench::run_here`).
+fn run_here(
+    workload: Arc<ScenarioWorkload>,
+    model: &LoadModel,
+    options: &EngineOptions,
+    control: &RunControl,
+    observer: &mut dyn FnMut(&LiveStatus),
+) -> Result<RunResult, EngineError> {
+    engine::run(model, options, workload, control, observer)
 }
 
 #[cfg(test)]
