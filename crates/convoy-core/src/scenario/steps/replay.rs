@@ -182,6 +182,21 @@ impl Kind for Replay {
         Some(u64::from(self.times) + u64::from(self.verify.is_some()))
     }
 
+    /// The replayed request asks for its token, and its verify request
+    /// asks again (a renewal can fall between them).
+    fn max_logins(&self) -> u64 {
+        1 + u64::from(self.verify.is_some())
+    }
+
+    /// A concurrent replay has every copy in flight together.
+    fn max_in_flight(&self) -> u64 {
+        if self.concurrent {
+            u64::from(self.times)
+        } else {
+            1
+        }
+    }
+
     async fn execute(&self, ids: &ReplayIds, run: &mut StepRun<'_>) -> bool {
         // Boxed: several requests in flight make a large future, which
         // every plain request step would otherwise carry and move.
