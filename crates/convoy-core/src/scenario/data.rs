@@ -137,6 +137,7 @@ pub fn jsonpath_to_pointer(path: &str) -> Result<String, String> {
             return Err(unsupported());
         }
     }
+    super::json_pick::check_pointer_depth(&out)?;
     Ok(out)
 }
 

@@ -77,6 +77,8 @@ impl<S: StepTable> Compile<S> for Replay {
         if !raw.id.get_ref().starts_with('/') {
             return Err(c.err(raw.id.span(), "id must be a JSON pointer such as \"/id\""));
         }
+        crate::scenario::json_pick::check_pointer_depth(raw.id.get_ref())
+            .map_err(|e| c.err(raw.id.span(), e))?;
         let verify = match &raw.verify {
             Some(v) => Some(Box::new(request::compile(
                 c,
