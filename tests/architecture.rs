@@ -133,7 +133,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "engine", "gate", "metrics", "plan", "report", "summary", "units",
             ][..],
         ),
-        ("profile", &["gate", "plan", "scenario"][..]),
+        ("profile", &["gate", "plan", "safety", "scenario"][..]),
         (
             "progress",
             &["engine", "metrics", "plan", "report", "units"][..],

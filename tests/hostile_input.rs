@@ -190,3 +190,54 @@ fn a_full_standard_output_is_a_local_error_named_as_such() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_json_pointer_of_200000_segments_is_refused_at_load_with_its_position() {
+    // It once overflowed the stack (the pointer tree was dropped by
+    // recursion): now it is refused at load, wherever a pointer is taken.
+    let dir = tempfile::tempdir().unwrap();
+    let deep = "/a".repeat(200_000);
+    let deep_path = format!("${}", ".a".repeat(200_000));
+    let cases = [
+        (
+            "check.toml",
+            format!(
+                "name = \"deep\"\n\n[[step]]\npath = \"/health\"\nchecks = [\n  {{ json = \"{deep}\", equals = 1 }},\n]\n"
+            ),
+            ":6:12",
+        ),
+        (
+            "capture.toml",
+            format!(
+                "name = \"deep\"\n\n[[step]]\npath = \"/health\"\ncapture = {{ x = \"{deep}\" }}\n"
+            ),
+            ":5:",
+        ),
+        (
+            "jsonpath.toml",
+            format!(
+                "name = \"deep\"\n\n[[step]]\npath = \"/health\"\nchecks = [\n  {{ jsonpath = \"{deep_path}\", exists = true }},\n]\n"
+            ),
+            ":6:",
+        ),
+        (
+            "replay.toml",
+            format!(
+                "name = \"deep\"\n\n[[step]]\nmethod = \"POST\"\npath = \"/api/orders\"\n\n[step.replay]\ntimes = 2\nid = \"{deep}\"\n"
+            ),
+            ":9:6",
+        ),
+    ];
+    for (name, text, position) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let out = convoy(&["smoke", path.to_str().unwrap(), "--no-reports"]);
+        assert_usage_error(&out, "has 200000 segments, more than the 128 allowed");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("{name}{position}")),
+            "{name}: no position {position} in:\n{}",
+            &stderr[..stderr.len().min(600)]
+        );
+    }
+}

@@ -17,7 +17,6 @@ use crate::plan::{HttpOptions, HttpVersion, LoadModel, Shard, parse_duration};
 use crate::progress::Progress;
 use crate::redact::redact_url;
 use crate::report::{self, Report, RunMeta};
-use crate::scenario::model::Credential;
 use crate::scenario::{self, CustomRegistry, Scenario, ScenarioWorkload};
 use crate::target::{self, RunningTarget, TargetConfig};
 
@@ -257,7 +256,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     }
 
     let (url, _embedded) = args.target.resolve(args.quiet || args.json)?;
-    crate::safety::check_target(&url, !profile.model.is_smoke(), &args.target.allow_hosts)
+    let bound = crate::profile::run_bound(&profile.model, &scenarios);
+    crate::safety::check_load(&url, &bound, &args.target.allow_hosts)
         .map_err(|e| CliError::usage(e.to_string()))?;
     let http = args.target.http();
     preflight(&url, http.connect_timeout)
@@ -418,29 +418,15 @@ pub fn every_journey_once(model: &LoadModel, cycle_len: usize) -> LoadModel {
 /// An upper bound on the requests one iteration of any of `scenarios`
 /// makes, so that abort-on-fail can judge an `error_rate` gate against the
 /// most requests a run of fixed iterations can make; `None` when a custom
-/// journey (Rust code) makes any number.
-///
-/// Per step: one request, a replay's copies and its verification, one per
-/// isolation probe, one query for a database step; plus one login when the
-/// scenario logs in, since a step logs its identity in when the token is
-/// missing or due for renewal (with a short renewal that can be every
-/// step). An iteration stops at its first failed step, so it makes at most
-/// this many.
+/// journey (Rust code) makes any number. See
+/// [`Scenario::max_requests_per_iteration`]: each step's requests (a
+/// replay's copies and its verification, one per isolation probe, one
+/// query for a database step) and the logins it can make.
 pub fn max_requests_per_iteration(scenarios: &[Scenario]) -> Option<u64> {
-    let mut most = 0;
-    for s in scenarios {
-        let logs_in = s
-            .identities
-            .iter()
-            .any(|i| matches!(i.credential, Credential::Login(_)));
-        let mut n = 0u64;
-        for step in &s.steps {
-            n += step.action.max_requests()?;
-            n += u64::from(logs_in);
-        }
-        most = most.max(n);
-    }
-    Some(most)
+    scenarios
+        .iter()
+        .map(Scenario::max_requests_per_iteration)
+        .try_fold(0, |most, n| Some(u64::max(most, n?)))
 }
 
 /// The directory a run's reports go to when no run id is known yet: `out`,

@@ -59,6 +59,12 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
         check_writable(&reports_dir(args.out.as_deref()))?;
     }
     let (url, _embedded) = args.target.resolve(args.quiet || args.json)?;
+    crate::safety::check_load(
+        &url,
+        &crate::profile::smoke_bound(&scenarios),
+        &args.target.allow_hosts,
+    )
+    .map_err(|e| CliError::usage(e.to_string()))?;
     let http = args.target.http();
     if let Some(limit) = args.wait_healthy {
         wait_healthy(&url, &args.health_path, limit, &http, args.quiet)?;

@@ -425,6 +425,26 @@ impl LoadModel {
         }
     }
 
+    /// An upper bound on the iterations the plan starts, when it has one:
+    /// the whole run's iteration cap, or each user's cap times the most
+    /// users (a user above the ramp's current value parks, it does not start
+    /// again with a fresh count), whichever is smaller. `None` for an open
+    /// model and for a closed one that only a duration or its stages end.
+    pub fn max_iterations(&self) -> Option<u64> {
+        match self {
+            LoadModel::Closed(c) => {
+                let per_user = c
+                    .iterations_per_user
+                    .map(|n| n.saturating_mul(c.users.peak().ceil().max(0.0) as u64));
+                match (per_user, c.total_iterations) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
+            LoadModel::Open(_) => None,
+        }
+    }
+
     /// Number of virtual users (closed) or in-flight slots (open) to create.
     pub fn max_users(&self) -> u32 {
         match self {

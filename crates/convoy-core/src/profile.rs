@@ -30,8 +30,13 @@
 //! gates = ["p99 < 1s", "dropped == 0"]
 //! ```
 //!
+//! What a plan can send ([`run_bound`], [`smoke_bound`]) is judged here too,
+//! for the allow-list ([`crate::safety::check_load`]): a profile's shape
+//! alone does not say it, the scenarios' weights, replays and probes do.
+//!
 //! Layering: above scenarios and gates (a profile names gates and knows
-//! how journeys are cycled); the engine and reports never import it.
+//! how journeys are cycled) and the safety leaf; the engine and reports
+//! never import it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -43,7 +48,9 @@ use toml::Spanned;
 use crate::plan::{
     ClosedModel, LoadModel, OpenModel, Ramp, Rate, Stage, parse_duration, parse_stages,
 };
-use crate::scenario::Diagnostic;
+use crate::safety::LoadBound;
+use crate::scenario::runner::{MAX_CYCLE, reduced_weights};
+use crate::scenario::{Diagnostic, Scenario};
 
 /// A load shape with its SLA gates.
 #[derive(Debug, Clone, PartialEq)]
@@ -252,6 +259,86 @@ pub fn resolve(name: &str, files: &[std::path::PathBuf]) -> Result<Profile, Stri
             BUILTIN.join(", ")
         )
     })
+}
+
+/// An upper bound on what `convoy run` with `model` over `scenarios` sends
+/// to the target. A smoke-shaped model runs one iteration per journey of the
+/// weighted cycle (as `every_journey_once` in the `convoy` crate makes it),
+/// so weights of 1000000 and 999999 make a cycle of [`MAX_CYCLE`]
+/// iterations; any other model runs its iteration cap, each iteration any
+/// journey. Requests: iterations times the most one iteration sends;
+/// in flight: users times the most one iteration has at once; users: the
+/// model's peak. Shards split
+/// this whole run: the bound is the run's, not one shard's.
+pub fn run_bound(model: &LoadModel, scenarios: &[Scenario]) -> LoadBound {
+    let per_iteration: Option<Vec<u64>> = scenarios
+        .iter()
+        .map(Scenario::max_target_requests_per_iteration)
+        .collect();
+    let in_flight_each = scenarios
+        .iter()
+        .map(Scenario::max_in_flight_per_iteration)
+        .max()
+        .unwrap_or(1);
+    let requests = per_iteration.and_then(|each| {
+        let most = each.iter().copied().max().unwrap_or(0);
+        if model.is_smoke() {
+            let weights: Vec<u32> = scenarios.iter().map(|s| s.weight).collect();
+            let reduced = reduced_weights(&weights);
+            let total: u64 = reduced.iter().map(|&w| u64::from(w)).sum();
+            if total <= u64::from(MAX_CYCLE) {
+                // A whole cycle runs each journey its reduced weight's
+                // times, wherever it starts.
+                Some(
+                    reduced
+                        .iter()
+                        .zip(&each)
+                        .map(|(&w, &n)| u64::from(w).saturating_mul(n))
+                        .fold(0u64, u64::saturating_add),
+                )
+            } else {
+                Some(u64::from(MAX_CYCLE).saturating_mul(most))
+            }
+        } else {
+            model
+                .max_iterations()
+                .map(|iterations| iterations.saturating_mul(most))
+        }
+    });
+    let in_flight = match model {
+        LoadModel::Closed(_) if requests.is_some() => {
+            Some(u64::from(model.max_users()).saturating_mul(in_flight_each))
+        }
+        _ => None,
+    };
+    LoadBound {
+        requests,
+        in_flight,
+        users: match model {
+            LoadModel::Closed(_) => Some(u64::from(model.max_users())),
+            LoadModel::Open(_) => None,
+        },
+    }
+}
+
+/// An upper bound on what `convoy smoke` over `scenarios` sends: each
+/// scenario once, one after another, by one user.
+pub fn smoke_bound(scenarios: &[Scenario]) -> LoadBound {
+    let requests = scenarios
+        .iter()
+        .map(Scenario::max_target_requests_per_iteration)
+        .try_fold(0u64, |sum, n| Some(sum.saturating_add(n?)));
+    LoadBound {
+        requests,
+        in_flight: requests.map(|_| {
+            scenarios
+                .iter()
+                .map(Scenario::max_in_flight_per_iteration)
+                .max()
+                .unwrap_or(1)
+        }),
+        users: Some(1),
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,21 @@
 //! user named with `--allow-host`, and a run only writes inside its output
 //! directory.
 //!
+//! What counts as smoke is measured, not named: a plan is smoke when an
+//! upper bound on what it can send ([`LoadBound`]: its iterations times the
+//! most requests one iteration sends, logins, renewals, replays' copies,
+//! isolation probes and verify requests included; its users times the most
+//! requests one iteration has in flight; its users) stays within the smoke
+//! allowance: at most [`SMOKE_MAX_REQUESTS`] (500) requests,
+//! [`SMOKE_MAX_IN_FLIGHT`] (20) in flight at once, from
+//! [`SMOKE_MAX_USERS`] (1) user. Every built-in scenario and every preset in
+//! `scenarios/presets/` fits it, by `convoy smoke` or `convoy run -p smoke`,
+//! so the post-deploy smoke gate works against any host: all the built-ins
+//! together send at most 43 requests, 5 at once (the concurrent replay);
+//! the largest preset (`logistik`) 21. A plan with no
+//! finite bound (an open model, a duration, a custom journey in Rust) is
+//! never smoke.
+//!
 //! Both checks are pure: they look at the URL and the path as written and
 //! never resolve DNS or touch the file system, so they give the same answer
 //! on every machine and can run before anything else does.
@@ -11,6 +26,62 @@
 
 use std::net::IpAddr;
 use std::path::{Component, Path, PathBuf};
+
+/// The most requests a plan may send to a host that is neither loopback
+/// nor allowed with `--allow-host`: a smoke test's worth. The largest
+/// built-in scenario or preset journey sends well under a tenth of it.
+pub const SMOKE_MAX_REQUESTS: u64 = 500;
+
+/// The most requests a plan may have in flight at once against such a
+/// host: a concurrent replay of up to this many copies.
+pub const SMOKE_MAX_IN_FLIGHT: u64 = 20;
+
+/// The most virtual users a plan may run against such a host: smoke is one
+/// user going through the journeys, so `--profile light` (5 users × 10
+/// iterations of `health`, 50 requests) is load however few its requests.
+pub const SMOKE_MAX_USERS: u64 = 1;
+
+/// An upper bound on what a plan can send to its target; `None` where the
+/// plan has no finite bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadBound {
+    /// The most requests, over the whole run.
+    pub requests: Option<u64>,
+    /// The most requests in flight at once.
+    pub in_flight: Option<u64>,
+    /// The most virtual users (or in-flight slots of an open model).
+    pub users: Option<u64>,
+}
+
+impl LoadBound {
+    /// True when the bound is within the smoke allowance.
+    pub fn is_smoke(&self) -> bool {
+        self.requests.is_some_and(|n| n <= SMOKE_MAX_REQUESTS)
+            && self.in_flight.is_some_and(|n| n <= SMOKE_MAX_IN_FLIGHT)
+            && self.users.is_some_and(|n| n <= SMOKE_MAX_USERS)
+    }
+}
+
+impl std::fmt::Display for LoadBound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.requests {
+            Some(n) => write!(f, "up to {n} requests")?,
+            None => write!(
+                f,
+                "an unbounded number of requests (an open model, a duration or a custom journey has no finite bound)"
+            )?,
+        }
+        match self.in_flight {
+            Some(n) => write!(f, ", {n} at once")?,
+            None => write!(f, ", with no bound on how many at once")?,
+        }
+        match self.users {
+            Some(1) => write!(f, ", from 1 user"),
+            Some(n) => write!(f, ", from {n} users"),
+            None => Ok(()),
+        }
+    }
+}
 
 /// Why a run may not go ahead, or a file may not be written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,6 +94,20 @@ pub enum SafetyError {
     HostNotAllowed {
         /// The host, as `--allow-host` takes it.
         host: String,
+    },
+    /// A plan whose bound exceeds the smoke allowance aimed at a host that
+    /// is neither loopback nor on the allow list.
+    #[error(
+        "refusing to send {bound} to {host}: a host that is not loopback gets at most the smoke allowance of {max_requests} requests, {max_in_flight} at once, from {max_users} user; if {host} is yours and may take this load, pass --allow-host {host}",
+        max_requests = SMOKE_MAX_REQUESTS,
+        max_in_flight = SMOKE_MAX_IN_FLIGHT,
+        max_users = SMOKE_MAX_USERS
+    )]
+    OverSmokeAllowance {
+        /// The host, as `--allow-host` takes it.
+        host: String,
+        /// What the plan can send.
+        bound: LoadBound,
     },
     /// The URL names no host at all, so it cannot be checked.
     #[error("the target URL {url} has no host")]
@@ -132,6 +217,24 @@ pub fn check_target(
         Ok(())
     } else {
         Err(SafetyError::HostNotAllowed { host })
+    }
+}
+
+/// The allow-list rule judged on what the plan can send: a plan whose
+/// `bound` is within the smoke allowance may go anywhere; a heavier one (or
+/// one with no finite bound) goes only to loopback or to a host named in
+/// `allowed_hosts`, as for [`check_target`]. Nothing is resolved or sent.
+pub fn check_load(
+    url: &url::Url,
+    bound: &LoadBound,
+    allowed_hosts: &[String],
+) -> Result<(), SafetyError> {
+    match check_target(url, !bound.is_smoke(), allowed_hosts) {
+        Err(SafetyError::HostNotAllowed { host }) => Err(SafetyError::OverSmokeAllowance {
+            host,
+            bound: *bound,
+        }),
+        other => other,
     }
 }
 
@@ -246,6 +349,76 @@ mod tests {
             assert!(check_target(&url(u), true, &[]).is_err(), "{u}");
             assert!(!is_loopback(&url(u)), "{u}");
         }
+    }
+
+    fn bound(requests: Option<u64>, in_flight: Option<u64>) -> LoadBound {
+        LoadBound {
+            requests,
+            in_flight,
+            users: Some(1),
+        }
+    }
+
+    #[test]
+    fn a_plan_within_the_smoke_allowance_goes_anywhere() {
+        for b in [
+            bound(Some(1), Some(1)),
+            bound(Some(SMOKE_MAX_REQUESTS), Some(SMOKE_MAX_IN_FLIGHT)),
+        ] {
+            assert!(b.is_smoke(), "{b}");
+            assert_eq!(
+                check_load(&url("https://api.example.com/"), &b, &[]),
+                Ok(())
+            );
+        }
+    }
+
+    #[test]
+    fn a_plan_over_the_allowance_is_refused_naming_its_bound_the_allowance_and_the_flag() {
+        let target = url("https://not-allowed.invalid/");
+        for b in [
+            bound(Some(SMOKE_MAX_REQUESTS + 1), Some(1)),
+            bound(Some(1), Some(SMOKE_MAX_IN_FLIGHT + 1)),
+            bound(Some(100_000), Some(1)),
+            bound(None, Some(1)),
+            bound(Some(1), None),
+            LoadBound {
+                users: Some(5),
+                ..bound(Some(50), Some(5))
+            },
+        ] {
+            assert!(!b.is_smoke(), "{b}");
+            let e = check_load(&target, &b, &[]).unwrap_err();
+            assert_eq!(
+                e,
+                SafetyError::OverSmokeAllowance {
+                    host: "not-allowed.invalid".into(),
+                    bound: b
+                }
+            );
+            let text = e.to_string();
+            assert!(text.contains(&b.to_string()), "{text}");
+            assert!(
+                text.contains(&format!(
+                    "{SMOKE_MAX_REQUESTS} requests, {SMOKE_MAX_IN_FLIGHT} at once, from 1 user"
+                )),
+                "{text}"
+            );
+            assert!(text.contains("--allow-host not-allowed.invalid"), "{text}");
+            // Loopback and allowed hosts take it.
+            assert_eq!(check_load(&url("http://127.0.0.1:1/"), &b, &[]), Ok(()));
+            assert_eq!(
+                check_load(&target, &b, &allow(&["not-allowed.invalid"])),
+                Ok(())
+            );
+        }
+        let e = check_load(&target, &bound(Some(100_000), Some(1000)), &[]).unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "refusing to send up to 100000 requests, 1000 at once, from 1 user to"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

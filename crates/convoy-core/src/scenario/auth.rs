@@ -50,6 +50,8 @@ pub(crate) fn compile(c: &Compiler<'_>, a: &RawAuth) -> Result<AuthConfig, Diagn
             "token must be a JSON pointer such as \"/token\"",
         ));
     }
+    super::json_pick::check_pointer_depth(a.token.get_ref())
+        .map_err(|e| c.err(a.token.span(), e))?;
     let header = match &a.header {
         Some(h) => h
             .get_ref()

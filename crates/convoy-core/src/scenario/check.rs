@@ -91,6 +91,7 @@ pub(crate) fn compile(
                 )
                 .with_hint("for JSONPath such as $.id use `jsonpath = ...`"));
         }
+        super::json_pick::check_pointer_depth(&p).map_err(|e| c.err(v.span(), e))?;
         (Subject::Json(p.clone()), format!("json {p}"))
     } else if let Some(v) = get("jsonpath") {
         let p = string(v)?;

@@ -56,6 +56,52 @@ pub struct Step {
 }
 
 impl Scenario {
+    /// True when one of the scenario's identities logs in (its steps may
+    /// then send a login before their own requests).
+    fn logs_in(&self) -> bool {
+        self.identities
+            .iter()
+            .any(|i| matches!(i.credential, super::model::Credential::Login(_)))
+    }
+
+    /// An upper bound on the requests and queries one iteration makes,
+    /// logins and token renewals included: per step its own (a replay's
+    /// copies and its verification, one per isolation probe, one query for
+    /// a database step) plus, when the scenario logs in, one login each
+    /// time the step asks for a token (a short `renew_after` can make that
+    /// every time). `None` when a custom journey (Rust code) makes any
+    /// number. An iteration stops at its first failed step, so it makes at
+    /// most this many.
+    pub fn max_requests_per_iteration(&self) -> Option<u64> {
+        let logs_in = self.logs_in();
+        self.steps.iter().try_fold(0u64, |n, step| {
+            let logins = if logs_in { step.action.max_logins() } else { 0 };
+            Some(n + step.action.max_requests()? + logins)
+        })
+    }
+
+    /// Like [`Scenario::max_requests_per_iteration`], counting only the
+    /// HTTP requests that go to the target: database steps send none.
+    pub fn max_target_requests_per_iteration(&self) -> Option<u64> {
+        let logs_in = self.logs_in();
+        self.steps.iter().try_fold(0u64, |n, step| {
+            let logins = if logs_in { step.action.max_logins() } else { 0 };
+            Some(n + step.action.max_target_requests()? + logins)
+        })
+    }
+
+    /// The most requests one iteration has in flight at once: steps run
+    /// one after another, so the largest of one step's (a concurrent
+    /// replay's copies), at least 1.
+    pub fn max_in_flight_per_iteration(&self) -> u64 {
+        self.steps
+            .iter()
+            .map(|s| s.action.max_in_flight())
+            .max()
+            .unwrap_or(1)
+            .max(1)
+    }
+
     /// Names of every step metric this scenario records, in order, with the
     /// request steps of replays and probes expanded.
     pub fn step_names(&self) -> Vec<String> {

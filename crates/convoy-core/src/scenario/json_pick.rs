@@ -22,6 +22,26 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+/// The most reference tokens (segments) a JSON pointer in a scenario may
+/// have. A response body is parsed no deeper than 128 levels (serde_json's
+/// recursion limit, which convoy never lifts), so a longer pointer could
+/// never match; refusing it at load keeps every walk of the pointer tree
+/// ([`JsonPaths`]) and of the pruned value shallow.
+pub const MAX_POINTER_SEGMENTS: usize = 128;
+
+/// Refuses a pointer with more than [`MAX_POINTER_SEGMENTS`] segments,
+/// saying how many it has (not the pointer itself: it may be huge).
+pub fn check_pointer_depth(pointer: &str) -> Result<(), String> {
+    let segments = pointer.bytes().filter(|&b| b == b'/').count();
+    if segments > MAX_POINTER_SEGMENTS {
+        let start: String = pointer.chars().take(40).collect();
+        return Err(format!(
+            "the JSON pointer {start:?}... has {segments} segments, more than the {MAX_POINTER_SEGMENTS} allowed (a response is parsed no deeper than that, so it could never match)"
+        ));
+    }
+    Ok(())
+}
+
 /// A set of JSON pointers, compiled into a tree of their reference tokens.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct JsonPaths {
@@ -36,6 +56,17 @@ struct Node {
     children: Vec<(String, Node)>,
     /// The highest array index among `children`, if any is one.
     max_index: Option<usize>,
+}
+
+/// Dropped without recursion: a tree as deep as its longest pointer is
+/// taken apart one level at a time, whatever the depth.
+impl Drop for Node {
+    fn drop(&mut self) {
+        let mut stack: Vec<Node> = self.children.drain(..).map(|(_, n)| n).collect();
+        while let Some(mut node) = stack.pop() {
+            stack.extend(node.children.drain(..).map(|(_, n)| n));
+        }
+    }
 }
 
 impl Node {
@@ -280,6 +311,24 @@ mod tests {
         "no-slash",
         "/",
     ];
+
+    #[test]
+    fn a_pointer_tree_of_any_depth_is_built_and_dropped_without_recursion() {
+        let deep = "/a".repeat(200_000);
+        let paths = JsonPaths::new([deep.as_str(), "/b"]);
+        assert_eq!(paths.parse(br#"{"b":1}"#), Some(serde_json::json!({"b":1})));
+        drop(paths);
+    }
+
+    #[test]
+    fn pointers_deeper_than_any_parsed_body_are_refused_naming_the_limit() {
+        assert!(check_pointer_depth(&"/a".repeat(MAX_POINTER_SEGMENTS)).is_ok());
+        assert!(check_pointer_depth("").is_ok());
+        let e = check_pointer_depth(&"/a".repeat(200_000)).unwrap_err();
+        assert!(e.contains("200000 segments"), "{e}");
+        assert!(e.contains("128"), "{e}");
+        assert!(e.len() < 300, "the message does not repeat the pointer");
+    }
 
     #[test]
     fn each_pointer_alone_answers_what_the_full_parse_answers() {

@@ -59,6 +59,24 @@ pub(crate) trait Kind: Sized {
     /// identity's login aside; `None` when there is no bound.
     fn max_requests(&self) -> Option<u64>;
 
+    /// The most HTTP requests one run of the step sends to the target,
+    /// its identity's logins aside: its requests, unless it queries a
+    /// database instead (those send none).
+    fn max_target_requests(&self) -> Option<u64> {
+        self.max_requests()
+    }
+
+    /// The most times one run of the step asks for its identity's token,
+    /// each of which can be a login (a first one, or a renewal).
+    fn max_logins(&self) -> u64 {
+        1
+    }
+
+    /// The most requests one run of the step has in flight at once.
+    fn max_in_flight(&self) -> u64 {
+        1
+    }
+
     /// Values the step holds that must never be shown.
     fn secrets(&self) -> Vec<String> {
         Vec::new()

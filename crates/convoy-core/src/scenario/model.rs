@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::data::{Row, Rows};
 use super::template::Template;
 
 /// Rows of a CSV or JSON data file.
@@ -18,9 +19,10 @@ use super::template::Template;
 pub struct DataSet {
     /// Column names.
     pub columns: Vec<String>,
-    /// Rows, each with one value per column: the whole file, or after
-    /// [`DataSet::shard`] only the shard's own slice of it.
-    pub rows: Vec<Vec<Value>>,
+    /// Rows, each with one cell per column: the whole file, or after
+    /// [`DataSet::shard`] only the shard's own slice of it. Shared, not
+    /// copied, by the clones of a scenario.
+    pub rows: std::sync::Arc<Rows>,
     /// Pick rows at random instead of in turn.
     pub random: bool,
     /// How the users of this process are numbered in the whole run: user
@@ -52,7 +54,7 @@ impl DataSet {
     /// Sequential: each user starts at its own row (users spread by a prime
     /// stride) and takes the next row each iteration, wrapping around.
     /// Random: a row drawn uniformly each iteration.
-    pub fn row(&self, vu: u64, iteration: u64) -> &[Value] {
+    pub fn row(&self, vu: u64, iteration: u64) -> Row<'_> {
         let n = self.rows.len() as u64;
         let user = vu / self.user_stride.max(1);
         let i = if self.random {
@@ -60,7 +62,7 @@ impl DataSet {
         } else {
             (user.wrapping_mul(7919).wrapping_add(iteration)) % n
         };
-        &self.rows[i as usize]
+        self.rows.get(i as usize)
     }
 
     /// Keeps only `shard`'s rows: the contiguous slice
@@ -77,8 +79,7 @@ impl DataSet {
                 rows: total,
             });
         }
-        self.rows.truncate(range.end as usize);
-        self.rows.drain(..range.start as usize);
+        self.rows = std::sync::Arc::new(self.rows.slice(range.start as usize..range.end as usize));
         self.user_stride = u64::from(shard.count);
         Ok(())
     }
@@ -213,7 +214,7 @@ mod tests {
     fn data(rows: usize, random: bool) -> DataSet {
         DataSet {
             columns: vec!["id".into()],
-            rows: (0..rows).map(|i| vec![Value::from(i)]).collect(),
+            rows: std::sync::Arc::new(Rows::from_values((0..rows).map(|i| vec![Value::from(i)]))),
             random,
             user_stride: 1,
         }
@@ -237,7 +238,7 @@ mod tests {
                 // Global numbering, as the engine gives it: k * N + I.
                 for vu in (0..users).filter(|vu| vu % u64::from(n) == u64::from(i)) {
                     for it in 0..iterations {
-                        used.insert(d.row(vu, it)[0].as_u64().unwrap());
+                        used.insert(d.row(vu, it).get(0).unwrap().to_value().as_u64().unwrap());
                     }
                 }
                 used
@@ -275,8 +276,24 @@ mod tests {
         for k in 0..4 {
             for it in 0..7 {
                 // Shard 1/2's user k is user 2k+1 of the run; its rows are 5..10.
-                let expected = whole.row(k, it)[0].as_u64().unwrap() + 5;
-                assert_eq!(shard.row(2 * k + 1, it)[0].as_u64().unwrap(), expected);
+                let expected = whole
+                    .row(k, it)
+                    .get(0)
+                    .unwrap()
+                    .to_value()
+                    .as_u64()
+                    .unwrap()
+                    + 5;
+                assert_eq!(
+                    shard
+                        .row(2 * k + 1, it)
+                        .get(0)
+                        .unwrap()
+                        .to_value()
+                        .as_u64()
+                        .unwrap(),
+                    expected
+                );
             }
         }
     }

@@ -328,7 +328,7 @@ fn data(c: &mut Compiler<'_>, d: &RawData) -> Result<DataSet, Diagnostic> {
     c.data_columns = columns.clone();
     Ok(DataSet {
         columns,
-        rows,
+        rows: std::sync::Arc::new(rows),
         random,
         user_stride: 1,
     })

@@ -184,18 +184,28 @@ fn logs_in_any(scenarios: &[Scenario]) -> bool {
     scenarios.iter().any(|s| auth::logs_in(&s.identities))
 }
 
-/// Journey indexes repeated by weight (reduced by their gcd), interleaved.
-fn weighted_cycle(weights: &[u32]) -> Vec<usize> {
+/// The longest weighted cycle: weights whose reduced sum is larger make a
+/// cycle of this many iterations, cut short.
+pub const MAX_CYCLE: u32 = 100_000;
+
+/// The journeys' weights divided by their greatest common divisor: how
+/// many times each journey comes in one whole cycle.
+pub fn reduced_weights(weights: &[u32]) -> Vec<u32> {
     fn gcd(a: u32, b: u32) -> u32 {
         if b == 0 { a } else { gcd(b, a % b) }
     }
     let g = weights.iter().copied().fold(0, gcd).max(1);
-    let reduced: Vec<u32> = weights.iter().map(|w| (w / g).max(1)).collect();
+    weights.iter().map(|w| (w / g).max(1)).collect()
+}
+
+/// Journey indexes repeated by weight (reduced by their gcd), interleaved.
+fn weighted_cycle(weights: &[u32]) -> Vec<usize> {
+    let reduced = reduced_weights(weights);
     let total: u32 = reduced.iter().sum();
     // Smooth weighted round robin: spreads each journey over the cycle.
     let mut current = vec![0i64; reduced.len()];
     let mut out = Vec::with_capacity(total as usize);
-    for _ in 0..total.min(100_000) {
+    for _ in 0..total.min(MAX_CYCLE) {
         for (c, w) in current.iter_mut().zip(&reduced) {
             *c += *w as i64;
         }

@@ -12,6 +12,8 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use super::data::Row;
+
 /// A parsed template.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
@@ -71,7 +73,7 @@ pub struct RenderCtx<'a> {
     /// Its variable slots.
     pub vars: &'a [Option<Value>],
     /// The current data row, if the scenario has data.
-    pub data: Option<&'a [Value]>,
+    pub data: Option<Row<'a>>,
     /// Slot names, for error messages.
     pub names: &'a [String],
 }
@@ -196,10 +198,7 @@ impl Template {
                     None => return Err(Unset(ctx.names.get(*i).cloned().unwrap_or_default())),
                 },
                 Part::Data(col) => match ctx.data.and_then(|row| row.get(*col)) {
-                    Some(Value::String(s)) => out.push_str(s),
-                    Some(v) => {
-                        let _ = write!(out, "{v}");
-                    }
+                    Some(cell) => cell.write_to(out),
                     None => return Err(Unset(format!("data column {col}"))),
                 },
             }
@@ -231,7 +230,7 @@ impl Template {
             [Part::Data(col)] => ctx
                 .data
                 .and_then(|row| row.get(*col))
-                .cloned()
+                .map(|cell| cell.to_value())
                 .ok_or_else(|| Unset(format!("data column {col}"))),
             [Part::Vu] => Ok(Value::from(ctx.vu)),
             [Part::Iteration] => Ok(Value::from(ctx.iteration)),

@@ -68,6 +68,11 @@ impl Kind for Custom {
         None
     }
 
+    /// A journey in Rust sends its own requests and logs nobody in.
+    fn max_logins(&self) -> u64 {
+        0
+    }
+
     async fn execute(&self, ids: &CustomIds, run: &mut StepRun<'_>) -> bool {
         let name = &self.name;
         let journey = run

@@ -190,6 +190,34 @@ macro_rules! kinds {
                 }
             }
 
+            /// The most HTTP requests one run of the step sends to the
+            /// target, logins aside (a database step sends none); `None`
+            /// when a custom journey makes any number.
+            pub fn max_target_requests(&self) -> Option<u64> {
+                match self {
+                    Action::$dvariant(k) => k.max_target_requests(),
+                    $( Action::$variant(k) => k.max_target_requests(), )*
+                }
+            }
+
+            /// The most logins (first ones or renewals) one run of the step
+            /// can make when its scenario logs in.
+            pub fn max_logins(&self) -> u64 {
+                match self {
+                    Action::$dvariant(k) => k.max_logins(),
+                    $( Action::$variant(k) => k.max_logins(), )*
+                }
+            }
+
+            /// The most requests one run of the step has in flight at once
+            /// (a concurrent replay's copies).
+            pub fn max_in_flight(&self) -> u64 {
+                match self {
+                    Action::$dvariant(k) => k.max_in_flight(),
+                    $( Action::$variant(k) => k.max_in_flight(), )*
+                }
+            }
+
             /// Values the step holds that must never be shown.
             pub(crate) fn secrets(&self) -> Vec<String> {
                 match self {

@@ -77,6 +77,8 @@ impl<S: StepTable> Compile<S> for Replay {
         if !raw.id.get_ref().starts_with('/') {
             return Err(c.err(raw.id.span(), "id must be a JSON pointer such as \"/id\""));
         }
+        crate::scenario::json_pick::check_pointer_depth(raw.id.get_ref())
+            .map_err(|e| c.err(raw.id.span(), e))?;
         let verify = match &raw.verify {
             Some(v) => Some(Box::new(request::compile(
                 c,
@@ -180,6 +182,21 @@ impl Kind for Replay {
 
     fn max_requests(&self) -> Option<u64> {
         Some(u64::from(self.times) + u64::from(self.verify.is_some()))
+    }
+
+    /// The replayed request asks for its token, and its verify request
+    /// asks again (a renewal can fall between them).
+    fn max_logins(&self) -> u64 {
+        1 + u64::from(self.verify.is_some())
+    }
+
+    /// A concurrent replay has every copy in flight together.
+    fn max_in_flight(&self) -> u64 {
+        if self.concurrent {
+            u64::from(self.times)
+        } else {
+            1
+        }
     }
 
     async fn execute(&self, ids: &ReplayIds, run: &mut StepRun<'_>) -> bool {

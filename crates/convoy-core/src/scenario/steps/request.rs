@@ -433,6 +433,7 @@ pub(crate) fn compile(
 fn capture_source(c: &Compiler<'_>, v: &Spanned<toml::Value>) -> Result<CaptureSource, Diagnostic> {
     let pointer = |p: &str| -> Result<CaptureSource, Diagnostic> {
         if p.is_empty() || p.starts_with('/') {
+            crate::scenario::json_pick::check_pointer_depth(p).map_err(|e| c.err(v.span(), e))?;
             Ok(CaptureSource::Json(p.to_string()))
         } else {
             Err(c.err(

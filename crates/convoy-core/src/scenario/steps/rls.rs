@@ -90,6 +90,16 @@ impl Kind for RlsStep {
         Some(1)
     }
 
+    /// The probe queries the database, not the target.
+    fn max_target_requests(&self) -> Option<u64> {
+        Some(0)
+    }
+
+    /// The probe logs no identity in.
+    fn max_logins(&self) -> u64 {
+        0
+    }
+
     fn secrets(&self) -> Vec<String> {
         url_secrets(&self.url)
     }

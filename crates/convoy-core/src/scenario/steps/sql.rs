@@ -179,6 +179,16 @@ impl Kind for SqlStep {
         Some(1)
     }
 
+    /// A query goes to the database, not to the target.
+    fn max_target_requests(&self) -> Option<u64> {
+        Some(0)
+    }
+
+    /// A query logs no identity in.
+    fn max_logins(&self) -> u64 {
+        0
+    }
+
     fn secrets(&self) -> Vec<String> {
         url_secrets(&self.url)
     }
