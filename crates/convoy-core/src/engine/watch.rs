@@ -166,13 +166,15 @@ impl TargetWatch {
         *lock(&self.policy) = None;
     }
 
-    /// Whether the target is suspected dead: a confirmation runs and has
-    /// seen no sign of life. One relaxed load; see
+    /// Whether the target is suspected dead: a confirmation runs and no
+    /// sign of life came after the last refusal. One relaxed load; see
     /// [`TargetWatch::hold_while_suspected`].
     #[inline]
     pub(super) fn suspected(&self) -> bool {
         let s = self.state.load(Ordering::Relaxed);
-        s & CONFIRMING != 0 && s & REVIVED == 0
+        // A refusal after the last sign of life ([`AGAIN`]) keeps the
+        // suspicion: the latest word on the target is that it refused.
+        s & CONFIRMING != 0 && (s & REVIVED == 0 || s & AGAIN != 0)
     }
 
     /// Holds a virtual user before its next iteration while the target is
@@ -504,6 +506,10 @@ mod tests {
         assert!(w.suspected(), "a confirmation is running");
         w.answered();
         assert!(!w.suspected(), "a sign of life lifts the suspicion");
+        assert_eq!(w.claim(), None, "noted for the running confirmation");
+        assert!(w.suspected(), "a refusal after the sign of life renews it");
+        w.answered();
+        assert!(!w.suspected());
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
