@@ -147,6 +147,11 @@ impl Secrets {
         self.read().values.len()
     }
 
+    /// The values it holds (to merge sets).
+    pub fn values(&self) -> Vec<String> {
+        self.read().values.iter().cloned().collect()
+    }
+
     /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -335,8 +340,11 @@ impl Secrets {
 fn forms(value: &str) -> Vec<String> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
     let mut out = vec![value.to_string()];
-    let json = serde_json::to_string(value).expect("a string serialises");
-    out.push(json[1..json.len() - 1].to_string());
+    // JSON-escaped once, and twice (JSON text inside a JSON string, as an
+    // echoing target nests the request it was sent).
+    let json = json_escape(value);
+    out.push(json_escape(&json));
+    out.push(json);
     let form: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
     out.push(form.replace('+', "%20"));
     out.push(lower_hex(&form));
@@ -349,6 +357,12 @@ fn forms(value: &str) -> Vec<String> {
     out.dedup();
     out.retain(|f| f.len() >= 4);
     out
+}
+
+/// `s` as inside a JSON string.
+fn json_escape(s: &str) -> String {
+    let json = serde_json::to_string(s).expect("a string serialises");
+    json[1..json.len() - 1].to_string()
 }
 
 /// Percent escapes with lower-case hex digits.
@@ -557,6 +571,7 @@ mod tests {
         for text in [
             "p\"w/+= d".to_string(),
             r#"p\"w/+= d"#.to_string(),
+            r#"p\\\"w/+= d"#.to_string(),
             "p%22w%2F%2B%3D+d".into(),
             "p%22w%2F%2B%3D%20d".into(),
             "p%22w%2f%2b%3d+d".into(),

@@ -1,7 +1,7 @@
 //! Failure samples: what a report shows of a failed check. Requests and
 //! answers are written out for people, with everything secret taken out
 //! first: sensitive headers, query parameters and JSON fields, and every
-//! value the scenario names as secret ([`scrub`]). Bodies are cut at
+//! value of the run's secret set ([`Secrets`]). Bodies are cut at
 //! [`SAMPLE_BODY_LIMIT`] bytes.
 
 use std::fmt::Write as _;
@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::exchange::Prepared;
 use crate::engine::http::{HttpFailure, HttpResponse};
 use crate::metrics::FailureSample;
-use crate::redact::{REDACTED, is_sensitive_name};
+use crate::redact::{REDACTED, Secrets, is_sensitive_name};
 
 /// Where a failure happened, and what must not be shown of it.
 pub(crate) struct Origin<'a> {
@@ -21,8 +21,8 @@ pub(crate) struct Origin<'a> {
     pub vu: u64,
     /// Its iteration.
     pub iteration: u64,
-    /// The scenario's secret values.
-    pub secrets: &'a [String],
+    /// The run's secret values, learnt ones included.
+    pub secrets: &'a Secrets,
 }
 
 /// A failure sample at `at`, every text scrubbed of the scenario's secrets.
@@ -34,11 +34,11 @@ pub(crate) fn sample(
     response: &str,
 ) -> FailureSample {
     FailureSample {
-        step: at.step.to_string(),
-        check: check.to_string(),
-        message: scrub(message, at.secrets),
-        request: scrub(request, at.secrets),
-        response: scrub(response, at.secrets),
+        step: at.secrets.scrub(at.step).into_owned(),
+        check: at.secrets.scrub(check).into_owned(),
+        message: at.secrets.scrub(message).into_owned(),
+        request: at.secrets.scrub(request).into_owned(),
+        response: at.secrets.scrub(response).into_owned(),
         vu: at.vu,
         iteration: at.iteration,
     }
@@ -137,17 +137,6 @@ fn redact_json(v: &mut Value) {
     }
 }
 
-/// Replaces every secret value in `text`.
-pub fn scrub(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_string();
-    for s in secrets.iter().filter(|s| s.len() >= 4) {
-        if out.contains(s.as_str()) {
-            out = out.replace(s.as_str(), REDACTED);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,7 +152,7 @@ mod tests {
         assert!(!s.contains("abc.def") && !s.contains("\"p\""), "{s}");
         assert!(s.contains("\"id\":1"));
         assert_eq!(
-            scrub("pw=hunter22;", &["hunter22".into()]),
+            Secrets::of(["hunter22"]).scrub("pw=hunter22;"),
             "pw=[REDACTED];"
         );
         let mut h = http::HeaderMap::new();

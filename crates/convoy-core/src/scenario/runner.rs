@@ -20,6 +20,7 @@ use super::steps::StepIds;
 use crate::engine::http::{Connection, Endpoint, HttpClient};
 use crate::engine::{CheckInfo, EngineError, Iteration, StepInfo, StepKind, Workload};
 use crate::plan::HttpOptions;
+use crate::redact::Secrets;
 
 pub use super::auth::LOGIN_METRIC;
 pub use super::custom::{CustomCtx, CustomJourney, CustomRegistry};
@@ -101,6 +102,12 @@ impl ScenarioWorkload {
         } else {
             usize::MAX
         };
+        // One set for the whole run: a password of one scenario is
+        // scrubbed from what another one shows.
+        let secrets = Secrets::new();
+        for s in &scenarios {
+            secrets.extend(&s.secrets);
+        }
         let mut journeys = Vec::new();
         let mut weights = Vec::new();
         for scenario in scenarios {
@@ -143,7 +150,6 @@ impl ScenarioWorkload {
                     data: scenario.data,
                     auth: scenario.auth,
                     identities: scenario.identities,
-                    secrets: scenario.secrets,
                     fixed_tokens,
                     token_json,
                 },
@@ -165,8 +171,27 @@ impl ScenarioWorkload {
                 login_metric,
                 login_check,
                 custom,
+                secrets,
             },
         })
+    }
+
+    /// The run's secret set: what the scenarios name as secret and what
+    /// the run learns (tokens, credentials sent). Scrub what leaves the
+    /// run with it, and the report with it once the run is over.
+    pub fn secrets(&self) -> &Secrets {
+        &self.shared.secrets
+    }
+
+    /// Uses `run` as the secret set, adding this workload's secrets to it:
+    /// for runs made of several workloads (`convoy smoke`), so one set
+    /// covers them all.
+    pub fn with_secrets(mut self, run: &Secrets) -> Self {
+        for v in self.shared.secrets.values() {
+            run.add(&v);
+        }
+        self.shared.secrets = run.clone();
+        self
     }
 
     /// How many iterations run every journey exactly once per weight unit.

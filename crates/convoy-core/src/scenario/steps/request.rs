@@ -62,12 +62,14 @@ impl Request {
         compile(c, step.span(), &step.get_ref().keys())
     }
 
-    /// `METHOD path`, as written.
+    /// `METHOD path`, as written but for the values of sensitive query
+    /// parameters.
     pub(crate) fn default_name<S: StepTable>(&self, step: &S) -> String {
+        // A token written in the query must not become a metric name.
         format!(
             "{} {}",
             self.method,
-            step.keys().path.map_or("", |p| p.get_ref().as_str())
+            crate::redact::path_for_name(step.keys().path.map_or("", |p| p.get_ref().as_str()))
         )
     }
 }
@@ -300,7 +302,16 @@ pub(crate) fn after_response(
                 }
             };
             match v {
-                Some(v) => run.user.journeys[run.ji].vars[c.slot] = Some(v),
+                Some(v) => {
+                    // A capture named like a secret (`session`, `token`)
+                    // is one; others become one when sent as a credential.
+                    if let Value::String(s) = &v
+                        && crate::redact::is_sensitive_name(&run.j.slots[c.slot])
+                    {
+                        run.shared.secrets.learn(s);
+                    }
+                    run.user.journeys[run.ji].vars[c.slot] = Some(v)
+                }
                 None => missing.push(run.j.slots[c.slot].clone()),
             }
         }
