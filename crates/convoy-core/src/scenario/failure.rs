@@ -45,21 +45,21 @@ pub(crate) fn sample(
 }
 
 /// A request as a sample shows it: method, URI, headers and body, redacted.
-pub(crate) fn request_text(p: &Prepared) -> String {
+pub(crate) fn request_text(p: &Prepared, secrets: &Secrets) -> String {
     let mut request = format!("{} {}\n", p.method, redact_query(&p.uri));
     write_headers(&mut request, &p.headers);
-    push_body(&mut request, &p.body);
+    push_body(&mut request, &p.body, secrets);
     request
 }
 
 /// An answer as a sample shows it: status, headers and body, redacted; or
 /// why there was none.
-pub(crate) fn response_text(res: &Result<HttpResponse, HttpFailure>) -> String {
+pub(crate) fn response_text(res: &Result<HttpResponse, HttpFailure>, secrets: &Secrets) -> String {
     match res {
         Ok(r) => {
             let mut s = format!("HTTP {}\n", r.status);
             write_headers(&mut s, &r.headers);
-            push_body(&mut s, &r.body);
+            push_body(&mut s, &r.body, secrets);
             s
         }
         Err(f) => format!("no response: {f}"),
@@ -96,7 +96,7 @@ fn write_headers(out: &mut String, headers: &http::HeaderMap) {
 /// The most of a body a sample shows.
 pub(crate) const SAMPLE_BODY_LIMIT: usize = 2048;
 
-fn push_body(out: &mut String, body: &[u8]) {
+fn push_body(out: &mut String, body: &[u8], secrets: &Secrets) {
     if body.is_empty() {
         return;
     }
@@ -109,6 +109,9 @@ fn push_body(out: &mut String, body: &[u8]) {
         }
         Err(_) => String::from_utf8_lossy(body).into_owned(),
     };
+    // Scrubbed before it is cut: a secret across the cut would leave its
+    // first half.
+    let text = secrets.scrub(&text);
     if text.len() > SAMPLE_BODY_LIMIT {
         let mut cut = SAMPLE_BODY_LIMIT;
         while !text.is_char_boundary(cut) {
@@ -148,6 +151,7 @@ mod tests {
         push_body(
             &mut s,
             br#"{"token":"abc.def","user":{"password":"p"},"id":1}"#,
+            &Secrets::new(),
         );
         assert!(!s.contains("abc.def") && !s.contains("\"p\""), "{s}");
         assert!(s.contains("\"id\":1"));
@@ -160,5 +164,16 @@ mod tests {
         let mut out = String::new();
         write_headers(&mut out, &h);
         assert!(!out.contains("xyz"));
+    }
+
+    #[test]
+    fn a_secret_across_the_cut_is_scrubbed_before_it() {
+        let secret = "LOGINTOKEN-across-the-cut-0123";
+        let mut body = "a".repeat(SAMPLE_BODY_LIMIT - 10);
+        body.push_str(secret);
+        let mut s = String::new();
+        push_body(&mut s, body.as_bytes(), &Secrets::of([secret]));
+        assert!(!s.contains("LOGINTOKEN"), "{s}");
+        assert!(s.contains(REDACTED), "{s}");
     }
 }

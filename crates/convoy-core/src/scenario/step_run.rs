@@ -171,8 +171,8 @@ impl StepRun<'_> {
         res: &Result<HttpResponse, HttpFailure>,
     ) {
         self.it.recorder.failure_sample(|| {
-            let request = failure::request_text(p);
-            let response = failure::response_text(res);
+            let request = failure::request_text(p, &self.shared.secrets);
+            let response = failure::response_text(res, &self.shared.secrets);
             failure::sample(&self.origin(), check, &message, &request, &response)
         });
     }

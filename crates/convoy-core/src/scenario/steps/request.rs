@@ -275,7 +275,14 @@ pub(crate) fn after_response(
     }
     let mut json = LazyJson::new(&resp.body, paths);
     for (check, id) in r.checks.iter().zip(check_ids) {
-        let verdict = check::evaluate(check, resp, &mut json, latency, &run.ctx());
+        let verdict = check::evaluate(
+            check,
+            resp,
+            &mut json,
+            latency,
+            &run.ctx(),
+            &run.shared.secrets,
+        );
         run.it.recorder.check(*id, verdict.is_ok());
         if let Err(why) = verdict {
             all_ok = false;
