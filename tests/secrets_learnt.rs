@@ -311,7 +311,8 @@ checks = [{{ json = "/echo", equals = "nope" }}, {{ header = "X-Echo-Authorizati
 }
 
 /// Scenario "beta": bob logs in; the target's echo of his token fails a
-/// check.
+/// check, and another check names his password (a check name is a
+/// Prometheus label).
 fn beta() -> String {
     format!(
         r#"name = "beta"
@@ -329,7 +330,7 @@ password = {bob}
 as = "bob"
 path = "/echo/bob"
 status = 418
-checks = [{{ json = "/headers/0", equals = "nope" }}]
+checks = [{{ json = "/headers/0", equals = "nope" }}, {{ json = "/body", equals = {bob} }}]
 "#,
         bob = toml_str(BOB_PASSWORD),
     )

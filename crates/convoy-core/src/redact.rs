@@ -69,7 +69,7 @@ const SENSITIVE_FRAGMENTS: &[&str] = &[
 /// Names sensitive only as a whole part (between `-`, `_`, `.` or the
 /// ends): `key` in `x-api-key` or `key`, not in `keyboard` or `monkey`;
 /// `auth` in `x-auth` or `auth`, not in `author`; `sig` in `X-Sig`.
-const SENSITIVE_WORDS: &[&str] = &["key", "auth", "oauth", "sig", "pass", "otp"];
+const SENSITIVE_WORDS: &[&str] = &["key", "auth", "oauth", "sig", "pass", "otp", "sid"];
 
 /// Names sensitive only as the whole name: `?code=` (an OAuth code), not
 /// `status_code` or `postcode`.
@@ -199,11 +199,15 @@ impl Secrets {
                 }
             }
         }
-        // Cookie: a=1; session=XYZ teaches each cookie's value.
+        // `Cookie: theme=dark; sid=XYZ` teaches the values of cookies named
+        // like a secret, and of long ones (opaque ids), not `dark`.
         if value.contains('=') {
             for part in value.split(';') {
-                if let Some((_, v)) = part.split_once('=') {
-                    self.learn(v.trim());
+                if let Some((k, v)) = part.split_once('=') {
+                    let v = v.trim();
+                    if is_sensitive_name(k.trim()) || v.chars().count() >= 16 {
+                        self.learn(v);
+                    }
                 }
             }
         }
@@ -540,6 +544,8 @@ mod tests {
             "session",
             "sessionid",
             "pass",
+            "sid",
+            "JSESSIONID",
         ] {
             assert!(is_sensitive_name(n), "{n} is sensitive");
         }
@@ -606,6 +612,7 @@ mod tests {
         for v in ["tok-123456", "hunter22", "bob:hunter22", "cookie-9876"] {
             assert_eq!(s.scrub(v), REDACTED, "{v}");
         }
+        assert_eq!(s.scrub("dark"), "dark", "a harmless cookie is no secret");
         let mut h = http::HeaderMap::new();
         h.insert("x-auth", http::HeaderValue::from_static("captured-42"));
         h.insert("accept", http::HeaderValue::from_static("text/plain-x"));

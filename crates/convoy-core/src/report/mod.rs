@@ -15,6 +15,9 @@
 //! It may read the gates: a report carries [`GateResult`]s, provides the
 //! figures gates are evaluated on (`impl gate::Figures for Report`) and, when
 //! shards merge, evaluates their stored gates again on the merged report.
+//! It uses `redact` to scrub a report of a run's secrets ([`Report::scrub`])
+//! before it is rendered or written.
+//!
 //! It must not import `live` or the command line, nor execute anything of
 //! the engine or the scenarios: it reads their results (`RunResult`,
 //! `StepKind`, ...), it never runs them. Number formatting and latency

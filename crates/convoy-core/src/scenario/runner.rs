@@ -160,6 +160,15 @@ impl ScenarioWorkload {
                 completed_check,
             });
         }
+        // Metric and check names become report rows and Prometheus labels:
+        // a secret written literally in a path or a check does not.
+        for st in &mut steps {
+            secrets.scrub_in_place(&mut st.name);
+        }
+        for c in &mut checks {
+            secrets.scrub_in_place(&mut c.step);
+            secrets.scrub_in_place(&mut c.name);
+        }
         let pick = weighted_cycle(&weights);
         Ok(ScenarioWorkload {
             journeys,
