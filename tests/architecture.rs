@@ -121,10 +121,11 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
             "scenario",
             &["engine", "gate", "metrics", "plan", "redact", "rls"][..],
         ),
+        // Reports are scrubbed of the run's secrets before they are written.
         (
             "report",
             &[
-                "engine", "gate", "metrics", "plan", "rls", "summary", "units",
+                "engine", "gate", "metrics", "plan", "redact", "rls", "summary", "units",
             ][..],
         ),
         (

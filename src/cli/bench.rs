@@ -124,14 +124,14 @@ pub struct BenchArgs {
 impl BenchArgs {
     /// Validates the arguments into a plan.
     pub fn plan(&self) -> Result<BenchPlan, CliError> {
-        let url: url::Url = self
-            .url
-            .parse()
-            .map_err(|e| CliError::usage(format!("invalid URL {:?}: {e}", self.url)))?;
+        let url: url::Url = self.url.parse().map_err(|e| {
+            let shown = crate::redact::redact_typed(&self.url);
+            CliError::usage(format!("invalid URL {shown:?}: {e}"))
+        })?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(CliError::usage(format!(
                 "invalid URL {:?}: the scheme must be http or https",
-                self.url
+                redact_url(&url)
             )));
         }
         let method: http::Method = self
@@ -141,13 +141,18 @@ impl BenchArgs {
             .map_err(|_| CliError::usage(format!("invalid method {:?}", self.method)))?;
         let mut headers = http::HeaderMap::new();
         for h in &self.headers {
+            // A header's value is never quoted back: it may be a credential.
+            let shown = || crate::redact::header_for_error(h);
             let (name, value) = h.split_once(':').ok_or_else(|| {
-                CliError::usage(format!("invalid header {h:?}: expected 'Name: value'"))
+                CliError::usage(format!(
+                    "invalid header {}: expected 'Name: value'",
+                    shown()
+                ))
             })?;
             let name: http::HeaderName = name
                 .trim()
                 .parse()
-                .map_err(|_| CliError::usage(format!("invalid header name in {h:?}")))?;
+                .map_err(|_| CliError::usage(format!("invalid header name in {}", shown())))?;
             let value: http::HeaderValue = value
                 .trim()
                 .parse()
@@ -343,7 +348,8 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     }
     let mut meta = RunMeta::new("bench", &target);
     meta.shard = args.shard;
-    let report = Report::new(&result, meta);
+    let mut report = Report::new(&result, meta);
+    report.scrub(&bench_secrets(&plan.request));
     if let Some(path) = &args.output {
         std::fs::write(path, report::json::render(&report)).map_err(|e| {
             CliError::aborted(format!("cannot write report to {}: {e}", path.display()))
@@ -370,6 +376,33 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
             Exit::Pass.into()
         },
     )
+}
+
+/// What a bench request sends as credentials: the URL's user info, its
+/// sensitive query values and its sensitive headers' values.
+fn bench_secrets(r: &crate::bench::RequestSpec) -> crate::redact::Secrets {
+    let secrets = crate::redact::Secrets::new();
+    if let Some(p) = r.url.password() {
+        secrets.add(p);
+        if let Ok(p) = urlencoding_decode(p) {
+            secrets.add(&p);
+        }
+    }
+    let origin = match r.url.query() {
+        Some(q) => format!("{}?{q}", r.url.path()),
+        None => r.url.path().to_string(),
+    };
+    secrets.learn_request(&origin, &r.headers);
+    secrets
+}
+
+/// A percent-encoded URL part decoded.
+fn urlencoding_decode(s: &str) -> Result<String, std::string::FromUtf8Error> {
+    let bytes: Vec<u8> = url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned().into_bytes())
+        .unwrap_or_default();
+    String::from_utf8(bytes)
 }
 
 /// What to say when the target died mid-run: how many requests it

@@ -66,12 +66,14 @@ impl TargetOpts {
     ) -> Result<(url::Url, Option<RunningTarget>), CliError> {
         match &self.target {
             Some(t) => {
-                let url: url::Url = t
-                    .parse()
-                    .map_err(|e| CliError::usage(format!("invalid --target {t:?}: {e}")))?;
+                let url: url::Url = t.parse().map_err(|e| {
+                    let t = crate::redact::redact_typed(t);
+                    CliError::usage(format!("invalid --target {t:?}: {e}"))
+                })?;
                 if !matches!(url.scheme(), "http" | "https") {
                     return Err(CliError::usage(format!(
-                        "invalid --target {t:?}: the scheme must be http or https"
+                        "invalid --target {:?}: the scheme must be http or https",
+                        crate::redact::redact_typed(t)
                     )));
                 }
                 Ok((url, None))
@@ -267,6 +269,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     let control = RunControl::new();
     let workload = ScenarioWorkload::new(scenarios, Some(&url), http, CustomRegistry::new())
         .map_err(CliError::usage)?;
+    let secrets = workload.secrets().clone();
     let mut options = EngineOptions {
         graceful_stop: args.graceful_stop,
         target_watch: Some(WatchPolicy::RUN),
@@ -361,6 +364,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         c.missing_history = missing;
         report.comparison = Some(c);
     }
+    // Nothing of the report leaves convoy unscrubbed of what the run learnt.
+    report.scrub(&secrets);
     let code = finish(&report, args.out.as_deref(), args.no_reports, args.json)?;
     if let Some(e) = exporter {
         e.close(args.metrics.metrics_linger);

@@ -77,12 +77,19 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
         .expect("smoke is built in")
         .model;
     let names: Vec<String> = scenarios.iter().map(|s| s.name.clone()).collect();
+    // One secret set for every journey: the first journey's output is
+    // scrubbed of the last one's passwords too.
+    let secrets = crate::redact::Secrets::new();
+    for s in &scenarios {
+        secrets.extend(&s.secrets);
+    }
     let mut results = Vec::new();
     for s in scenarios {
         let name = s.name.clone();
         let workload =
             ScenarioWorkload::new(vec![s], Some(&url), http.clone(), CustomRegistry::new())
-                .map_err(CliError::usage)?;
+                .map_err(CliError::usage)?
+                .with_secrets(&secrets);
         let options = EngineOptions {
             workers: 1,
             graceful_stop: Duration::from_secs(30),
@@ -96,7 +103,7 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
             .map_err(|e| CliError::aborted(e.to_string()))?;
         let failed = r.check_failures() > 0;
         if !args.json {
-            print_listing(&name, &r, args.quiet);
+            print_listing(&name, &r, args.quiet, &secrets);
         }
         results.push(r);
         if (failed && args.fail_fast) || control.is_stopping() {
@@ -110,6 +117,7 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
     let mut report = Report::new(&result, meta);
     let gates: Vec<Gate> = vec!["checks == 100%".parse().expect("a valid gate")];
     report.gates = gate::evaluate(&gates, &report, None);
+    report.scrub(&secrets);
     if let Some(path) = &args.junit {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -121,7 +129,7 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
     finish(&report, args.out.as_deref(), args.no_reports, args.json)
 }
 
-fn print_listing(journey: &str, r: &RunResult, quiet: bool) {
+fn print_listing(journey: &str, r: &RunResult, quiet: bool, secrets: &crate::redact::Secrets) {
     let failed = r.check_failures();
     if !quiet || failed > 0 {
         crate::outln!("{} {journey}", if failed == 0 { "PASS" } else { "FAIL" });
@@ -137,10 +145,12 @@ fn print_listing(journey: &str, r: &RunResult, quiet: bool) {
             (true, false) => "  --  ",
             (false, _) => "  FAIL",
         };
-        crate::outln!("{mark} {} · {}", c.info.step, c.info.name);
+        let line = format!("{} · {}", c.info.step, c.info.name);
+        crate::outln!("{mark} {}", secrets.scrub(&line));
     }
     for f in &r.failures {
-        crate::outln!("         {} · {}: {}", f.step, f.check, f.message);
+        let line = format!("{} · {}: {}", f.step, f.check, f.message);
+        crate::outln!("         {}", secrets.scrub(&line));
     }
 }
 

@@ -15,6 +15,9 @@
 //! It may read the gates: a report carries [`GateResult`]s, provides the
 //! figures gates are evaluated on (`impl gate::Figures for Report`) and, when
 //! shards merge, evaluates their stored gates again on the merged report.
+//! It uses `redact` to scrub a report of a run's secrets ([`Report::scrub`])
+//! before it is rendered or written.
+//!
 //! It must not import `live` or the command line, nor execute anything of
 //! the engine or the scenarios: it reads their results (`RunResult`,
 //! `StepKind`, ...), it never runs them. Number formatting and latency
@@ -412,6 +415,47 @@ impl Report {
         self.convoy_version = version;
         self.gates = gates;
         self.comparison = comparison;
+    }
+
+    /// Every string of the report scrubbed of `secrets`, before it is
+    /// rendered or written: failure samples, check and step names, the
+    /// target, gates, the comparison (the encoded histograms aside, which
+    /// hold no text). The schema and the figures are unchanged.
+    pub fn scrub(&mut self, secrets: &crate::redact::Secrets) {
+        if secrets.is_empty() {
+            return;
+        }
+        if let Some(clean) = secrets.scrub_serialized(&*self, &["histograms"]) {
+            *self = clean;
+            return;
+        }
+        // A secret is also a fixed word of the format (an enum's name):
+        // scrub the free text field by field.
+        let s = |t: &mut String| secrets.scrub_in_place(t);
+        s(&mut self.target);
+        self.scenario.iter_mut().for_each(s);
+        for st in &mut self.steps {
+            s(&mut st.name);
+        }
+        for c in &mut self.checks {
+            s(&mut c.step);
+            s(&mut c.name);
+        }
+        for f in &mut self.failures {
+            for t in [
+                &mut f.step,
+                &mut f.check,
+                &mut f.message,
+                &mut f.request,
+                &mut f.response,
+            ] {
+                s(t);
+            }
+        }
+        for g in &mut self.gates {
+            s(&mut g.expression);
+            s(&mut g.actual_display);
+        }
     }
 
     /// Measured length of the run.

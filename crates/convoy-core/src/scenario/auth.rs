@@ -82,7 +82,8 @@ pub(crate) fn identity(
     has_auth: bool,
 ) -> Result<Identity, Diagnostic> {
     // Identity fields may use env; they are rendered once.
-    let mut values = Vec::new();
+    let mut values: Vec<(String, String)> = Vec::new();
+    let mut secret = Vec::new();
     for (k, v) in fields.get_ref() {
         let t = c.template(v)?;
         let text = t.as_literal().map(str::to_string).ok_or_else(|| {
@@ -95,8 +96,20 @@ pub(crate) fn identity(
             || crate::redact::is_sensitive_name(k)
         {
             c.secrets.push(text.clone());
+            secret.push(k.clone());
         }
         values.push((k.clone(), text));
+    }
+    // `user:password` pairs: their base64 is what HTTP Basic sends.
+    for (k, user) in &values {
+        if secret.contains(k) {
+            continue;
+        }
+        for (s, password) in &values {
+            if secret.contains(s) {
+                c.secrets.push(format!("{user}:{password}"));
+            }
+        }
     }
     if let Some((_, token)) = values.iter().find(|(k, _)| k == "token") {
         return Ok(Identity {
@@ -248,11 +261,14 @@ async fn login(
         run.sample_exchange("login", why.clone(), &prepared, &res);
         return Err(why);
     };
+    // The target may echo the token anywhere from now on.
+    run.shared.secrets.learn(&token);
     let text = if auth.scheme.is_empty() {
         token
     } else {
         format!("{} {token}", auth.scheme)
     };
+    run.shared.secrets.learn(&text);
     let mut v = HeaderValue::from_str(&text)
         .map_err(|_| "the login token is not a valid header value".to_string())?;
     v.set_sensitive(true);

@@ -19,7 +19,7 @@ use super::render::expected_json;
 use super::source::SpannedValue;
 use super::template::RenderCtx;
 use crate::engine::http::HttpResponse;
-use crate::redact::{REDACTED, is_sensitive_name};
+use crate::redact::{REDACTED, Secrets, is_sensitive_name};
 
 /// Compiles one check table: one subject (`json`, `header`, ...) and one
 /// predicate (`equals`, `matches`, ...), or `body_contains` or
@@ -208,6 +208,7 @@ pub(crate) fn evaluate(
     json: &mut LazyJson<'_>,
     latency: Duration,
     ctx: &RenderCtx<'_>,
+    secrets: &Secrets,
 ) -> Result<(), String> {
     let subject: Option<Cow<'_, Value>> = match &check.subject {
         Subject::Json(ptr) => match json.get() {
@@ -238,7 +239,7 @@ pub(crate) fn evaluate(
             (false, true) => Err("absent".into()),
             (true, false) => Err(format!(
                 "present: {}",
-                shown(&check.subject, subject.expect("present"))
+                shown(secrets, &check.subject, subject.expect("present"))
             )),
         },
         Predicate::Equals(t) => {
@@ -248,19 +249,22 @@ pub(crate) fn evaluate(
                 Some(got) if loosely_equal(got, &want) => Ok(()),
                 Some(got) => Err(format!(
                     "expected {}, found {}",
-                    shown(&check.subject, &want),
-                    shown(&check.subject, got)
+                    shown(secrets, &check.subject, &want),
+                    shown(secrets, &check.subject, got)
                 )),
                 None => Err(format!(
                     "expected {}, found nothing",
-                    shown(&check.subject, &want)
+                    shown(secrets, &check.subject, &want)
                 )),
             }
         }
         Predicate::Matches(re) => match subject {
             Some(Value::String(s)) if re.is_match(s) => Ok(()),
             Some(v @ (Value::Number(_) | Value::Bool(_))) if re.is_match(&v.to_string()) => Ok(()),
-            Some(v) => Err(format!("{} does not match", shown(&check.subject, v))),
+            Some(v) => Err(format!(
+                "{} does not match",
+                shown(secrets, &check.subject, v)
+            )),
             None => Err("absent".into()),
         },
         Predicate::Contains(t) => {
@@ -277,7 +281,7 @@ pub(crate) fn evaluate(
                 }
                 Some(v) => Err(format!(
                     "{} does not contain {needle:?}",
-                    shown(&check.subject, v)
+                    shown(secrets, &check.subject, v)
                 )),
                 None => Err("absent".into()),
             }
@@ -313,7 +317,7 @@ fn loosely_equal(a: &Value, b: &Value) -> bool {
 }
 
 /// A value for a failure message; `subject` decides whether it may be shown.
-fn shown(subject: &Subject, v: &Value) -> String {
+fn shown(secrets: &Secrets, subject: &Subject, v: &Value) -> String {
     if let Subject::Json(ptr) = subject
         && ptr.rsplit('/').next().is_some_and(is_sensitive_name)
     {
@@ -324,11 +328,13 @@ fn shown(subject: &Subject, v: &Value) -> String {
     {
         return REDACTED.to_string();
     }
-    short(v)
+    short(v, secrets)
 }
 
-fn short(v: &Value) -> String {
-    let s = v.to_string();
+/// `v` cut at 120 characters, scrubbed first so that no secret is cut in
+/// two (its first half would stay).
+fn short(v: &Value, secrets: &Secrets) -> String {
+    let s = secrets.scrub(&v.to_string()).into_owned();
     if s.chars().count() > 120 {
         format!("{}…", s.chars().take(120).collect::<String>())
     } else {
@@ -345,5 +351,15 @@ mod tests {
         assert!(loosely_equal(&Value::from(1), &Value::from("1")));
         assert!(loosely_equal(&Value::from(1.0), &Value::from(1)));
         assert!(!loosely_equal(&Value::from("a"), &Value::from(1)));
+    }
+
+    #[test]
+    fn a_secret_across_the_cut_of_a_shown_value_is_scrubbed_before_it() {
+        let secret = "LOGINTOKEN-across-the-cut-0123";
+        let v = Value::String(format!("{}{secret}", "a".repeat(110)));
+        let shown = short(&v, &Secrets::of([secret]));
+        assert!(!shown.contains("LOGINTOKEN"), "{shown}");
+        // The marker itself may be cut; the secret is gone either way.
+        assert!(shown.contains("[REDACTED"), "{shown}");
     }
 }

@@ -1,7 +1,7 @@
 //! Failure samples: what a report shows of a failed check. Requests and
 //! answers are written out for people, with everything secret taken out
 //! first: sensitive headers, query parameters and JSON fields, and every
-//! value the scenario names as secret ([`scrub`]). Bodies are cut at
+//! value of the run's secret set ([`Secrets`]). Bodies are cut at
 //! [`SAMPLE_BODY_LIMIT`] bytes.
 
 use std::fmt::Write as _;
@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::exchange::Prepared;
 use crate::engine::http::{HttpFailure, HttpResponse};
 use crate::metrics::FailureSample;
-use crate::redact::{REDACTED, is_sensitive_name};
+use crate::redact::{REDACTED, Secrets, is_sensitive_name};
 
 /// Where a failure happened, and what must not be shown of it.
 pub(crate) struct Origin<'a> {
@@ -21,8 +21,8 @@ pub(crate) struct Origin<'a> {
     pub vu: u64,
     /// Its iteration.
     pub iteration: u64,
-    /// The scenario's secret values.
-    pub secrets: &'a [String],
+    /// The run's secret values, learnt ones included.
+    pub secrets: &'a Secrets,
 }
 
 /// A failure sample at `at`, every text scrubbed of the scenario's secrets.
@@ -34,32 +34,32 @@ pub(crate) fn sample(
     response: &str,
 ) -> FailureSample {
     FailureSample {
-        step: at.step.to_string(),
-        check: check.to_string(),
-        message: scrub(message, at.secrets),
-        request: scrub(request, at.secrets),
-        response: scrub(response, at.secrets),
+        step: at.secrets.scrub(at.step).into_owned(),
+        check: at.secrets.scrub(check).into_owned(),
+        message: at.secrets.scrub(message).into_owned(),
+        request: at.secrets.scrub(request).into_owned(),
+        response: at.secrets.scrub(response).into_owned(),
         vu: at.vu,
         iteration: at.iteration,
     }
 }
 
 /// A request as a sample shows it: method, URI, headers and body, redacted.
-pub(crate) fn request_text(p: &Prepared) -> String {
+pub(crate) fn request_text(p: &Prepared, secrets: &Secrets) -> String {
     let mut request = format!("{} {}\n", p.method, redact_query(&p.uri));
     write_headers(&mut request, &p.headers);
-    push_body(&mut request, &p.body);
+    push_body(&mut request, &p.body, secrets);
     request
 }
 
 /// An answer as a sample shows it: status, headers and body, redacted; or
 /// why there was none.
-pub(crate) fn response_text(res: &Result<HttpResponse, HttpFailure>) -> String {
+pub(crate) fn response_text(res: &Result<HttpResponse, HttpFailure>, secrets: &Secrets) -> String {
     match res {
         Ok(r) => {
             let mut s = format!("HTTP {}\n", r.status);
             write_headers(&mut s, &r.headers);
-            push_body(&mut s, &r.body);
+            push_body(&mut s, &r.body, secrets);
             s
         }
         Err(f) => format!("no response: {f}"),
@@ -96,7 +96,7 @@ fn write_headers(out: &mut String, headers: &http::HeaderMap) {
 /// The most of a body a sample shows.
 pub(crate) const SAMPLE_BODY_LIMIT: usize = 2048;
 
-fn push_body(out: &mut String, body: &[u8]) {
+fn push_body(out: &mut String, body: &[u8], secrets: &Secrets) {
     if body.is_empty() {
         return;
     }
@@ -109,6 +109,9 @@ fn push_body(out: &mut String, body: &[u8]) {
         }
         Err(_) => String::from_utf8_lossy(body).into_owned(),
     };
+    // Scrubbed before it is cut: a secret across the cut would leave its
+    // first half.
+    let text = secrets.scrub(&text);
     if text.len() > SAMPLE_BODY_LIMIT {
         let mut cut = SAMPLE_BODY_LIMIT;
         while !text.is_char_boundary(cut) {
@@ -137,17 +140,6 @@ fn redact_json(v: &mut Value) {
     }
 }
 
-/// Replaces every secret value in `text`.
-pub fn scrub(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_string();
-    for s in secrets.iter().filter(|s| s.len() >= 4) {
-        if out.contains(s.as_str()) {
-            out = out.replace(s.as_str(), REDACTED);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,11 +151,12 @@ mod tests {
         push_body(
             &mut s,
             br#"{"token":"abc.def","user":{"password":"p"},"id":1}"#,
+            &Secrets::new(),
         );
         assert!(!s.contains("abc.def") && !s.contains("\"p\""), "{s}");
         assert!(s.contains("\"id\":1"));
         assert_eq!(
-            scrub("pw=hunter22;", &["hunter22".into()]),
+            Secrets::of(["hunter22"]).scrub("pw=hunter22;"),
             "pw=[REDACTED];"
         );
         let mut h = http::HeaderMap::new();
@@ -171,5 +164,16 @@ mod tests {
         let mut out = String::new();
         write_headers(&mut out, &h);
         assert!(!out.contains("xyz"));
+    }
+
+    #[test]
+    fn a_secret_across_the_cut_is_scrubbed_before_it() {
+        let secret = "LOGINTOKEN-across-the-cut-0123";
+        let mut body = "a".repeat(SAMPLE_BODY_LIMIT - 10);
+        body.push_str(secret);
+        let mut s = String::new();
+        push_body(&mut s, body.as_bytes(), &Secrets::of([secret]));
+        assert!(!s.contains("LOGINTOKEN"), "{s}");
+        assert!(s.contains(REDACTED), "{s}");
     }
 }

@@ -25,6 +25,7 @@ use crate::engine::{
 };
 use crate::plan::HttpOptions;
 use crate::plan::LoadModel;
+use crate::redact::Secrets;
 
 pub use super::auth::LOGIN_METRIC;
 pub use super::custom::{CustomCtx, CustomJourney, CustomRegistry};
@@ -106,6 +107,12 @@ impl ScenarioWorkload {
         } else {
             usize::MAX
         };
+        // One set for the whole run: a password of one scenario is
+        // scrubbed from what another one shows.
+        let secrets = Secrets::new();
+        for s in &scenarios {
+            secrets.extend(&s.secrets);
+        }
         let mut journeys = Vec::new();
         let mut weights = Vec::new();
         for scenario in scenarios {
@@ -148,7 +155,6 @@ impl ScenarioWorkload {
                     data: scenario.data,
                     auth: scenario.auth,
                     identities: scenario.identities,
-                    secrets: scenario.secrets,
                     fixed_tokens,
                     token_json,
                 },
@@ -158,6 +164,15 @@ impl ScenarioWorkload {
                 metric,
                 completed_check,
             });
+        }
+        // Metric and check names become report rows and Prometheus labels:
+        // a secret written literally in a path or a check does not.
+        for st in &mut steps {
+            secrets.scrub_in_place(&mut st.name);
+        }
+        for c in &mut checks {
+            secrets.scrub_in_place(&mut c.step);
+            secrets.scrub_in_place(&mut c.name);
         }
         let pick = weighted_cycle(&weights);
         Ok(ScenarioWorkload {
@@ -170,8 +185,27 @@ impl ScenarioWorkload {
                 login_metric,
                 login_check,
                 custom,
+                secrets,
             },
         })
+    }
+
+    /// The run's secret set: what the scenarios name as secret and what
+    /// the run learns (tokens, credentials sent). Scrub what leaves the
+    /// run with it, and the report with it once the run is over.
+    pub fn secrets(&self) -> &Secrets {
+        &self.shared.secrets
+    }
+
+    /// Uses `run` as the secret set, adding this workload's secrets to it:
+    /// for runs made of several workloads (`convoy smoke`), so one set
+    /// covers them all.
+    pub fn with_secrets(mut self, run: &Secrets) -> Self {
+        for v in self.shared.secrets.values() {
+            run.add(&v);
+        }
+        self.shared.secrets = run.clone();
+        self
     }
 
     /// How many iterations run every journey exactly once per weight unit.

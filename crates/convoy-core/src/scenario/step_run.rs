@@ -21,6 +21,7 @@ use super::template::RenderCtx;
 use crate::engine::Iteration;
 use crate::engine::http::{Connection, Endpoint, HttpClient, HttpFailure, HttpResponse};
 use crate::plan::HttpOptions;
+use crate::redact::Secrets;
 
 /// What the steps of every journey share while running.
 pub(crate) struct Shared {
@@ -32,6 +33,8 @@ pub(crate) struct Shared {
     pub login_check: usize,
     /// Custom journeys by name.
     pub custom: CustomRegistry,
+    /// The run's secrets: every scenario's, and what the run learns.
+    pub secrets: Secrets,
 }
 
 /// A journey as its steps see it while running: where requests go, and
@@ -49,8 +52,6 @@ pub(crate) struct Journey {
     pub auth: Option<AuthConfig>,
     /// Who the steps act as.
     pub identities: Vec<Identity>,
-    /// Values never to show.
-    pub secrets: Vec<String>,
     /// Fixed-token identities' header values, prebuilt.
     pub fixed_tokens: Vec<Option<HeaderValue>>,
     /// Where a login answer has its token.
@@ -133,6 +134,10 @@ impl StepRun<'_> {
                 );
             }
         };
+        // What the request sends as credentials (a token, a captured
+        // value in `X-Auth`, a query `access_token`) is a secret from now
+        // on: the target may echo it anywhere. Known values cost a lookup.
+        self.shared.secrets.learn_request(&p.uri, &p.headers);
         let sent = Instant::now();
         let res = self
             .client
@@ -166,8 +171,8 @@ impl StepRun<'_> {
         res: &Result<HttpResponse, HttpFailure>,
     ) {
         self.it.recorder.failure_sample(|| {
-            let request = failure::request_text(p);
-            let response = failure::response_text(res);
+            let request = failure::request_text(p, &self.shared.secrets);
+            let response = failure::response_text(res, &self.shared.secrets);
             failure::sample(&self.origin(), check, &message, &request, &response)
         });
     }
@@ -177,7 +182,7 @@ impl StepRun<'_> {
             step: self.name,
             vu: self.it.vu,
             iteration: self.it.index,
-            secrets: &self.j.secrets,
+            secrets: &self.shared.secrets,
         }
     }
 }

@@ -139,7 +139,11 @@ pub fn probe_name(step: &str, method: &http::Method, suffix: &str) -> String {
     if suffix.is_empty() {
         format!("{step} · {method}")
     } else {
-        format!("{step} · {method} {suffix}")
+        // A route written with a query keeps no sensitive value in a name.
+        format!(
+            "{step} · {method} {}",
+            crate::redact::path_for_name(suffix)
+        )
     }
 }
 

@@ -62,12 +62,14 @@ impl Request {
         compile(c, step.span(), &step.get_ref().keys())
     }
 
-    /// `METHOD path`, as written.
+    /// `METHOD path`, as written but for the values of sensitive query
+    /// parameters.
     pub(crate) fn default_name<S: StepTable>(&self, step: &S) -> String {
+        // A token written in the query must not become a metric name.
         format!(
             "{} {}",
             self.method,
-            step.keys().path.map_or("", |p| p.get_ref().as_str())
+            crate::redact::path_for_name(step.keys().path.map_or("", |p| p.get_ref().as_str()))
         )
     }
 }
@@ -273,7 +275,14 @@ pub(crate) fn after_response(
     }
     let mut json = LazyJson::new(&resp.body, paths);
     for (check, id) in r.checks.iter().zip(check_ids) {
-        let verdict = check::evaluate(check, resp, &mut json, latency, &run.ctx());
+        let verdict = check::evaluate(
+            check,
+            resp,
+            &mut json,
+            latency,
+            &run.ctx(),
+            &run.shared.secrets,
+        );
         run.it.recorder.check(*id, verdict.is_ok());
         if let Err(why) = verdict {
             all_ok = false;
@@ -300,7 +309,16 @@ pub(crate) fn after_response(
                 }
             };
             match v {
-                Some(v) => run.user.journeys[run.ji].vars[c.slot] = Some(v),
+                Some(v) => {
+                    // A capture named like a secret (`session`, `token`)
+                    // is one; others become one when sent as a credential.
+                    if let Value::String(s) = &v
+                        && crate::redact::is_sensitive_name(&run.j.slots[c.slot])
+                    {
+                        run.shared.secrets.learn(s);
+                    }
+                    run.user.journeys[run.ji].vars[c.slot] = Some(v)
+                }
                 None => missing.push(run.j.slots[c.slot].clone()),
             }
         }
