@@ -328,7 +328,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
         message: format!("target unreachable: {e}"),
     })?;
     let control = RunControl::new();
-    signals::install(control.clone(), args.quiet);
+    let signals = signals::install(control.clone(), args.quiet);
     let progress = Progress::new(!args.quiet && !args.json);
     let result = bench::run(&plan, &control, |s| {
         progress.update(s);
@@ -355,7 +355,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
         crate::out!("{}", report::text::render(&report));
     }
     if let Some(e) = exporter {
-        e.close(args.metrics.metrics_linger);
+        signals.linger(e, args.metrics.metrics_linger);
     }
     Ok(
         if report.stop_reason == crate::engine::StopReason::TargetDown {

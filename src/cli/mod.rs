@@ -12,6 +12,8 @@
 //! | 3 | configuration or usage error |
 //! | 4 | run aborted: target unreachable or died, or another runtime failure |
 //! | 5 | interrupted (Ctrl-C, SIGTERM): a partial report was written |
+//!
+//! How signals stop a run, and within what bound: `signals.rs`.
 
 pub mod baseline;
 pub mod bench;
@@ -88,7 +90,14 @@ Exit codes:
   2  checks failed
   3  configuration or usage error
   4  run aborted: target unreachable or died
-  5  interrupted (Ctrl-C, SIGTERM); a partial report was written";
+  5  interrupted (Ctrl-C, SIGTERM); a partial report was written
+
+Stopping: the first Ctrl-C lets requests in flight finish (--graceful-stop),
+a SIGTERM gives them at most 3s, so the partial report is written well within
+a container's grace period (Docker: 10s); a second signal cuts them off at
+once and still writes the partial report; a third quits at once (exit 130,
+no report). A signal during --metrics-linger ends it (the run's exit code
+stands), one during --wait-healthy stops the wait (exit 5, no journey ran).";
 
 /// convoy: load tests and smoke gates for logistics HTTP APIs.
 #[derive(Debug, Parser)]

@@ -305,7 +305,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             .iter()
             .any(|g| g.metric.violation().is_some() || g.metric == Metric::Checks);
     options.live_snapshots = exporter.is_some() || judge_violations;
-    signals::install(control.clone(), args.quiet);
+    let signals = signals::install(control.clone(), args.quiet);
     let progress = Progress::new(!args.quiet && !args.json);
     let mut lost_gate: Option<&Gate> = None;
     let mut result = engine::run(&model, &options, Arc::new(workload), &control, |s| {
@@ -363,7 +363,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     }
     let code = finish(&report, args.out.as_deref(), args.no_reports, args.json)?;
     if let Some(e) = exporter {
-        e.close(args.metrics.metrics_linger);
+        signals.linger(e, args.metrics.metrics_linger);
     }
     Ok(code)
 }

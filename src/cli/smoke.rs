@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::run::{TargetOpts, check_writable, finish, load_scenarios, reports_dir};
-use super::{CliError, signals};
+use super::signals::{self, Phase, Signals};
+use super::{CliError, Exit};
 use crate::engine::http::preflight;
 use crate::engine::{self, EngineOptions, RunControl, RunResult, StopReason, WatchPolicy};
 use crate::gate::{self, Gate};
@@ -60,13 +61,15 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
     }
     let (url, _embedded) = args.target.resolve(args.quiet || args.json)?;
     let http = args.target.http();
+    let control = RunControl::new();
+    let signals = signals::install(control.clone(), args.quiet);
     if let Some(limit) = args.wait_healthy {
-        wait_healthy(&url, &args.health_path, limit, &http, args.quiet)?;
+        signals.set_phase(Phase::WaitHealthy);
+        wait_healthy(&url, &args.health_path, limit, &http, args.quiet, &signals)?;
+        signals.set_phase(Phase::Load);
     }
     preflight(&url, http.connect_timeout)
         .map_err(|e| CliError::aborted(format!("target unreachable: {e}")))?;
-    let control = RunControl::new();
-    signals::install(control.clone(), args.quiet);
     let model = crate::profile::builtin("smoke")
         .expect("smoke is built in")
         .model;
@@ -163,13 +166,15 @@ fn concat(results: Vec<RunResult>) -> RunResult {
     all
 }
 
-/// Polls `path` until it answers 200 or `limit` passes.
+/// Polls `path` until it answers 200 or `limit` passes; a signal stops
+/// the wait at once, with exit 5.
 fn wait_healthy(
     url: &url::Url,
     path: &str,
     limit: Duration,
     http: &crate::plan::HttpOptions,
     quiet: bool,
+    signals: &Signals,
 ) -> Result<(), CliError> {
     let health = url
         .join(path)
@@ -190,24 +195,46 @@ fn wait_healthy(
             redact_url(&health)
         );
     }
+    let interrupted = |last: &str| CliError {
+        exit: Exit::Interrupted,
+        message: format!(
+            "interrupted while waiting for {} to become healthy (last: {last}): no journey ran and no report was written",
+            redact_url(&health)
+        ),
+    };
     while start.elapsed() < limit {
+        if signals.count() > 0 {
+            return Err(interrupted(&last));
+        }
         let mut conn = crate::engine::http::Connection::new();
         let mut req = http::Request::new(crate::engine::http::RequestBody::default());
         *req.uri_mut() = crate::engine::http::origin_form(&health);
         let attempt = rt.block_on(async {
-            tokio::time::timeout(
+            let poll = tokio::time::timeout(
                 Duration::from_secs(5),
                 client.send(&mut conn, &endpoint, req),
-            )
-            .await
+            );
+            // A signal ends the attempt too, within a tenth of a second.
+            let signalled = async {
+                while signals.count() == 0 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            };
+            tokio::select! {
+                r = poll => Some(r),
+                _ = signalled => None,
+            }
         });
         match attempt {
-            Ok(Ok(r)) if r.status == 200 => return Ok(()),
-            Ok(Ok(r)) => last = format!("status {}", r.status),
-            Ok(Err(f)) => last = f.to_string(),
-            Err(_) => last = "no answer within 5s".into(),
+            None => return Err(interrupted(&last)),
+            Some(Ok(Ok(r))) if r.status == 200 => return Ok(()),
+            Some(Ok(Ok(r))) => last = format!("status {}", r.status),
+            Some(Ok(Err(f))) => last = f.to_string(),
+            Some(Err(_)) => last = "no answer within 5s".into(),
         }
-        std::thread::sleep(Duration::from_secs(1).min(limit.saturating_sub(start.elapsed())));
+        if signals.sleep(Duration::from_secs(1).min(limit.saturating_sub(start.elapsed()))) {
+            return Err(interrupted(&last));
+        }
     }
     Err(CliError::aborted(format!(
         "{} did not become healthy within {}: {last}",
