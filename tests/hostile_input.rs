@@ -190,3 +190,138 @@ fn a_full_standard_output_is_a_local_error_named_as_such() {
         "{stderr}"
     );
 }
+
+/// A path no file can be written at, whoever runs the test (root too): its
+/// parent is a regular file.
+fn unwritable_path(dir: &std::path::Path, name: &str) -> String {
+    let file = dir.join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    file.join(name).to_str().unwrap().to_string()
+}
+
+#[test]
+fn unwritable_output_paths_are_refused_before_any_request() {
+    let t = target::spawn(TargetConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let base = t.base_url().to_string();
+    let url = format!("{base}/health");
+    let bad = unwritable_path(dir.path(), "out.json");
+    let a_dir = dir.path().to_str().unwrap().to_string();
+    for args in [
+        vec!["bench", url.as_str(), "-n", "5", "-q", "-o", bad.as_str()],
+        vec!["bench", url.as_str(), "-n", "5", "-q", "-o", a_dir.as_str()],
+        vec![
+            "smoke",
+            "health",
+            "--target",
+            base.as_str(),
+            "--no-reports",
+            "--junit",
+            bad.as_str(),
+        ],
+        vec![
+            "run",
+            "health",
+            "--target",
+            base.as_str(),
+            "-q",
+            "--out",
+            bad.as_str(),
+        ],
+    ] {
+        let out = convoy(&args);
+        assert_usage_error(&out, "cannot write");
+        assert_eq!(t.requests_seen(), 0, "{args:?}: a request was sent");
+    }
+}
+
+#[test]
+fn a_report_file_lost_to_a_full_disk_is_a_local_error_after_the_summary() {
+    if !std::path::Path::new("/dev/full").exists() {
+        eprintln!("NOTICE: skipping: this system has no /dev/full");
+        return;
+    }
+    let t = target::spawn(TargetConfig::default()).unwrap();
+    let url = format!("{}/health", t.base_url());
+    let out = convoy(&["bench", url.as_str(), "-n", "5", "-q", "-o", "/dev/full"]);
+    assert_usage_error(&out, "cannot write /dev/full");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("5 requests"),
+        "the summary is printed: {stdout}"
+    );
+}
+
+#[test]
+fn zero_timeouts_are_usage_errors_in_every_command() {
+    let t = target::spawn(TargetConfig::default()).unwrap();
+    let base = t.base_url().to_string();
+    let url = format!("{base}/health");
+    for flag in ["--timeout", "--connect-timeout"] {
+        for args in [
+            vec!["bench", url.as_str(), "-n", "1", "-q", flag, "0s"],
+            vec![
+                "run",
+                "health",
+                "--target",
+                &base,
+                "-q",
+                "--no-reports",
+                flag,
+                "0s",
+            ],
+            vec![
+                "smoke",
+                "health",
+                "--target",
+                &base,
+                "--no-reports",
+                flag,
+                "0ms",
+            ],
+        ] {
+            assert_usage_error(&convoy(&args), flag);
+        }
+    }
+    assert_eq!(t.requests_seen(), 0);
+}
+
+#[test]
+fn more_connections_than_the_machine_can_hold_are_refused_with_the_cap() {
+    let t = target::spawn(TargetConfig::default()).unwrap();
+    let url = format!("{}/health", t.base_url());
+    let out = convoy(&["bench", url.as_str(), "-c", "100000000", "-n", "5", "-q"]);
+    assert_usage_error(&out, "more than convoy can hold here: at most ");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("100000000"), "{stderr}");
+    assert!(
+        stderr.contains("ulimit -n") || stderr.contains("memory"),
+        "says how to raise it: {stderr}"
+    );
+    assert_eq!(t.requests_seen(), 0);
+    // Users of a staged plan and of a profile alike.
+    let out = convoy(&["bench", url.as_str(), "--stages", "100000000,1s", "-q"]);
+    assert_usage_error(&out, "at most ");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("huge.toml");
+    std::fs::write(
+        &file,
+        "[profile.huge]\nusers = 100000000\nduration = \"1s\"\n",
+    )
+    .unwrap();
+    let base = t.base_url().to_string();
+    let out = convoy(&[
+        "run",
+        "health",
+        "--target",
+        &base,
+        "--profiles",
+        file.to_str().unwrap(),
+        "-p",
+        "huge",
+        "-q",
+        "--no-reports",
+    ]);
+    assert_usage_error(&out, "at most ");
+    assert_eq!(t.requests_seen(), 0);
+}

@@ -187,6 +187,16 @@ impl BenchArgs {
                 .shard_checked(shard)
                 .map_err(|e| CliError::usage(e.to_string()))?;
         }
+        // Each user holds a connection: refuse what this machine cannot
+        // hold before anything is allocated for it.
+        let what = if self.stages.is_some() && self.rate.is_none() {
+            "--stages (its peak users)"
+        } else {
+            "-c/--connections"
+        };
+        crate::engine::limits::ConnectionCap::here(1)
+            .check(u64::from(model.max_users()), what)
+            .map_err(CliError::usage)?;
         let mut engine = EngineOptions {
             graceful_stop: self.graceful_stop,
             target_watch: Some(WatchPolicy::BENCH),
@@ -313,6 +323,9 @@ fn read_body_file(path: &std::path::Path) -> Result<Vec<u8>, CliError> {
 
 pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     let mut plan = args.plan()?;
+    if let Some(path) = &args.output {
+        super::run::check_output_file(path, "-o/--output")?;
+    }
     crate::safety::check_target(&plan.request.url, !plan.model.is_smoke(), &args.allow_hosts)
         .map_err(|e| CliError::usage(e.to_string()))?;
     let target = format!("{} {}", plan.request.method, redact_url(&plan.request.url));
@@ -344,15 +357,16 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     let mut meta = RunMeta::new("bench", &target);
     meta.shard = args.shard;
     let report = Report::new(&result, meta);
-    if let Some(path) = &args.output {
-        std::fs::write(path, report::json::render(&report)).map_err(|e| {
-            CliError::aborted(format!("cannot write report to {}: {e}", path.display()))
-        })?;
-    }
     if args.json {
         crate::out!("{}", report::json::render(&report));
     } else {
         crate::out!("{}", report::text::render(&report));
+    }
+    // After the summary: a file that cannot be written (a full disk) must
+    // not take the table with it.
+    if let Some(path) = &args.output {
+        std::fs::write(path, report::json::render(&report))
+            .map_err(|e| super::run::write_failed(path, &e))?;
     }
     if let Some(e) = exporter {
         signals.linger(e, args.metrics.metrics_linger);
@@ -361,6 +375,9 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
         if report.stop_reason == crate::engine::StopReason::TargetDown {
             crate::errln!("error: {}", target_down_note(&report.overall));
             Exit::Aborted.into()
+        } else if let Some(note) = super::run::local_failure_note(&report) {
+            crate::errln!("error: {note}");
+            Exit::Usage.into()
         } else if report.partial {
             Exit::Interrupted.into()
         } else if report.overall.never_reached() {

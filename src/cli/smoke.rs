@@ -8,7 +8,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::run::{TargetOpts, check_writable, finish, load_scenarios, reports_dir};
+use super::run::{
+    TargetOpts, check_output_file, check_writable, finish, load_scenarios, reports_dir,
+    write_failed,
+};
 use super::signals::{self, Phase, Signals};
 use super::{CliError, Exit};
 use crate::engine::http::preflight;
@@ -55,9 +58,13 @@ pub struct SmokeArgs {
 
 /// Runs `convoy smoke`.
 pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
+    args.target.validate()?;
     let scenarios = load_scenarios(&args.scenarios)?;
     if !args.no_reports {
         check_writable(&reports_dir(args.out.as_deref()))?;
+    }
+    if let Some(path) = &args.junit {
+        check_output_file(path, "--junit")?;
     }
     let (url, _embedded) = args.target.resolve(args.quiet || args.json)?;
     let http = args.target.http();
@@ -106,15 +113,16 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
     let mut report = Report::new(&result, meta);
     let gates: Vec<Gate> = vec!["checks == 100%".parse().expect("a valid gate")];
     report.gates = gate::evaluate(&gates, &report, None);
+    // The summary first: a JUnit file that cannot be written (a full disk)
+    // must not take the listing with it.
+    let code = finish(&report, args.out.as_deref(), args.no_reports, args.json);
     if let Some(path) = &args.junit {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| CliError::aborted(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| write_failed(dir, &e))?;
         }
-        std::fs::write(path, report::junit::render(&report))
-            .map_err(|e| CliError::aborted(format!("cannot write {}: {e}", path.display())))?;
+        std::fs::write(path, report::junit::render(&report)).map_err(|e| write_failed(path, &e))?;
     }
-    finish(&report, args.out.as_deref(), args.no_reports, args.json)
+    code
 }
 
 fn print_listing(journey: &str, r: &RunResult, quiet: bool) {

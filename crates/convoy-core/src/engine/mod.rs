@@ -13,6 +13,7 @@
 //!   exchange, and it ends a run whose target died as
 //!   [`StopReason::TargetDown`], with the thresholds of
 //!   [`EngineOptions::target_watch`] ([`WatchPolicy`]).
+//! - How many connections this machine lets a run hold ([`limits`]).
 //! - Merging the workers' measurements into a [`RunResult`], and the live
 //!   status ([`LiveStatus`]) observers get while it runs.
 //!
@@ -50,6 +51,7 @@
 mod closed;
 mod control;
 pub mod http;
+pub mod limits;
 mod open;
 mod watch;
 
