@@ -325,3 +325,55 @@ fn more_connections_than_the_machine_can_hold_are_refused_with_the_cap() {
     assert_usage_error(&out, "at most ");
     assert_eq!(t.requests_seen(), 0);
 }
+
+#[test]
+fn refused_reconnects_after_a_crash_are_not_counted_as_requests() {
+    use convoy::metrics::ErrorCause;
+    const ANSWERED: u64 = 50;
+    const CONNECTIONS: u64 = 4;
+    let t = target::spawn(TargetConfig {
+        faults: vec![format!("crash-after={ANSWERED}").parse().unwrap()],
+        ..TargetConfig::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("down.json");
+    let url = format!("{}/health", t.base_url());
+    let c = CONNECTIONS.to_string();
+    let out = convoy(&[
+        "bench",
+        url.as_str(),
+        "-c",
+        &c,
+        "-d",
+        "60s",
+        "-q",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let o = &r["overall"];
+    assert_eq!(r["stop_reason"], "target_down", "{r}");
+    assert_eq!(o["status_counts"]["200"], ANSWERED, "{o}");
+    // Requests: the answered ones, plus at most one per connection cut off
+    // by the crash (in flight on it, or sent on it as the target went
+    // down). The refused reconnects of the half second the watch takes to
+    // be sure (thousands) are not among them.
+    let requests = o["requests"].as_u64().unwrap();
+    assert!(
+        (ANSWERED..=ANSWERED + CONNECTIONS).contains(&requests),
+        "requests {requests}: {o}"
+    );
+    // They are still visible, under their cause.
+    let refused = o["error_counts"][ErrorCause::Refused.as_str()]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(refused > 0, "{o}");
+    assert!(
+        stderr.contains(&format!("{refused} connection attempts refused")),
+        "{stderr}"
+    );
+}

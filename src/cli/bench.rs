@@ -390,8 +390,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
 }
 
 /// What to say when the target died mid-run: how many requests it
-/// answered, and that the refused connects after it are errors, not
-/// throughput.
+/// answered, and that the refused connects after it are counted apart.
 fn target_down_note(o: &crate::report::StepReport) -> String {
     let answered: u64 = o.status_counts.values().sum();
     let refused = o
@@ -401,8 +400,8 @@ fn target_down_note(o: &crate::report::StepReport) -> String {
         .unwrap_or(0);
     format!(
         "the target stopped accepting connections; the run was aborted and its report is partial: \
-         {answered} requests answered, {refused} connection attempts refused (counted as errors, \
-         not throughput)"
+         {answered} requests answered, {refused} connection attempts refused after it died \
+         (counted apart under error cause `refused`: not requests, errors or throughput)"
     )
 }
 

@@ -5,6 +5,7 @@
 //! the once-a-second sampler, so recording never contends on a shared lock.
 //! At the end the shards are merged by histogram addition.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -26,6 +27,17 @@ pub struct Shard {
     pub book: super::CheckBook,
     /// Since the sampler last drained it.
     pub interval: IntervalStats,
+    /// Refused connects held apart while the target watch decides whether
+    /// the target died ([`Recorder::with_refusal_hold`]); not merged.
+    held: Vec<HeldRefusals>,
+}
+
+/// Refused connects of one step, held apart: how many, and how many of
+/// them counted as errors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct HeldRefusals {
+    requests: u64,
+    errors: u64,
 }
 
 /// Counters for the current timeline window, drained by the sampler.
@@ -91,6 +103,9 @@ impl Shard {
 #[derive(Debug, Clone)]
 pub struct Recorder {
     shard: Arc<Mutex<Shard>>,
+    /// While set, refused connects are held apart instead of counted as
+    /// requests ([`Recorder::with_refusal_hold`]).
+    hold: Option<Arc<AtomicBool>>,
 }
 
 impl Recorder {
@@ -98,7 +113,49 @@ impl Recorder {
     pub fn new(steps: usize) -> Self {
         Recorder {
             shard: Arc::new(Mutex::new(Shard::new(steps))),
+            hold: None,
         }
+    }
+
+    /// A recorder that holds refused connects apart while `hold` is set:
+    /// the engine sets it while its target watch confirms that the target
+    /// died, so that the refused reconnects of a dead target (by the
+    /// thousand a second) are not counted as requests, throughput or
+    /// errors before the verdict. [`Recorder::release_held`] decides what
+    /// they become.
+    pub fn with_refusal_hold(steps: usize, hold: Arc<AtomicBool>) -> Self {
+        Recorder {
+            hold: Some(hold),
+            ..Recorder::new(steps)
+        }
+    }
+
+    /// The run is over: the refused connects held apart become requests
+    /// again (failed, cause `refused`), unless `target_down`: then they
+    /// are counted only under the cause `refused` of their step's
+    /// `error_counts`, apart from requests, errors, throughput and latency.
+    /// Returns how many were held.
+    pub fn release_held(&self, target_down: bool) -> u64 {
+        let mut shard = self.lock();
+        let shard = &mut *shard;
+        let held = std::mem::take(&mut shard.held);
+        let mut total = 0;
+        for (step, h) in held.iter().enumerate() {
+            if h.requests == 0 {
+                continue;
+            }
+            total += h.requests;
+            let stats = &mut shard.steps[step];
+            *stats.error_counts.entry(ErrorCause::Refused).or_insert(0) += h.requests;
+            if !target_down {
+                stats.requests += h.requests;
+                stats.errors += h.errors;
+                shard.interval.requests += h.requests;
+                shard.interval.errors += h.errors;
+                shard.interval.connect_failures += h.requests;
+            }
+        }
+        total
     }
 
     /// Locks the shard. A worker that panicked while holding the lock leaves
@@ -131,6 +188,20 @@ impl Recorder {
         let shard = &mut *shard;
         if step >= shard.steps.len() {
             shard.steps.resize(step + 1, StepStats::default());
+        }
+        if outcome == Outcome::Failed(ErrorCause::Refused)
+            && self
+                .hold
+                .as_ref()
+                .is_some_and(|h| h.load(Ordering::Relaxed))
+        {
+            if step >= shard.held.len() {
+                shard.held.resize(step + 1, HeldRefusals::default());
+            }
+            let held = &mut shard.held[step];
+            held.requests += 1;
+            held.errors += u64::from(error);
+            return;
         }
         shard.steps[step].record_as(latency, service, outcome, error);
         let interval = &mut shard.interval;
@@ -210,6 +281,7 @@ impl Recorder {
             interrupted: shard.interrupted,
             book: shard.book.clone(),
             interval: IntervalStats::default(),
+            held: Vec::new(),
         }
     }
 }
