@@ -9,7 +9,7 @@
 //! | 0 | the run passed |
 //! | 1 | SLA gates failed (or one was lost early: `--abort-on-fail`) |
 //! | 2 | checks failed |
-//! | 3 | configuration or usage error |
+//! | 3 | configuration or usage error, or a local error (convoy's own environment) |
 //! | 4 | run aborted: target unreachable or died, or another runtime failure |
 //! | 5 | interrupted (Ctrl-C, SIGTERM): a partial report was written |
 //!
@@ -41,7 +41,8 @@ pub enum Exit {
     GatesFailed = 1,
     /// Checks failed.
     ChecksFailed = 2,
-    /// Configuration or usage error.
+    /// Configuration or usage error, or a local error: convoy's own
+    /// environment (disk, descriptors, output paths), never the target.
     Usage = 3,
     /// Run aborted: target unreachable or died, or another runtime failure.
     Aborted = 4,
@@ -88,7 +89,9 @@ Exit codes:
   0  passed
   1  SLA gates failed (or one was lost early under --abort-on-fail)
   2  checks failed
-  3  configuration or usage error
+  3  configuration or usage error, or a local error (convoy's own environment:
+     an unwritable output path, a full disk, out of file descriptors, more
+     connections than `ulimit -n` and memory allow)
   4  run aborted: target unreachable or died
   5  interrupted (Ctrl-C, SIGTERM); a partial report was written
 

@@ -285,3 +285,60 @@ impl Recorder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+    const REFUSED: Outcome = Outcome::Failed(ErrorCause::Refused);
+
+    fn held_recorder() -> (Recorder, Arc<AtomicBool>) {
+        let hold = Arc::new(AtomicBool::new(false));
+        (Recorder::with_refusal_hold(1, hold.clone()), hold)
+    }
+
+    #[test]
+    fn refusals_are_requests_while_nothing_is_held() {
+        let (r, _hold) = held_recorder();
+        r.record(0, MS, MS, REFUSED);
+        assert_eq!(r.lock().steps[0].requests, 1);
+        assert_eq!(r.release_held(true), 0);
+        assert_eq!(r.lock().steps[0].requests, 1);
+    }
+
+    #[test]
+    fn refusals_held_for_a_dead_target_are_counted_apart_from_requests() {
+        let (r, hold) = held_recorder();
+        r.record(0, MS, MS, Outcome::Status(200));
+        hold.store(true, Ordering::SeqCst);
+        for _ in 0..1000 {
+            r.record(0, MS, MS, REFUSED);
+        }
+        // Only refusals are held: a reset of the crash is a request.
+        r.record(0, MS, MS, Outcome::Failed(ErrorCause::Reset));
+        assert_eq!(r.lock().steps[0].requests, 2, "held, not counted yet");
+        assert_eq!(r.release_held(true), 1000);
+        let shard = r.lock();
+        let s = &shard.steps[0];
+        assert_eq!((s.requests, s.errors), (2, 1));
+        assert_eq!(s.error_counts.get(&ErrorCause::Refused), Some(&1000));
+        assert_eq!(shard.interval.requests, 2);
+    }
+
+    #[test]
+    fn refusals_held_for_a_target_that_lived_become_requests_again() {
+        let (r, hold) = held_recorder();
+        hold.store(true, Ordering::SeqCst);
+        r.record(0, MS, MS, REFUSED);
+        r.record(0, MS, MS, REFUSED);
+        hold.store(false, Ordering::SeqCst);
+        r.record(0, MS, MS, Outcome::Status(200));
+        assert_eq!(r.release_held(false), 2);
+        let shard = r.lock();
+        let s = &shard.steps[0];
+        assert_eq!((s.requests, s.errors), (3, 2));
+        assert_eq!(s.error_counts.get(&ErrorCause::Refused), Some(&2));
+        assert_eq!(shard.interval.connect_failures, 2);
+    }
+}
