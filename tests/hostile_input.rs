@@ -377,3 +377,20 @@ fn refused_reconnects_after_a_crash_are_not_counted_as_requests() {
         "{stderr}"
     );
 }
+
+#[test]
+fn running_out_of_file_descriptors_is_a_local_error_not_the_targets() {
+    let t = target::spawn(TargetConfig::default()).unwrap();
+    let url = format!("{}/health", t.base_url());
+    // Ten descriptors: not enough for convoy's own threads and runtimes.
+    let out = Command::new("sh")
+        .args(["-c", "ulimit -n 10 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_convoy"))
+        .args(["bench", url.as_str(), "-n", "5", "-c", "1", "-q"])
+        .output()
+        .unwrap();
+    assert_usage_error(&out, "ulimit -n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("target unreachable"), "{stderr}");
+    assert!(!stderr.contains("stopped accepting"), "{stderr}");
+}

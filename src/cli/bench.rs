@@ -336,12 +336,14 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     };
     let exporter = args.metrics.start(info, &[])?;
     plan.engine.live_snapshots = exporter.is_some();
+    // Watched from before the preflight: a SIGTERM then ends the run at
+    // once, with its (empty) partial report and exit 5.
+    let control = RunControl::new();
+    let signals = signals::install(control.clone(), args.quiet);
     preflight(&plan.request.url, plan.http.connect_timeout).map_err(|e| CliError {
         exit: Exit::Aborted,
         message: format!("target unreachable: {e}"),
     })?;
-    let control = RunControl::new();
-    let signals = signals::install(control.clone(), args.quiet);
     let progress = Progress::new(!args.quiet && !args.json);
     let result = bench::run(&plan, &control, |s| {
         progress.update(s);
@@ -349,7 +351,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
             e.observe(s);
         }
     })
-    .map_err(|e| CliError::aborted(e.to_string()))?;
+    .map_err(super::run::engine_failed)?;
     progress.finish();
     if let Some(e) = &exporter {
         e.finish(&result);

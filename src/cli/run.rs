@@ -276,11 +276,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     crate::safety::check_target(&url, !profile.model.is_smoke(), &args.target.allow_hosts)
         .map_err(|e| CliError::usage(e.to_string()))?;
     let http = args.target.http();
+    // Watched from before the preflight: a SIGTERM then ends the run at
+    // once, with its (empty) partial report and exit 5.
+    let control = RunControl::new();
+    let signals = signals::install(control.clone(), args.quiet);
     preflight(&url, http.connect_timeout)
         .map_err(|e| CliError::aborted(format!("target unreachable: {e}")))?;
     let names: Vec<String> = scenarios.iter().map(|s| s.name.clone()).collect();
     let requests_per_iteration = max_requests_per_iteration(&scenarios);
-    let control = RunControl::new();
     let workload = ScenarioWorkload::new(scenarios, Some(&url), http, CustomRegistry::new())
         .map_err(CliError::usage)?
         .watch_target(control.clone());
@@ -330,7 +333,6 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             .iter()
             .any(|g| g.metric.violation().is_some() || g.metric == Metric::Checks);
     options.live_snapshots = exporter.is_some() || judge_violations;
-    let signals = signals::install(control.clone(), args.quiet);
     let progress = Progress::new(!args.quiet && !args.json);
     let mut lost_gate: Option<&Gate> = None;
     let mut result = engine::run(&model, &options, Arc::new(workload), &control, |s| {
@@ -347,7 +349,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             }
         }
     })
-    .map_err(|e| CliError::aborted(e.to_string()))?;
+    .map_err(super::run::engine_failed)?;
     progress.finish();
     if let Some(e) = &exporter {
         e.finish(&result);
@@ -548,6 +550,24 @@ fn writable_dir(dir: &Path) -> Result<(), String> {
             Ok(())
         }
         Err(e) => Err(format!("{} is not writable: {e}", existing.display())),
+    }
+}
+
+/// The engine could not run: never the target's doing (a bad plan, or
+/// convoy's own machine: no thread, no descriptor), so a local error
+/// (exit 3), with how to fix the usual cause.
+pub(crate) fn engine_failed(e: engine::EngineError) -> CliError {
+    match &e {
+        engine::EngineError::Io(io) if crate::engine::http::is_local_exhaustion(io) => {
+            CliError::usage(format!(
+                "{e}: convoy ran out of file descriptors on this machine (a local error, not the \
+                 target); raise the open-file limit with `ulimit -n`"
+            ))
+        }
+        engine::EngineError::Io(_) => CliError::usage(format!(
+            "{e} (a local error: convoy's own machine, not the target)"
+        )),
+        _ => CliError::usage(e.to_string()),
     }
 }
 

@@ -96,7 +96,7 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
             ..EngineOptions::default()
         };
         let r = engine::run(&model, &options, Arc::new(workload), &control, |_| {})
-            .map_err(|e| CliError::aborted(e.to_string()))?;
+            .map_err(super::run::engine_failed)?;
         let failed = r.check_failures() > 0;
         if !args.json {
             print_listing(&name, &r, args.quiet);
@@ -190,9 +190,8 @@ fn wait_healthy(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| CliError::aborted(e.to_string()))?;
-    let client =
-        crate::engine::http::HttpClient::new(http).map_err(|e| CliError::aborted(e.to_string()))?;
+        .map_err(|e| super::run::engine_failed(e.into()))?;
+    let client = crate::engine::http::HttpClient::new(http).map_err(super::run::engine_failed)?;
     let endpoint = crate::engine::http::Endpoint::from_url(&health).map_err(CliError::usage)?;
     let start = Instant::now();
     let mut last = String::from("no answer yet");
