@@ -358,13 +358,26 @@ fn refused_reconnects_after_a_crash_are_not_counted_as_requests() {
     let o = &r["overall"];
     assert_eq!(r["stop_reason"], "target_down", "{r}");
     assert_eq!(o["status_counts"]["200"], ANSWERED, "{o}");
-    // Requests: the answered ones, plus at most one per connection cut off
-    // by the crash (in flight on it, or sent on it as the target went
-    // down). The refused reconnects of the half second the watch takes to
-    // be sure (thousands) are not among them.
+    // Requests: exactly the answered ones plus those the crash cut off
+    // (resets: none of them a refused connect).
     let requests = o["requests"].as_u64().unwrap();
+    let cut_off: u64 = o["error_counts"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(cause, _)| *cause != ErrorCause::Refused.as_str())
+        .map(|(_, n)| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(requests, ANSWERED + cut_off, "{o}");
+    assert_eq!(o["errors"].as_u64().unwrap(), cut_off, "{o}");
+    // The crash cuts off the request in flight on each keep-alive
+    // connection, and one sent on each fresh connection the dying target
+    // still accepts while it waits for the answers it owes (measured: 0 to
+    // 2 per connection). Ten per connection is far above that and far
+    // below the thousands of refused reconnects the watch's half second of
+    // confirmation sees.
     assert!(
-        (ANSWERED..=ANSWERED + CONNECTIONS).contains(&requests),
+        requests <= ANSWERED + 10 * CONNECTIONS,
         "requests {requests}: {o}"
     );
     // They are still visible, under their cause.
