@@ -242,7 +242,10 @@ fn a_target_that_dies_stops_the_run_as_target_down() {
     let err = stderr(&out);
     assert!(err.contains("stopped accepting connections"), "{err}");
     assert!(err.contains("200 requests answered"), "{err}");
-    assert!(err.contains("counted as errors, not throughput"), "{err}");
+    assert!(
+        err.contains("counted apart under error cause `refused`: not requests"),
+        "{err}"
+    );
     let r = report_at(&file);
     assert!(r.partial);
     assert_eq!(r.stop_reason, convoy::engine::StopReason::TargetDown);

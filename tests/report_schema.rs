@@ -355,7 +355,8 @@ fn every_error_cause() -> Vec<ErrorCause> {
             | ErrorCause::Reset
             | ErrorCause::Protocol
             | ErrorCause::Body
-            | ErrorCause::Other => {}
+            | ErrorCause::Other
+            | ErrorCause::Local => {}
         }
     }
     ErrorCause::ALL.to_vec()

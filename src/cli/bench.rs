@@ -192,6 +192,16 @@ impl BenchArgs {
                 .shard_checked(shard)
                 .map_err(|e| CliError::usage(e.to_string()))?;
         }
+        // Each user holds a connection: refuse what this machine cannot
+        // hold before anything is allocated for it.
+        let what = if self.stages.is_some() && self.rate.is_none() {
+            "--stages (its peak users)"
+        } else {
+            "-c/--connections"
+        };
+        crate::engine::limits::ConnectionCap::here(1)
+            .check(u64::from(model.max_users()), what)
+            .map_err(CliError::usage)?;
         let mut engine = EngineOptions {
             graceful_stop: self.graceful_stop,
             target_watch: Some(WatchPolicy::BENCH),
@@ -318,6 +328,9 @@ fn read_body_file(path: &std::path::Path) -> Result<Vec<u8>, CliError> {
 
 pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     let mut plan = args.plan()?;
+    if let Some(path) = &args.output {
+        super::run::check_output_file(path, "-o/--output")?;
+    }
     crate::safety::check_target(&plan.request.url, !plan.model.is_smoke(), &args.allow_hosts)
         .map_err(|e| CliError::usage(e.to_string()))?;
     let target = format!("{} {}", plan.request.method, redact_url(&plan.request.url));
@@ -328,12 +341,14 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     };
     let exporter = args.metrics.start(info, &[])?;
     plan.engine.live_snapshots = exporter.is_some();
+    // Watched from before the preflight: a SIGTERM then ends the run at
+    // once, with its (empty) partial report and exit 5.
+    let control = RunControl::new();
+    let signals = signals::install(control.clone(), args.quiet);
     preflight(&plan.request.url, plan.http.connect_timeout).map_err(|e| CliError {
         exit: Exit::Aborted,
         message: format!("target unreachable: {e}"),
     })?;
-    let control = RunControl::new();
-    signals::install(control.clone(), args.quiet);
     let progress = Progress::new(!args.quiet && !args.json);
     let result = bench::run(&plan, &control, |s| {
         progress.update(s);
@@ -341,7 +356,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
             e.observe(s);
         }
     })
-    .map_err(|e| CliError::aborted(e.to_string()))?;
+    .map_err(super::run::engine_failed)?;
     progress.finish();
     if let Some(e) = &exporter {
         e.finish(&result);
@@ -350,23 +365,27 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     meta.shard = args.shard;
     let mut report = Report::new(&result, meta);
     report.scrub(&bench_secrets(&plan.request));
-    if let Some(path) = &args.output {
-        std::fs::write(path, report::json::render(&report)).map_err(|e| {
-            CliError::aborted(format!("cannot write report to {}: {e}", path.display()))
-        })?;
-    }
     if args.json {
         crate::out!("{}", report::json::render(&report));
     } else {
         crate::out!("{}", report::text::render(&report));
     }
+    // After the summary: a file that cannot be written (a full disk) must
+    // not take the table with it.
+    if let Some(path) = &args.output {
+        std::fs::write(path, report::json::render(&report))
+            .map_err(|e| super::run::write_failed(path, &e))?;
+    }
     if let Some(e) = exporter {
-        e.close(args.metrics.metrics_linger);
+        signals.linger(e, args.metrics.metrics_linger);
     }
     Ok(
         if report.stop_reason == crate::engine::StopReason::TargetDown {
             crate::errln!("error: {}", target_down_note(&report.overall));
             Exit::Aborted.into()
+        } else if let Some(note) = super::run::local_failure_note(&report) {
+            crate::errln!("error: {note}");
+            Exit::Usage.into()
         } else if report.partial {
             Exit::Interrupted.into()
         } else if report.overall.never_reached() {
@@ -406,8 +425,7 @@ fn urlencoding_decode(s: &str) -> Result<String, std::string::FromUtf8Error> {
 }
 
 /// What to say when the target died mid-run: how many requests it
-/// answered, and that the refused connects after it are errors, not
-/// throughput.
+/// answered, and that the refused connects after it are counted apart.
 fn target_down_note(o: &crate::report::StepReport) -> String {
     let answered: u64 = o.status_counts.values().sum();
     let refused = o
@@ -417,8 +435,8 @@ fn target_down_note(o: &crate::report::StepReport) -> String {
         .unwrap_or(0);
     format!(
         "the target stopped accepting connections; the run was aborted and its report is partial: \
-         {answered} requests answered, {refused} connection attempts refused (counted as errors, \
-         not throughput)"
+         {answered} requests answered, {refused} connection attempts refused after it died \
+         (counted apart under error cause `refused`: not requests, errors or throughput)"
     )
 }
 

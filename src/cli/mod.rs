@@ -9,9 +9,11 @@
 //! | 0 | the run passed |
 //! | 1 | SLA gates failed (or one was lost early: `--abort-on-fail`) |
 //! | 2 | checks failed |
-//! | 3 | configuration or usage error |
+//! | 3 | configuration or usage error, or a local error (convoy's own environment) |
 //! | 4 | run aborted: target unreachable or died, or another runtime failure |
 //! | 5 | interrupted (Ctrl-C, SIGTERM): a partial report was written |
+//!
+//! How signals stop a run, and within what bound: `signals.rs`.
 
 pub mod baseline;
 pub mod bench;
@@ -39,7 +41,8 @@ pub enum Exit {
     GatesFailed = 1,
     /// Checks failed.
     ChecksFailed = 2,
-    /// Configuration or usage error.
+    /// Configuration or usage error, or a local error: convoy's own
+    /// environment (disk, descriptors, output paths), never the target.
     Usage = 3,
     /// Run aborted: target unreachable or died, or another runtime failure.
     Aborted = 4,
@@ -86,9 +89,18 @@ Exit codes:
   0  passed
   1  SLA gates failed (or one was lost early under --abort-on-fail)
   2  checks failed
-  3  configuration or usage error
+  3  configuration or usage error, or a local error (convoy's own environment:
+     an unwritable output path, a full disk, out of file descriptors, more
+     connections than `ulimit -n` and memory allow)
   4  run aborted: target unreachable or died
-  5  interrupted (Ctrl-C, SIGTERM); a partial report was written";
+  5  interrupted (Ctrl-C, SIGTERM); a partial report was written
+
+Stopping: the first Ctrl-C lets requests in flight finish (--graceful-stop),
+a SIGTERM gives them at most 3s, so the partial report is written well within
+a container's grace period (Docker: 10s); a second signal cuts them off at
+once and still writes the partial report; a third quits at once (exit 130,
+no report). A signal during --metrics-linger ends it (the run's exit code
+stands), one during --wait-healthy stops the wait (exit 5, no journey ran).";
 
 /// convoy: load tests and smoke gates for logistics HTTP APIs.
 #[derive(Debug, Parser)]

@@ -48,6 +48,21 @@ pub struct TargetOpts {
 }
 
 impl TargetOpts {
+    /// Refuses timeouts no request could meet.
+    pub(crate) fn validate(&self) -> Result<(), CliError> {
+        if self.timeout.is_zero() {
+            return Err(CliError::usage(
+                "--timeout must be above 0: every request would time out",
+            ));
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(CliError::usage(
+                "--connect-timeout must be above 0: no connection could be made",
+            ));
+        }
+        Ok(())
+    }
+
     pub(crate) fn http(&self) -> HttpOptions {
         HttpOptions {
             connect_timeout: self.connect_timeout,
@@ -218,6 +233,7 @@ pub(crate) fn load_scenarios(names: &[String]) -> Result<Vec<Scenario>, CliError
 
 /// Runs `convoy run`.
 pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
+    args.target.validate()?;
     let mut scenarios = load_scenarios(&args.scenarios)?;
     if let Some(shard) = &args.shard {
         // Each shard uses its own data rows, disjoint from the others'.
@@ -257,16 +273,19 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         check_writable(&reports_dir(args.out.as_deref()))?;
     }
 
-    let (url, _embedded) = args.target.resolve(args.quiet || args.json)?;
+    let (url, embedded) = args.target.resolve(args.quiet || args.json)?;
     let bound = crate::profile::run_bound(&profile.model, &scenarios);
     crate::safety::check_load(&url, &bound, &args.target.allow_hosts)
         .map_err(|e| CliError::usage(e.to_string()))?;
     let http = args.target.http();
+    // Watched from before the preflight: a SIGTERM then ends the run at
+    // once, with its (empty) partial report and exit 5.
+    let control = RunControl::new();
+    let signals = signals::install(control.clone(), args.quiet);
     preflight(&url, http.connect_timeout)
         .map_err(|e| CliError::aborted(format!("target unreachable: {e}")))?;
     let names: Vec<String> = scenarios.iter().map(|s| s.name.clone()).collect();
     let requests_per_iteration = max_requests_per_iteration(&scenarios);
-    let control = RunControl::new();
     let workload = ScenarioWorkload::new(scenarios, Some(&url), http, CustomRegistry::new())
         .map_err(CliError::usage)?;
     let secrets = workload.secrets().clone();
@@ -293,6 +312,15 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         }
         None => planned,
     };
+    // Each user holds a connection (two descriptors when the reference
+    // target runs in this process): refuse what this machine cannot hold.
+    let fds_per_user = if embedded.is_some() { 2 } else { 1 };
+    crate::engine::limits::ConnectionCap::here(fds_per_user)
+        .check(
+            u64::from(model.max_users()),
+            &format!("profile {:?} (its peak users)", profile.name),
+        )
+        .map_err(CliError::usage)?;
     let info = RunInfo {
         command: "run".into(),
         scenario: names.join(", "),
@@ -307,7 +335,6 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             .iter()
             .any(|g| g.metric.violation().is_some() || g.metric == Metric::Checks);
     options.live_snapshots = exporter.is_some() || judge_violations;
-    signals::install(control.clone(), args.quiet);
     let progress = Progress::new(!args.quiet && !args.json);
     let mut lost_gate: Option<&Gate> = None;
     let mut result = Arc::new(workload)
@@ -325,7 +352,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
                 }
             }
         })
-        .map_err(|e| CliError::aborted(e.to_string()))?;
+        .map_err(engine_failed)?;
     progress.finish();
     if let Some(e) = &exporter {
         e.finish(&result);
@@ -368,7 +395,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     report.scrub(&secrets);
     let code = finish(&report, args.out.as_deref(), args.no_reports, args.json)?;
     if let Some(e) = exporter {
-        e.close(args.metrics.metrics_linger);
+        signals.linger(e, args.metrics.metrics_linger);
     }
     Ok(code)
 }
@@ -445,12 +472,44 @@ pub(crate) fn reports_dir(out: Option<&Path>) -> PathBuf {
 /// Nothing is created: a file is made and removed in the directory that
 /// exists, to learn what the operating system allows.
 pub(crate) fn check_writable(dir: &Path) -> Result<(), CliError> {
-    let refuse = |why: String| {
+    writable_dir(dir).map_err(|why| {
         CliError::usage(format!(
             "cannot write reports to {}: {why} (choose another --out, or pass --no-reports)",
             dir.display()
         ))
+    })
+}
+
+/// Refuses, before any load, an output file (`bench -o`, `smoke --junit`)
+/// that cannot be written: a directory, an existing file that cannot be
+/// opened for writing, or one whose directory cannot be made or written.
+/// Nothing is created or truncated.
+pub(crate) fn check_output_file(path: &Path, flag: &str) -> Result<(), CliError> {
+    let refuse = |why: String| {
+        CliError::usage(format!(
+            "cannot write {flag} {}: {why} (checked before any request was sent)",
+            path.display()
+        ))
     };
+    if path.is_dir() {
+        return Err(refuse("it is a directory".into()));
+    }
+    if path.exists() {
+        return std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map(drop)
+            .map_err(|e| refuse(e.to_string()));
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    writable_dir(dir).map_err(refuse)
+}
+
+/// Whether `dir` can be written, or made and written; why not.
+fn writable_dir(dir: &Path) -> Result<(), String> {
     let mut existing = dir;
     while !existing.as_os_str().is_empty() && !existing.exists() {
         match existing.parent() {
@@ -464,7 +523,7 @@ pub(crate) fn check_writable(dir: &Path) -> Result<(), CliError> {
         existing
     };
     if !existing.is_dir() {
-        return Err(refuse(format!("{} is not a directory", existing.display())));
+        return Err(format!("{} is not a directory", existing.display()));
     }
     let probe = existing.join(format!(".convoy-write-check-{}", std::process::id()));
     match std::fs::OpenOptions::new()
@@ -476,11 +535,36 @@ pub(crate) fn check_writable(dir: &Path) -> Result<(), CliError> {
             let _ = std::fs::remove_file(&probe);
             Ok(())
         }
-        Err(e) => Err(refuse(format!(
-            "{} is not writable: {e}",
-            existing.display()
-        ))),
+        Err(e) => Err(format!("{} is not writable: {e}", existing.display())),
     }
+}
+
+/// The engine could not run: never the target's doing (a bad plan, or
+/// convoy's own machine: no thread, no descriptor), so a local error
+/// (exit 3), with how to fix the usual cause.
+pub(crate) fn engine_failed(e: crate::engine::EngineError) -> CliError {
+    match &e {
+        crate::engine::EngineError::Io(io) if crate::engine::http::is_local_exhaustion(io) => {
+            CliError::usage(format!(
+                "{e}: convoy ran out of file descriptors on this machine (a local error, not the \
+                 target); raise the open-file limit with `ulimit -n`"
+            ))
+        }
+        crate::engine::EngineError::Io(_) => CliError::usage(format!(
+            "{e} (a local error: convoy's own machine, not the target)"
+        )),
+        _ => CliError::usage(e.to_string()),
+    }
+}
+
+/// A report file that could not be written after the run: convoy's own
+/// environment (a full disk, a removed directory), a local error (exit 3),
+/// said after the summary was printed.
+pub(crate) fn write_failed(what: &Path, e: &std::io::Error) -> CliError {
+    CliError::usage(format!(
+        "cannot write {}: {e} (a local error: the summary above is all that is left of the run)",
+        what.display()
+    ))
 }
 
 /// Reads a saved report or run directory (for `--baseline`).
@@ -488,7 +572,9 @@ pub(crate) fn read_report(path: &Path) -> Result<Report, CliError> {
     report::artifacts::read_report(path).map_err(|e| CliError::usage(e.to_string()))
 }
 
-/// Writes the artifacts, prints the summary and picks the exit code.
+/// Writes the artifacts, prints the summary and picks the exit code. A
+/// report that cannot be written is a local error (exit 3), said after the
+/// summary, which is printed anyway.
 pub(crate) fn finish(
     report: &Report,
     out: Option<&Path>,
@@ -496,14 +582,16 @@ pub(crate) fn finish(
     json: bool,
 ) -> Result<ExitCode, CliError> {
     let mut written = Vec::new();
+    let mut failed = None;
     if !no_reports {
         let dir = out.map_or_else(
             || Path::new("reports").join(&report.run_id),
             Path::to_path_buf,
         );
-        written = report::artifacts::write_all(report, &dir).map_err(|e| {
-            CliError::aborted(format!("cannot write reports to {}: {e}", dir.display()))
-        })?;
+        match report::artifacts::write_all(report, &dir) {
+            Ok(w) => written = w,
+            Err(e) => failed = Some(write_failed(&dir, &e)),
+        }
     }
     if report.stop_reason == StopReason::TargetDown {
         crate::errln!(
@@ -520,13 +608,44 @@ pub(crate) fn finish(
             crate::outln!("reports: {}", dir.display());
         }
     }
-    Ok(exit_code(report).into())
+    match failed {
+        Some(e) => Err(e),
+        None => {
+            if let Some(note) = local_failure_note(report) {
+                crate::errln!("error: {note}");
+            }
+            Ok(exit_code(report).into())
+        }
+    }
+}
+
+/// What to say when convoy's own machine failed requests (cause `local`:
+/// out of file descriptors): a local error, with how to fix it.
+pub(crate) fn local_failure_note(report: &Report) -> Option<String> {
+    let n = report
+        .overall
+        .error_counts
+        .get(&crate::metrics::ErrorCause::Local)
+        .copied()
+        .filter(|n| *n > 0)?;
+    let limit = crate::engine::limits::open_files()
+        .map_or_else(String::new, |l| format!(" (the limit is {l})"));
+    Some(format!(
+        "convoy ran out of file descriptors or socket buffers on this machine: {n} requests \
+         could not open a connection (errors of cause `local`). This is convoy's own \
+         environment, not the target: raise the open-file limit{limit} with `ulimit -n`, or use \
+         fewer connections or users"
+    ))
 }
 
 /// The documented exit code of a finished run.
 pub fn exit_code(report: &Report) -> Exit {
     if report.stop_reason == StopReason::TargetDown {
         Exit::Aborted
+    } else if local_failure_note(report).is_some() {
+        // convoy's own machine failed requests: whatever else the run shows
+        // is measured with a broken harness.
+        Exit::Usage
     } else if report.stop_reason == StopReason::AbortedByGate {
         // Stopped because a gate was already lost: a failed gate, whatever
         // else the part that ran shows.

@@ -8,8 +8,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::run::{TargetOpts, check_writable, finish, load_scenarios, reports_dir};
-use super::{CliError, signals};
+use super::run::{
+    TargetOpts, check_output_file, check_writable, finish, load_scenarios, reports_dir,
+    write_failed,
+};
+use super::signals::{self, Phase, Signals};
+use super::{CliError, Exit};
 use crate::engine::http::preflight;
 use crate::engine::{EngineOptions, RunControl, RunResult, StopReason, WatchPolicy};
 use crate::gate::{self, Gate};
@@ -54,9 +58,13 @@ pub struct SmokeArgs {
 
 /// Runs `convoy smoke`.
 pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
+    args.target.validate()?;
     let scenarios = load_scenarios(&args.scenarios)?;
     if !args.no_reports {
         check_writable(&reports_dir(args.out.as_deref()))?;
+    }
+    if let Some(path) = &args.junit {
+        check_output_file(path, "--junit")?;
     }
     let (url, _embedded) = args.target.resolve(args.quiet || args.json)?;
     crate::safety::check_load(
@@ -66,13 +74,15 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
     )
     .map_err(|e| CliError::usage(e.to_string()))?;
     let http = args.target.http();
+    let control = RunControl::new();
+    let signals = signals::install(control.clone(), args.quiet);
     if let Some(limit) = args.wait_healthy {
-        wait_healthy(&url, &args.health_path, limit, &http, args.quiet)?;
+        signals.set_phase(Phase::WaitHealthy);
+        wait_healthy(&url, &args.health_path, limit, &http, args.quiet, &signals)?;
+        signals.set_phase(Phase::Load);
     }
     preflight(&url, http.connect_timeout)
         .map_err(|e| CliError::aborted(format!("target unreachable: {e}")))?;
-    let control = RunControl::new();
-    signals::install(control.clone(), args.quiet);
     let model = crate::profile::builtin("smoke")
         .expect("smoke is built in")
         .model;
@@ -100,7 +110,7 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
         };
         let r = Arc::new(workload)
             .run(&model, &options, &control, |_| {})
-            .map_err(|e| CliError::aborted(e.to_string()))?;
+            .map_err(super::run::engine_failed)?;
         let failed = r.check_failures() > 0;
         if !args.json {
             print_listing(&name, &r, args.quiet, &secrets);
@@ -118,15 +128,16 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
     let gates: Vec<Gate> = vec!["checks == 100%".parse().expect("a valid gate")];
     report.gates = gate::evaluate(&gates, &report, None);
     report.scrub(&secrets);
+    // The summary first: a JUnit file that cannot be written (a full disk)
+    // must not take the listing with it.
+    let code = finish(&report, args.out.as_deref(), args.no_reports, args.json);
     if let Some(path) = &args.junit {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| CliError::aborted(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| write_failed(dir, &e))?;
         }
-        std::fs::write(path, report::junit::render(&report))
-            .map_err(|e| CliError::aborted(format!("cannot write {}: {e}", path.display())))?;
+        std::fs::write(path, report::junit::render(&report)).map_err(|e| write_failed(path, &e))?;
     }
-    finish(&report, args.out.as_deref(), args.no_reports, args.json)
+    code
 }
 
 fn print_listing(journey: &str, r: &RunResult, quiet: bool, secrets: &crate::redact::Secrets) {
@@ -180,13 +191,15 @@ fn concat(results: Vec<RunResult>) -> RunResult {
     all
 }
 
-/// Polls `path` until it answers 200 or `limit` passes.
+/// Polls `path` until it answers 200 or `limit` passes; a signal stops
+/// the wait at once, with exit 5.
 fn wait_healthy(
     url: &url::Url,
     path: &str,
     limit: Duration,
     http: &crate::plan::HttpOptions,
     quiet: bool,
+    signals: &Signals,
 ) -> Result<(), CliError> {
     let health = url
         .join(path)
@@ -194,9 +207,8 @@ fn wait_healthy(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| CliError::aborted(e.to_string()))?;
-    let client =
-        crate::engine::http::HttpClient::new(http).map_err(|e| CliError::aborted(e.to_string()))?;
+        .map_err(|e| super::run::engine_failed(e.into()))?;
+    let client = crate::engine::http::HttpClient::new(http).map_err(super::run::engine_failed)?;
     let endpoint = crate::engine::http::Endpoint::from_url(&health).map_err(CliError::usage)?;
     let start = Instant::now();
     let mut last = String::from("no answer yet");
@@ -207,24 +219,46 @@ fn wait_healthy(
             redact_url(&health)
         );
     }
+    let interrupted = |last: &str| CliError {
+        exit: Exit::Interrupted,
+        message: format!(
+            "interrupted while waiting for {} to become healthy (last: {last}): no journey ran and no report was written",
+            redact_url(&health)
+        ),
+    };
     while start.elapsed() < limit {
+        if signals.count() > 0 {
+            return Err(interrupted(&last));
+        }
         let mut conn = crate::engine::http::Connection::new();
         let mut req = http::Request::new(crate::engine::http::RequestBody::default());
         *req.uri_mut() = crate::engine::http::origin_form(&health);
         let attempt = rt.block_on(async {
-            tokio::time::timeout(
+            let poll = tokio::time::timeout(
                 Duration::from_secs(5),
                 client.send(&mut conn, &endpoint, req),
-            )
-            .await
+            );
+            // A signal ends the attempt too, within a tenth of a second.
+            let signalled = async {
+                while signals.count() == 0 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            };
+            tokio::select! {
+                r = poll => Some(r),
+                _ = signalled => None,
+            }
         });
         match attempt {
-            Ok(Ok(r)) if r.status == 200 => return Ok(()),
-            Ok(Ok(r)) => last = format!("status {}", r.status),
-            Ok(Err(f)) => last = f.to_string(),
-            Err(_) => last = "no answer within 5s".into(),
+            None => return Err(interrupted(&last)),
+            Some(Ok(Ok(r))) if r.status == 200 => return Ok(()),
+            Some(Ok(Ok(r))) => last = format!("status {}", r.status),
+            Some(Ok(Err(f))) => last = f.to_string(),
+            Some(Err(_)) => last = "no answer within 5s".into(),
         }
-        std::thread::sleep(Duration::from_secs(1).min(limit.saturating_sub(start.elapsed())));
+        if signals.sleep(Duration::from_secs(1).min(limit.saturating_sub(start.elapsed()))) {
+            return Err(interrupted(&last));
+        }
     }
     Err(CliError::aborted(format!(
         "{} did not become healthy within {}: {last}",

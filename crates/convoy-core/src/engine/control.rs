@@ -18,7 +18,7 @@ pub struct RunControl {
     inner: Arc<ControlInner>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct ControlInner {
     stopping: AtomicBool,
     interrupted: AtomicBool,
@@ -31,6 +31,25 @@ struct ControlInner {
     /// When the run began to stop, for whatever reason: the open model
     /// accounts for the arrivals due until then.
     stopped_at: std::sync::Mutex<Option<Instant>>,
+    /// The most the graceful stop may last, in nanoseconds, whatever the
+    /// run's own setting ([`RunControl::stop_within`]); `u64::MAX` when
+    /// uncapped.
+    grace_cap_nanos: AtomicU64,
+}
+
+impl Default for ControlInner {
+    fn default() -> Self {
+        ControlInner {
+            stopping: AtomicBool::new(false),
+            interrupted: AtomicBool::new(false),
+            aborted: AtomicBool::new(false),
+            target_down: AtomicBool::new(false),
+            abort_notify: Notify::new(),
+            watch: TargetWatch::default(),
+            stopped_at: std::sync::Mutex::new(None),
+            grace_cap_nanos: AtomicU64::new(u64::MAX),
+        }
+    }
 }
 
 impl RunControl {
@@ -44,6 +63,23 @@ impl RunControl {
     pub fn stop(&self) {
         self.inner.interrupted.store(true, Ordering::SeqCst);
         self.begin_stopping();
+    }
+
+    /// Like [`RunControl::stop`], but iterations in flight get at most
+    /// `limit` to finish, whatever the run's graceful-stop period (SIGTERM:
+    /// a container runtime kills the process a few seconds later). Takes
+    /// effect on a run already stopping too: the earlier limit wins.
+    pub fn stop_within(&self, limit: Duration) {
+        let nanos = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
+        self.inner
+            .grace_cap_nanos
+            .fetch_min(nanos, Ordering::SeqCst);
+        self.stop();
+    }
+
+    /// The cap [`RunControl::stop_within`] put on the graceful stop.
+    fn grace_cap(&self) -> Duration {
+        Duration::from_nanos(self.inner.grace_cap_nanos.load(Ordering::SeqCst))
     }
 
     /// Stops at once: iterations in flight are dropped (counted as
@@ -208,7 +244,8 @@ impl Shared {
             self.users_changed.notify_waiters();
             let mut seen = self.stop_seen.lock().unwrap_or_else(|e| e.into_inner());
             let since = *seen.get_or_insert(now);
-            if now - since >= self.graceful_stop || self.total_in_flight() == 0 {
+            let grace = self.graceful_stop.min(self.control.grace_cap());
+            if now - since >= grace || self.total_in_flight() == 0 {
                 self.control.abort();
             }
         }

@@ -668,6 +668,9 @@ pub fn classify_io(e: &io::Error) -> Option<ErrorCause> {
     {
         return Some(ErrorCause::Tls);
     }
+    if is_local_exhaustion(e) {
+        return Some(ErrorCause::Local);
+    }
     Some(match e.kind() {
         ConnectionRefused => ErrorCause::Refused,
         ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => ErrorCause::Reset,
@@ -676,6 +679,28 @@ pub fn classify_io(e: &io::Error) -> Option<ErrorCause> {
         InvalidData => ErrorCause::Tls,
         _ => return None,
     })
+}
+
+/// Whether `e` says convoy's own process or machine ran out of what a
+/// connection needs: file descriptors (`EMFILE` 24, `ENFILE` 23, the same
+/// numbers on Linux, macOS and the BSDs) or socket buffers (`ENOBUFS`:
+/// 105 on Linux). Such a failure is convoy's, not the target's.
+pub fn is_local_exhaustion(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        const ENFILE: i32 = 23;
+        const EMFILE: i32 = 24;
+        #[cfg(target_os = "linux")]
+        const ENOBUFS: i32 = 105;
+        #[cfg(not(target_os = "linux"))]
+        const ENOBUFS: i32 = 55;
+        matches!(e.raw_os_error(), Some(ENFILE | EMFILE | ENOBUFS))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = e;
+        false
+    }
 }
 
 /// Sorts a hyper error into a cause.
@@ -778,6 +803,11 @@ mod tests {
         assert_eq!(classify_io(&e), Some(ErrorCause::Refused));
         let e = io::Error::from(io::ErrorKind::ConnectionReset);
         assert_eq!(classify_io(&e), Some(ErrorCause::Reset));
+        #[cfg(unix)]
+        for errno in [23, 24] {
+            let e = io::Error::from_raw_os_error(errno);
+            assert_eq!(classify_io(&e), Some(ErrorCause::Local), "{e}");
+        }
         assert_eq!(classify_io(&io::Error::other("x")), None);
     }
 }

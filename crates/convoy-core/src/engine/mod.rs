@@ -13,6 +13,7 @@
 //!   exchange, and it ends a run whose target died as
 //!   [`StopReason::TargetDown`], with the thresholds of
 //!   [`EngineOptions::target_watch`] ([`WatchPolicy`]).
+//! - How many connections this machine lets a run hold ([`limits`]).
 //! - Merging the workers' measurements into a [`RunResult`], and the live
 //!   status ([`LiveStatus`]) observers get while it runs.
 //!
@@ -50,6 +51,7 @@
 mod closed;
 mod control;
 pub mod http;
+pub mod limits;
 mod open;
 mod watch;
 
@@ -381,8 +383,11 @@ pub fn run<W: Workload>(
         .min(model.max_users().max(1) as usize);
     let steps = workload.steps();
     let checks = workload.checks();
+    // Set while the target watch confirms a death: refused connects are
+    // then held apart from requests (watch.rs).
+    let hold = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Some(policy) = options.target_watch {
-        control.watch().arm(policy);
+        control.watch().arm(policy, hold.clone());
     }
     let started_at = SystemTime::now();
     let start = Instant::now();
@@ -393,7 +398,12 @@ pub fn run<W: Workload>(
         workers,
         options.graceful_stop,
     ));
-    let recorders: Vec<Recorder> = (0..workers).map(|_| Recorder::new(steps.len())).collect();
+    let recorders: Vec<Recorder> = (0..workers)
+        .map(|_| match options.target_watch {
+            Some(_) => Recorder::with_refusal_hold(steps.len(), hold.clone()),
+            None => Recorder::new(steps.len()),
+        })
+        .collect();
 
     let (done_tx, done_rx) = mpsc::channel::<Result<(), EngineError>>();
     let mut handles = Vec::with_capacity(workers);
@@ -525,7 +535,13 @@ pub fn run<W: Workload>(
         return Err(e);
     }
     let end = Instant::now();
+    // Every user is done; a confirmation of the target's death may still
+    // be running (a fixed number of iterations against a dead port fails
+    // them all in far less than it takes): its verdict decides the reason,
+    // and what the refused connects held apart meanwhile become.
+    control.watch().settle(control);
     for r in &recorders {
+        r.release_held(control.is_target_down());
         r.drain_interval(&mut window);
     }
     let last_requests = window.requests - seen.0;
@@ -546,10 +562,6 @@ pub fn run<W: Workload>(
         merged.merge(&r.snapshot());
     }
     merged.dropped += unclaimed;
-    // Every user is done; a confirmation of the target's death may still
-    // be running (a fixed number of iterations against a dead port fails
-    // them all in far less than it takes): its verdict decides the reason.
-    control.watch().settle(control);
     let stop_reason = if shared.control.is_target_down() {
         StopReason::TargetDown
     } else if shared.control.was_interrupted() {

@@ -39,6 +39,13 @@
 //!   instead, as that refusal would have started one of its own. The users
 //!   never wait for it: the refused request is recorded as the error it is,
 //!   with its own latency.
+//! - From the refusal that starts a confirmation until a sign of life, the
+//!   run's recorders hold refused connects apart: once a target died, its
+//!   refused reconnects (by the thousand a second) are not requests, nor
+//!   throughput, nor errors of the run. When the target is declared down
+//!   they are counted under the cause `refused` of their step's
+//!   `error_counts` only; otherwise they become the failed requests they
+//!   were when the run ends ([`crate::metrics::Recorder::release_held`]).
 //! - A run whose users all finished while a confirmation is running (a
 //!   fixed number of iterations against a dead port fails them all in far
 //!   less than the confirmation takes) waits for its verdict before it
@@ -48,8 +55,8 @@
 
 use std::cell::RefCell;
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -138,13 +145,28 @@ pub(super) struct TargetWatch {
     policy: Mutex<Option<WatchPolicy>>,
     /// The confirmer thread, for [`TargetWatch::settle`] to wait for.
     confirmer: Mutex<Option<JoinHandle<()>>>,
+    /// Set from the refusal that starts a confirmation until the target
+    /// shows a sign of life: the run's recorders hold refused connects
+    /// apart meanwhile ([`crate::metrics::Recorder::with_refusal_hold`]),
+    /// so that a dead target's refused reconnects are not requests. Stays
+    /// set once the target is declared down.
+    hold: Mutex<Option<Arc<AtomicBool>>>,
 }
 
 impl TargetWatch {
-    /// Starts watching a run with `policy`.
-    pub(super) fn arm(&self, policy: WatchPolicy) {
+    /// Starts watching a run with `policy`; `hold` is set while a
+    /// confirmation runs (see [`TargetWatch::hold`]).
+    pub(super) fn arm(&self, policy: WatchPolicy, hold: Arc<AtomicBool>) {
         *lock(&self.policy) = Some(policy);
+        *lock(&self.hold) = Some(hold);
         self.cancel.store(false, Ordering::SeqCst);
+    }
+
+    /// Sets or clears the run's refusal hold.
+    fn set_hold(&self, on: bool) {
+        if let Some(h) = lock(&self.hold).as_ref() {
+            h.store(on, Ordering::SeqCst);
+        }
     }
 
     /// Whether a run is being watched.
@@ -164,6 +186,7 @@ impl TargetWatch {
             let _ = handle.join();
         }
         *lock(&self.policy) = None;
+        *lock(&self.hold) = None;
     }
 
     /// Whether the target is suspected dead: a confirmation runs and no
@@ -251,7 +274,11 @@ impl TargetWatch {
                 .state
                 .compare_exchange(s, next, Ordering::SeqCst, Ordering::SeqCst)
             {
-                Ok(_) if s & CONFIRMING == 0 => return policy,
+                Ok(_) if s & CONFIRMING == 0 => {
+                    // Before the refusal that claimed is recorded.
+                    self.set_hold(true);
+                    return policy;
+                }
                 Ok(_) => return None,
                 Err(now) => s = now,
             }
@@ -302,6 +329,9 @@ impl TargetWatch {
                     .compare_exchange(s, next, Ordering::SeqCst, Ordering::SeqCst)
                     .is_ok()
                 {
+                    // Not dead (or no longer asked): refusals count as
+                    // requests again.
+                    self.set_hold(false);
                     return false;
                 }
                 continue;
@@ -377,6 +407,7 @@ impl Feed {
             }
             Err(_) => {
                 // No thread, no confirmation: let a later refusal try again.
+                watch.set_hold(false);
                 watch
                     .state
                     .fetch_and(!(CONFIRMING | REVIVED | AGAIN), Ordering::SeqCst);
@@ -424,7 +455,7 @@ mod tests {
 
     fn armed() -> RunControl {
         let control = RunControl::new();
-        control.watch().arm(QUICK);
+        control.watch().arm(QUICK, Arc::default());
         control
     }
 
@@ -462,7 +493,7 @@ mod tests {
         let control = RunControl::new();
         control.watch().answered();
         assert_eq!(control.watch().claim(), None);
-        control.watch().arm(QUICK);
+        control.watch().arm(QUICK, Arc::default());
         control.watch().settle(&control);
         assert_eq!(control.watch().claim(), None);
     }
@@ -636,7 +667,7 @@ mod tests {
     #[test]
     fn settle_cancels_the_confirmation_of_an_interrupted_run() {
         let control = RunControl::new();
-        control.watch().arm(WatchPolicy::RUN);
+        control.watch().arm(WatchPolicy::RUN, Arc::default());
         let feed = Feed(control.clone());
         feed.answered();
         feed.refused(dead_port());

@@ -5,6 +5,7 @@
 //! the once-a-second sampler, so recording never contends on a shared lock.
 //! At the end the shards are merged by histogram addition.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -26,6 +27,17 @@ pub struct Shard {
     pub book: super::CheckBook,
     /// Since the sampler last drained it.
     pub interval: IntervalStats,
+    /// Refused connects held apart while the target watch decides whether
+    /// the target died ([`Recorder::with_refusal_hold`]); not merged.
+    held: Vec<HeldRefusals>,
+}
+
+/// Refused connects of one step, held apart: how many, and how many of
+/// them counted as errors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct HeldRefusals {
+    requests: u64,
+    errors: u64,
 }
 
 /// Counters for the current timeline window, drained by the sampler.
@@ -91,6 +103,9 @@ impl Shard {
 #[derive(Debug, Clone)]
 pub struct Recorder {
     shard: Arc<Mutex<Shard>>,
+    /// While set, refused connects are held apart instead of counted as
+    /// requests ([`Recorder::with_refusal_hold`]).
+    hold: Option<Arc<AtomicBool>>,
 }
 
 impl Recorder {
@@ -98,7 +113,49 @@ impl Recorder {
     pub fn new(steps: usize) -> Self {
         Recorder {
             shard: Arc::new(Mutex::new(Shard::new(steps))),
+            hold: None,
         }
+    }
+
+    /// A recorder that holds refused connects apart while `hold` is set:
+    /// the engine sets it while its target watch confirms that the target
+    /// died, so that the refused reconnects of a dead target (by the
+    /// thousand a second) are not counted as requests, throughput or
+    /// errors before the verdict. [`Recorder::release_held`] decides what
+    /// they become.
+    pub fn with_refusal_hold(steps: usize, hold: Arc<AtomicBool>) -> Self {
+        Recorder {
+            hold: Some(hold),
+            ..Recorder::new(steps)
+        }
+    }
+
+    /// The run is over: the refused connects held apart become requests
+    /// again (failed, cause `refused`), unless `target_down`: then they
+    /// are counted only under the cause `refused` of their step's
+    /// `error_counts`, apart from requests, errors, throughput and latency.
+    /// Returns how many were held.
+    pub fn release_held(&self, target_down: bool) -> u64 {
+        let mut shard = self.lock();
+        let shard = &mut *shard;
+        let held = std::mem::take(&mut shard.held);
+        let mut total = 0;
+        for (step, h) in held.iter().enumerate() {
+            if h.requests == 0 {
+                continue;
+            }
+            total += h.requests;
+            let stats = &mut shard.steps[step];
+            *stats.error_counts.entry(ErrorCause::Refused).or_insert(0) += h.requests;
+            if !target_down {
+                stats.requests += h.requests;
+                stats.errors += h.errors;
+                shard.interval.requests += h.requests;
+                shard.interval.errors += h.errors;
+                shard.interval.connect_failures += h.requests;
+            }
+        }
+        total
     }
 
     /// Locks the shard. A worker that panicked while holding the lock leaves
@@ -131,6 +188,20 @@ impl Recorder {
         let shard = &mut *shard;
         if step >= shard.steps.len() {
             shard.steps.resize(step + 1, StepStats::default());
+        }
+        if outcome == Outcome::Failed(ErrorCause::Refused)
+            && self
+                .hold
+                .as_ref()
+                .is_some_and(|h| h.load(Ordering::Relaxed))
+        {
+            if step >= shard.held.len() {
+                shard.held.resize(step + 1, HeldRefusals::default());
+            }
+            let held = &mut shard.held[step];
+            held.requests += 1;
+            held.errors += u64::from(error);
+            return;
         }
         shard.steps[step].record_as(latency, service, outcome, error);
         let interval = &mut shard.interval;
@@ -210,6 +281,64 @@ impl Recorder {
             interrupted: shard.interrupted,
             book: shard.book.clone(),
             interval: IntervalStats::default(),
+            held: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+    const REFUSED: Outcome = Outcome::Failed(ErrorCause::Refused);
+
+    fn held_recorder() -> (Recorder, Arc<AtomicBool>) {
+        let hold = Arc::new(AtomicBool::new(false));
+        (Recorder::with_refusal_hold(1, hold.clone()), hold)
+    }
+
+    #[test]
+    fn refusals_are_requests_while_nothing_is_held() {
+        let (r, _hold) = held_recorder();
+        r.record(0, MS, MS, REFUSED);
+        assert_eq!(r.lock().steps[0].requests, 1);
+        assert_eq!(r.release_held(true), 0);
+        assert_eq!(r.lock().steps[0].requests, 1);
+    }
+
+    #[test]
+    fn refusals_held_for_a_dead_target_are_counted_apart_from_requests() {
+        let (r, hold) = held_recorder();
+        r.record(0, MS, MS, Outcome::Status(200));
+        hold.store(true, Ordering::SeqCst);
+        for _ in 0..1000 {
+            r.record(0, MS, MS, REFUSED);
+        }
+        // Only refusals are held: a reset of the crash is a request.
+        r.record(0, MS, MS, Outcome::Failed(ErrorCause::Reset));
+        assert_eq!(r.lock().steps[0].requests, 2, "held, not counted yet");
+        assert_eq!(r.release_held(true), 1000);
+        let shard = r.lock();
+        let s = &shard.steps[0];
+        assert_eq!((s.requests, s.errors), (2, 1));
+        assert_eq!(s.error_counts.get(&ErrorCause::Refused), Some(&1000));
+        assert_eq!(shard.interval.requests, 2);
+    }
+
+    #[test]
+    fn refusals_held_for_a_target_that_lived_become_requests_again() {
+        let (r, hold) = held_recorder();
+        hold.store(true, Ordering::SeqCst);
+        r.record(0, MS, MS, REFUSED);
+        r.record(0, MS, MS, REFUSED);
+        hold.store(false, Ordering::SeqCst);
+        r.record(0, MS, MS, Outcome::Status(200));
+        assert_eq!(r.release_held(false), 2);
+        let shard = r.lock();
+        let s = &shard.steps[0];
+        assert_eq!((s.requests, s.errors), (3, 2));
+        assert_eq!(s.error_counts.get(&ErrorCause::Refused), Some(&2));
+        assert_eq!(shard.interval.connect_failures, 2);
     }
 }

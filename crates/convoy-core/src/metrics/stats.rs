@@ -32,11 +32,16 @@ pub enum ErrorCause {
     Body,
     /// Anything else.
     Other,
+    /// convoy's own machine failed the request before it reached the
+    /// network: out of file descriptors (`EMFILE`, `ENFILE`) or of local
+    /// memory for sockets. Not the target's doing: the commands report it
+    /// as a local error (exit 3), never as an unreachable or dead target.
+    Local,
 }
 
 impl ErrorCause {
     /// Every cause, in report order.
-    pub const ALL: [ErrorCause; 9] = [
+    pub const ALL: [ErrorCause; 10] = [
         ErrorCause::Refused,
         ErrorCause::Dns,
         ErrorCause::Connect,
@@ -46,6 +51,7 @@ impl ErrorCause {
         ErrorCause::Protocol,
         ErrorCause::Body,
         ErrorCause::Other,
+        ErrorCause::Local,
     ];
 
     /// The snake_case name used in reports.
@@ -60,6 +66,7 @@ impl ErrorCause {
             ErrorCause::Protocol => "protocol",
             ErrorCause::Body => "body",
             ErrorCause::Other => "other",
+            ErrorCause::Local => "local",
         }
     }
 }
