@@ -15,6 +15,9 @@ pub enum ReadError {
         /// What serde said.
         message: String,
     },
+    /// A JSON report of this schema whose values are out of bounds.
+    #[error("{0}")]
+    Invalid(#[from] super::validate::Invalid),
     /// A report of another schema.
     #[error("unsupported schema {found:?}: this convoy reads {SCHEMA:?}")]
     Schema {
@@ -37,7 +40,8 @@ pub fn render_comparison(c: &super::Comparison) -> String {
     s
 }
 
-/// Parses a report, checks its schema and recomputes its derived figures.
+/// Parses a report, checks its schema and its values
+/// ([`super::validate`]) and recomputes its derived figures.
 pub fn parse(text: &str) -> Result<Report, ReadError> {
     if text.trim().is_empty() {
         return Err(ReadError::Parse {
@@ -53,9 +57,12 @@ pub fn parse(text: &str) -> Result<Report, ReadError> {
             found: schema.to_string(),
         });
     }
+    super::validate::check_shape(&value)?;
+    drop(value);
     // Parsing the text again (rather than the value) is what gives a
     // structural error its line and column.
     let mut report: Report = serde_json::from_str(text).map_err(parse_error)?;
+    super::validate::check(&report)?;
     report.recompute();
     Ok(report)
 }

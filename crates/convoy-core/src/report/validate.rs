@@ -1,0 +1,361 @@
+//! What a saved report must satisfy before convoy computes with it.
+//!
+//! A report file is input like any other: hand-edited, truncated, written by
+//! another version, or hostile. Every number read from it that later feeds
+//! arithmetic, a [`Duration`](std::time::Duration) conversion or an
+//! allocation is checked here, right after parsing and before anything is
+//! derived from it: finite (JSON cannot say NaN or infinity, but it can say
+//! `1e308`), not negative, and within bounds no real run comes near. A
+//! report that fails is refused with the field named
+//! (`duration_secs is 1e308: ...`), so renderers, gates, merges and
+//! comparisons only ever see sane values.
+//!
+//! Two bounds are checked on the JSON document before the report is built
+//! ([`check_shape`]), because building it decodes every histogram: the
+//! number of steps and of timeline windows.
+//!
+//! The histograms themselves are bounded when decoded
+//! ([`LatencyHistogram::from_base64`](crate::metrics::LatencyHistogram::from_base64)):
+//! significant digits, trackable range, payload size and total count.
+
+use serde_json::Value;
+
+use super::{Report, StepReport};
+use crate::metrics::histogram::MAX_COUNT;
+use crate::plan::{LoadModel, Ramp};
+
+/// The longest run a report may describe, in seconds: a year (366 days).
+/// Durations, timeline offsets and windows, and load-model stages beyond
+/// it are refused: no load test runs that long, and every value below it
+/// converts to a [`Duration`](std::time::Duration) and adds up without
+/// overflow.
+pub const MAX_SECS: f64 = 366.0 * 86_400.0;
+
+/// The most steps a report may have. A scenario has a handful to a few
+/// dozen; each step holds two histograms of up to a couple of hundred
+/// kilobytes in memory, so this bounds what reading a report can allocate.
+pub const MAX_STEPS: usize = 1_000;
+
+/// The most timeline windows a report may have: a run keeps at most
+/// [`Timeline::MAX_SAMPLES`](crate::metrics::Timeline::MAX_SAMPLES); merged
+/// shards that started apart may have more.
+pub const MAX_WINDOWS: usize = 100_000;
+
+/// The most stages a load model's ramp may have.
+pub const MAX_STAGES: usize = 10_000;
+
+/// The largest number of virtual users or arrivals per second a load model
+/// may name.
+pub const MAX_LOAD: f64 = 1e9;
+
+/// The largest latency, in milliseconds, a timeline window may show (a
+/// histogram clamps at an hour; this leaves room for rounding).
+pub const MAX_LATENCY_MS: f64 = 1e9;
+
+/// A report whose values are out of bounds: `field` names the value as a
+/// path into the document (`steps[2].requests`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field} is {value}: {why}")]
+pub struct Invalid {
+    /// Where the value is.
+    pub field: String,
+    /// The value as read.
+    pub value: String,
+    /// What it should have been.
+    pub why: String,
+}
+
+fn invalid(field: impl Into<String>, value: impl ToString, why: impl Into<String>) -> Invalid {
+    Invalid {
+        field: field.into(),
+        value: value.to_string(),
+        why: why.into(),
+    }
+}
+
+/// Bounds checked on the JSON document before the report is built: the
+/// number of steps and of timeline windows (each holds histograms that
+/// building the report decodes).
+pub fn check_shape(doc: &Value) -> Result<(), Invalid> {
+    let len = |key: &str| doc.get(key).and_then(Value::as_array).map_or(0, Vec::len);
+    let steps = len("steps");
+    if steps > MAX_STEPS {
+        return Err(invalid(
+            "steps",
+            format!("a list of {steps}"),
+            format!("more than {MAX_STEPS} steps; not the report of a scenario"),
+        ));
+    }
+    let windows = len("timeline");
+    if windows > MAX_WINDOWS {
+        return Err(invalid(
+            "timeline",
+            format!("a list of {windows} windows"),
+            format!("more than {MAX_WINDOWS}; not the timeline of a run"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks every number of `report` that convoy computes with.
+pub fn check(report: &Report) -> Result<(), Invalid> {
+    secs("duration_secs", report.duration_secs)?;
+    if let Ok(span) = report.ended_at.duration_since(report.started_at) {
+        secs("ended_at", span.as_secs_f64()).map_err(|e| Invalid {
+            why: format!("{} seconds after started_at: {}", span.as_secs(), e.why),
+            ..e
+        })?;
+    }
+    count("iterations", report.iterations)?;
+    count("interrupted", report.interrupted)?;
+    if report.steps.len() > MAX_STEPS {
+        return Err(invalid(
+            "steps",
+            format!("a list of {}", report.steps.len()),
+            format!("more than {MAX_STEPS} steps"),
+        ));
+    }
+    step("overall", &report.overall)?;
+    for (i, s) in report.steps.iter().enumerate() {
+        step(&format!("steps[{i}]"), s)?;
+    }
+    load_model(&report.load_model)?;
+    if let Some(shard) = report.shard
+        && (shard.count == 0 || shard.index >= shard.count)
+    {
+        return Err(invalid(
+            "shard",
+            format!("{}/{}", shard.index, shard.count),
+            "expected I/N with 0 <= I < N",
+        ));
+    }
+    for (i, c) in report.checks.iter().enumerate() {
+        count(&format!("checks[{i}].passes"), c.passes)?;
+        count(&format!("checks[{i}].failures"), c.failures)?;
+        finite(&format!("checks[{i}].pass_rate"), c.pass_rate)?;
+    }
+    for (k, v) in &report.violations {
+        count(&format!("violations.{k}"), *v)?;
+    }
+    let samples = report.timeline.samples();
+    if samples.len() > MAX_WINDOWS {
+        return Err(invalid(
+            "timeline",
+            format!("a list of {} windows", samples.len()),
+            format!("more than {MAX_WINDOWS}"),
+        ));
+    }
+    for (i, s) in samples.iter().enumerate() {
+        let f = |name: &str| format!("timeline[{i}].{name}");
+        secs(&f("t"), s.t)?;
+        secs(&f("window"), s.window)?;
+        count(&f("requests"), s.requests)?;
+        count(&f("errors"), s.errors)?;
+        count(&f("dropped"), s.dropped)?;
+        count(&f("active_users"), s.active_users)?;
+        for (name, v) in [
+            ("p50_ms", s.p50_ms),
+            ("p95_ms", s.p95_ms),
+            ("p99_ms", s.p99_ms),
+            ("max_ms", s.max_ms),
+        ] {
+            bounded(&f(name), v, MAX_LATENCY_MS, "milliseconds")?;
+        }
+    }
+    for (i, g) in report.gates.iter().enumerate() {
+        if let Some(v) = g.actual {
+            finite(&format!("gates[{i}].actual"), v)?;
+        }
+    }
+    if let Some(c) = &report.comparison {
+        finite("comparison.tolerance", c.tolerance)?;
+        if c.tolerance < 0.0 {
+            return Err(invalid(
+                "comparison.tolerance",
+                fmt(c.tolerance),
+                "a tolerance is not negative",
+            ));
+        }
+        for (i, row) in c.rows.iter().enumerate() {
+            let f = |name: &str| format!("comparison.rows[{i}].{name}");
+            for (name, v) in [
+                ("baseline", row.baseline),
+                ("current", row.current),
+                ("delta", row.delta),
+                ("relative", row.relative),
+                ("noise", row.noise),
+            ] {
+                if let Some(v) = v {
+                    finite(&f(name), v)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn step(path: &str, s: &StepReport) -> Result<(), Invalid> {
+    let f = |name: &str| format!("{path}.{name}");
+    count(&f("requests"), s.requests)?;
+    count(&f("errors"), s.errors)?;
+    count(&f("dropped"), s.dropped)?;
+    for (code, n) in &s.status_counts {
+        count(&format!("{path}.status_counts.{code}"), *n)?;
+    }
+    for (cause, n) in &s.error_counts {
+        count(&format!("{path}.error_counts.{cause}"), *n)?;
+    }
+    // The derived figures are recomputed from the histograms and counters
+    // when a report is read; they are still refused when absurd, so that a
+    // damaged file does not pass as a report.
+    finite(&f("error_rate"), s.error_rate)?;
+    finite(&f("rps"), s.rps)?;
+    Ok(())
+}
+
+fn load_model(m: &LoadModel) -> Result<(), Invalid> {
+    match m {
+        LoadModel::Closed(c) => {
+            ramp("load_model.closed.users", &c.users)?;
+            if let Some(n) = c.iterations_per_user {
+                count("load_model.closed.iterations_per_user", n)?;
+            }
+            if let Some(n) = c.total_iterations {
+                count("load_model.closed.total_iterations", n)?;
+            }
+            if let Some(d) = c.duration {
+                secs("load_model.closed.duration", d.as_secs_f64())?;
+            }
+        }
+        LoadModel::Open(o) => {
+            ramp("load_model.open.rate", &o.rate)?;
+            secs("load_model.open.max_lag", o.max_lag.as_secs_f64())?;
+            if let Some(n) = o.total_iterations {
+                count("load_model.open.total_iterations", n)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ramp(path: &str, r: &Ramp) -> Result<(), Invalid> {
+    bounded(
+        &format!("{path}.start"),
+        r.start,
+        MAX_LOAD,
+        "users or arrivals/s",
+    )?;
+    if r.stages.len() > MAX_STAGES {
+        return Err(invalid(
+            format!("{path}.stages"),
+            format!("a list of {}", r.stages.len()),
+            format!("more than {MAX_STAGES} stages"),
+        ));
+    }
+    for (i, s) in r.stages.iter().enumerate() {
+        bounded(
+            &format!("{path}.stages[{i}].target"),
+            s.target,
+            MAX_LOAD,
+            "users or arrivals/s",
+        )?;
+        secs(
+            &format!("{path}.stages[{i}].duration"),
+            s.duration.as_secs_f64(),
+        )?;
+    }
+    Ok(())
+}
+
+/// `v` as JSON would write it, short: `1e308`, not 309 digits.
+fn fmt(v: f64) -> String {
+    format!("{v:?}")
+}
+
+fn finite(field: &str, v: f64) -> Result<(), Invalid> {
+    if v.is_finite() {
+        Ok(())
+    } else {
+        Err(invalid(field, fmt(v), "expected a finite number"))
+    }
+}
+
+fn bounded(field: &str, v: f64, max: f64, unit: &str) -> Result<(), Invalid> {
+    finite(field, v)?;
+    if v < 0.0 {
+        return Err(invalid(field, fmt(v), format!("{unit} cannot be negative")));
+    }
+    if v > max {
+        return Err(invalid(
+            field,
+            fmt(v),
+            format!("more than {} {unit}; not a measured run", fmt(max)),
+        ));
+    }
+    Ok(())
+}
+
+fn secs(field: &str, v: f64) -> Result<(), Invalid> {
+    finite(field, v)?;
+    if v < 0.0 {
+        return Err(invalid(
+            field,
+            fmt(v),
+            "a length of time cannot be negative",
+        ));
+    }
+    if v > MAX_SECS {
+        return Err(invalid(
+            field,
+            fmt(v),
+            format!(
+                "more than a year ({} seconds); not the length of a run",
+                MAX_SECS as u64
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn count(field: &str, v: u64) -> Result<(), Invalid> {
+    if v > MAX_COUNT {
+        return Err(invalid(
+            field,
+            v,
+            format!("more than 2^53 ({MAX_COUNT}); not a count of a run"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_negative_and_tiny_values_are_told_apart() {
+        let e = secs("duration_secs", 1e308).unwrap_err();
+        assert_eq!(e.field, "duration_secs");
+        assert_eq!(e.value, "1e308");
+        assert!(
+            e.to_string()
+                .starts_with("duration_secs is 1e308: more than a year")
+        );
+        let e = secs("duration_secs", -1.0).unwrap_err();
+        assert!(e.to_string().contains("cannot be negative"), "{e}");
+        assert!(secs("duration_secs", f64::NAN).is_err());
+        assert!(secs("duration_secs", 0.0).is_ok());
+        assert!(secs("duration_secs", MAX_SECS).is_ok());
+        assert!(count("iterations", MAX_COUNT).is_ok());
+        assert!(count("iterations", u64::MAX).is_err());
+    }
+
+    #[test]
+    fn too_many_steps_are_refused_before_the_report_is_built() {
+        let steps: Vec<Value> = (0..=MAX_STEPS).map(|_| Value::Null).collect();
+        let doc = serde_json::json!({ "steps": steps });
+        let e = check_shape(&doc).unwrap_err();
+        assert_eq!(e.field, "steps");
+        assert!(check_shape(&serde_json::json!({ "steps": [] })).is_ok());
+    }
+}
