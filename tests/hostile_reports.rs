@@ -168,6 +168,51 @@ fn hostile_numbers_are_refused_with_the_field_named() {
 }
 
 #[test]
+fn counts_that_only_overflow_when_added_up_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = real_run();
+    let top = Value::from(1u64 << 53);
+    // Each value is a count; their sum is not.
+    let mut checks = with(&run, "/checks/0/passes", top.clone());
+    checks = with(&checks, "/checks/1/passes", top.clone());
+    save(tmp.path(), "checks.json", &checks);
+    let o = convoy(
+        &["report", "checks.json", "--gate", "checks > 99%"],
+        tmp.path(),
+    );
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("checks is a list whose check evaluations add up to"),
+        "{}",
+        stderr(&o)
+    );
+    let mut window = run["timeline"][0].clone();
+    window["requests"] = top.clone();
+    let windows = with(&run, "/timeline", Value::Array(vec![window; 2]));
+    save(tmp.path(), "windows.json", &windows);
+    let o = convoy(&["report", "windows.json"], tmp.path());
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("timeline is a list whose requests"),
+        "{}",
+        stderr(&o)
+    );
+    // Two runs whose counters are each at the bound merge past it.
+    let a = with(&run, "/iterations", top.clone());
+    let b = with(&a, "/run_id", Value::from("another-run"));
+    save(tmp.path(), "a.json", &a);
+    save(tmp.path(), "b.json", &b);
+    let o = convoy(&["merge", "a.json", "b.json", "-o", "m.json"], tmp.path());
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot merge: together the reports count more than"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!tmp.path().join("m.json").exists());
+}
+
+#[test]
 fn a_number_json_cannot_hold_is_a_parse_error_with_its_position() {
     let tmp = tempfile::tempdir().unwrap();
     let text = serde_json::to_string_pretty(&real_run()).unwrap();

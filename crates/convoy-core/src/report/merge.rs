@@ -461,12 +461,27 @@ fn check_counts(reports: &[Report]) -> Result<(), MergeError> {
             .iter()
             .filter_map(|s| s.latency.as_ref())
             .fold(0u64, |n, w| n.saturating_add(w.decode().count()));
-        total = total.saturating_add(steps.max(windows));
+        // Counters that the merged report sums and its reader bounds too.
+        let counters = [
+            r.iterations,
+            r.interrupted,
+            r.overall.requests,
+            r.overall.dropped,
+            r.checks.iter().fold(0u64, |n, c| {
+                n.saturating_add(c.passes).saturating_add(c.failures)
+            }),
+            r.timeline
+                .samples()
+                .iter()
+                .fold(0u64, |n, s| n.saturating_add(s.requests)),
+        ];
+        let most = counters.into_iter().fold(steps.max(windows), u64::max);
+        total = total.saturating_add(most);
     }
     if total > MAX_COUNT {
         return Err(MergeError::Shards(format!(
-            "together the reports hold more than {MAX_COUNT} samples in one histogram: \
-             more than a merged report can hold"
+            "together the reports count more than {MAX_COUNT} samples (in one histogram \
+             or counter): more than a merged report can hold"
         )));
     }
     Ok(())

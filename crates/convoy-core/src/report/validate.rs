@@ -21,6 +21,7 @@
 use serde_json::Value;
 
 use super::{Report, StepReport};
+use crate::metrics::TimelineSample;
 use crate::metrics::histogram::MAX_COUNT;
 use crate::plan::{LoadModel, Ramp};
 
@@ -134,6 +135,11 @@ pub fn check(report: &Report) -> Result<(), Invalid> {
         count(&format!("checks[{i}].failures"), c.failures)?;
         finite(&format!("checks[{i}].pass_rate"), c.pass_rate)?;
     }
+    // Gates and renderers add these up: the sums must stay counts too.
+    let evaluations = report.checks.iter().try_fold(0u64, |n, c| {
+        n.checked_add(c.passes)?.checked_add(c.failures)
+    });
+    total("checks", "check evaluations", evaluations)?;
     for (k, v) in &report.violations {
         count(&format!("violations.{k}"), *v)?;
     }
@@ -161,6 +167,15 @@ pub fn check(report: &Report) -> Result<(), Invalid> {
         ] {
             bounded(&f(name), v, MAX_LATENCY_MS, "milliseconds")?;
         }
+    }
+    for (name, of) in [
+        ("requests", (|s| s.requests) as fn(&TimelineSample) -> u64),
+        ("errors", |s| s.errors),
+        ("dropped", |s| s.dropped),
+        ("active_users", |s| s.active_users),
+    ] {
+        let sum = samples.iter().try_fold(0u64, |n, s| n.checked_add(of(s)));
+        total("timeline", &format!("{name} over its windows"), sum)?;
     }
     for (i, g) in report.gates.iter().enumerate() {
         if let Some(v) = g.actual {
@@ -315,6 +330,21 @@ fn secs(field: &str, v: f64) -> Result<(), Invalid> {
         ));
     }
     Ok(())
+}
+
+/// A sum over a list (`None`: it overflowed) must be a count too.
+fn total(field: &str, what: &str, sum: Option<u64>) -> Result<(), Invalid> {
+    match sum {
+        Some(n) if n <= MAX_COUNT => Ok(()),
+        _ => Err(invalid(
+            field,
+            format!(
+                "a list whose {what} add up to {}",
+                sum.map_or("more than 2^64".to_string(), |n| n.to_string())
+            ),
+            format!("more than 2^53 ({MAX_COUNT}); not the counts of a run"),
+        )),
+    }
 }
 
 fn count(field: &str, v: u64) -> Result<(), Invalid> {
