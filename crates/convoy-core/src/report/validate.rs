@@ -101,11 +101,18 @@ pub fn check_shape(doc: &Value) -> Result<(), Invalid> {
 /// Checks every number of `report` that convoy computes with.
 pub fn check(report: &Report) -> Result<(), Invalid> {
     secs("duration_secs", report.duration_secs)?;
-    if let Ok(span) = report.ended_at.duration_since(report.started_at) {
-        secs("ended_at", span.as_secs_f64()).map_err(|e| Invalid {
-            why: format!("{} seconds after started_at: {}", span.as_secs(), e.why),
-            ..e
-        })?;
+    if let Ok(span) = report.ended_at.duration_since(report.started_at)
+        && span.as_secs_f64() > MAX_SECS
+    {
+        return Err(invalid(
+            "ended_at",
+            humantime::format_rfc3339_seconds(report.ended_at),
+            format!(
+                "{} seconds after started_at ({}): more than a year; not the span of a run",
+                span.as_secs(),
+                humantime::format_rfc3339_seconds(report.started_at)
+            ),
+        ));
     }
     count("iterations", report.iterations)?;
     count("interrupted", report.interrupted)?;
