@@ -50,15 +50,16 @@ pub fn parse(text: &str) -> Result<Report, ReadError> {
             message: format!("the file is empty: expected a {SCHEMA} JSON document"),
         });
     }
-    let value: serde_json::Value = serde_json::from_str(text).map_err(parse_error)?;
-    let schema = value.get("schema").and_then(|s| s.as_str()).unwrap_or("");
+    // A first pass reads the schema and counts the steps and windows,
+    // allocating nothing for the rest of the document.
+    let shape: super::validate::Shape = serde_json::from_str(text).map_err(parse_error)?;
+    let schema = shape.schema.as_deref().unwrap_or("");
     if schema != SCHEMA {
         return Err(ReadError::Schema {
             found: schema.to_string(),
         });
     }
-    super::validate::check_shape(&value)?;
-    drop(value);
+    shape.check()?;
     // Parsing the text again (rather than the value) is what gives a
     // structural error its line and column.
     let mut report: Report = serde_json::from_str(text).map_err(parse_error)?;

@@ -10,15 +10,19 @@
 //! (`duration_secs is 1e308: ...`), so renderers, gates, merges and
 //! comparisons only ever see sane values.
 //!
-//! Two bounds are checked on the JSON document before the report is built
-//! ([`check_shape`]), because building it decodes every histogram: the
-//! number of steps and of timeline windows.
+//! Two bounds are checked in a first pass over the JSON text, before the
+//! report is built ([`Shape`]), because building it decodes every
+//! histogram: the number of steps and of timeline windows. That pass keeps
+//! nothing of the document but the schema and those two counts.
 //!
 //! The histograms themselves are bounded when decoded
 //! ([`LatencyHistogram::from_base64`](crate::metrics::LatencyHistogram::from_base64)):
 //! significant digits, trackable range, payload size and total count.
 
-use serde_json::Value;
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::{Report, StepReport};
 use crate::metrics::TimelineSample;
@@ -74,28 +78,157 @@ fn invalid(field: impl Into<String>, value: impl ToString, why: impl Into<String
     }
 }
 
-/// Bounds checked on the JSON document before the report is built: the
-/// number of steps and of timeline windows (each holds histograms that
-/// building the report decodes).
-pub fn check_shape(doc: &Value) -> Result<(), Invalid> {
-    let len = |key: &str| doc.get(key).and_then(Value::as_array).map_or(0, Vec::len);
-    let steps = len("steps");
-    if steps > MAX_STEPS {
-        return Err(invalid(
-            "steps",
-            format!("a list of {steps}"),
-            format!("more than {MAX_STEPS} steps; not the report of a scenario"),
-        ));
+/// What a first pass over a report's JSON learns, allocating nothing for
+/// the rest of the document: the schema (when it is a string) and how many
+/// steps and timeline windows there are. Any JSON value deserialises into
+/// it (a document that is not an object has no schema).
+#[derive(Debug, Default)]
+pub struct Shape {
+    /// The `schema` field, when it is a string.
+    pub schema: Option<String>,
+    /// Items of the `steps` array (0 when it is not an array).
+    pub steps: usize,
+    /// Items of the `timeline` array.
+    pub windows: usize,
+}
+
+impl Shape {
+    /// Bounds checked before the report is built: the number of steps and
+    /// of timeline windows (each holds histograms that building the report
+    /// decodes).
+    pub fn check(&self) -> Result<(), Invalid> {
+        if self.steps > MAX_STEPS {
+            return Err(invalid(
+                "steps",
+                format!("a list of {}", self.steps),
+                format!("more than {MAX_STEPS} steps; not the report of a scenario"),
+            ));
+        }
+        if self.windows > MAX_WINDOWS {
+            return Err(invalid(
+                "timeline",
+                format!("a list of {} windows", self.windows),
+                format!("more than {MAX_WINDOWS}; not the timeline of a run"),
+            ));
+        }
+        Ok(())
     }
-    let windows = len("timeline");
-    if windows > MAX_WINDOWS {
-        return Err(invalid(
-            "timeline",
-            format!("a list of {windows} windows"),
-            format!("more than {MAX_WINDOWS}; not the timeline of a run"),
-        ));
+}
+
+impl<'de> Deserialize<'de> for Shape {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ShapeVisitor)
     }
-    Ok(())
+}
+
+/// Visits any JSON value; only an object's `schema`, `steps` and
+/// `timeline` are looked at.
+struct ShapeVisitor;
+
+impl<'de> Visitor<'de> for ShapeVisitor {
+    type Value = Shape;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
+        let mut shape = Shape::default();
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match key.as_ref() {
+                "schema" => shape.schema = map.next_value::<Items>()?.text,
+                "steps" => shape.steps = map.next_value::<Items>()?.count,
+                "timeline" => shape.windows = map.next_value::<Items>()?.count,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(shape)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Shape::default())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Shape, E> {
+        Ok(Shape::default())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Shape, E> {
+        Ok(Shape::default())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Shape, E> {
+        Ok(Shape::default())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Shape, E> {
+        Ok(Shape::default())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Shape, E> {
+        Ok(Shape::default())
+    }
+    fn visit_unit<E>(self) -> Result<Shape, E> {
+        Ok(Shape::default())
+    }
+}
+
+/// Any JSON value, of which only a string's text or an array's length is
+/// kept.
+#[derive(Default)]
+struct Items {
+    text: Option<String>,
+    count: usize,
+}
+
+impl<'de> Deserialize<'de> for Items {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ItemsVisitor)
+    }
+}
+
+struct ItemsVisitor;
+
+impl<'de> Visitor<'de> for ItemsVisitor {
+    type Value = Items;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Items, A::Error> {
+        let mut count = 0usize;
+        while seq.next_element::<IgnoredAny>()?.is_some() {
+            count += 1;
+        }
+        Ok(Items { text: None, count })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Items, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Items::default())
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Items, E> {
+        Ok(Items {
+            text: Some(s.to_string()),
+            count: 0,
+        })
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Items, E> {
+        Ok(Items::default())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Items, E> {
+        Ok(Items::default())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Items, E> {
+        Ok(Items::default())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Items, E> {
+        Ok(Items::default())
+    }
+    fn visit_unit<E>(self) -> Result<Items, E> {
+        Ok(Items::default())
+    }
 }
 
 /// Checks every number of `report` that convoy computes with.
@@ -387,12 +520,41 @@ mod tests {
         assert!(count("iterations", u64::MAX).is_err());
     }
 
+    fn shape(text: &str) -> Shape {
+        serde_json::from_str(text).unwrap()
+    }
+
     #[test]
     fn too_many_steps_are_refused_before_the_report_is_built() {
-        let steps: Vec<Value> = (0..=MAX_STEPS).map(|_| Value::Null).collect();
-        let doc = serde_json::json!({ "steps": steps });
-        let e = check_shape(&doc).unwrap_err();
-        assert_eq!(e.field, "steps");
-        assert!(check_shape(&serde_json::json!({ "steps": [] })).is_ok());
+        let steps = vec!["null"; MAX_STEPS + 1].join(",");
+        let s = shape(&format!(
+            r#"{{"schema": "x", "steps": [{steps}], "timeline": [1, 2]}}"#
+        ));
+        assert_eq!(
+            (s.schema.as_deref(), s.steps, s.windows),
+            (Some("x"), MAX_STEPS + 1, 2)
+        );
+        assert_eq!(s.check().unwrap_err().field, "steps");
+        assert!(shape(r#"{"steps": []}"#).check().is_ok());
+    }
+
+    #[test]
+    fn any_json_value_has_a_shape() {
+        for text in [
+            "[1, {}]",
+            "3",
+            "-1.5",
+            "\"s\"",
+            "null",
+            "true",
+            r#"{"schema": 5, "steps": {"a": 1}}"#,
+        ] {
+            let s = shape(text);
+            assert_eq!((s.schema, s.steps, s.windows), (None, 0, 0), "{text}");
+        }
+        // The last of duplicate keys counts, as in a full parse.
+        let s = shape(r#"{"schema": "a", "schema": "convoy.report/v1"}"#);
+        assert_eq!(s.schema.as_deref(), Some("convoy.report/v1"));
+        assert!(serde_json::from_str::<Shape>("{\"schema\": ").is_err());
     }
 }
