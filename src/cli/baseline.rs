@@ -77,7 +77,10 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
 
 fn promote(run: PathBuf, baseline: PathBuf, allow_partial: bool) -> Result<ExitCode, CliError> {
     let source = artifacts::report_path(&run);
-    let report = read_path(&source)?;
+    // Read once (size-capped), validate those bytes, and copy exactly them.
+    let bytes = artifacts::read_capped(&source).map_err(|e| CliError::usage(e.to_string()))?;
+    let report =
+        artifacts::parse_report(&source, &bytes).map_err(|e| CliError::usage(e.to_string()))?;
     if report.partial && !allow_partial {
         return Err(CliError::usage(format!(
             "{} is a partial run (stopped before its plan ended); a baseline should be a complete run (--allow-partial to use it anyway)",
@@ -85,8 +88,6 @@ fn promote(run: PathBuf, baseline: PathBuf, allow_partial: bool) -> Result<ExitC
         )));
     }
     // Copy the file as it is: the baseline is exactly what the run wrote.
-    let bytes = std::fs::read(&source)
-        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", source.display())))?;
     if let Some(dir) = baseline.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .map_err(|e| CliError::aborted(format!("cannot create {}: {e}", dir.display())))?;

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use super::report::read_path;
 use super::{CliError, Exit, run};
 use crate::gate::{self, Gate};
 use crate::report::{self, artifacts, merge};
@@ -46,11 +47,11 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                 .map_err(|e| CliError::usage(format!("invalid gate {g:?}: {e}")))
         })
         .collect::<Result<_, _>>()?;
-    let baseline = args.baseline.as_deref().map(run::read_report).transpose()?;
+    let baseline = args.baseline.as_deref().map(read_path).transpose()?;
     let shards = args
         .reports
         .iter()
-        .map(|p| run::read_report(p))
+        .map(|p| read_path(p))
         .collect::<Result<Vec<_>, _>>()?;
     let labels: Vec<String> = args
         .reports

@@ -19,6 +19,29 @@ pub const SIGNIFICANT_DIGITS: u8 = 3;
 /// clamped so that a pathological sample cannot blow up memory.
 pub const MAX_MICROS: u64 = 3_600_000_000;
 
+/// The most samples a decoded histogram may hold (2^53, exact in an
+/// `f64`). Real runs stay many orders of magnitude below; the bound keeps
+/// the sums of counts (quantiles add bucket counts, merges add histograms)
+/// far from overflowing `u64`.
+pub const MAX_COUNT: u64 = 1 << 53;
+
+/// The highest value a decoded histogram may declare it tracks, in
+/// microseconds: 2^36 (about 19 hours, well above [`MAX_MICROS`]). The
+/// counts array is allocated for this range when decoding, before any
+/// count is read.
+pub const MAX_TRACKABLE: u64 = 1 << 36;
+
+/// The V2 header: cookie, payload length, normalising offset, significant
+/// digits, lowest and highest trackable values, integer-to-double ratio.
+const V2_HEADER_LEN: usize = 40;
+/// The cookies of plain and deflate-compressed V2 encodings.
+const V2_COOKIE: u32 = 0x1c84_9303 | 0x10;
+const V2_COMPRESSED_COOKIE: u32 = 0x1c84_9304 | 0x10;
+/// The largest V2 payload (the counts, varint-encoded) a decoded histogram
+/// may declare: one with [`SIGNIFICANT_DIGITS`] and [`MAX_TRACKABLE`] has
+/// about 28,000 counts of at most 9 bytes each.
+const MAX_PAYLOAD: usize = 1 << 20;
+
 /// A mergeable latency histogram in microseconds.
 ///
 /// Memory grows with the largest value recorded (auto-resize), not with the
@@ -124,16 +147,109 @@ impl LatencyHistogram {
 
     /// Decodes the output of [`LatencyHistogram::to_base64`] (plain V2 is
     /// accepted too).
+    ///
+    /// The encoding comes from a file, so it is bounded before
+    /// hdrhistogram sees it: hdrhistogram allocates the declared payload
+    /// length and a counts array for the declared range before reading a
+    /// single count. Here the decompressed encoding is read through
+    /// [`Read::take`](std::io::Read::take) (a deflate bomb stops at the
+    /// bound), and the header must declare at most [`SIGNIFICANT_DIGITS`]
+    /// digits, a lowest trackable value of 1, a highest of at most
+    /// [`MAX_TRACKABLE`] and a payload that fits what follows it. Once
+    /// decoded, the total count must be at most [`MAX_COUNT`].
     pub fn from_base64(s: &str) -> Result<Self, HistogramDecodeError> {
+        let err = |m: String| HistogramDecodeError(m);
         let bytes = BASE64
             .decode(s.trim())
-            .map_err(|e| HistogramDecodeError(format!("invalid base64: {e}")))?;
+            .map_err(|e| err(format!("invalid base64: {e}")))?;
+        let plain = plain_v2(&bytes)?;
+        check_header(&plain)?;
         let mut h: Histogram<u64> = Deserializer::new()
-            .deserialize(&mut bytes.as_slice())
-            .map_err(|e| HistogramDecodeError(format!("invalid HdrHistogram V2 data: {e:?}")))?;
+            .deserialize(&mut plain.as_slice())
+            .map_err(|e| err(format!("invalid HdrHistogram V2 data: {e:?}")))?;
+        let mut total: u64 = 0;
+        for v in h.iter_recorded() {
+            total = total
+                .checked_add(v.count_at_value())
+                .filter(|t| *t <= MAX_COUNT)
+                .ok_or_else(|| {
+                    err(format!(
+                        "more than {MAX_COUNT} samples: not the histogram of a run"
+                    ))
+                })?;
+        }
         h.auto(true);
         Ok(Self(h))
     }
+}
+
+/// The plain V2 encoding in `bytes`: as is, or decompressed (bounded).
+fn plain_v2(bytes: &[u8]) -> Result<Vec<u8>, HistogramDecodeError> {
+    use std::io::Read as _;
+    let err = |m: &str| HistogramDecodeError(format!("invalid HdrHistogram V2 data: {m}"));
+    let word = |at: usize| -> Option<u32> {
+        let b = bytes.get(at..at + 4)?;
+        Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    match word(0) {
+        Some(V2_COOKIE) => Ok(bytes.to_vec()),
+        Some(V2_COMPRESSED_COOKIE) => {
+            let len = word(4).ok_or_else(|| err("truncated header"))? as usize;
+            let body = bytes
+                .get(8..)
+                .filter(|b| b.len() >= len)
+                .map(|b| &b[..len])
+                .ok_or_else(|| err("compressed length beyond the data"))?;
+            let limit = (V2_HEADER_LEN + MAX_PAYLOAD) as u64;
+            let mut out = Vec::new();
+            flate2::read::ZlibDecoder::new(body)
+                .take(limit + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| err(&format!("cannot inflate: {e}")))?;
+            if out.len() as u64 > limit {
+                return Err(err("inflates beyond any histogram of a run"));
+            }
+            Ok(out)
+        }
+        _ => Err(err("not a V2 encoding (unknown cookie)")),
+    }
+}
+
+/// Refuses a plain V2 header whose declared sizes would make hdrhistogram
+/// allocate more than a histogram of a run needs.
+fn check_header(plain: &[u8]) -> Result<(), HistogramDecodeError> {
+    let err = |m: String| HistogramDecodeError(format!("invalid HdrHistogram V2 data: {m}"));
+    if plain.len() < V2_HEADER_LEN {
+        return Err(err("truncated header".to_string()));
+    }
+    let u32_at = |at: usize| u32::from_be_bytes(plain[at..at + 4].try_into().expect("4 bytes"));
+    let u64_at = |at: usize| u64::from_be_bytes(plain[at..at + 8].try_into().expect("8 bytes"));
+    if u32_at(0) != V2_COOKIE {
+        return Err(err("not a V2 encoding (unknown cookie)".to_string()));
+    }
+    let payload = u32_at(4) as usize;
+    if payload > MAX_PAYLOAD || payload > plain.len() - V2_HEADER_LEN {
+        return Err(err(format!(
+            "declares a payload of {payload} bytes where {} follow",
+            plain.len() - V2_HEADER_LEN
+        )));
+    }
+    let digits = u32_at(12);
+    if digits == 0 || digits > u32::from(SIGNIFICANT_DIGITS) {
+        return Err(err(format!(
+            "{digits} significant digits (convoy keeps {SIGNIFICANT_DIGITS})"
+        )));
+    }
+    let (low, high) = (u64_at(16), u64_at(24));
+    if low != 1 {
+        return Err(err(format!("lowest trackable value {low} (expected 1)")));
+    }
+    if high > MAX_TRACKABLE {
+        return Err(err(format!(
+            "highest trackable value {high} (at most {MAX_TRACKABLE} microseconds)"
+        )));
+    }
+    Ok(())
 }
 
 /// A serialised histogram could not be decoded.
@@ -213,5 +329,78 @@ mod tests {
         assert_eq!(h.count(), 2);
         assert!(h.max_micros() >= MAX_MICROS);
         assert_eq!(h.min_micros(), 1);
+    }
+
+    fn plain(h: &Histogram<u64>) -> Vec<u8> {
+        let mut buf = Vec::new();
+        hdrhistogram::serialization::V2Serializer::new()
+            .serialize(h, &mut buf)
+            .unwrap();
+        buf
+    }
+
+    fn decode_err(bytes: &[u8]) -> String {
+        LatencyHistogram::from_base64(&BASE64.encode(bytes))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn the_longest_latency_recorded_reads_back() {
+        let h = hist(&[1, MAX_MICROS]);
+        assert_eq!(LatencyHistogram::from_base64(&h.to_base64()).unwrap(), h);
+        // Plain (uncompressed) V2 is accepted too.
+        let back = LatencyHistogram::from_base64(&BASE64.encode(plain(h.inner()))).unwrap();
+        assert_eq!(back.count(), 2);
+    }
+
+    #[test]
+    fn declared_sizes_beyond_a_run_are_refused_before_allocating() {
+        let wide = Histogram::<u64>::new_with_bounds(1, MAX_TRACKABLE * 4, 3).unwrap();
+        assert!(decode_err(&plain(&wide)).contains("highest trackable value"));
+        let precise = Histogram::<u64>::new_with_bounds(1, 1000, 5).unwrap();
+        assert!(decode_err(&plain(&precise)).contains("significant digits"));
+        let mut long = plain(&hist(&[5]).0);
+        long[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(
+            decode_err(&long).contains("declares a payload"),
+            "{}",
+            decode_err(&long)
+        );
+        let mut low = plain(&hist(&[5]).0);
+        low[16..24].copy_from_slice(&1000u64.to_be_bytes());
+        assert!(decode_err(&low).contains("lowest trackable"));
+        assert!(decode_err(&plain(&hist(&[5]).0)[..20]).contains("truncated"));
+    }
+
+    #[test]
+    fn a_deflate_bomb_stops_at_the_bound() {
+        use std::io::Write as _;
+        let mut inner = plain(&hist(&[5]).0)[..V2_HEADER_LEN].to_vec();
+        inner.resize(64 << 20, 0);
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(&inner).unwrap();
+        let body = z.finish().unwrap();
+        let mut bytes = V2_COMPRESSED_COOKIE.to_be_bytes().to_vec();
+        bytes.extend((body.len() as u32).to_be_bytes());
+        bytes.extend(body);
+        assert!(decode_err(&bytes).contains("inflates beyond"));
+        // A compressed length beyond the data.
+        let mut short = hist(&[5]).to_base64();
+        short = BASE64.encode(&BASE64.decode(short).unwrap()[..12]);
+        assert!(LatencyHistogram::from_base64(&short).is_err());
+    }
+
+    #[test]
+    fn counts_whose_sum_overflows_are_refused() {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 1000, 3).unwrap();
+        h.record_n(10, 1 << 62).unwrap();
+        h.record_n(20, 1 << 62).unwrap();
+        h.record_n(30, 1 << 62).unwrap();
+        h.record_n(40, 1 << 62).unwrap();
+        assert!(decode_err(&plain(&h)).contains("more than"));
+        let mut ok = Histogram::<u64>::new_with_bounds(1, 1000, 3).unwrap();
+        ok.record_n(10, MAX_COUNT).unwrap();
+        assert!(LatencyHistogram::from_base64(&BASE64.encode(plain(&ok))).is_ok());
     }
 }

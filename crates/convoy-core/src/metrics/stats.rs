@@ -167,15 +167,18 @@ impl StepStats {
 
     /// Adds `other` into `self`: exact merge.
     pub fn merge(&mut self, other: &StepStats) {
-        self.requests += other.requests;
-        self.errors += other.errors;
+        // Saturating: the counts of merged reports come from files.
+        self.requests = self.requests.saturating_add(other.requests);
+        self.errors = self.errors.saturating_add(other.errors);
         self.latency.merge(&other.latency);
         self.service.merge(&other.service);
         for (k, v) in &other.status_counts {
-            *self.status_counts.entry(*k).or_insert(0) += v;
+            let n = self.status_counts.entry(*k).or_insert(0);
+            *n = n.saturating_add(*v);
         }
         for (k, v) in &other.error_counts {
-            *self.error_counts.entry(*k).or_insert(0) += v;
+            let n = self.error_counts.entry(*k).or_insert(0);
+            *n = n.saturating_add(*v);
         }
     }
 

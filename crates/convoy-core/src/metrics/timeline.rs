@@ -157,9 +157,10 @@ impl TimelineSample {
         let mut out = Self::counts(
             t,
             window,
-            parts.iter().map(|p| p.requests).sum(),
-            parts.iter().map(|p| p.errors).sum(),
-            parts.iter().map(|p| p.dropped).sum(),
+            // Saturating: merged windows come from report files.
+            parts.iter().fold(0, |n, p| n.saturating_add(p.requests)),
+            parts.iter().fold(0, |n, p| n.saturating_add(p.errors)),
+            parts.iter().fold(0, |n, p| n.saturating_add(p.dropped)),
             active_users,
         );
         if parts.iter().all(|p| p.latency.is_some()) {
@@ -279,7 +280,8 @@ impl Timeline {
                     users[*run] = users[*run].max(s.active_users);
                 }
                 let samples: Vec<&TimelineSample> = members.iter().map(|(_, s)| *s).collect();
-                TimelineSample::combine(start, window, &samples, users.iter().sum())
+                let users = users.iter().fold(0u64, |n, u| n.saturating_add(*u));
+                TimelineSample::combine(start, window, &samples, users)
             })
             .collect();
         Timeline { samples }

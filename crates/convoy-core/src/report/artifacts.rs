@@ -6,7 +6,7 @@
 //! renamed, so a CI step that picks the files up never sees half a report.
 
 use std::fs;
-use std::io::{self, Write as _};
+use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use super::{Format, Report, json, render};
@@ -62,6 +62,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
+/// The largest report file convoy reads: 64 MiB.
+///
+/// The report of a real run is a few kilobytes to a few megabytes (its
+/// size grows with the steps and the timeline windows, both bounded, not
+/// with the requests), so this leaves ample headroom while a file that is
+/// not a report at all (`/dev/zero`, a FIFO that never ends, a disk image)
+/// is refused after reading at most this much: reading goes through
+/// [`Read::take`], so memory stays bounded whatever the file claims to be.
+pub const MAX_REPORT_BYTES: u64 = 64 * 1024 * 1024;
+
 /// A saved report could not be read from disk.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadReportError {
@@ -72,6 +82,16 @@ pub enum ReadReportError {
         path: PathBuf,
         /// Why.
         source: io::Error,
+    },
+    /// The file is larger than [`MAX_REPORT_BYTES`].
+    #[error(
+        "{}: larger than {} MiB, the most convoy reads as a report: not a convoy report?",
+        .path.display(),
+        MAX_REPORT_BYTES / (1024 * 1024)
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
     },
     /// The file is not a readable report.
     #[error("{}", invalid(path, source))]
@@ -105,14 +125,68 @@ pub fn report_path(path: &Path) -> PathBuf {
 }
 
 /// Reads the report at `path` (a `report.json` or a run directory holding
-/// one).
+/// one): at most [`MAX_REPORT_BYTES`], then parsed and validated
+/// ([`json::parse`]). Every command that reads a saved report (`report`,
+/// `merge`, `compare`, `baseline`, the history) reads it through here.
 pub fn read_report(path: &Path) -> Result<Report, ReadReportError> {
     let path = report_path(path);
-    let text = fs::read_to_string(&path).map_err(|source| ReadReportError::Io {
-        path: path.clone(),
+    let bytes = read_capped(&path)?;
+    parse_report(&path, &bytes)
+}
+
+/// The bytes of the file at `path`, refused when there are more than
+/// [`MAX_REPORT_BYTES`]. A regular file's size is checked before reading;
+/// anything else (a FIFO, `/dev/stdin`, a device) is read through
+/// [`Read::take`] and refused once it passes the cap, so it cannot exhaust
+/// memory.
+pub fn read_capped(path: &Path) -> Result<Vec<u8>, ReadReportError> {
+    let io_error = |source| ReadReportError::Io {
+        path: path.to_path_buf(),
         source,
+    };
+    let file = fs::File::open(path).map_err(io_error)?;
+    let meta = file.metadata().map_err(io_error)?;
+    if meta.is_dir() {
+        return Err(io_error(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "is a directory without a report.json",
+        )));
+    }
+    if meta.is_file() && meta.len() > MAX_REPORT_BYTES {
+        return Err(ReadReportError::TooLarge {
+            path: path.to_path_buf(),
+        });
+    }
+    let expected = if meta.is_file() { meta.len() } else { 0 };
+    let mut bytes = Vec::with_capacity(expected.min(MAX_REPORT_BYTES) as usize);
+    file.take(MAX_REPORT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_error)?;
+    if bytes.len() as u64 > MAX_REPORT_BYTES {
+        return Err(ReadReportError::TooLarge {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Parses and validates the bytes of a report file; `path` only names the
+/// file in errors. What [`read_report`] does once the bytes are read, for
+/// callers (and the fuzzer) that have the bytes already.
+pub fn parse_report(path: &Path, bytes: &[u8]) -> Result<Report, ReadReportError> {
+    if bytes.len() as u64 > MAX_REPORT_BYTES {
+        return Err(ReadReportError::TooLarge {
+            path: path.to_path_buf(),
+        });
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| ReadReportError::Io {
+        path: path.to_path_buf(),
+        source: io::Error::new(io::ErrorKind::InvalidData, e),
     })?;
-    json::parse(&text).map_err(|source| ReadReportError::Invalid { path, source })
+    json::parse(text).map_err(|source| ReadReportError::Invalid {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -37,10 +37,8 @@ pub fn load(dir: &Path) -> io::Result<History> {
         ..History::default()
     };
     for path in json_files(dir)? {
-        match fs::read_to_string(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|text| json::parse(&text).map_err(|e| e.to_string()))
-        {
+        // The one report reader: size-capped and validated.
+        match super::artifacts::read_report(&path).map_err(|e| e.to_string()) {
             Ok(report) => history.runs.push(report),
             Err(why) => history.skipped.push((path, why)),
         }

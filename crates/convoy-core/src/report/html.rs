@@ -140,7 +140,11 @@ fn charts(out: &mut String, report: &Report) {
         if x < 60.0 {
             format!("{}s", trim_float(x, 1))
         } else {
-            format_duration(std::time::Duration::from_secs_f64(x.round()))
+            // Axis values come from the report's timeline: clamp, never panic.
+            format_duration(
+                std::time::Duration::try_from_secs_f64(x.round())
+                    .unwrap_or(std::time::Duration::MAX),
+            )
         }
     };
     // Axis ticks are round numbers: no fixed decimals.

@@ -15,6 +15,9 @@ pub enum ReadError {
         /// What serde said.
         message: String,
     },
+    /// A JSON report of this schema whose values are out of bounds.
+    #[error("{0}")]
+    Invalid(#[from] super::validate::Invalid),
     /// A report of another schema.
     #[error("unsupported schema {found:?}: this convoy reads {SCHEMA:?}")]
     Schema {
@@ -37,7 +40,8 @@ pub fn render_comparison(c: &super::Comparison) -> String {
     s
 }
 
-/// Parses a report, checks its schema and recomputes its derived figures.
+/// Parses a report, checks its schema and its values
+/// ([`super::validate`]) and recomputes its derived figures.
 pub fn parse(text: &str) -> Result<Report, ReadError> {
     if text.trim().is_empty() {
         return Err(ReadError::Parse {
@@ -46,16 +50,20 @@ pub fn parse(text: &str) -> Result<Report, ReadError> {
             message: format!("the file is empty: expected a {SCHEMA} JSON document"),
         });
     }
-    let value: serde_json::Value = serde_json::from_str(text).map_err(parse_error)?;
-    let schema = value.get("schema").and_then(|s| s.as_str()).unwrap_or("");
+    // A first pass reads the schema and counts the steps and windows,
+    // allocating nothing for the rest of the document.
+    let shape: super::validate::Shape = serde_json::from_str(text).map_err(parse_error)?;
+    let schema = shape.schema.as_deref().unwrap_or("");
     if schema != SCHEMA {
         return Err(ReadError::Schema {
             found: schema.to_string(),
         });
     }
+    shape.check()?;
     // Parsing the text again (rather than the value) is what gives a
     // structural error its line and column.
     let mut report: Report = serde_json::from_str(text).map_err(parse_error)?;
+    super::validate::check(&report)?;
     report.recompute();
     Ok(report)
 }

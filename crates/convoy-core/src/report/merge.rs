@@ -35,10 +35,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::validate::MAX_SECS;
 use super::{Report, RunMeta};
 use crate::engine::{CheckInfo, CheckResult, RunResult, StepInfo, StepResult, StopReason};
 use crate::gate::{self, Gate};
 use crate::metrics::checks::MAX_FAILURE_SAMPLES;
+use crate::metrics::histogram::MAX_COUNT;
 use crate::metrics::{CheckStats, FailureSample, Timeline};
 use crate::plan::{ClosedModel, LoadModel, OpenModel, Ramp, Shard, Stage};
 
@@ -140,6 +142,7 @@ pub fn merge_labelled<S: AsRef<str>>(
         }
     }
     let model = merged_model(reports, &label)?;
+    check_counts(reports)?;
 
     let mut result = RunResult {
         steps: first
@@ -185,6 +188,14 @@ pub fn merge_labelled<S: AsRef<str>>(
         .duration_since(result.started_at)
         .unwrap_or(Duration::ZERO)
         .as_secs_f64();
+    if span > MAX_SECS {
+        return Err(MergeError::Shards(format!(
+            "the reports span {} (from {} to {}): more than a year, not one run",
+            crate::plan::format_duration(Duration::from_secs(span as u64)),
+            humantime::format_rfc3339_seconds(result.started_at),
+            humantime::format_rfc3339_seconds(result.ended_at)
+        )));
+    }
     result.duration_secs = reports.iter().map(|r| r.duration_secs).fold(span, f64::max);
     for r in reports {
         for (into, from) in result.steps.iter_mut().zip(&r.steps) {
@@ -197,11 +208,12 @@ pub fn merge_labelled<S: AsRef<str>>(
             });
         }
         for (k, v) in &r.violations {
-            *result.violations.entry(*k).or_insert(0) += v;
+            let n = result.violations.entry(*k).or_insert(0);
+            *n = n.saturating_add(*v);
         }
-        result.iterations += r.iterations;
-        result.interrupted += r.interrupted;
-        result.dropped += r.overall.dropped;
+        result.iterations = result.iterations.saturating_add(r.iterations);
+        result.interrupted = result.interrupted.saturating_add(r.interrupted);
+        result.dropped = result.dropped.saturating_add(r.overall.dropped);
         result.stop_reason = worse(result.stop_reason, r.stop_reason);
     }
     let origin = result.started_at;
@@ -374,24 +386,35 @@ fn merged_model(
             other_value: format!("shard {}", shards[i]),
         });
     }
-    let mut seen: Vec<Option<usize>> = vec![None; count as usize];
+    // Which report is each shard; the count comes from a file, so nothing
+    // is allocated for it.
+    let mut seen: BTreeMap<u32, usize> = BTreeMap::new();
     for (i, s) in shards.iter().enumerate() {
-        if let Some(j) = seen[s.index as usize] {
+        if s.index >= count {
+            return Err(MergeError::Shards(format!(
+                "{} is shard {s}: its index is not below its count",
+                label(i)
+            )));
+        }
+        if let Some(j) = seen.insert(s.index, i) {
             return Err(MergeError::Shards(format!(
                 "{} and {} are both shard {s}",
                 label(j),
                 label(i)
             )));
         }
-        seen[s.index as usize] = Some(i);
     }
-    let missing: Vec<String> = seen
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.is_none())
-        .map(|(k, _)| format!("{k}/{count}"))
-        .collect();
-    if !missing.is_empty() {
+    let absent = count as usize - seen.len();
+    if absent > 0 {
+        const LISTED: usize = 20;
+        let mut missing: Vec<String> = (0..count)
+            .filter(|k| !seen.contains_key(k))
+            .take(LISTED)
+            .map(|k| format!("{k}/{count}"))
+            .collect();
+        if absent > LISTED {
+            missing.push(format!("... ({absent} in all)"));
+        }
         return Err(MergeError::Shards(format!(
             "missing shard {} of {count}: the merged report would not be the whole run",
             missing.join(", ")
@@ -416,6 +439,52 @@ fn merged_model(
         }
     }
     Ok(whole)
+}
+
+/// Refuses reports whose histograms together would hold more samples
+/// than a histogram may ([`MAX_COUNT`]): the merged report could not be
+/// read back, and sums of bucket counts could overflow. A merged histogram
+/// (a step's, or a timeline window's) adds at most every histogram of each
+/// report, so each report counts with its largest step histogram or the
+/// sum of its windows, whichever is more.
+fn check_counts(reports: &[Report]) -> Result<(), MergeError> {
+    let mut total: u64 = 0;
+    for r in reports {
+        let steps = std::iter::once(&r.overall)
+            .chain(&r.steps)
+            .flat_map(|s| [s.histograms.latency.count(), s.histograms.service.count()])
+            .max()
+            .unwrap_or(0);
+        let windows = r
+            .timeline
+            .samples()
+            .iter()
+            .filter_map(|s| s.latency.as_ref())
+            .fold(0u64, |n, w| n.saturating_add(w.decode().count()));
+        // Counters that the merged report sums and its reader bounds too.
+        let counters = [
+            r.iterations,
+            r.interrupted,
+            r.overall.requests,
+            r.overall.dropped,
+            r.checks.iter().fold(0u64, |n, c| {
+                n.saturating_add(c.passes).saturating_add(c.failures)
+            }),
+            r.timeline
+                .samples()
+                .iter()
+                .fold(0u64, |n, s| n.saturating_add(s.requests)),
+        ];
+        let most = counters.into_iter().fold(steps.max(windows), u64::max);
+        total = total.saturating_add(most);
+    }
+    if total > MAX_COUNT {
+        return Err(MergeError::Shards(format!(
+            "together the reports count more than {MAX_COUNT} samples (in one histogram \
+             or counter): more than a merged report can hold"
+        )));
+    }
+    Ok(())
 }
 
 fn unreachable_shape(label: &impl Fn(usize) -> String) -> MergeError {
@@ -488,7 +557,9 @@ fn sum_models(models: &[&LoadModel]) -> Option<LoadModel> {
         if t.iter().all(Option::is_none) {
             Some(None)
         } else if t.iter().all(Option::is_some) {
-            Some(Some(t.into_iter().flatten().sum()))
+            Some(Some(
+                t.into_iter().flatten().fold(0u64, u64::saturating_add),
+            ))
         } else {
             None
         }
@@ -527,7 +598,9 @@ fn sum_models(models: &[&LoadModel]) -> Option<LoadModel> {
             }
             Some(LoadModel::Open(OpenModel {
                 rate: sum_ramps(open.iter().map(|o| &o.rate).collect())?,
-                max_in_flight: open.iter().map(|o| o.max_in_flight).sum(),
+                max_in_flight: open
+                    .iter()
+                    .fold(0u32, |n, o| n.saturating_add(o.max_in_flight)),
                 max_lag: o0.max_lag,
                 total_iterations: sum_totals(open.iter().map(|o| o.total_iterations).collect())?,
             }))

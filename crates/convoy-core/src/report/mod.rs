@@ -36,6 +36,7 @@ pub mod markdown;
 pub mod merge;
 mod svg;
 pub mod text;
+pub mod validate;
 pub mod verdict;
 
 /// Gate verdicts are the gates' own type; reports carry them.
@@ -384,13 +385,18 @@ impl Report {
 
     /// Failed check evaluations over every check.
     pub fn check_failures(&self) -> u64 {
-        self.checks.iter().map(|c| c.failures).sum()
+        self.checks
+            .iter()
+            .fold(0u64, |n, c| n.saturating_add(c.failures))
     }
 
     /// Fraction of check evaluations that passed (1 when there were none).
     pub fn checks_pass_rate(&self) -> f64 {
-        let passes: u64 = self.checks.iter().map(|c| c.passes).sum();
-        let total = passes + self.check_failures();
+        let passes = self
+            .checks
+            .iter()
+            .fold(0u64, |n, c| n.saturating_add(c.passes));
+        let total = passes.saturating_add(self.check_failures());
         if total == 0 {
             1.0
         } else {
@@ -458,9 +464,10 @@ impl Report {
         }
     }
 
-    /// Measured length of the run.
+    /// Measured length of the run (reports read from files are validated,
+    /// but a report built in memory is not: out-of-range values clamp).
     pub fn duration(&self) -> Duration {
-        Duration::from_secs_f64(self.duration_secs.max(0.0))
+        Duration::try_from_secs_f64(self.duration_secs.max(0.0)).unwrap_or(Duration::MAX)
     }
 }
 

@@ -135,7 +135,9 @@ fn checks_section(out: &mut String, report: &Report) {
     if report.checks.is_empty() {
         return;
     }
-    let total: u64 = report.checks.iter().map(|c| c.passes + c.failures).sum();
+    let total: u64 = report.checks.iter().fold(0u64, |n, c| {
+        n.saturating_add(c.passes).saturating_add(c.failures)
+    });
     let failed = report.check_failures();
     let _ = writeln!(
         out,

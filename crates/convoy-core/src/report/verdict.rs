@@ -68,7 +68,9 @@ impl Verdict {
         Verdict {
             gates: report.gates.len(),
             gates_failed: report.gates.iter().filter(|g| !g.passed).count(),
-            check_evaluations: report.checks.iter().map(|c| c.passes + c.failures).sum(),
+            check_evaluations: report.checks.iter().fold(0u64, |n, c| {
+                n.saturating_add(c.passes).saturating_add(c.failures)
+            }),
             check_failures: report.check_failures(),
             idempotency_violations: violations(Violation::IdempotencyViolations),
             tenant_isolation_violations: violations(Violation::TenantIsolationViolations),
