@@ -444,16 +444,46 @@ fn refused_reconnects_after_a_crash_are_not_counted_as_requests() {
 #[test]
 fn running_out_of_file_descriptors_is_a_local_error_not_the_targets() {
     let t = target::spawn(TargetConfig::default()).unwrap();
-    let url = format!("{}/health", t.base_url());
-    // Ten descriptors: not enough for convoy's own threads and runtimes.
-    let out = Command::new("sh")
-        .args(["-c", "ulimit -n 10 && exec \"$0\" \"$@\""])
-        .arg(env!("CARGO_BIN_EXE_convoy"))
-        .args(["bench", url.as_str(), "-n", "5", "-c", "1", "-q"])
-        .output()
-        .unwrap();
-    assert_usage_error(&out, "ulimit -n");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("target unreachable"), "{stderr}");
-    assert!(!stderr.contains("stopped accepting"), "{stderr}");
+    let base = t.base_url();
+    let url = format!("{base}/health");
+    // Every open-file limit from "not even a runtime" to "enough": each
+    // step of start-up (signal handling, the preflight, worker threads, the
+    // requests) runs out in turn. Whatever fails, the failure is convoy's:
+    // exit 3 naming `ulimit -n`, never a panic, never the target blamed.
+    let commands: [&[&str]; 3] = [
+        &["bench", url.as_str(), "-n", "5", "-c", "1", "-q"],
+        &["smoke", "--target", base.as_str(), "-q"],
+        &[
+            "run",
+            "order-lifecycle",
+            "--target",
+            base.as_str(),
+            "-p",
+            "smoke",
+            "-q",
+            "--no-reports",
+        ],
+    ];
+    for args in commands {
+        let mut passed = false;
+        for limit in 4..=24 {
+            let out = Command::new("sh")
+                .args(["-c", &format!("ulimit -n {limit} && exec \"$0\" \"$@\"")])
+                .arg(env!("CARGO_BIN_EXE_convoy"))
+                .args(args)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let context = format!("{args:?} with ulimit -n {limit}:\n{stderr}");
+            assert!(!stderr.contains("panicked"), "{context}");
+            assert!(!stderr.contains("target unreachable"), "{context}");
+            assert!(!stderr.contains("stopped accepting"), "{context}");
+            match out.status.code() {
+                Some(0) => passed = true,
+                Some(3) => assert!(stderr.contains("ulimit -n"), "{context}"),
+                other => panic!("exit {other:?} for {context}"),
+            }
+        }
+        assert!(passed, "{args:?} never passed, even with 24 descriptors");
+    }
 }

@@ -345,10 +345,8 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     // once, with its (empty) partial report and exit 5.
     let control = RunControl::new();
     let signals = signals::install(control.clone(), args.quiet);
-    preflight(&plan.request.url, plan.http.connect_timeout).map_err(|e| CliError {
-        exit: Exit::Aborted,
-        message: format!("target unreachable: {e}"),
-    })?;
+    preflight(&plan.request.url, plan.http.connect_timeout)
+        .map_err(super::run::preflight_failed)?;
     let progress = Progress::new(!args.quiet && !args.json);
     let result = bench::run(&plan, &control, |s| {
         progress.update(s);

@@ -147,6 +147,10 @@ pub fn main() -> ExitCode {
             };
         }
     };
+    if let Err(e) = signals::prepare() {
+        crate::errln!("error: {}", e.message);
+        return console::finish(e.exit.into());
+    }
     let outcome = match cli.command {
         Command::Run(args) => run::run(*args),
         Command::Smoke(args) => smoke::run(*args),

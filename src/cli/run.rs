@@ -282,8 +282,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     // once, with its (empty) partial report and exit 5.
     let control = RunControl::new();
     let signals = signals::install(control.clone(), args.quiet);
-    preflight(&url, http.connect_timeout)
-        .map_err(|e| CliError::aborted(format!("target unreachable: {e}")))?;
+    preflight(&url, http.connect_timeout).map_err(preflight_failed)?;
     let names: Vec<String> = scenarios.iter().map(|s| s.name.clone()).collect();
     let requests_per_iteration = max_requests_per_iteration(&scenarios);
     let workload = ScenarioWorkload::new(scenarios, Some(&url), http, CustomRegistry::new())
@@ -542,6 +541,15 @@ fn writable_dir(dir: &Path) -> Result<(), String> {
 /// The engine could not run: never the target's doing (a bad plan, or
 /// convoy's own machine: no thread, no descriptor), so a local error
 /// (exit 3), with how to fix the usual cause.
+/// A failed preflight: the target's fault (exit 4) unless convoy could not
+/// open a socket at all (exit 3).
+pub(crate) fn preflight_failed(e: crate::engine::http::PreflightError) -> CliError {
+    match e {
+        crate::engine::http::PreflightError::Local(_) => CliError::usage(e.to_string()),
+        crate::engine::http::PreflightError::Unreachable(_) => CliError::aborted(e.to_string()),
+    }
+}
+
 pub(crate) fn engine_failed(e: crate::engine::EngineError) -> CliError {
     match &e {
         crate::engine::EngineError::Io(io) if crate::engine::http::is_local_exhaustion(io) => {

@@ -128,51 +128,97 @@ enum Kind {
     Terminate,
 }
 
+/// Sets up, once per process and before any other thread, what every tokio
+/// runtime of convoy shares for signals: a socket pair that tokio opens on
+/// first use and panics when it cannot. Out of file descriptors from the
+/// start is then a local error (exit 3), not a panic in whichever thread
+/// came first.
+pub fn prepare() -> Result<(), super::CliError> {
+    let local = |e: std::io::Error| {
+        super::CliError::usage(format!(
+            "cannot start: {e}: convoy ran out of file descriptors on this machine (a local \
+             error, not the target); raise the open-file limit with `ulimit -n`"
+        ))
+    };
+    // The runtime's poller and waker, then tokio's pair: room for three
+    // pairs is checked first, since the last step panics where it fails.
+    #[cfg(unix)]
+    {
+        let room: Result<Vec<_>, _> = (0..3)
+            .map(|_| std::os::unix::net::UnixStream::pair())
+            .collect();
+        drop(room.map_err(local)?);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(local)?;
+    drop(rt);
+    Ok(())
+}
+
 /// Starts a thread that turns signals into [`RunControl::stop`] and friends
 /// (see the module docs), and returns the handle that tells what came.
 pub fn install(control: RunControl, quiet: bool) -> Signals {
     let signals = Signals::default();
     let seen = signals.clone();
+    // The caller waits until the handlers are in place (or known to be
+    // impossible), so a signal sent right after is never missed.
+    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), String>>(1);
     let spawned = std::thread::Builder::new()
         .name("convoy-signals".into())
         .spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-            else {
-                return;
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e.to_string()));
+                    return;
+                }
             };
             rt.block_on(async move {
                 #[cfg(unix)]
-                let mut term =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-                loop {
-                    #[cfg(unix)]
-                    let term_fut = async {
-                        match term.as_mut() {
-                            Some(t) => {
-                                t.recv().await;
-                            }
-                            None => std::future::pending::<()>().await,
+                {
+                    use tokio::signal::unix::{SignalKind, signal};
+                    let streams = signal(SignalKind::interrupt())
+                        .and_then(|i| Ok((i, signal(SignalKind::terminate())?)));
+                    let (mut int, mut term) = match streams {
+                        Ok(s) => s,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e.to_string()));
+                            return;
                         }
                     };
-                    #[cfg(not(unix))]
-                    let term_fut = std::future::pending::<()>();
-                    let kind = tokio::select! {
-                        r = tokio::signal::ctrl_c() => {
-                            if r.is_err() {
-                                return;
-                            }
-                            Kind::Interrupt
-                        }
-                        _ = term_fut => Kind::Terminate,
-                    };
-                    on_signal(&seen, &control, kind, quiet);
+                    let _ = ready_tx.send(Ok(()));
+                    loop {
+                        let kind = tokio::select! {
+                            _ = int.recv() => Kind::Interrupt,
+                            _ = term.recv() => Kind::Terminate,
+                        };
+                        on_signal(&seen, &control, kind, quiet);
+                    }
+                }
+                #[cfg(not(unix))]
+                {
+                    let _ = ready_tx.send(Ok(()));
+                    while tokio::signal::ctrl_c().await.is_ok() {
+                        on_signal(&seen, &control, Kind::Interrupt, quiet);
+                    }
                 }
             });
         });
-    if let Err(e) = spawned {
-        crate::errln!("convoy: warning: cannot watch for Ctrl-C: {e}");
+    let failed = match spawned {
+        Err(e) => Some(e.to_string()),
+        Ok(_) => match ready_rx.recv() {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e),
+            Err(_) => Some("the signal thread ended".into()),
+        },
+    };
+    if let Some(e) = failed {
+        crate::errln!("convoy: warning: cannot watch for Ctrl-C and SIGTERM: {e}");
     }
     signals
 }

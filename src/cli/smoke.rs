@@ -81,8 +81,7 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
         wait_healthy(&url, &args.health_path, limit, &http, args.quiet, &signals)?;
         signals.set_phase(Phase::Load);
     }
-    preflight(&url, http.connect_timeout)
-        .map_err(|e| CliError::aborted(format!("target unreachable: {e}")))?;
+    preflight(&url, http.connect_timeout).map_err(super::run::preflight_failed)?;
     let model = crate::profile::builtin("smoke")
         .expect("smoke is built in")
         .model;

@@ -12,6 +12,7 @@
 //! workload counts them the same way.
 
 use std::error::Error as StdError;
+use std::fmt;
 use std::io;
 use std::sync::{Arc, Once};
 use std::time::Duration;
@@ -744,19 +745,50 @@ pub fn error_chain(e: &(dyn StdError + 'static)) -> String {
     out
 }
 
+/// Why a preflight failed: the target did not accept a connection, or
+/// convoy's own machine could not open one (out of file descriptors or
+/// socket buffers), which is never the target's fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PreflightError {
+    /// The target cannot be resolved or did not accept a connection.
+    Unreachable(String),
+    /// convoy could not open a socket at all.
+    Local(String),
+}
+
+impl fmt::Display for PreflightError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PreflightError::Unreachable(m) => write!(f, "target unreachable: {m}"),
+            PreflightError::Local(m) => write!(
+                f,
+                "{m}: convoy ran out of file descriptors or socket buffers on this machine \
+                 (a local error, not the target); raise the open-file limit with `ulimit -n`"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PreflightError {}
+
 /// Checks that the target of `url` accepts TCP connections within
 /// `timeout`, so an unreachable target is reported before a run starts.
-pub fn preflight(url: &url::Url, timeout: Duration) -> Result<(), String> {
+pub fn preflight(url: &url::Url, timeout: Duration) -> Result<(), PreflightError> {
     use std::net::{TcpStream, ToSocketAddrs};
-    let ep = Endpoint::from_url(url)?;
+    let ep = Endpoint::from_url(url).map_err(PreflightError::Unreachable)?;
     let addrs: Vec<_> = (ep.host.as_str(), ep.port)
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {}: {e}", ep.host))?
+        .map_err(|e| PreflightError::Unreachable(format!("cannot resolve {}: {e}", ep.host)))?
         .collect();
     let mut last = format!("{} has no address", ep.host);
     for addr in addrs {
         match TcpStream::connect_timeout(&addr, timeout) {
             Ok(_) => return Ok(()),
+            Err(e) if is_local_exhaustion(&e) => {
+                return Err(PreflightError::Local(format!(
+                    "cannot open a connection to {addr}: {e}"
+                )));
+            }
             Err(e)
                 if matches!(
                     e.kind(),
@@ -771,7 +803,7 @@ pub fn preflight(url: &url::Url, timeout: Duration) -> Result<(), String> {
             Err(e) => last = format!("cannot connect to {addr}: {e}"),
         }
     }
-    Err(last)
+    Err(PreflightError::Unreachable(last))
 }
 
 #[cfg(test)]

@@ -231,6 +231,9 @@ pub enum EngineError {
     /// An OS resource could not be obtained.
     #[error("cannot start worker thread: {0}")]
     Io(#[from] std::io::Error),
+    /// A worker thread panicked: a bug in convoy, never a result.
+    #[error("a worker thread of convoy failed ({0}); this is a bug in convoy, please report it")]
+    Panicked(String),
 }
 
 /// What a live observer sees, every [`EngineOptions::progress_interval`]
@@ -416,9 +419,14 @@ pub fn run<W: Workload>(
         let handle = thread::Builder::new()
             .name(format!("convoy-worker-{index}"))
             .spawn(move || {
-                let r = run_worker(
-                    index, workers, &model, workload, shared, recorder, numbering,
-                );
+                // A panic ends the run as a failure of convoy, at once: the
+                // other workers stop, and no half-measured run passes.
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run_worker(
+                        index, workers, &model, workload, shared, recorder, numbering,
+                    )
+                }))
+                .unwrap_or_else(|p| Err(EngineError::Panicked(panic_message(&*p))));
                 let _ = done.send(r);
             })?;
         handles.push(handle);
@@ -618,6 +626,14 @@ pub fn run<W: Workload>(
 
 /// One worker thread: a single-threaded runtime running its share of users
 /// until the run stops.
+/// The text of a panic's payload.
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
+}
+
 fn run_worker<W: Workload>(
     index: usize,
     workers: usize,
