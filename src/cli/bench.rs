@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{CliError, Exit, signals};
+use super::{CliError, signals};
 use crate::bench::{self, BenchPlan, RequestSpec};
 use crate::engine::http::preflight;
 use crate::engine::{EngineOptions, RunControl, WatchPolicy};
@@ -377,22 +377,17 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     if let Some(e) = exporter {
         signals.linger(e, args.metrics.metrics_linger);
     }
-    Ok(
-        if report.stop_reason == crate::engine::StopReason::TargetDown {
-            crate::errln!("error: {}", target_down_note(&report.overall));
-            Exit::Aborted.into()
-        } else if let Some(note) = super::run::local_failure_note(&report) {
-            crate::errln!("error: {note}");
-            Exit::Usage.into()
-        } else if report.partial {
-            Exit::Interrupted.into()
-        } else if report.overall.never_reached() {
-            crate::errln!("error: target unreachable: no request got a response");
-            Exit::Aborted.into()
-        } else {
-            Exit::Pass.into()
-        },
-    )
+    // The rule every command applies (`exit.rs`); bench has no checks or
+    // gates, so only what stopped it from measuring can fail it.
+    let outcome = super::exit::Outcome::of(&report);
+    if outcome.target_down {
+        crate::errln!("error: {}", target_down_note(&report.overall));
+    } else if let Some(note) = super::exit::local_failure_note(&report) {
+        crate::errln!("error: {note}");
+    } else if outcome.never_reached && !outcome.interrupted {
+        crate::errln!("error: target unreachable: no request got a response");
+    }
+    Ok(outcome.exit().into())
 }
 
 /// What a bench request sends as credentials: the URL's user info, its
@@ -441,6 +436,7 @@ fn target_down_note(o: &crate::report::StepReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::Exit;
     use clap::Parser;
 
     /// `convoy bench ARGS...` as clap reads it.
