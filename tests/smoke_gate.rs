@@ -91,13 +91,27 @@ fn a_scenarios_own_gates_are_applied() {
     );
     let file = file.to_str().unwrap();
     let slow = start(&["latency=300ms"]);
-    let out = convoy(&["smoke", file, "--target", &slow.base_url(), "--no-reports", "--json"]);
+    let out = convoy(&[
+        "smoke",
+        file,
+        "--target",
+        &slow.base_url(),
+        "--no-reports",
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let r = json(&out);
     assert_eq!(gate(&r, "p95 < 200ms")["passed"], false);
     assert_eq!(gate(&r, "error_rate == 0%")["passed"], true);
     let fast = start(&[]);
-    let out = convoy(&["smoke", file, "--target", &fast.base_url(), "--no-reports", "--json"]);
+    let out = convoy(&[
+        "smoke",
+        file,
+        "--target",
+        &fast.base_url(),
+        "--no-reports",
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let r = json(&out);
     assert_eq!(gate(&r, "p95 < 200ms")["passed"], true);
@@ -116,7 +130,11 @@ fn a_gate_smoke_cannot_judge_is_refused_before_any_request() {
         "--no-reports",
     ]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("baseline"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("baseline"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = convoy(&["smoke", "health", "-g", "p95 <", "--no-reports"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     let out = convoy(&["smoke", "health", "--iterations", "0", "--no-reports"]);
@@ -181,7 +199,10 @@ fn iterations_count_toward_the_smoke_allowance() {
     ]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     let err = text(&out.stderr);
-    assert!(err.contains("refusing to send") && err.contains("--allow-host"), "{err}");
+    assert!(
+        err.contains("refusing to send") && err.contains("--allow-host"),
+        "{err}"
+    );
     // Allowed, the same smoke goes ahead (and finds no such host: 4).
     let out = convoy(&[
         "smoke",
@@ -234,10 +255,26 @@ status = 200
         s.sort();
         s
     };
-    let smoke = convoy(&["smoke", a, b, "--target", &t.base_url(), "--no-reports", "--json"]);
+    let smoke = convoy(&[
+        "smoke",
+        a,
+        b,
+        "--target",
+        &t.base_url(),
+        "--no-reports",
+        "--json",
+    ]);
     assert_eq!(smoke.status.code(), Some(0), "{}", text(&smoke.stderr));
     let run = convoy(&[
-        "run", a, b, "-p", "smoke", "--target", &t.base_url(), "--no-reports", "--json",
+        "run",
+        a,
+        b,
+        "-p",
+        "smoke",
+        "--target",
+        &t.base_url(),
+        "--no-reports",
+        "--json",
     ]);
     assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
     let (smoke, run) = (json(&smoke), json(&run));
@@ -259,7 +296,10 @@ status = 200
     assert_eq!(logins.len(), 1, "{logins:?}");
     assert_eq!(logins[0]["name"], "login as admin answers 2xx with a token");
     assert_eq!(logins[0]["passes"], 2);
-    assert_eq!(steps(&smoke).iter().filter(|s| *s == "auth login").count(), 1);
+    assert_eq!(
+        steps(&smoke).iter().filter(|s| *s == "auth login").count(),
+        1
+    );
     // The listing: one line for the login, not one per journey.
     let out = convoy(&["smoke", a, b, "--target", &t.base_url(), "--no-reports"]);
     let listing = text(&out.stdout);
@@ -285,7 +325,9 @@ fn a_failed_check_shows_the_start_of_the_answer_redacted() {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path("/login"))
-            .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"token":"tok-abc123xyz"}"#))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_string(r#"{"token":"tok-abc123xyz"}"#),
+            )
             .mount(&server)
             .await;
         // The API explains a refusal in its body, echoing what it got, and
@@ -345,6 +387,9 @@ status = 200
     assert!(!listing.contains(password), "{listing}");
     assert!(answer.contains("[REDACTED]"), "{answer}");
     // Cut to a line's worth, not 2 KiB of detail.
-    assert!(answer.ends_with('…') && answer.chars().count() < 400, "{answer}");
+    assert!(
+        answer.ends_with('…') && answer.chars().count() < 400,
+        "{answer}"
+    );
     drop(rt);
 }

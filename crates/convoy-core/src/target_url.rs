@@ -133,8 +133,13 @@ impl fmt::Display for TargetUrl {
 
 /// Whether `path` is an absolute `http` or `https` URL.
 pub fn is_absolute(path: &str) -> bool {
-    let lower = |n: usize| path.get(..n).map(str::to_ascii_lowercase);
-    lower(7).as_deref() == Some("http://") || lower(8).as_deref() == Some("https://")
+    // On every request's path: no allocation.
+    let starts = |scheme: &str| {
+        path.as_bytes()
+            .get(..scheme.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(scheme.as_bytes()))
+    };
+    starts("http://") || starts("https://")
 }
 
 /// Why a path cannot be sent to the target.
