@@ -122,10 +122,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run journeys under a load profile and gate on its SLA (no --target:
-    /// the built-in reference API).
+    /// Run journeys under a load profile and gate on its SLA (no --target
+    /// and no base_url: the built-in reference API).
     Run(Box<run::RunArgs>),
-    /// Post-deploy gate: every journey once, check by check.
+    /// Post-deploy gate: every journey once (or --iterations N times), check
+    /// by check, gated like a run.
     Smoke(Box<smoke::SmokeArgs>),
     /// Hammer one URL, like oha or hey, with exact percentiles.
     Bench(Box<bench::BenchArgs>),

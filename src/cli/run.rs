@@ -1,6 +1,7 @@
 //! `convoy run [SCENARIO…] --profile NAME [--target URL]`: journeys under
-//! load, gated by the profile's SLA. Without `--target`, the built-in
-//! reference API is started in process on an ephemeral loopback port.
+//! load, gated by the profile's SLA. The target is `--target`, else the
+//! scenarios' `base_url`, else the built-in reference API started in
+//! process on an ephemeral loopback port (`target_opts.rs`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
