@@ -328,6 +328,7 @@ impl Workload for ScenarioWorkload {
                     tokens: vec![None; j.journey.identities.len()],
                 })
                 .collect(),
+            learnt: Default::default(),
         }
     }
 
