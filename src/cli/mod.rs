@@ -19,6 +19,7 @@ pub mod baseline;
 pub mod bench;
 pub mod compare;
 pub mod console;
+mod inputs;
 pub mod merge;
 pub mod report;
 pub mod run;

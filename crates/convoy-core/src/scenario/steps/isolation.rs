@@ -192,7 +192,10 @@ impl Kind for Isolation {
 
 /// Runs every probe of `iso`.
 async fn probe(iso: &Isolation, ids: &IsolationIds, run: &mut StepRun<'_>) -> bool {
-    let Ok(auth) = auth::identity_header(run, Some(iso.identity)).await else {
+    // The probes are made as the prober: its variables, its headers (its
+    // own tenant header) and its token.
+    run.identity = Some(iso.identity);
+    let Ok(auth) = auth::credential(run, run.identity).await else {
         for id in &ids.refused {
             run.it.recorder.check(*id, false);
         }
@@ -235,8 +238,12 @@ async fn probe(iso: &Isolation, ids: &IsolationIds, run: &mut StepRun<'_>) -> bo
     let mut ok = true;
     for (i, (method, suffix)) in iso.probes.iter().enumerate() {
         let mut headers = http::HeaderMap::new();
-        if let Some((k, v)) = &auth {
-            headers.insert(k.clone(), v.clone());
+        let mut uri = format!("{}{}{}", run.j.base_path, resource, suffix);
+        if let Err(e) = auth::finish(run, run.identity, auth.clone(), &mut uri, &mut headers) {
+            run.it.recorder.check(ids.refused[i], false);
+            run.sample("tenant isolation", e, String::new(), String::new());
+            ok = false;
+            continue;
         }
         let with_body = matches!(
             *method,
@@ -253,7 +260,7 @@ async fn probe(iso: &Isolation, ids: &IsolationIds, run: &mut StepRun<'_>) -> bo
         };
         let p = Prepared {
             method: method.clone(),
-            uri: format!("{}{}{}", run.j.base_path, resource, suffix),
+            uri,
             headers,
             body: payload,
         };

@@ -210,7 +210,7 @@ impl Kind for Replay {
 async fn replay(rp: &Replay, step_ids: &ReplayIds, run: &mut StepRun<'_>) -> bool {
     let r = &rp.request;
     let identity = run.identity;
-    let Ok(auth) = auth::identity_header(run, identity).await else {
+    let Ok(auth) = auth::credential(run, identity).await else {
         run.it.recorder.check(step_ids.request.status, false);
         return false;
     };
@@ -350,11 +350,12 @@ async fn replay(rp: &Replay, step_ids: &ReplayIds, run: &mut StepRun<'_>) -> boo
         run.sample_exchange("idempotent replay", why, &p, last);
     }
     if let (Some(v), Some(vids)) = (&rp.verify, &step_ids.verify) {
-        let auth = auth::identity_header(run, identity).await.ok().flatten();
-        match request::prepare(run, v, auth) {
-            Ok(vp) => {
-                let (res, latency) = run.send(&vp, vids.metric, Instant::now(), &v.status).await;
-                let (status_id, rest) = vids.checks.split_first().expect("status check first");
+        // The verify request is timed from when it is sent, and renews a
+        // token answered 401 as a plain request does.
+        run.scheduled = Instant::now();
+        let (status_id, rest) = vids.checks.split_first().expect("status check first");
+        match request::exchange(run, v, vids.metric, *status_id).await {
+            Some((vp, res, latency)) => {
                 let verified = request::after_response(
                     run, v, &vids.json, &vp, &res, latency, *status_id, rest, None,
                 );
@@ -371,10 +372,7 @@ async fn replay(rp: &Replay, step_ids: &ReplayIds, run: &mut StepRun<'_>) -> boo
                     }
                 }
             }
-            Err(e) => {
-                ok = false;
-                run.sample("single entry", e, String::new(), String::new());
-            }
+            None => ok = false,
         }
     }
     ok

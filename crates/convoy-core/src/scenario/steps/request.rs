@@ -25,7 +25,7 @@ use crate::scenario::diagnostic::{Diagnostic, did_you_mean};
 use crate::scenario::exchange::{Prepared, status_label};
 use crate::scenario::json_pick::JsonPaths;
 use crate::scenario::kind::{Kind, Registrar};
-use crate::scenario::model::{Body, Capture, CaptureSource, Check, Subject};
+use crate::scenario::model::{AuthValue, Body, Capture, CaptureSource, Check, Subject};
 use crate::scenario::render::{encode_component, write_json};
 use crate::scenario::step_run::StepRun;
 use crate::scenario::template::{Template, Unset};
@@ -131,20 +131,9 @@ impl Kind for Request {
     }
 
     async fn execute(&self, ids: &RequestIds, run: &mut StepRun<'_>) -> bool {
-        let identity = run.identity;
-        let Ok(auth) = auth::identity_header(run, identity).await else {
-            run.it.recorder.check(ids.status, false);
+        let Some((p, res, latency)) = exchange(run, self, ids.metric, ids.status).await else {
             return false;
         };
-        let p = match prepare(run, self, auth) {
-            Ok(p) => p,
-            Err(e) => {
-                run.it.recorder.check(ids.status, false);
-                run.sample("request", e, String::new(), String::new());
-                return false;
-            }
-        };
-        let (res, latency) = run.send(&p, ids.metric, run.scheduled, &self.status).await;
         after_response(
             run,
             self,
@@ -159,11 +148,78 @@ impl Kind for Request {
     }
 }
 
+/// What one exchange of a request gives: the request as sent, its answer
+/// and latency.
+pub(crate) type Exchange = (
+    Prepared,
+    Result<HttpResponse, HttpFailure>,
+    std::time::Duration,
+);
+
+/// Sends request `r` as the step's identity under `metric`, once more
+/// with a fresh token when the token a login gave is answered 401 (a step
+/// that expects 401 is not retried). `None` when it could not be sent:
+/// the login failed, or a variable had no value (check `status_check`
+/// failed, and why is sampled).
+pub(crate) async fn exchange(
+    run: &mut StepRun<'_>,
+    r: &Request,
+    metric: usize,
+    status_check: usize,
+) -> Option<Exchange> {
+    let identity = run.identity;
+    let renewable = auth::renewable(run, identity) && !r.status.contains(&401);
+    let p = authorised(run, r, status_check).await?;
+    let (res, latency) = run
+        .send_renewable(&p, metric, run.scheduled, &r.status, renewable)
+        .await;
+    if renewable && matches!(&res, Ok(resp) if resp.status == 401) {
+        // Rare: boxed, so the plain request's future stays small.
+        return Box::pin(renewed(run, r, metric, status_check)).await;
+    }
+    Some((p, res, latency))
+}
+
+/// The request rendered with its identity's credential.
+async fn authorised(run: &mut StepRun<'_>, r: &Request, status_check: usize) -> Option<Prepared> {
+    let identity = run.identity;
+    let Ok(credential) = auth::credential(run, identity).await else {
+        run.it.recorder.check(status_check, false);
+        return None;
+    };
+    match prepare(run, r, credential) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            run.it.recorder.check(status_check, false);
+            run.sample("request", e, String::new(), String::new());
+            None
+        }
+    }
+}
+
+/// The request again after its token was answered 401: a fresh login
+/// (counted as a renewal), then the request once more; a second 401 is
+/// the step's answer.
+async fn renewed(
+    run: &mut StepRun<'_>,
+    r: &Request,
+    metric: usize,
+    status_check: usize,
+) -> Option<Exchange> {
+    if let Some(i) = run.identity {
+        auth::expire(run, i);
+    }
+    let p = authorised(run, r, status_check).await?;
+    let scheduled = run.scheduled.max(std::time::Instant::now());
+    let (res, latency) = run.send(&p, metric, scheduled, &r.status).await;
+    Some((p, res, latency))
+}
+
 /// Sets the request's `let` variables, then renders it.
 pub(crate) fn prepare(
     run: &mut StepRun<'_>,
     r: &Request,
-    identity_header: Option<(http::HeaderName, HeaderValue)>,
+    credential: Option<AuthValue>,
 ) -> Result<Prepared, String> {
     for (slot, t) in &r.lets {
         let v = t
@@ -205,9 +261,7 @@ pub(crate) fn prepare(
             HeaderValue::from_str(&text).map_err(|_| format!("header {k} has an invalid value"))?;
         headers.insert(k.clone(), value);
     }
-    if let Some((k, v)) = identity_header {
-        headers.insert(k, v);
-    }
+    auth::finish(run, run.identity, credential, &mut uri, &mut headers)?;
     let body = match &r.body {
         Body::None => Bytes::new(),
         Body::Raw(t) => Bytes::from(t.render(&ctx).map_err(unset)?),
@@ -256,7 +310,7 @@ pub(crate) fn after_response(
         && let Some(i) = run.identity
     {
         // The token expired or was revoked: log in again next time.
-        run.user.journeys[run.ji].tokens[i] = None;
+        auth::expire(run, i);
     }
     let status_ok = if r.status.is_empty() {
         (200..400).contains(&resp.status)
