@@ -73,19 +73,22 @@ impl Scenario {
     /// copies and its verification, one per isolation probe, one query for
     /// a database step) plus, when the scenario logs in, one login each
     /// time the step asks for a token (a short `renew_after` can make that
-    /// every time), and for a 401 on its token a renewal and the request
-    /// again. `None` when a custom journey (Rust code) makes any
+    /// every time), all of it twice when the scenario logs in (a 401 on a
+    /// login's token renews it and sends the request, or every copy of a
+    /// replay, again). `None` when a custom journey (Rust code) makes any
     /// number. An iteration stops at its first failed step, so it makes at
     /// most this many.
     pub fn max_requests_per_iteration(&self) -> Option<u64> {
         let logs_in = self.logs_in();
         self.steps.iter().try_fold(0u64, |n, step| {
-            let logins = if logs_in {
-                3 * step.action.max_logins()
+            let own = step.action.max_requests()?;
+            // A 401 on a login's token renews it and sends again: twice
+            // the requests and logins at worst.
+            Some(if logs_in {
+                n + 2 * own + 2 * step.action.max_logins()
             } else {
-                0
-            };
-            Some(n + step.action.max_requests()? + logins)
+                n + own
+            })
         })
     }
 
@@ -94,12 +97,14 @@ impl Scenario {
     pub fn max_target_requests_per_iteration(&self) -> Option<u64> {
         let logs_in = self.logs_in();
         self.steps.iter().try_fold(0u64, |n, step| {
-            let logins = if logs_in {
-                3 * step.action.max_logins()
+            let own = step.action.max_target_requests()?;
+            // A 401 on a login's token renews it and sends again: twice
+            // the requests and logins at worst.
+            Some(if logs_in {
+                n + 2 * own + 2 * step.action.max_logins()
             } else {
-                0
-            };
-            Some(n + step.action.max_target_requests()? + logins)
+                n + own
+            })
         })
     }
 
