@@ -181,9 +181,18 @@ fn answer(status: u16, body: Value, echo: &str) -> Response<Body> {
 
 async fn handle(state: Arc<Mutex<State>>, req: Request<Body>) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let body = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
     let mut st = state.lock().unwrap();
-    let resp = route(&mut st, &parts.method, parts.uri.path(), parts.uri.query(), &parts.headers, &body);
+    let resp = route(
+        &mut st,
+        &parts.method,
+        parts.uri.path(),
+        parts.uri.query(),
+        &parts.headers,
+        &body,
+    );
     st.seen.push(Seen {
         method: parts.method.to_string(),
         uri: parts.uri.to_string(),
@@ -203,7 +212,11 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> &'a str {
 
 fn issue(st: &mut State, tenant: &str) -> String {
     st.issued += 1;
-    let token = format!("tok-{tenant}-{:08x}-{}", st.issued * 2_654_435_761 % 0xffff_ffff, uuid::Uuid::new_v4().simple());
+    let token = format!(
+        "tok-{tenant}-{:08x}-{}",
+        st.issued * 2_654_435_761 % 0xffff_ffff,
+        uuid::Uuid::new_v4().simple()
+    );
     st.tokens.insert(token.clone(), (tenant.to_string(), 0));
     token
 }
@@ -243,7 +256,9 @@ fn route(
                     let mut r = answer(204, json!({}), "");
                     r.headers_mut().insert(
                         "set-cookie",
-                        format!("depot_sid={sid}; Path=/; HttpOnly").parse().unwrap(),
+                        format!("depot_sid={sid}; Path=/; HttpOnly")
+                            .parse()
+                            .unwrap(),
                     );
                     r
                 }
@@ -251,7 +266,8 @@ fn route(
             };
         }
         (&Method::POST, "/oauth/token", Auth::OAuth2) => {
-            let form: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
+            let form: HashMap<String, String> =
+                url::form_urlencoded::parse(body).into_owned().collect();
             let client = USERS.iter().find(|u| {
                 form.get("client_id").map(String::as_str) == Some(u.4)
                     && form.get("client_secret").map(String::as_str) == Some(u.5)
@@ -259,7 +275,11 @@ fn route(
             return match (form.get("grant_type").map(String::as_str), client) {
                 (Some("client_credentials"), Some(u)) => {
                     let token = issue(st, u.0);
-                    answer(200, json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600}), "")
+                    answer(
+                        200,
+                        json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600}),
+                        "",
+                    )
                 }
                 _ => answer(401, json!({"error": "invalid_client"}), ""),
             };
@@ -305,6 +325,9 @@ fn route(
     let Some(caller) = caller else {
         return answer(401, json!({"error": "unauthenticated"}), &credential);
     };
+    if path == "/denied" {
+        return answer(401, json!({"error": "revoked"}), &credential);
+    }
     // Which tenant the request names.
     let (tenant, rest) = match st.tenancy.unwrap() {
         Tenancy::Header => {
@@ -344,7 +367,9 @@ fn route(
         }
         (&Method::GET, ["orders"]) => {
             let reference = query
-                .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "reference"))
+                .and_then(|q| {
+                    url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "reference")
+                })
                 .map(|(_, v)| v.into_owned())
                 .unwrap_or_default();
             let n = st

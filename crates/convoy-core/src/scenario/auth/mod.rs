@@ -566,6 +566,77 @@ pub(crate) fn finish(
     Ok(())
 }
 
+/// Sends `p`, made as `identity` with `credential`, and records it under
+/// `metric` ([`StepRun::send`]); when a login's token is answered 401
+/// (and 401 is not `expected`), renews it (counted) and sends `p` once
+/// more with the fresh one. Every kind's requests go through here or
+/// through its retrying equivalent for replays.
+pub(crate) async fn send_as(
+    run: &mut StepRun<'_>,
+    identity: Option<usize>,
+    p: &mut super::exchange::Prepared,
+    metric: usize,
+    scheduled: Instant,
+    expected: &[u16],
+) -> (
+    Result<crate::engine::http::HttpResponse, crate::engine::http::HttpFailure>,
+    Duration,
+) {
+    let renewable = renewable(run, identity) && !expected.contains(&401);
+    let (res, latency) = run
+        .send_renewable(p, metric, scheduled, expected, renewable)
+        .await;
+    if renewable && matches!(&res, Ok(r) if r.status == 401) {
+        // Rare: boxed, so the plain request's future stays small.
+        return Box::pin(resend(run, identity, p, metric, expected)).await;
+    }
+    (res, latency)
+}
+
+/// [`send_as`] after a 401: a fresh token in place of the one sent, then
+/// `p` again; its answer stands, a second 401 included.
+async fn resend(
+    run: &mut StepRun<'_>,
+    identity: Option<usize>,
+    p: &mut super::exchange::Prepared,
+    metric: usize,
+    expected: &[u16],
+) -> (
+    Result<crate::engine::http::HttpResponse, crate::engine::http::HttpFailure>,
+    Duration,
+) {
+    let old = identity.and_then(|i| run.user.journeys[run.ji].tokens[i].value.take());
+    let fresh = match credential(run, identity).await {
+        Ok(v) => v,
+        Err(()) => {
+            return (
+                Err(crate::engine::http::HttpFailure {
+                    cause: crate::metrics::ErrorCause::Other,
+                    message: "the token was answered 401 and renewing it failed".into(),
+                }),
+                Duration::ZERO,
+            );
+        }
+    };
+    if let Some(AuthValue::Query(q)) = &old
+        && let Some(rest) = p.uri.strip_suffix(q.as_str())
+    {
+        p.uri.truncate(rest.len().saturating_sub(1));
+    }
+    match fresh {
+        Some(AuthValue::Header(k, v)) => {
+            p.headers.insert(k, v);
+        }
+        Some(AuthValue::Query(q)) => {
+            p.uri.push(if p.uri.contains('?') { '&' } else { '?' });
+            p.uri.push_str(&q);
+        }
+        None => {}
+    }
+    let scheduled = run.scheduled.max(Instant::now());
+    run.send(p, metric, scheduled, expected).await
+}
+
 /// The scenario's default headers, rendered as `identity`.
 fn default_headers_into(
     run: &StepRun<'_>,

@@ -258,15 +258,21 @@ async fn probe(iso: &Isolation, ids: &IsolationIds, run: &mut StepRun<'_>) -> bo
         } else {
             Bytes::new()
         };
-        let p = Prepared {
+        let mut p = Prepared {
             method: method.clone(),
             uri,
             headers,
             body: payload,
         };
-        let (res, _) = run
-            .send(&p, ids.metrics[i], Instant::now(), &iso.expect)
-            .await;
+        let (res, _) = auth::send_as(
+            run,
+            run.identity,
+            &mut p,
+            ids.metrics[i],
+            Instant::now(),
+            &iso.expect,
+        )
+        .await;
         let (refused, hidden, why) = match &res {
             Ok(resp) => {
                 let refused = iso.expect.contains(&resp.status);

@@ -168,50 +168,27 @@ pub(crate) async fn exchange(
     status_check: usize,
 ) -> Option<Exchange> {
     let identity = run.identity;
-    let renewable = auth::renewable(run, identity) && !r.status.contains(&401);
-    let p = authorised(run, r, status_check).await?;
-    let (res, latency) = run
-        .send_renewable(&p, metric, run.scheduled, &r.status, renewable)
-        .await;
-    if renewable && matches!(&res, Ok(resp) if resp.status == 401) {
-        // Rare: boxed, so the plain request's future stays small.
-        return Box::pin(renewed(run, r, metric, status_check)).await;
-    }
-    Some((p, res, latency))
-}
-
-/// The request rendered with its identity's credential.
-async fn authorised(run: &mut StepRun<'_>, r: &Request, status_check: usize) -> Option<Prepared> {
-    let identity = run.identity;
     let Ok(credential) = auth::credential(run, identity).await else {
         run.it.recorder.check(status_check, false);
         return None;
     };
-    match prepare(run, r, credential) {
-        Ok(p) => Some(p),
+    let mut p = match prepare(run, r, credential) {
+        Ok(p) => p,
         Err(e) => {
             run.it.recorder.check(status_check, false);
             run.sample("request", e, String::new(), String::new());
-            None
+            return None;
         }
-    }
-}
-
-/// The request again after its token was answered 401: a fresh login
-/// (counted as a renewal), then the request once more; a second 401 is
-/// the step's answer.
-async fn renewed(
-    run: &mut StepRun<'_>,
-    r: &Request,
-    metric: usize,
-    status_check: usize,
-) -> Option<Exchange> {
-    if let Some(i) = run.identity {
-        auth::expire(run, i);
-    }
-    let p = authorised(run, r, status_check).await?;
-    let scheduled = run.scheduled.max(std::time::Instant::now());
-    let (res, latency) = run.send(&p, metric, scheduled, &r.status).await;
+    };
+    let (res, latency) = auth::send_as(
+        run,
+        identity,
+        &mut p,
+        metric,
+        run.scheduled,
+        &r.status,
+    )
+    .await;
     Some((p, res, latency))
 }
 
