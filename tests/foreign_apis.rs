@@ -495,3 +495,62 @@ fn no_secret_of_any_auth_kind_reaches_an_artifact() {
         );
     }
 }
+
+/// The guide's example folder (docs/testing-your-own-api/), run with the
+/// guide's commands: green on a healthy Depot, red on one that leaks.
+#[test]
+fn the_guides_folder_is_green_on_a_healthy_api_and_red_on_a_leaking_one() {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/testing-your-own-api");
+    let folder_arg = format!("{}/", folder.display());
+    let out = tempfile::tempdir().unwrap();
+    let healthy = Depot::start(Auth::ApiKey, Tenancy::Header);
+    let o = convoy(
+        &[
+            "smoke",
+            &folder_arg,
+            "--target",
+            &healthy.url(),
+            "--out",
+            out.path().join("a").to_str().unwrap(),
+        ],
+        out.path(),
+    );
+    let text =
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    let o = convoy(
+        &[
+            "run",
+            &folder_arg,
+            "--profiles",
+            folder.join("profiles.toml").to_str().unwrap(),
+            "--profile",
+            "nightly",
+            "--target",
+            &healthy.url(),
+            "--out",
+            out.path().join("b").to_str().unwrap(),
+            "-q",
+        ],
+        out.path(),
+    );
+    let text =
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    let leaking = Depot::start_with(Auth::ApiKey, Tenancy::Header, true);
+    let o = convoy(
+        &[
+            "smoke",
+            &folder_arg,
+            "--target",
+            &leaking.url(),
+            "--out",
+            out.path().join("c").to_str().unwrap(),
+        ],
+        out.path(),
+    );
+    let text =
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{text}");
+    assert!(text.contains("tenant_isolation_violations"), "{text}");
+}

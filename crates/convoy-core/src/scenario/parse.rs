@@ -623,6 +623,113 @@ mod tests {
         );
     }
 
+    fn in_suite(scenario: &str, suite: &str) -> Result<Scenario, Diagnostic> {
+        parse_in_suite(
+            Path::new("dir/orders.toml"),
+            scenario,
+            Some((Path::new("dir/suite.toml"), suite)),
+            &NoEnv,
+        )
+    }
+
+    const SUITE: &str = "[auth]\npath = \"/login\"\nbody = { user = \"{{ user }}\" }\n\n[identities.acme]\ntenant = \"acme\"\nuser = \"ops@acme\"\nheaders = { \"X-Tenant-Id\" = \"{{ tenant }}\" }\n\n[defaults]\nheaders = { \"X-Client\" = \"convoy\" }\n";
+
+    #[test]
+    fn a_suite_gives_its_folder_auth_identities_and_defaults() {
+        let s = in_suite(
+            "[[step]]\nas = \"acme\"\npath = \"/t/{{ tenant }}/orders\"\n",
+            SUITE,
+        )
+        .unwrap();
+        assert_eq!(s.identities.len(), 1);
+        assert_eq!(s.ident_fields, ["tenant", "user"]);
+        assert_eq!(s.identities[0].headers[0].1, "acme");
+        assert_eq!(s.default_headers.len(), 1);
+        assert_eq!(s.auth.as_ref().unwrap().kind, "login");
+        // The scenario's own identity of the same name replaces the suite's.
+        let own = in_suite(
+            "[identities.acme]\ntoken = \"tok-own-1234\"\n[[step]]\nas = \"acme\"\npath = \"/\"\n",
+            SUITE,
+        )
+        .unwrap();
+        assert!(own.identities[0].headers.is_empty());
+    }
+
+    #[test]
+    fn a_mistake_in_the_suite_is_reported_in_the_suite_at_its_place() {
+        let bad = SUITE.replace("\"X-Client\"", "\"X Client\"");
+        let d = in_suite("[[step]]\npath = \"/\"\n", &bad).unwrap_err();
+        assert_eq!(d.path, Path::new("dir/suite.toml"));
+        assert_eq!((d.line, d.column), (11, 13), "{d}");
+        assert!(d.message.contains("invalid header name"), "{d}");
+        let d = in_suite("[[step]]\npath = \"/\"\n", "[auth]\nkind = \"logn\"\n").unwrap_err();
+        assert_eq!(d.path, Path::new("dir/suite.toml"));
+        assert_eq!((d.line, d.column), (2, 8), "{d}");
+        assert_eq!(d.hint.as_deref(), Some("did you mean \"login\"?"));
+        let d = in_suite("[[step]]\npath = \"/\"\n", "[[step]]\npath = \"/\"\n").unwrap_err();
+        assert_eq!(d.path, Path::new("dir/suite.toml"));
+        assert_eq!(d.line, 1, "{d}");
+        assert!(d.message.contains("unknown key \"step\""), "{d}");
+    }
+
+    #[test]
+    fn auth_kinds_refuse_keys_they_do_not_use_at_their_place() {
+        let d = compile(
+            "[auth]\nkind = \"token\"\npath = \"/login\"\n[identities.a]\ntoken = \"abcd1234\"\n[[step]]\npath = \"/\"\n",
+        )
+        .unwrap_err();
+        assert_eq!((d.line, d.column), (3, 8), "{d}");
+        assert_eq!(d.message, "`path` means nothing to auth kind \"token\"");
+        let d = compile("[auth]\nkind = \"oauth2\"\n[[step]]\npath = \"/\"\n").unwrap_err();
+        assert!(d.message.contains("token_url"), "{d}");
+        let d = compile(
+            "[auth]\nkind = \"token\"\nheader = \"X-Api-Key\"\nquery = \"k\"\n[[step]]\npath = \"/\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(d.line, 4, "{d}");
+    }
+
+    #[test]
+    fn identity_fields_are_variables_and_may_not_shadow_one() {
+        let s = compile(
+            "[identities.a]\ntoken = \"abcd1234\"\nregion = \"eu\"\n[[step]]\nas = \"a\"\npath = \"/{{ region }}\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.ident_fields, ["region", "token"]);
+        let d = compile(
+            "[vars]\nregion = \"x\"\n[identities.a]\ntoken = \"abcd1234\"\nregion = \"eu\"\n[[step]]\npath = \"/\"\n",
+        )
+        .unwrap_err();
+        assert_eq!((d.line, d.column), (5, 10), "{d}");
+        assert!(d.message.contains("has the name of a variable"), "{d}");
+        let d = compile(
+            "[identities.a]\ntoken = \"abcd1234\"\nheaders = { \"X-Id\" = \"{{ uuid }}\" }\n[[step]]\npath = \"/\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(d.line, 3, "{d}");
+    }
+
+    #[test]
+    fn files_are_told_apart_by_what_they_hold() {
+        let p = Path::new("x.toml");
+        assert_eq!(
+            classify(p, "[[step]]\npath = \"/\"\n").unwrap(),
+            FileKind::Scenario
+        );
+        assert_eq!(
+            classify(p, "[profile.n]\nusers = 2\n").unwrap(),
+            FileKind::Profiles
+        );
+        assert_eq!(classify(p, SUITE).unwrap(), FileKind::Suite);
+        assert_eq!(
+            classify(Path::new("d/suite.toml"), "").unwrap(),
+            FileKind::Suite
+        );
+        assert_eq!(classify(p, "a = 1\n").unwrap(), FileKind::Other);
+        let d = classify(p, "a = \n").unwrap_err();
+        assert_eq!(d.line, 1);
+    }
+
     #[test]
     fn step_keys_are_listed_in_the_file_formats_order() {
         let d = compile("[[step]]\npath = \"/\"\nxyzzy = 1\n").unwrap_err();
