@@ -66,9 +66,16 @@ fn suite(auth: Auth) -> String {
     );
     for (tenant, user, _, _, client, _) in USERS {
         let t = tenant.to_uppercase();
+        // A `token` field is the identity's credential whatever the kind:
+        // only the API key shape has one.
+        let key = if auth == Auth::ApiKey {
+            format!("token = \"{{{{ env.DEPOT_{t}_KEY }}}}\"\n")
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
             "\n[identities.{tenant}]\ntenant = \"{tenant}\"\nuser = \"{user}\"\npass = \"{{{{ env.DEPOT_{t}_PASS }}}}\"\n\
-             token = \"{{{{ env.DEPOT_{t}_KEY }}}}\"\nclient_id = \"{client}\"\nclient_secret = \"{{{{ env.DEPOT_{t}_SECRET }}}}\"\n\
+             {key}client_id = \"{client}\"\nclient_secret = \"{{{{ env.DEPOT_{t}_SECRET }}}}\"\n\
              headers = {{ \"X-Tenant-Id\" = \"{{{{ tenant }}}}\" }}\n"
         ));
     }

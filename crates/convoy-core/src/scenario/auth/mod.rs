@@ -316,13 +316,14 @@ pub(crate) fn identity<'a>(
                     )
                 })?)
             }
-            SpannedValue::Integer(i) => Value::from(*i),
-            SpannedValue::Boolean(b) => Value::from(*b),
             _ => {
-                return Err(c.err(
-                    v.span(),
-                    format!("identity field \"{k}\" must be a string, an integer or a boolean"),
-                ));
+                // A PIN written as a number would lose its leading zeros.
+                return Err(c
+                    .err(
+                        v.span(),
+                        format!("invalid type: identity field \"{k}\" must be a string"),
+                    )
+                    .with_hint(format!("quote it: {k} = \"...\"")));
             }
         };
         let text = match &value {
@@ -358,7 +359,14 @@ pub(crate) fn identity<'a>(
         Some(h) => identity_headers(c, h, &values)?,
         None => Vec::new(),
     };
+    let fixed = values.iter().find(|(k, _)| k == "token");
     let credential = match (raw_auth, auth) {
+        // An identity with a `token` field sends it, whichever kind logs
+        // the others in (a CI token beside users who log in).
+        (Some(_), Some(auth)) if auth.kind != "token" && fixed.is_some() => {
+            let (_, token) = fixed.expect("matched by the guard");
+            Credential::Fixed(place(&auth.send, token).map_err(|e| c.err(fields.span(), e))?)
+        }
         (Some((raw, file)), Some(auth)) => match auth.kind {
             "login" | "cookie" => in_file(c, file, |c| login::credential(c, raw, &values))?,
             "token" => static_token::credential(c, auth, name, fields.span(), &values)?,
