@@ -176,8 +176,8 @@ impl StepRun<'_> {
             done - scheduled,
             done - sent,
             outcome,
-            !status_expected(&outcome, expected)
-                && !(renewable && outcome == crate::metrics::Outcome::Status(401)),
+            !(status_expected(&outcome, expected)
+                || (renewable && outcome == crate::metrics::Outcome::Status(401))),
         );
         (res, done - scheduled)
     }

@@ -394,8 +394,8 @@ async fn send_copies(
                 done - run.scheduled,
                 done - sent,
                 outcome,
-                !status_expected(&outcome, &rp.statuses)
-                    && !(renewable && outcome == crate::metrics::Outcome::Status(401)),
+                !(status_expected(&outcome, &rp.statuses)
+                || (renewable && outcome == crate::metrics::Outcome::Status(401))),
             );
             results.push((res, done - run.scheduled));
         }
