@@ -21,6 +21,7 @@ pub mod bench;
 pub mod compare;
 pub mod console;
 pub mod exit;
+mod inputs;
 pub mod merge;
 pub mod report;
 pub mod run;
