@@ -109,6 +109,7 @@ pub fn start(shape: Shape) -> ForeignApi {
     });
     let app = Router::new()
         .route("/auth/token", post(issue))
+        .route("/me", get(me))
         .route("/orders", post(create_by_header))
         .route(
             "/orders/{id}",
@@ -198,6 +199,14 @@ async fn issue(State(api): State<Arc<Api>>, body: axum::body::Bytes) -> Response
         token(&user, tenant)
     };
     axum::Json(json!({ "access_token": t, "expires_in": 600 })).into_response()
+}
+
+/// `GET /me`: the caller's tenant, for a valid token.
+async fn me(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
+    match caller(&api, &headers) {
+        Ok(tenant) => axum::Json(json!({ "tenant": tenant })).into_response(),
+        Err(r) => r,
+    }
 }
 
 /// The tenant of the request's bearer token, or the answer refusing it.

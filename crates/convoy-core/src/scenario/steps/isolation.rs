@@ -362,16 +362,21 @@ enum Answer {
 /// many markers the answer revealed.
 fn classify(res: &Result<HttpResponse, HttpFailure>, refused: &[u16], leaked: usize) -> Answer {
     let codes = join_codes(refused);
+    let revealed = if leaked > 0 {
+        format!(", and revealed {leaked} marker(s)")
+    } else {
+        String::new()
+    };
     match res {
-        _ if leaked > 0 => Answer::Disclosed(match res {
-            Ok(r) => format!("answered {} and revealed {leaked} marker(s)", r.status),
-            Err(_) => format!("revealed {leaked} marker(s)"),
-        }),
-        Ok(r) if refused.contains(&r.status) => Answer::Refused,
         Ok(r) if (200..300).contains(&r.status) => Answer::Disclosed(format!(
-            "served another tenant's resource: answered {} instead of {codes}",
+            "served another tenant's resource: answered {} instead of {codes}{revealed}",
             r.status
         )),
+        Ok(r) if leaked > 0 => Answer::Disclosed(format!(
+            "answered {} and revealed {leaked} marker(s) of another tenant's resource",
+            r.status
+        )),
+        Ok(r) if refused.contains(&r.status) => Answer::Refused,
         Ok(r) => Answer::Inconclusive(format!(
             "error, not a violation: answered {}, neither a refusal ({codes}) nor an acceptance (2xx); \
              if this API refuses with {}, add it to `refused`",
