@@ -24,7 +24,8 @@ const ITERATIONS: u64 = 3;
 
 /// Runs scenario `text` once per iteration (1 user) against `base_url`.
 fn run_text(base_url: &str, text: &str) -> RunResult {
-    let s = parse::parse(Path::new("probe.toml"), text, &EnvScope).unwrap_or_else(|d| panic!("{d}"));
+    let s =
+        parse::parse(Path::new("probe.toml"), text, &EnvScope).unwrap_or_else(|d| panic!("{d}"));
     engine_support::run_scenarios(
         base_url,
         vec![s],
@@ -158,7 +159,11 @@ fn tenant_in_a_header_a_leak_counts_isolation_violations() {
         .iter()
         .find(|f| f.check.starts_with("tenant isolation"))
         .expect("a sample");
-    assert!(sample.message.contains("served another tenant"), "{}", sample.message);
+    assert!(
+        sample.message.contains("served another tenant"),
+        "{}",
+        sample.message
+    );
     assert_eq!(exit_of(&r), Exit::ChecksFailed);
 }
 
@@ -180,11 +185,17 @@ fn tenant_in_a_header_a_probe_without_the_tenant_header_is_an_error_not_a_pass()
         .find(|f| f.check.starts_with("tenant isolation"))
         .expect("a sample");
     assert!(
-        sample.message.starts_with("error, not a violation: answered 400"),
+        sample
+            .message
+            .starts_with("error, not a violation: answered 400"),
         "{}",
         sample.message
     );
-    assert!(sample.response.contains("missing tenant header"), "{}", sample.response);
+    assert!(
+        sample.response.contains("missing tenant header"),
+        "{}",
+        sample.response
+    );
     assert_eq!(exit_of(&r), Exit::ChecksFailed);
 }
 
@@ -305,7 +316,8 @@ path = "/me"
     )
 }
 
-const ALL_PROBES: &str = r#"probes = ["no-token", "expired", "foreign-key", "alg-none", "garbled"]"#;
+const ALL_PROBES: &str =
+    r#"probes = ["no-token", "expired", "foreign-key", "alg-none", "garbled"]"#;
 
 fn with_key(probes: &str) -> String {
     format!("{probes}\nkey = \"{}\"", probes_support::SECRET)
@@ -330,7 +342,9 @@ fn an_api_accepting_a_forged_token_fails_with_auth_violations() {
     type Plant = fn(&mut Shape);
     let faults: [(&str, Plant); 3] = [
         ("expired token", |s| s.accept_expired = true),
-        ("token signed by another key", |s| s.accept_foreign_key = true),
+        ("token signed by another key", |s| {
+            s.accept_foreign_key = true
+        }),
         ("alg none token", |s| s.accept_alg_none = true),
     ];
     for (probe, plant) in faults {
@@ -352,10 +366,22 @@ fn an_api_accepting_a_forged_token_fails_with_auth_violations() {
             .filter(|c| c.stats.failures > 0 && c.info.step != "probe")
             .map(|c| c.info.step.as_str())
             .collect();
-        assert_eq!(failed, [format!("orders need a token · {probe}")], "{probe}");
+        assert_eq!(
+            failed,
+            [format!("orders need a token · {probe}")],
+            "{probe}"
+        );
         assert_eq!(exit_of(&r), Exit::ChecksFailed, "{probe}");
-        let sample = r.failures.iter().find(|f| f.check.ends_with(probe)).unwrap();
-        assert!(sample.message.starts_with("accepted: answered 200"), "{}", sample.message);
+        let sample = r
+            .failures
+            .iter()
+            .find(|f| f.check.ends_with(probe))
+            .unwrap();
+        assert!(
+            sample.message.starts_with("accepted: answered 200"),
+            "{}",
+            sample.message
+        );
         // The forged token is a credential sent: it never reaches a sample.
         assert!(
             sample.request.contains("authorization: [REDACTED]"),
@@ -380,11 +406,27 @@ fn a_key_that_did_not_sign_the_token_sends_no_expired_probe() {
     // The login alone (its token is kept): no probe was sent.
     assert_eq!(r.overall().requests, 1);
     assert_eq!(violations(&r, Violation::AuthViolations), 0);
-    let check = r.checks.iter().find(|c| c.info.step.ends_with("expired token")).unwrap();
-    assert_eq!(check.stats.passes + check.stats.failures, 0, "never evaluated");
+    let check = r
+        .checks
+        .iter()
+        .find(|c| c.info.step.ends_with("expired token"))
+        .unwrap();
+    assert_eq!(
+        check.stats.passes + check.stats.failures,
+        0,
+        "never evaluated"
+    );
     let sample = &r.failures[0];
-    assert!(sample.message.contains("`key` did not sign"), "{}", sample.message);
-    assert!(!sample.message.contains("not-the-secret"), "{}", sample.message);
+    assert!(
+        sample.message.contains("`key` did not sign"),
+        "{}",
+        sample.message
+    );
+    assert!(
+        !sample.message.contains("not-the-secret"),
+        "{}",
+        sample.message
+    );
 }
 
 #[test]
@@ -455,7 +497,10 @@ path = "/api/orders"
 #[test]
 fn the_seed_presets_with_auth_probes_pass_and_catch_the_faults() {
     for preset in ["rodistaa", "logistics-ai"] {
-        let path = format!("{}/scenarios/presets/{preset}.toml", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/scenarios/presets/{preset}.toml",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let s = scenario::load(&path).unwrap_or_else(|d| panic!("{d}"));
         let has_probe = s
             .steps
@@ -485,6 +530,11 @@ fn the_seed_presets_with_auth_probes_pass_and_catch_the_faults() {
             CustomRegistry::new(),
             false,
         );
-        assert_eq!(violations(&r, Violation::AuthViolations), 3, "{preset}: {:#?}", r.failures);
+        assert_eq!(
+            violations(&r, Violation::AuthViolations),
+            3,
+            "{preset}: {:#?}",
+            r.failures
+        );
     }
 }

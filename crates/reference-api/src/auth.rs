@@ -330,7 +330,7 @@ impl FromRequestParts<AppState> for Caller {
             unix_now(),
             state.faults.auth_lax,
         )
-            .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+        .map_err(|e| ApiError::unauthorized(e.to_string()))?;
         let tenant = TenantId::from_name(&claims.tenant)
             .ok_or_else(|| ApiError::unauthorized("token names an unknown tenant"))?;
         Ok(Caller {
@@ -482,7 +482,18 @@ mod tests {
         assert!(verify(&foreign, 1_500, expired_ok).is_err());
         // A lax check still refuses what it was not told to let through.
         assert!(verify(&foreign, 3_000, foreign_ok).is_err());
-        assert!(verify("garbage", 0, Lax { expired: true, alg_none: true, foreign_key: true }).is_err());
+        assert!(
+            verify(
+                "garbage",
+                0,
+                Lax {
+                    expired: true,
+                    alg_none: true,
+                    foreign_key: true
+                }
+            )
+            .is_err()
+        );
     }
 
     #[test]

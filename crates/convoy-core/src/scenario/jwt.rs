@@ -81,8 +81,7 @@ impl Jwt {
 
     /// Whether `key` made this token's signature (for an HMAC algorithm).
     pub fn signed_by(&self, key: &[u8]) -> bool {
-        hmac_sign(self.alg(), key, self.signed.as_bytes())
-            .is_some_and(|s| s == self.signature)
+        hmac_sign(self.alg(), key, self.signed.as_bytes()).is_some_and(|s| s == self.signature)
     }
 
     /// The same claims, expired an hour ago (its `iat` and `nbf` moved back
@@ -232,10 +231,7 @@ mod tests {
             URL_SAFE_NO_PAD.encode([7u8; 256])
         );
         let jwt = Jwt::parse(&rs).unwrap();
-        assert_eq!(
-            jwt.expired(b"k"),
-            Err(JwtError::CannotSign("RS256".into()))
-        );
+        assert_eq!(jwt.expired(b"k"), Err(JwtError::CannotSign("RS256".into())));
         let foreign = Jwt::parse(&jwt.foreign_key()).unwrap();
         assert_eq!(foreign.signature.len(), 256);
         assert_ne!(foreign.signature, jwt.signature);
