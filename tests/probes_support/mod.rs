@@ -9,7 +9,8 @@
 //! Users: `alice` (tenant `acme`) and `bob` (tenant `globex`); HS256 secret
 //! [`SECRET`].
 
-#![allow(dead_code)] // Each test crate uses its own subset.
+#![allow(dead_code)]
+// Each test crate uses its own subset.
 // Handlers refuse with the response itself; its size costs nothing in a test
 // server.
 #![allow(clippy::result_large_err)]

@@ -459,6 +459,25 @@ mod tests {
     }
 
     #[test]
+    fn isolation_routes_take_either_form_and_refusals_either_name() {
+        let s = compile(
+            "[identities.other]\ntoken = \"t\"\n[vars]\nid = \"1\"\n[[step]]\nname = \"p\"\n[step.isolation]\nas = \"other\"\nresource = \"/o/{{ id }}\"\nroutes = [\"GET\", \"POST /accept\", { method = \"put\", path = \"/t/acme/o/{{ id }}\" }]\nexpect = [401]\nheaders = { X-Tenant = \"globex\" }\n",
+        )
+        .unwrap();
+        let Action::Isolation(iso) = &s.steps[0].action else {
+            panic!("an isolation step");
+        };
+        assert_eq!(iso.refused, [401]);
+        let routes: Vec<&str> = iso.probes.iter().map(|p| p.route.as_str()).collect();
+        assert_eq!(routes, ["GET", "POST /accept", "PUT /t/acme/o/{{ id }}"]);
+        assert_eq!(iso.probes[2].request.method, http::Method::PUT);
+        assert_eq!(iso.probes[1].request.headers[0].0.as_str(), "x-tenant");
+        let mut names = Vec::new();
+        s.steps[0].action.metric_names("p", &mut names);
+        assert_eq!(names[2], "p · PUT /t/acme/o/{{ id }}");
+    }
+
+    #[test]
     fn step_keys_are_listed_in_the_file_formats_order() {
         let d = compile("[[step]]\npath = \"/\"\nxyzzy = 1\n").unwrap_err();
         assert_eq!(

@@ -175,6 +175,17 @@ impl<S: StepTable> Compile<S> for Isolation {
                 },
             });
         }
+        if let Some(res) = &raw.resource
+            && raw
+                .routes
+                .get_ref()
+                .iter()
+                .all(|r| matches!(r.get_ref(), SpannedValue::Table(_)))
+        {
+            return Err(c
+                .err(res.span(), "`resource` is used by no route: each names its whole path")
+                .with_hint("remove `resource`, or write routes as \"METHOD\" or \"METHOD /suffix\" of it"));
+        }
         Ok(Isolation {
             identity,
             probes,
@@ -271,11 +282,6 @@ fn parse_route(
                         format!("invalid path {p:?}: it starts with '/' (relative to the base URL)"),
                     )
                     .with_hint(format!("write \"/{p}\"")));
-            }
-            if resource.is_some() {
-                return Err(c
-                    .err(r.span(), "a route with its own path takes no `resource`")
-                    .with_hint("write the whole path in the route, or use the \"METHOD /suffix\" form"));
             }
             Ok((
                 method.clone(),

@@ -11,7 +11,9 @@
 //!
 //! Kinds depend on the vocabulary (`model`, `template`, ...), on the
 //! compile and run contexts (`compile`, `step_run`, `kind`) and on `auth`;
-//! `replay` builds on `request`, `rls` on `sql`. The parse front-end and the
+//! `replay`, `isolation` and `auth_probe` build on `request` (their requests
+//! are rendered by its `prepare`, the common path of requests made as an
+//! identity), `rls` on `sql`. The parse front-end and the
 //! runner dispatch to kinds through [`Action`]; nothing here imports them.
 
 use std::collections::BTreeMap;
