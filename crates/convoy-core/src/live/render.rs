@@ -229,7 +229,7 @@ pub fn render(info: &RunInfo, figures: Option<&Figures>) -> String {
         w,
         "convoy_violations_total",
         "counter",
-        "Breaches of idempotency and tenant isolation.",
+        "Breaches of idempotency, tenant isolation and authentication.",
     );
     for v in Violation::ALL {
         let n = f.violations.get(&v).copied().unwrap_or(0);

@@ -43,13 +43,17 @@ pub enum Violation {
     IdempotencyViolations,
     /// Another tenant's identity could read, change or see a resource.
     TenantIsolationViolations,
+    /// A route served a request whose credentials should have been refused:
+    /// no token, an expired one, one signed by another key, `alg: none`.
+    AuthViolations,
 }
 
 impl Violation {
     /// Every kind, in report order.
-    pub const ALL: [Violation; 2] = [
+    pub const ALL: [Violation; 3] = [
         Violation::IdempotencyViolations,
         Violation::TenantIsolationViolations,
+        Violation::AuthViolations,
     ];
 
     /// The metric name used in reports and gates.
@@ -57,6 +61,7 @@ impl Violation {
         match self {
             Violation::IdempotencyViolations => "idempotency_violations",
             Violation::TenantIsolationViolations => "tenant_isolation_violations",
+            Violation::AuthViolations => "auth_violations",
         }
     }
 }

@@ -54,6 +54,13 @@ pub struct Request {
 }
 
 impl Request {
+    /// The step keys a request step reads (besides `name` and `think`):
+    /// all of them.
+    pub(crate) const STEP_KEYS: &'static [&'static str] = &[
+        "as", "method", "path", "query", "headers", "let", "json", "body", "status", "checks",
+        "capture",
+    ];
+
     /// Compiles `step` as a plain request (it has no kind table).
     pub(crate) fn compile_step<S: StepTable>(
         c: &Compiler<'_>,
@@ -408,17 +415,7 @@ pub(crate) fn compile(
     }
     let mut headers = Vec::new();
     for (k, v) in raw.headers {
-        let name: http::HeaderName = k
-            .get_ref()
-            .parse()
-            .map_err(|_| c.err(k.span(), format!("invalid header name {:?}", k.get_ref())))?;
-        let t = c.template(v)?;
-        if let Some(lit) = t.as_literal()
-            && http::HeaderValue::from_str(lit).is_err()
-        {
-            return Err(c.err(v.span(), format!("invalid header value for {}: HTTP cannot carry control characters or line breaks", k.get_ref())));
-        }
-        headers.push((name, t));
+        headers.push(header(c, k, v)?);
     }
     let mut lets = Vec::new();
     for (k, v) in raw.lets {
@@ -468,6 +465,32 @@ pub(crate) fn compile(
         checks,
         captures,
     })
+}
+
+/// Compiles one header `k = v` of a request: a valid name, and a value
+/// template whose fixed text HTTP can carry.
+pub(crate) fn header(
+    c: &Compiler<'_>,
+    k: &Spanned<String>,
+    v: &Spanned<String>,
+) -> Result<(http::HeaderName, Template), Diagnostic> {
+    let name: http::HeaderName = k
+        .get_ref()
+        .parse()
+        .map_err(|_| c.err(k.span(), format!("invalid header name {:?}", k.get_ref())))?;
+    let t = c.template(v)?;
+    if let Some(lit) = t.as_literal()
+        && http::HeaderValue::from_str(lit).is_err()
+    {
+        return Err(c.err(
+            v.span(),
+            format!(
+                "invalid header value for {}: HTTP cannot carry control characters or line breaks",
+                k.get_ref()
+            ),
+        ));
+    }
+    Ok((name, t))
 }
 
 /// Where a capture reads its value: a JSON pointer, or a table with one of
