@@ -13,9 +13,7 @@ use toml::Spanned;
 use crate::scenario::compile::Compiler;
 use crate::scenario::diagnostic::{Diagnostic, did_you_mean};
 use crate::scenario::json_pick::check_pointer_depth;
-use crate::scenario::model::{
-    Check, Comparison, Elements, Num, Predicate, Quantifier, Subject,
-};
+use crate::scenario::model::{Check, Comparison, Elements, Num, Predicate, Quantifier, Subject};
 use crate::scenario::source::SpannedValue;
 
 /// What a check looks at.
@@ -210,7 +208,11 @@ fn compile_whole(c: &Compiler<'_>, (k, v): &Entry<'_>) -> Result<Check, Diagnost
             Check {
                 label: format!(
                     "body {} {:?}",
-                    if negated { "does not contain" } else { "contains" },
+                    if negated {
+                        "does not contain"
+                    } else {
+                        "contains"
+                    },
                     s.get_ref()
                 ),
                 subject: Subject::Body,

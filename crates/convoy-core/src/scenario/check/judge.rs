@@ -40,7 +40,8 @@ pub(super) enum Want<'c> {
 impl<'c> Want<'c> {
     /// Renders what `p` expects.
     pub(super) fn of(p: &'c Predicate, ctx: &'c RenderCtx<'_>) -> Result<Self, String> {
-        let unset = |u: crate::scenario::template::Unset| format!("variable \"{}\" has no value", u.0);
+        let unset =
+            |u: crate::scenario::template::Unset| format!("variable \"{}\" has no value", u.0);
         Ok(match p {
             Predicate::Equals(t) => Want::Json(expected_json(t, ctx).map_err(unset)?),
             Predicate::Contains(t) => Want::Text(match t.as_literal() {
@@ -236,7 +237,10 @@ impl Num {
         if !s.bytes().any(|b| b.is_ascii_digit()) {
             return None;
         }
-        s.parse::<f64>().ok().filter(|f| f.is_finite()).map(Num::Float)
+        s.parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(Num::Float)
     }
 
     fn cmp(self, other: Num) -> Option<Ordering> {
@@ -273,7 +277,8 @@ impl Comparison {
             Comparison::Greater(b) => x.cmp(b) == Some(Greater),
             Comparison::AtLeast(b) => matches!(x.cmp(b), Some(Greater | Equal)),
             Comparison::Between(lo, hi) => {
-                matches!(x.cmp(lo), Some(Greater | Equal)) && matches!(x.cmp(hi), Some(Less | Equal))
+                matches!(x.cmp(lo), Some(Greater | Equal))
+                    && matches!(x.cmp(hi), Some(Less | Equal))
             }
         }
     }

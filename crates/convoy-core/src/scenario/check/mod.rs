@@ -147,3 +147,6 @@ impl From<RegexError> for String {
         e.message
     }
 }
+
+#[cfg(test)]
+mod tests;
