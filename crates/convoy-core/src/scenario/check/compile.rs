@@ -39,6 +39,10 @@ const PREDICATES: &[&str] = &[
 /// How the elements a wildcard selects are judged.
 const QUANTIFIERS: &[&str] = &["any", "all"];
 
+/// Every key a check may have, for the docs' test.
+#[cfg(test)]
+pub(super) const KEYS: [&[&str]; 4] = [SUBJECTS, WHOLE, PREDICATES, QUANTIFIERS];
+
 type Entry<'r> = (&'r Spanned<String>, &'r Spanned<SpannedValue>);
 
 /// Compiles one check table.

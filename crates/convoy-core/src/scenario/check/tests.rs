@@ -582,3 +582,39 @@ fn mistakes_are_refused_where_they_are_written() {
         }
     }
 }
+
+/// The Checks section of scenarios/README.md.
+fn documented() -> &'static str {
+    let readme = include_str!("../../../../../scenarios/README.md");
+    let start = readme.find("### Checks\n").expect("a Checks section");
+    let end = readme[start..]
+        .find("\n### ")
+        .map_or(readme.len(), |e| start + e);
+    &readme[start..end]
+}
+
+#[test]
+fn the_documented_example_compiles_and_every_key_is_documented() {
+    let section = documented();
+    let block = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("an example");
+    let s = parse::parse(
+        Path::new("README.md"),
+        &format!("[[step]]\npath = \"/x\"\n{block}"),
+        &NoEnv,
+    )
+    .unwrap_or_else(|d| panic!("{d}"));
+    let Action::Request(r) = &s.steps[0].action else {
+        panic!("a request step");
+    };
+    assert_eq!(r.checks.len(), 10);
+    for key in compile::KEYS.iter().flat_map(|k| k.iter()) {
+        assert!(
+            section.contains(&format!("`{key}")),
+            "{key} is not documented"
+        );
+    }
+}
