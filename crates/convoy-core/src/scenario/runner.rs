@@ -283,6 +283,7 @@ impl Workload for ScenarioWorkload {
                     tokens: vec![None; j.journey.identities.len()],
                 })
                 .collect(),
+            learnt: Default::default(),
         }
     }
 

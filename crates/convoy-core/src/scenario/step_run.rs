@@ -72,6 +72,8 @@ pub struct UserState {
     pub(crate) db: super::db::Connections,
     pub(crate) spare: Vec<Connection>,
     pub(crate) journeys: Vec<JourneyState>,
+    /// What this user's requests have already taught the run's secrets.
+    pub(crate) learnt: crate::redact::LearntMemo,
 }
 
 /// One step being run by one user.
@@ -137,7 +139,9 @@ impl StepRun<'_> {
         // What the request sends as credentials (a token, a captured
         // value in `X-Auth`, a query `access_token`) is a secret from now
         // on: the target may echo it anywhere. Known values cost a lookup.
-        self.shared.secrets.learn_request(&p.uri, &p.headers);
+        self.shared
+            .secrets
+            .learn_request_memo(&p.uri, &p.headers, &mut self.user.learnt);
         let sent = Instant::now();
         let res = self
             .client
