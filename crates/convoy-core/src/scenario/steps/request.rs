@@ -378,6 +378,7 @@ pub(crate) fn after_response(
 pub(crate) fn request_paths(r: &Request) -> JsonPaths {
     let checks = r.checks.iter().filter_map(|c| match &c.subject {
         Subject::Json(p) => Some(p.as_str()),
+        Subject::Elements(e) => Some(e.pointer.as_str()),
         _ => None,
     });
     let captures = r.captures.iter().filter_map(|c| match &c.source {
@@ -521,9 +522,9 @@ fn capture_source(c: &Compiler<'_>, v: &Spanned<toml::Value>) -> Result<CaptureS
                     .parse()
                     .map(CaptureSource::Header)
                     .map_err(|_| c.err(v.span(), format!("invalid header name {s:?}"))),
-                "regex" => regex_lite::Regex::new(s)
+                "regex" => check::regex(s)
                     .map(CaptureSource::Regex)
-                    .map_err(|e| c.err(v.span(), format!("invalid regular expression: {e}"))),
+                    .map_err(|e| c.err(v.span(), e)),
                 other => {
                     let d = c.err(v.span(), format!("unknown capture source \"{other}\""));
                     Err(match did_you_mean(other, ["json", "jsonpath", "header", "regex"]) {
