@@ -294,16 +294,17 @@ async fn probe(iso: &Isolation, ids: &IsolationIds, run: &mut StepRun<'_>) -> bo
         run.it.recorder.check(ids.hidden[i], hidden);
         if !(refused && hidden) {
             ok = false;
-            if discloses(&res, hidden) {
-                run.it
-                    .recorder
-                    .violation(Violation::TenantIsolationViolations, 1);
-            }
             let label = format!(
                 "tenant isolation {method}{}{suffix}",
                 if suffix.is_empty() { "" } else { " " }
             );
-            run.sample_exchange(&label, why, &p, &res);
+            if discloses(&res, hidden) {
+                let kind = Violation::TenantIsolationViolations;
+                run.it.recorder.violation(kind, 1);
+                run.sample_violation(kind, &label, why, &p, &res);
+            } else {
+                run.sample_exchange(&label, why, &p, &res);
+            }
         }
     }
     ok
