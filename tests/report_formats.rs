@@ -423,3 +423,23 @@ fn junit_skips_checks_that_were_never_evaluated() {
         }
     }
 }
+
+#[test]
+fn markdown_quotes_one_failure_example_of_each_kind() {
+    let mut r = showcase_with_gates();
+    let first = r.failures[0].clone();
+    for i in 0..40 {
+        let mut f = first.clone();
+        f.iteration = 100 + i;
+        r.failures.push(f);
+    }
+    let md = report::markdown::render(&r);
+    assert!(
+        md.contains("Failure examples (2 of 42 kept, one of each kind;"),
+        "{md}"
+    );
+    // The showcase's two kinds: its 5xx and its violation, once each.
+    assert_eq!(md.matches("(vu 3, iteration 7)").count(), 1);
+    assert!(!md.contains("iteration 100)"));
+    assert!(md.contains("tenant B read order 42 of tenant A"));
+}
