@@ -16,8 +16,8 @@
 //! that changes from run to run (no port, run id or count: those go to
 //! `system-out`), and they are unique in the document: when reports of
 //! separate journeys are put side by side (`convoy smoke`), a check they
-//! share (the login) is named with its journey ([`journeys`]), and
-//! anything still repeated with its ordinal ([`unique_names`]).
+//! share (the login) is named with its journey (`journeys`), and
+//! anything still repeated with its ordinal (`unique_names`).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
