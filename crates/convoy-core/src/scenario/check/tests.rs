@@ -68,6 +68,8 @@ fn run_with(
         vars: &s.initial,
         data: None,
         names: &s.slots,
+        ident: &[],
+        ident_names: &[],
     };
     r.checks
         .iter()

@@ -420,8 +420,9 @@ async fn probe(ap: &AuthProbe, ids: &AuthProbeIds, run: &mut StepRun<'_>) -> boo
             Answer::Refused => {}
             Answer::Accepted(why) => {
                 ok = false;
-                run.it.recorder.violation(Violation::AuthViolations, 1);
-                run.sample_exchange(&label, why, &prepared, &res);
+                let kind = Violation::AuthViolations;
+                run.it.recorder.violation(kind, 1);
+                run.sample_violation(kind, &label, why, &prepared, &res);
             }
             Answer::Inconclusive(why) => {
                 ok = false;

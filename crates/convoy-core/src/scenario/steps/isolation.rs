@@ -458,10 +458,9 @@ async fn probe(iso: &Isolation, ids: &IsolationIds, run: &mut StepRun<'_>) -> bo
             Answer::Refused => {}
             Answer::Disclosed(why) => {
                 ok = false;
-                run.it
-                    .recorder
-                    .violation(Violation::TenantIsolationViolations, 1);
-                run.sample_exchange(&label, why, &p, &res);
+                let kind = Violation::TenantIsolationViolations;
+                run.it.recorder.violation(kind, 1);
+                run.sample_violation(kind, &label, why, &p, &res);
             }
             Answer::Inconclusive(why) => {
                 ok = false;

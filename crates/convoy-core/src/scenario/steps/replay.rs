@@ -303,7 +303,8 @@ async fn replay(rp: &Replay, step_ids: &ReplayIds, run: &mut StepRun<'_>) -> boo
         // different ids. A replay that failed (5xx, refused, reset) or an
         // answer without an id fails the checks above and counts as an
         // error, not as a violation: it proves nothing about the key.
-        if proves_duplicate(&ids) {
+        let duplicate = proves_duplicate(&ids);
+        if duplicate {
             run.it
                 .recorder
                 .violation(Violation::IdempotencyViolations, 1);
@@ -319,7 +320,12 @@ async fn replay(rp: &Replay, step_ids: &ReplayIds, run: &mut StepRun<'_>) -> boo
             )
         };
         let last = &results.last().expect("non-empty").0;
-        run.sample_exchange("idempotent replay", why, &p, last);
+        if duplicate {
+            let kind = Violation::IdempotencyViolations;
+            run.sample_violation(kind, "idempotent replay", why, &p, last);
+        } else {
+            run.sample_exchange("idempotent replay", why, &p, last);
+        }
     }
     if let (Some(v), Some(vids)) = (&rp.verify, &step_ids.verify) {
         // The verify request is timed from when it is sent, and renews a
@@ -338,9 +344,15 @@ async fn replay(rp: &Replay, step_ids: &ReplayIds, run: &mut StepRun<'_>) -> boo
                     // it answered as expected with a JSON body its checks
                     // then disagree with; a failed listing is an error.
                     if status_ok && answered_json(&res, &v.status) {
-                        run.it
-                            .recorder
-                            .violation(Violation::IdempotencyViolations, 1);
+                        let kind = Violation::IdempotencyViolations;
+                        run.it.recorder.violation(kind, 1);
+                        run.sample_violation(
+                            kind,
+                            "single entry",
+                            "after the replays, the listing does not show a single entry".into(),
+                            &vp,
+                            &res,
+                        );
                     }
                 }
             }
