@@ -91,10 +91,16 @@ pub struct BenchArgs {
     /// Accept invalid TLS certificates.
     #[arg(long)]
     pub insecure: bool,
-    /// Allow load against this host (repeatable). Loopback is always
-    /// allowed; any other host must be named here.
-    #[arg(long = "allow-host")]
+    /// Allow load against this host (repeatable, or comma-separated in
+    /// CONVOY_ALLOW_HOST; a pasted URL counts as its host). Loopback is
+    /// always allowed; any other host must be named here.
+    #[arg(long = "allow-host", env = "CONVOY_ALLOW_HOST", value_delimiter = ',')]
     pub allow_hosts: Vec<String>,
+    /// SLA gate on the run, in `convoy run`'s language (repeatable), e.g.
+    /// 'p95 < 200ms', 'error_rate < 1%', 'rps >= 500'. A failed gate
+    /// exits 1. The request's step is named `METHOD /path`.
+    #[arg(short = 'g', long = "gate")]
+    pub gates: Vec<String>,
     /// Read at most this many bytes of each response body.
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
     pub max_body: usize,
@@ -328,6 +334,7 @@ fn read_body_file(path: &std::path::Path) -> Result<Vec<u8>, CliError> {
 
 pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     let mut plan = args.plan()?;
+    let gates = parse_gates(&args.gates)?;
     if let Some(path) = &args.output {
         super::run::check_output_file(path, "-o/--output")?;
     }
@@ -339,7 +346,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
         shard: args.shard.map(|s| s.to_string()).unwrap_or_default(),
         ..Default::default()
     };
-    let exporter = args.metrics.start(info, &[])?;
+    let exporter = args.metrics.start(info, &gates)?;
     plan.engine.live_snapshots = exporter.is_some();
     // Watched from before the preflight: a SIGTERM then ends the run at
     // once, with its (empty) partial report and exit 5.
@@ -362,6 +369,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     let mut meta = RunMeta::new("bench", &target);
     meta.shard = args.shard;
     let mut report = Report::new(&result, meta);
+    report.gates = crate::gate::evaluate(&gates, &report, None);
     report.scrub(&bench_secrets(&plan.request));
     if args.json {
         crate::out!("{}", report::json::render(&report));
@@ -377,22 +385,37 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     if let Some(e) = exporter {
         signals.linger(e, args.metrics.metrics_linger);
     }
-    Ok(
-        if report.stop_reason == crate::engine::StopReason::TargetDown {
-            crate::errln!("error: {}", target_down_note(&report.overall));
-            Exit::Aborted.into()
-        } else if let Some(note) = super::run::local_failure_note(&report) {
-            crate::errln!("error: {note}");
-            Exit::Usage.into()
-        } else if report.partial {
-            Exit::Interrupted.into()
-        } else if report.overall.never_reached() {
-            crate::errln!("error: target unreachable: no request got a response");
-            Exit::Aborted.into()
-        } else {
-            Exit::Pass.into()
-        },
-    )
+    // The same verdict as `convoy run`: a dead target, a local failure or
+    // an interruption first, then the gates (exit 1).
+    let code = super::run::exit_code(&report);
+    if report.stop_reason == crate::engine::StopReason::TargetDown {
+        crate::errln!("error: {}", target_down_note(&report.overall));
+    } else if let Some(note) = super::run::local_failure_note(&report) {
+        crate::errln!("error: {note}");
+    } else if !report.partial && report.overall.never_reached() {
+        crate::errln!("error: target unreachable: no request got a response");
+    }
+    Ok(code.into())
+}
+
+/// `-g/--gate` parsed; a gate against a baseline is refused: bench has no
+/// `--baseline`, so it could only fail.
+fn parse_gates(texts: &[String]) -> Result<Vec<crate::gate::Gate>, CliError> {
+    texts
+        .iter()
+        .map(|g| {
+            let gate = g
+                .parse::<crate::gate::Gate>()
+                .map_err(|e| CliError::usage(format!("invalid gate {g:?}: {e}")))?;
+            if gate.needs_baseline() {
+                return Err(CliError::usage(format!(
+                    "gate {g:?} compares with a baseline, which `convoy bench` does not take: \
+                     save the run with -o FILE and judge it with `convoy report FILE --gate ... --baseline BASE`"
+                )));
+            }
+            Ok(gate)
+        })
+        .collect()
 }
 
 /// What a bench request sends as credentials: the URL's user info, its
