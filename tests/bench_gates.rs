@@ -1,6 +1,7 @@
 //! `convoy bench -g/--gate`: the gate language of `convoy run`, judged on
 //! the bench run, exit 1 when a gate fails (a bench at 100 % errors used to
-//! exit 0), and `CONVOY_ALLOW_HOST` read by bench as by run.
+//! exit 0), `CONVOY_ALLOW_HOST` read by bench as by run, and
+//! `--metrics-addr` saying where it serves.
 
 use std::process::{Command, Output};
 
@@ -188,4 +189,22 @@ fn convoy_allow_host_allows_bench_load_as_it_does_for_run() {
         convoy::safety::check_target(&url, true, &allowed).is_ok(),
         "{allowed:?}"
     );
+}
+
+#[test]
+fn metrics_addr_says_where_the_metrics_are_served() {
+    let server = Server::answering(200);
+    let o = bench(&[&server.url(), "-n", "5", "--metrics-addr", "127.0.0.1:0"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let url = err
+        .lines()
+        .find_map(|l| l.strip_prefix("convoy: live metrics on "))
+        .unwrap_or_else(|| panic!("no metrics URL: {}", text(&o)));
+    let port: u16 = url
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|r| r.strip_suffix("/metrics"))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{url}"));
+    assert_ne!(port, 0, "the bound port, not the one asked for");
 }

@@ -214,8 +214,8 @@ fn the_images_run_as_a_numeric_non_root_user() {
         let last_stage = text.rsplit("\nFROM ").next().unwrap();
         let user = last_stage
             .lines()
-            .filter_map(|l| l.strip_prefix("USER "))
-            .last()
+            .rev()
+            .find_map(|l| l.strip_prefix("USER "))
             .unwrap_or_else(|| panic!("{}: no USER in the final stage", file.display()));
         let uid = user.split(':').next().unwrap();
         // Numeric, so Kubernetes' runAsNonRoot can verify it.

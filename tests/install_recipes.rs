@@ -271,8 +271,12 @@ fn assert_is_this_convoy(bin: &Path, origin: &str) {
     }
 }
 
-/// The GitHub recipes' install steps, with each workflow's environment.
-fn github_installs() -> Vec<(String, String, Vec<(String, String)>)> {
+/// Variables as (name, value) pairs.
+type Vars = Vec<(String, String)>;
+
+/// The GitHub recipes' install steps: (workflow file, script, the
+/// workflow's environment).
+fn github_installs() -> Vec<(String, String, Vars)> {
     let mut out = Vec::new();
     let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("ci/github"))
         .unwrap()

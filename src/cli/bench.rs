@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{CliError, Exit, signals};
+use super::{CliError, signals};
 use crate::bench::{self, BenchPlan, RequestSpec};
 use crate::engine::http::preflight;
 use crate::engine::{EngineOptions, RunControl, WatchPolicy};
@@ -464,6 +464,7 @@ fn target_down_note(o: &crate::report::StepReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::Exit;
     use clap::Parser;
 
     /// `convoy bench ARGS...` as clap reads it.

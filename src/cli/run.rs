@@ -146,6 +146,8 @@ impl MetricsOpts {
             gates: gates.to_vec(),
         })
         .map_err(|e| CliError::usage(e.to_string()))?;
+        // The port may have been 0: say where the metrics really are.
+        crate::errln!("convoy: live metrics on http://{}/metrics", exporter.addr());
         Ok(Some(exporter))
     }
 }
