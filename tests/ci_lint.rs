@@ -310,3 +310,36 @@ fn the_dockerignore_keeps_build_output_out_and_the_sources_in() {
         );
     }
 }
+
+#[test]
+fn every_recipe_and_shard_waits_for_its_target_before_the_load() {
+    // A run started before its target answers would exit 4 at once (and a
+    // shard's merge would then refuse): each waits, with a deadline.
+    let mut files = workflows();
+    files.retain(|p| p.starts_with(root().join("ci")));
+    files.push(root().join("ci/gitlab/convoy.gitlab-ci.yml"));
+    files.push(root().join("ci/k8s/shards-job.yaml"));
+    let mut commands = 0;
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap().replace("\\\n", " ");
+        for line in text.lines() {
+            let line = line.trim_start();
+            if line.starts_with('#') {
+                continue;
+            }
+            for start in ["convoy run ", "convoy smoke "] {
+                if let Some(at) = line.find(start) {
+                    commands += 1;
+                    assert!(
+                        line[at..].contains("--wait-healthy "),
+                        "{}: `{}` does not wait for its target",
+                        path.display(),
+                        &line[at..]
+                    );
+                }
+            }
+        }
+    }
+    // prelaunch, nightly, smoke on GitHub; the same three on GitLab; the shards.
+    assert_eq!(commands, 7);
+}
