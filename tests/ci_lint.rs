@@ -323,20 +323,19 @@ fn every_recipe_and_shard_waits_for_its_target_before_the_load() {
     for path in files {
         let text = std::fs::read_to_string(&path).unwrap().replace("\\\n", " ");
         for line in text.lines() {
+            // A command starts a script line (or a YAML list item).
             let line = line.trim_start();
-            if line.starts_with('#') {
-                continue;
-            }
-            for start in ["convoy run ", "convoy smoke "] {
-                if let Some(at) = line.find(start) {
-                    commands += 1;
-                    assert!(
-                        line[at..].contains("--wait-healthy "),
-                        "{}: `{}` does not wait for its target",
-                        path.display(),
-                        &line[at..]
-                    );
-                }
+            let line = line.strip_prefix("- ").unwrap_or(line);
+            if ["convoy run ", "convoy smoke "]
+                .iter()
+                .any(|c| line.starts_with(c))
+            {
+                commands += 1;
+                assert!(
+                    line.contains("--wait-healthy "),
+                    "{}: `{line}` does not wait for its target",
+                    path.display()
+                );
             }
         }
     }
