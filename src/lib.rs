@@ -16,6 +16,6 @@ pub mod cli;
 
 pub use convoy_core::{
     bench, engine, gate, live, metrics, plan, profile, progress, redact, report, rls, safety,
-    scenario, summary, units,
+    scenario, summary, target_url, units,
 };
 pub use reference_api as target;

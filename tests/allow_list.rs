@@ -97,7 +97,7 @@ fn every_builtin_scenario_and_preset_fits_the_smoke_allowance_by_both_commands()
     for names in sets {
         let scenarios = load(&names);
         for (command, bound) in [
-            ("smoke", smoke_bound(&scenarios)),
+            ("smoke", smoke_bound(&scenarios, 1)),
             ("run -p smoke", run_bound(&smoke, &scenarios)),
         ] {
             assert!(bound.is_smoke(), "{command} {names:?}: {bound}");
@@ -116,7 +116,7 @@ fn the_smoke_bound_really_bounds_what_convoy_smoke_sends() {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let bound = smoke_bound(&load(&names)).requests.unwrap();
+    let bound = smoke_bound(&load(&names), 1).requests.unwrap();
     assert!(sent > 0 && sent <= bound, "{sent} requests, bound {bound}");
 }
 

@@ -111,6 +111,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("redact", &[][..]),
         ("rls", &[][..]),
         ("safety", &[][..]),
+        ("target_url", &[][..]),
         ("units", &[][..]),
         ("summary", &["metrics"][..]),
         ("engine", &["metrics", "plan"][..]),
@@ -119,7 +120,15 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("gate", &["metrics", "rls", "summary", "units"][..]),
         (
             "scenario",
-            &["engine", "gate", "metrics", "plan", "redact", "rls"][..],
+            &[
+                "engine",
+                "gate",
+                "metrics",
+                "plan",
+                "redact",
+                "rls",
+                "target_url",
+            ][..],
         ),
         // Reports are scrubbed of the run's secrets before they are written.
         (

@@ -20,6 +20,7 @@ use std::process::{Command, Output, Stdio};
 use convoy::engine::{StepKind, StopReason};
 use convoy::metrics::{ErrorCause, Violation};
 use convoy::plan::{LoadModel, OpenModel, Ramp};
+use convoy::report::TargetSource;
 use convoy::report::compare::{Change, Figure};
 use convoy::target::{self, Fault, TargetConfig};
 use serde_json::Value;
@@ -390,6 +391,21 @@ fn every_change() -> Vec<Change> {
     all
 }
 
+fn every_target_source() -> Vec<Option<TargetSource>> {
+    let all = vec![
+        None,
+        Some(TargetSource::Flag),
+        Some(TargetSource::BaseUrl),
+        Some(TargetSource::Builtin),
+    ];
+    for s in all.iter().flatten() {
+        match s {
+            TargetSource::Flag | TargetSource::BaseUrl | TargetSource::Builtin => {}
+        }
+    }
+    all
+}
+
 fn every_step_kind() -> Vec<StepKind> {
     let all = vec![StepKind::Request, StepKind::Journey];
     for k in &all {
@@ -443,6 +459,12 @@ fn every_value_the_rust_types_can_write_is_in_the_schema() {
         kinds.steps.push(s);
     }
     push("every step kind".into(), &kinds);
+
+    for source in every_target_source() {
+        let mut r = base.clone();
+        r.target_source = source;
+        push(format!("target_source {source:?}"), &r);
+    }
 
     let mut violations = base.clone();
     for v in Violation::ALL {

@@ -533,7 +533,7 @@ fn a_truncated_body_fails_the_journeys_checks() {
     let login = bad
         .checks
         .iter()
-        .find(|c| c.info.name == "login answers 2xx with a token")
+        .find(|c| c.info.name == "login as admin answers 2xx with a token")
         .unwrap();
     assert_eq!(login.stats.failures, 2, "{:#?}", bad.failures);
     let completed = bad

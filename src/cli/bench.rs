@@ -385,17 +385,17 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     if let Some(e) = exporter {
         signals.linger(e, args.metrics.metrics_linger);
     }
-    // The same verdict as `convoy run`: a dead target, a local failure or
-    // an interruption first, then the gates (exit 1).
-    let code = super::run::exit_code(&report);
-    if report.stop_reason == crate::engine::StopReason::TargetDown {
+    // The rule every command applies (`exit.rs`): what stopped it from
+    // measuring first, then the -g gates (exit 1); bench has no checks.
+    let outcome = super::exit::Outcome::of(&report);
+    if outcome.target_down {
         crate::errln!("error: {}", target_down_note(&report.overall));
-    } else if let Some(note) = super::run::local_failure_note(&report) {
+    } else if let Some(note) = super::exit::local_failure_note(&report) {
         crate::errln!("error: {note}");
-    } else if !report.partial && report.overall.never_reached() {
+    } else if outcome.never_reached && !outcome.interrupted {
         crate::errln!("error: target unreachable: no request got a response");
     }
-    Ok(code.into())
+    Ok(outcome.exit().into())
 }
 
 /// `-g/--gate` parsed; a gate against a baseline is refused: bench has no

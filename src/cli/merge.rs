@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::report::read_path;
-use super::{CliError, Exit, run};
+use super::{CliError, Exit};
 use crate::gate::{self, Gate};
 use crate::report::{self, artifacts, merge};
 
@@ -75,7 +75,10 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     }
     if let Some(dir) = &args.out {
         artifacts::write_all(&merged, dir).map_err(|e| {
-            CliError::aborted(format!("cannot write reports to {}: {e}", dir.display()))
+            CliError::usage(format!(
+                "cannot write reports to {}: {e} (a local error)",
+                dir.display()
+            ))
         })?;
     }
     if args.json {
@@ -93,15 +96,23 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             crate::outln!("reports: {}", dir.display());
         }
     }
-    let code: Exit = run::exit_code(&merged);
+    let code: Exit = super::exit::exit_code(&merged);
     Ok(code.into())
 }
 
 fn write(path: &Path, merged: &report::Report) -> Result<(), CliError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| CliError::aborted(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            CliError::usage(format!(
+                "cannot create {}: {e} (a local error)",
+                dir.display()
+            ))
+        })?;
     }
-    artifacts::write_atomic(path, report::json::render(merged).as_bytes())
-        .map_err(|e| CliError::aborted(format!("cannot write {}: {e}", path.display())))
+    artifacts::write_atomic(path, report::json::render(merged).as_bytes()).map_err(|e| {
+        CliError::usage(format!(
+            "cannot write {}: {e} (a local error)",
+            path.display()
+        ))
+    })
 }

@@ -8,18 +8,20 @@
 //! |---|---|
 //! | 0 | the run passed |
 //! | 1 | SLA gates failed (or one was lost early: `--abort-on-fail`) |
-//! | 2 | checks failed |
+//! | 2 | checks failed or violations were counted |
 //! | 3 | configuration or usage error, or a local error (convoy's own environment) |
 //! | 4 | run aborted: target unreachable or died, or another runtime failure |
 //! | 5 | interrupted (Ctrl-C, SIGTERM): a partial report was written |
 //!
-//! How signals stop a run, and within what bound: `signals.rs`.
+//! When several happen at once, one rule picks the code for every command:
+//! `exit.rs`. How signals stop a run, and within what bound: `signals.rs`.
 
 pub mod baseline;
 pub mod bench;
 pub mod compare;
 pub mod completions;
 pub mod console;
+pub mod exit;
 pub mod man;
 pub mod merge;
 pub mod report;
@@ -27,6 +29,7 @@ pub mod run;
 mod signals;
 pub mod smoke;
 pub mod target;
+pub mod target_opts;
 
 use std::process::ExitCode;
 
@@ -89,13 +92,20 @@ impl CliError {
 const AFTER_HELP: &str = "\
 Exit codes:
   0  passed
-  1  SLA gates failed (or one was lost early under --abort-on-fail)
-  2  checks failed
+  1  SLA gates failed, or a regression against --baseline (or a gate was lost
+     early under --abort-on-fail)
+  2  checks failed or violations were counted
   3  configuration or usage error, or a local error (convoy's own environment:
      an unwritable output path, a full disk, out of file descriptors, more
      connections than `ulimit -n` and memory allow)
   4  run aborted: target unreachable or died
   5  interrupted (Ctrl-C, SIGTERM); a partial report was written
+
+When several happen at once (run, smoke, bench, merge, report --gate), the
+code is the first of: 4 target died mid-run, 3 local error, 1 stopped by
+--abort-on-fail, 5 interrupted, 4 no request reached the target, 2 checks or
+violations, 1 gates or regression, 0 passed. What stopped the run from
+measuring comes first, then wrong answers, then slow ones.
 
 Stopping: the first Ctrl-C lets requests in flight finish (--graceful-stop),
 a SIGTERM gives them at most 3s, so the partial report is written well within
@@ -114,10 +124,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run journeys under a load profile and gate on its SLA (no --target:
-    /// the built-in reference API).
+    /// Run journeys under a load profile and gate on its SLA (no --target
+    /// and no base_url: the built-in reference API).
     Run(Box<run::RunArgs>),
-    /// Post-deploy gate: every journey once, check by check.
+    /// Post-deploy gate: every journey once (or --iterations N times), check
+    /// by check, gated like a run.
     Smoke(Box<smoke::SmokeArgs>),
     /// Hammer one URL, like oha or hey, with exact percentiles.
     Bench(Box<bench::BenchArgs>),

@@ -11,6 +11,7 @@ use crate::report::{self, Format, artifacts};
 
 /// Arguments of `convoy report`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = super::AFTER_HELP)]
 pub struct Args {
     /// A saved report.json, or a run directory holding one.
     #[arg(value_name = "FILE")]
@@ -22,7 +23,9 @@ pub struct Args {
     #[arg(long, short, value_name = "OUT")]
     pub output: Option<PathBuf>,
     /// Judge the report against this SLA gate (repeatable), replacing the
-    /// gates stored in it; exit 1 if any fails. E.g. 'p95 < 500ms'.
+    /// gates stored in it, and exit by the rule every run follows (a failed
+    /// gate: 1; failed checks or violations in the report: 2; ...). E.g.
+    /// 'p95 < 500ms'. Without it, the report is only rendered (exit 0).
     #[arg(long = "gate", value_name = "EXPR")]
     pub gates: Vec<Gate>,
     /// The baseline report for relative gates ('p95 <= baseline * 1.10').
@@ -42,9 +45,8 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let mut exit = Exit::Pass;
     if !args.gates.is_empty() {
         report.gates = gate::evaluate(&args.gates, &report, baseline.as_ref());
-        if !gate::all_passed(&report.gates) {
-            exit = Exit::GatesFailed;
-        }
+        // Judged as the run itself was: the same rule, on what it recorded.
+        exit = super::exit::exit_code(&report);
     }
     emit(&report::render(&report, args.format), args.output.as_ref())?;
     Ok(exit.into())

@@ -1,6 +1,7 @@
 //! `convoy run [SCENARIO…] --profile NAME [--target URL]`: journeys under
-//! load, gated by the profile's SLA. Without `--target`, the built-in
-//! reference API is started in process on an ephemeral loopback port.
+//! load, gated by the profile's SLA. The target is `--target`, else the
+//! scenarios' `base_url`, else the built-in reference API started in
+//! process on an ephemeral loopback port (`target_opts.rs`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,109 +9,19 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{CliError, Exit, signals};
+pub use super::exit::exit_code;
+use super::exit::local_failure_note;
+pub use super::target_opts::TargetOpts;
+use super::{CliError, signals};
 use crate::engine::http::preflight;
 use crate::engine::{EngineOptions, RunControl, StopReason, WatchPolicy};
 use crate::gate::{self, Gate, Metric};
 use crate::live::{self, Exporter, ExporterConfig, RunInfo};
-use crate::plan::{HttpOptions, HttpVersion, LoadModel, Shard, parse_duration};
+use crate::plan::{LoadModel, Shard, parse_duration};
 use crate::progress::Progress;
 use crate::redact::redact_url;
 use crate::report::{self, Report, RunMeta};
 use crate::scenario::{self, CustomRegistry, Scenario, ScenarioWorkload};
-use crate::target::{self, RunningTarget, TargetConfig};
-
-/// Options shared by `run` and `smoke`: where, and how to talk to it.
-#[derive(Debug, clap::Args)]
-pub struct TargetOpts {
-    /// Base URL of the API under test. Without it, the built-in reference
-    /// API is started on a loopback port and tested.
-    #[arg(long, env = "CONVOY_TARGET")]
-    pub target: Option<String>,
-    /// Time allowed for one whole request.
-    #[arg(long, value_parser = parse_duration, default_value = "30s")]
-    pub timeout: Duration,
-    /// Time allowed to connect.
-    #[arg(long, value_parser = parse_duration, default_value = "5s")]
-    pub connect_timeout: Duration,
-    /// HTTP version.
-    #[arg(long = "http", default_value = "1.1", value_parser = super::http_version_parser())]
-    pub http_version: HttpVersion,
-    /// Accept invalid TLS certificates.
-    #[arg(long)]
-    pub insecure: bool,
-    /// Allow a load heavier than smoke against this host (repeatable, or
-    /// comma-separated in CONVOY_ALLOW_HOST; a pasted URL counts as its
-    /// host). Loopback is always allowed; any other host must be named here,
-    /// so a production system is never loaded by mistake.
-    #[arg(long = "allow-host", env = "CONVOY_ALLOW_HOST", value_delimiter = ',')]
-    pub allow_hosts: Vec<String>,
-}
-
-impl TargetOpts {
-    /// Refuses timeouts no request could meet.
-    pub(crate) fn validate(&self) -> Result<(), CliError> {
-        if self.timeout.is_zero() {
-            return Err(CliError::usage(
-                "--timeout must be above 0: every request would time out",
-            ));
-        }
-        if self.connect_timeout.is_zero() {
-            return Err(CliError::usage(
-                "--connect-timeout must be above 0: no connection could be made",
-            ));
-        }
-        Ok(())
-    }
-
-    pub(crate) fn http(&self) -> HttpOptions {
-        HttpOptions {
-            connect_timeout: self.connect_timeout,
-            timeout: self.timeout,
-            version: self.http_version,
-            insecure: self.insecure,
-            ..HttpOptions::default()
-        }
-    }
-
-    /// The target URL, starting the embedded reference API when none was
-    /// given (the returned guard keeps it running).
-    pub(crate) fn resolve(
-        &self,
-        quiet: bool,
-    ) -> Result<(url::Url, Option<RunningTarget>), CliError> {
-        match &self.target {
-            Some(t) => {
-                let url: url::Url = t.parse().map_err(|e| {
-                    let t = crate::redact::redact_typed(t);
-                    CliError::usage(format!("invalid --target {t:?}: {e}"))
-                })?;
-                if !matches!(url.scheme(), "http" | "https") {
-                    return Err(CliError::usage(format!(
-                        "invalid --target {:?}: the scheme must be http or https",
-                        crate::redact::redact_typed(t)
-                    )));
-                }
-                Ok((url, None))
-            }
-            None => {
-                let running = target::spawn(TargetConfig::default()).map_err(|e| {
-                    CliError::aborted(format!("cannot start the reference target: {e}"))
-                })?;
-                let url: url::Url = running
-                    .base_url()
-                    .parse()
-                    .expect("the target's URL is valid");
-                if !quiet {
-                    crate::errln!(
-                        "convoy: no --target given: testing the built-in reference API at {url}"
-                    );
-                }
-                Ok((url, Some(running)))
-            }
-        }
-    }
-}
 
 /// Live Prometheus metrics, shared by `run` and `bench`.
 #[derive(Debug, clap::Args)]
@@ -283,7 +194,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         check_writable(&reports_dir(args.out.as_deref()))?;
     }
 
-    let (url, embedded) = args.target.resolve(args.quiet || args.json)?;
+    let super::target_opts::Resolved {
+        url,
+        source,
+        embedded,
+    } = args.target.resolve(&scenarios, args.quiet || args.json)?;
     let bound = crate::profile::run_bound(&profile.model, &scenarios);
     crate::safety::check_load(&url, &bound, &args.target.allow_hosts)
         .map_err(|e| CliError::usage(e.to_string()))?;
@@ -382,6 +297,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     }
 
     let mut meta = RunMeta::new("run", &redact_url(&url));
+    meta.target_source = Some(source);
     meta.scenario = Some(names.join(", "));
     meta.profile = Some(profile.name.clone());
     meta.shard = args.shard;
@@ -639,54 +555,5 @@ pub(crate) fn finish(
             }
             Ok(exit_code(report).into())
         }
-    }
-}
-
-/// What to say when convoy's own machine failed requests (cause `local`:
-/// out of file descriptors): a local error, with how to fix it.
-pub(crate) fn local_failure_note(report: &Report) -> Option<String> {
-    let n = report
-        .overall
-        .error_counts
-        .get(&crate::metrics::ErrorCause::Local)
-        .copied()
-        .filter(|n| *n > 0)?;
-    let limit = crate::engine::limits::open_files()
-        .map_or_else(String::new, |l| format!(" (the limit is {l})"));
-    Some(format!(
-        "convoy ran out of file descriptors or socket buffers on this machine: {n} requests \
-         could not open a connection (errors of cause `local`). This is convoy's own \
-         environment, not the target: raise the open-file limit{limit} with `ulimit -n`, or use \
-         fewer connections or users"
-    ))
-}
-
-/// The documented exit code of a finished run.
-pub fn exit_code(report: &Report) -> Exit {
-    if report.stop_reason == StopReason::TargetDown {
-        Exit::Aborted
-    } else if local_failure_note(report).is_some() {
-        // convoy's own machine failed requests: whatever else the run shows
-        // is measured with a broken harness.
-        Exit::Usage
-    } else if report.stop_reason == StopReason::AbortedByGate {
-        // Stopped because a gate was already lost: a failed gate, whatever
-        // else the part that ran shows.
-        Exit::GatesFailed
-    } else if report.partial {
-        Exit::Interrupted
-    } else if report.overall.never_reached() {
-        Exit::Aborted
-    } else if report.check_failures() > 0 {
-        Exit::ChecksFailed
-    } else if !gate::all_passed(&report.gates)
-        || report
-            .comparison
-            .as_ref()
-            .is_some_and(|c| c.has_regressions())
-    {
-        Exit::GatesFailed
-    } else {
-        Exit::Pass
     }
 }

@@ -1,8 +1,19 @@
 //! `convoy smoke [SCENARIO…] [--target URL]`: the post-deploy gate. Every
-//! journey runs once; each check is listed pass or fail; any failure exits
-//! non-zero. `--wait-healthy 60s` polls the health endpoint first, so the
-//! gate can run right after a deploy starts.
+//! journey runs once (or `--iterations N` times, to catch a fault that
+//! shows some of the time); each check is listed pass or fail, a failed
+//! one with the start of the answer that failed it; the run is gated by
+//! `checks == 100%`, the scenarios' `gates` and `-g/--gate`, and exits by
+//! the rule every command follows (`exit.rs`). `--wait-healthy 60s` polls
+//! the health endpoint first, so the gate can run right after a deploy
+//! starts.
+//!
+//! Each journey runs as a workload of its own (so `--fail-fast` can stop
+//! between journeys), named as `convoy run` names the same journeys
+//! together: a step name two journeys share is qualified with the
+//! journey's, and the login metric and each identity's login check are one
+//! row however many journeys log in.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -17,10 +28,23 @@ use super::{CliError, Exit};
 use crate::engine::http::preflight;
 use crate::engine::{EngineOptions, RunControl, RunResult, StopReason, WatchPolicy};
 use crate::gate::{self, Gate};
-use crate::plan::parse_duration;
-use crate::redact::redact_url;
+use crate::plan::{LoadModel, parse_duration};
+use crate::redact::{Secrets, redact_url};
 use crate::report::{self, Report, RunMeta};
+use crate::scenario::runner::{LOGIN_METRIC, RunNames};
 use crate::scenario::{CustomRegistry, ScenarioWorkload};
+use crate::target_url::TargetUrl;
+
+/// The gate every smoke has: every check passed.
+const CHECKS_GATE: &str = "checks == 100%";
+
+/// How much of a failed answer's body the listing shows; the reports keep
+/// more (2 KiB), redacted the same way.
+const BODY_PREVIEW_CHARS: usize = 240;
+
+/// How many failure examples the listing shows per journey; the reports
+/// keep the first 20 of the run.
+const SHOWN_FAILURES: usize = 5;
 
 /// Arguments of `convoy smoke`.
 #[derive(Debug, clap::Args)]
@@ -30,10 +54,21 @@ pub struct SmokeArgs {
     pub scenarios: Vec<String>,
     #[command(flatten)]
     pub target: TargetOpts,
+    /// Run every journey this many times, one after another, to catch a
+    /// fault that shows some of the time. The smoke allowance (500
+    /// requests to a host that is not loopback or --allow-host'ed) counts
+    /// every repetition.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub iterations: u64,
+    /// Extra SLA gate, e.g. 'p95 < 200ms' (repeatable); besides
+    /// `checks == 100%` and the scenarios' own `gates`.
+    #[arg(short, long = "gate", value_name = "EXPR")]
+    pub gates: Vec<String>,
     /// Poll the health endpoint until it answers 200, for at most this long.
     #[arg(long, value_parser = parse_duration)]
     pub wait_healthy: Option<Duration>,
-    /// The health endpoint polled by --wait-healthy.
+    /// The health endpoint polled by --wait-healthy, joined to the target
+    /// as a step's path is (`--target https://h/api`: /api/health).
     #[arg(long, default_value = "/health")]
     pub health_path: String,
     /// Stop at the first journey that fails.
@@ -51,25 +86,66 @@ pub struct SmokeArgs {
     /// Print the JSON report on stdout instead of the listing.
     #[arg(long)]
     pub json: bool,
-    /// Print only failures.
+    /// Print only failures (and the summary).
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// The gates of a smoke: `checks == 100%`, the scenarios' own, then the
+/// command line's, each once.
+fn smoke_gates(
+    scenarios: &[crate::scenario::Scenario],
+    extra: &[String],
+) -> Result<Vec<Gate>, CliError> {
+    let mut texts: Vec<String> = vec![CHECKS_GATE.to_string()];
+    for g in scenarios.iter().flat_map(|s| s.gates.iter()).chain(extra) {
+        if !texts.iter().any(|t| t.trim() == g.trim()) {
+            texts.push(g.clone());
+        }
+    }
+    let gates: Vec<Gate> = texts
+        .iter()
+        .map(|g| {
+            g.parse::<Gate>()
+                .map_err(|e| CliError::usage(format!("invalid gate {g:?}: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    if let Some(g) = gates.iter().find(|g| g.needs_baseline()) {
+        return Err(CliError::usage(format!(
+            "gate {:?} compares with a baseline, which convoy smoke has none of: use it with \
+             convoy run --baseline FILE",
+            g.expression
+        )));
+    }
+    Ok(gates)
 }
 
 /// Runs `convoy smoke`.
 pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
     args.target.validate()?;
+    if args.iterations == 0 {
+        return Err(CliError::usage(
+            "--iterations must be at least 1: every journey runs that many times",
+        ));
+    }
     let scenarios = load_scenarios(&args.scenarios)?;
+    let gates = smoke_gates(&scenarios, &args.gates)?;
+    let names = RunNames::of(&scenarios).map_err(CliError::usage)?;
     if !args.no_reports {
         check_writable(&reports_dir(args.out.as_deref()))?;
     }
     if let Some(path) = &args.junit {
         check_output_file(path, "--junit")?;
     }
-    let (url, _embedded) = args.target.resolve(args.quiet || args.json)?;
+    let super::target_opts::Resolved {
+        url,
+        source,
+        embedded: _embedded,
+    } = args.target.resolve(&scenarios, args.quiet || args.json)?;
+    // Before any request, the health poll's included: the repetitions count.
     crate::safety::check_load(
         &url,
-        &crate::profile::smoke_bound(&scenarios),
+        &crate::profile::smoke_bound(&scenarios, args.iterations),
         &args.target.allow_hosts,
     )
     .map_err(|e| CliError::usage(e.to_string()))?;
@@ -82,23 +158,32 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
         signals.set_phase(Phase::Load);
     }
     preflight(&url, http.connect_timeout).map_err(super::run::preflight_failed)?;
-    let model = crate::profile::builtin("smoke")
-        .expect("smoke is built in")
-        .model;
-    let names: Vec<String> = scenarios.iter().map(|s| s.name.clone()).collect();
+    // One user: the journeys run one after another, each its iterations.
+    let model = LoadModel::closed(1, args.iterations);
+    let journey_names: Vec<String> = scenarios.iter().map(|s| s.name.clone()).collect();
     // One secret set for every journey: the first journey's output is
     // scrubbed of the last one's passwords too.
-    let secrets = crate::redact::Secrets::new();
+    let secrets = Secrets::new();
     for s in &scenarios {
         secrets.extend(&s.secrets);
     }
+    let mut listing = Listing {
+        quiet: args.quiet,
+        iterations: args.iterations,
+        logins_shown: HashSet::new(),
+    };
     let mut results = Vec::new();
     for s in scenarios {
         let name = s.name.clone();
-        let workload =
-            ScenarioWorkload::new(vec![s], Some(&url), http.clone(), CustomRegistry::new())
-                .map_err(CliError::usage)?
-                .with_secrets(&secrets);
+        let workload = ScenarioWorkload::named(
+            vec![s],
+            &names,
+            Some(&url),
+            http.clone(),
+            CustomRegistry::new(),
+        )
+        .map_err(CliError::usage)?
+        .with_secrets(&secrets);
         let options = EngineOptions {
             workers: 1,
             graceful_stop: Duration::from_secs(30),
@@ -112,7 +197,7 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
             .map_err(super::run::engine_failed)?;
         let failed = r.check_failures() > 0;
         if !args.json {
-            print_listing(&name, &r, args.quiet, &secrets);
+            listing.print(&name, &r, &secrets);
         }
         results.push(r);
         if (failed && args.fail_fast) || control.is_stopping() {
@@ -121,10 +206,10 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
     }
     let result = concat(results);
     let mut meta = RunMeta::new("smoke", &redact_url(&url));
-    meta.scenario = Some(names.join(", "));
+    meta.target_source = Some(source);
+    meta.scenario = Some(journey_names.join(", "));
     meta.profile = Some("smoke".into());
     let mut report = Report::new(&result, meta);
-    let gates: Vec<Gate> = vec!["checks == 100%".parse().expect("a valid gate")];
     report.gates = gate::evaluate(&gates, &report, None);
     report.scrub(&secrets);
     // The summary first: a JUnit file that cannot be written (a full disk)
@@ -139,38 +224,116 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
     code
 }
 
-fn print_listing(journey: &str, r: &RunResult, quiet: bool, secrets: &crate::redact::Secrets) {
-    let failed = r.check_failures();
-    if !quiet || failed > 0 {
-        crate::outln!("{} {journey}", if failed == 0 { "PASS" } else { "FAIL" });
-    }
-    for c in &r.checks {
-        let ok = c.stats.failures == 0;
-        if quiet && ok {
-            continue;
+/// The check-by-check listing, journey after journey.
+struct Listing {
+    quiet: bool,
+    iterations: u64,
+    /// Login checks already shown passing: each identity's login is listed
+    /// once, however many journeys log in as it (again only if it fails).
+    logins_shown: HashSet<String>,
+}
+
+impl Listing {
+    fn print(&mut self, journey: &str, r: &RunResult, secrets: &Secrets) {
+        let failed = r.check_failures();
+        if !self.quiet || failed > 0 {
+            crate::outln!("{} {journey}", if failed == 0 { "PASS" } else { "FAIL" });
         }
-        let evaluated = c.stats.passes + c.stats.failures > 0;
-        let mark = match (ok, evaluated) {
-            (true, true) => "  ok  ",
-            (true, false) => "  --  ",
-            (false, _) => "  FAIL",
-        };
-        let line = format!("{} · {}", c.info.step, c.info.name);
-        crate::outln!("{mark} {}", secrets.scrub(&line));
-    }
-    for f in &r.failures {
-        let line = format!("{} · {}: {}", f.step, f.check, f.message);
-        crate::outln!("         {}", secrets.scrub(&line));
+        for c in &r.checks {
+            let ok = c.stats.failures == 0;
+            if self.quiet && ok {
+                continue;
+            }
+            if c.info.step == LOGIN_METRIC {
+                let evaluated = c.stats.passes + c.stats.failures > 0;
+                // A login this journey did not make, or one shown already.
+                if ok && (!evaluated || !self.logins_shown.insert(c.info.name.clone())) {
+                    continue;
+                }
+            }
+            let evaluated = c.stats.passes + c.stats.failures > 0;
+            let mark = match (ok, evaluated) {
+                (true, true) => "  ok  ",
+                (true, false) => "  --  ",
+                (false, _) => "  FAIL",
+            };
+            let mut line = format!("{} · {}", c.info.step, c.info.name);
+            if !ok && self.iterations > 1 {
+                line += &format!(
+                    " (failed {} of {})",
+                    c.stats.failures,
+                    c.stats.failures + c.stats.passes
+                );
+            }
+            crate::outln!("{mark} {}", secrets.scrub(&line));
+        }
+        // One example of each failure (a repeated smoke fails alike many
+        // times), the first few of them.
+        let mut seen = HashSet::new();
+        let distinct: Vec<_> = r
+            .failures
+            .iter()
+            .filter(|f| seen.insert((&f.step, &f.check, &f.message)))
+            .collect();
+        for f in distinct.iter().take(SHOWN_FAILURES) {
+            let line = format!("{} · {}: {}", f.step, f.check, f.message);
+            crate::outln!("         {}", secrets.scrub(&line));
+            if let Some(answer) = answer_preview(&f.response) {
+                crate::outln!("           answer: {}", secrets.scrub(&answer));
+            }
+        }
+        if r.failures.len() > SHOWN_FAILURES.min(distinct.len()) {
+            crate::outln!(
+                "         … {} failure examples in all, in the reports",
+                r.failures.len()
+            );
+        }
     }
 }
 
-/// One result holding every journey's steps and checks side by side.
+/// The status line and the start of the body of a failure sample's answer
+/// (already redacted when it was kept), on one line: `HTTP 400 ·
+/// {"error":"missing tenant header"}`. `None` when there was no answer
+/// (the message says why).
+fn answer_preview(response: &str) -> Option<String> {
+    let status = response.lines().next().filter(|l| l.starts_with("HTTP "))?;
+    let body = response
+        .split_once("\n\n")
+        .map(|(_, b)| b.trim())
+        .unwrap_or("");
+    if body.is_empty() {
+        return Some(format!("{status} (empty body)"));
+    }
+    let flat: String = body
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let mut shown: String = flat.chars().take(BODY_PREVIEW_CHARS).collect();
+    if flat.chars().count() > BODY_PREVIEW_CHARS {
+        shown.push('…');
+    }
+    Some(format!("{status} · {shown}"))
+}
+
+/// One result holding every journey's steps and checks side by side. A
+/// metric or check two journeys share by name (the login metric, an
+/// identity's login check) is one row, its measurements added.
 fn concat(results: Vec<RunResult>) -> RunResult {
     let mut it = results.into_iter();
     let mut all = it.next().expect("at least one scenario ran");
     for r in it {
-        all.steps.extend(r.steps);
-        all.checks.extend(r.checks);
+        for st in r.steps {
+            match all.steps.iter_mut().find(|s| s.info == st.info) {
+                Some(s) => s.stats.merge(&st.stats),
+                None => all.steps.push(st),
+            }
+        }
+        for c in r.checks {
+            match all.checks.iter_mut().find(|x| x.info == c.info) {
+                Some(x) => x.stats.merge(&c.stats),
+                None => all.checks.push(c),
+            }
+        }
         all.iterations += r.iterations;
         all.dropped += r.dropped;
         all.interrupted += r.interrupted;
@@ -190,8 +353,9 @@ fn concat(results: Vec<RunResult>) -> RunResult {
     all
 }
 
-/// Polls `path` until it answers 200 or `limit` passes; a signal stops
-/// the wait at once, with exit 5. `convoy run --wait-healthy` uses it too.
+/// Polls `path` (joined to the target as a step's path is) until it
+/// answers 200 or `limit` passes; a signal stops the wait at once, with
+/// exit 5. `convoy run --wait-healthy` uses it too.
 pub(super) fn wait_healthy(
     url: &url::Url,
     path: &str,
@@ -200,8 +364,9 @@ pub(super) fn wait_healthy(
     quiet: bool,
     signals: &Signals,
 ) -> Result<(), CliError> {
-    let health = url
-        .join(path)
+    let health = TargetUrl::new(url)
+        .map_err(CliError::usage)?
+        .join_url(path)
         .map_err(|e| CliError::usage(format!("invalid --health-path {path:?}: {e}")))?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

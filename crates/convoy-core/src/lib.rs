@@ -20,6 +20,8 @@
 //!   snapshot); it imports none of them.
 //! * [`summary`] and [`units`] sit below gates, reports and live metrics:
 //!   latency percentiles and throughput, and how a figure is written.
+//! * [`target_url`] is the one rule that joins a path to a target's base
+//!   URL, for every request a run sends and for the health poll.
 
 pub mod bench;
 pub mod engine;
@@ -35,4 +37,5 @@ pub mod rls;
 pub mod safety;
 pub mod scenario;
 pub mod summary;
+pub mod target_url;
 pub mod units;

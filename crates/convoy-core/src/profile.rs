@@ -321,13 +321,16 @@ pub fn run_bound(model: &LoadModel, scenarios: &[Scenario]) -> LoadBound {
     }
 }
 
-/// An upper bound on what `convoy smoke` over `scenarios` sends: each
-/// scenario once, one after another, by one user.
-pub fn smoke_bound(scenarios: &[Scenario]) -> LoadBound {
+/// An upper bound on what `convoy smoke --iterations N` over `scenarios`
+/// sends: each scenario `iterations` times, one after another, by one
+/// user. Every repetition counts: `--iterations 20` of the built-ins is
+/// load, not a smoke.
+pub fn smoke_bound(scenarios: &[Scenario], iterations: u64) -> LoadBound {
     let requests = scenarios
         .iter()
         .map(Scenario::max_target_requests_per_iteration)
-        .try_fold(0u64, |sum, n| Some(sum.saturating_add(n?)));
+        .try_fold(0u64, |sum, n| Some(sum.saturating_add(n?)))
+        .map(|once| once.saturating_mul(iterations));
     LoadBound {
         requests,
         in_flight: requests.map(|_| {

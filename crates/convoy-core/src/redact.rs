@@ -75,6 +75,13 @@ const SENSITIVE_WORDS: &[&str] = &["key", "auth", "oauth", "sig", "pass", "otp",
 /// `status_code` or `postcode`.
 const SENSITIVE_NAMES: &[&str] = &["code"];
 
+/// Fragments that make a name harmless whatever else it holds: an
+/// `Idempotency-Key` is a fresh id per request, not a credential. Taken for
+/// a secret, every request would teach the run a new value, filling the
+/// learnt set (and its memory) until the tokens that matter could no
+/// longer be learnt.
+const HARMLESS_FRAGMENTS: &[&str] = &["idempotency"];
+
 /// Whether a header, query parameter, JSON field or variable name suggests
 /// a secret. Case-insensitive: any name containing one of
 /// `SENSITIVE_FRAGMENTS` (`access_token`, `db_password`, `passphrase`,
@@ -82,9 +89,15 @@ const SENSITIVE_NAMES: &[&str] = &["code"];
 /// `X-Authx`), having one of `SENSITIVE_WORDS` as a part (`key`,
 /// `x-api-key`, `sig`, `auth`) or being `code`. Harmless names that merely
 /// contain such letters stay readable: `keyboard`, `author`, `encoding`,
-/// `status_code`.
+/// `status_code`, and so do idempotency keys (`Idempotency-Key`).
 pub fn is_sensitive_name(name: &str) -> bool {
     let b = name.as_bytes();
+    if HARMLESS_FRAGMENTS
+        .iter()
+        .any(|f| contains_ci(b, f.as_bytes()))
+    {
+        return false;
+    }
     SENSITIVE_FRAGMENTS
         .iter()
         .any(|f| contains_ci(b, f.as_bytes()))
@@ -100,6 +113,36 @@ fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
         && hay
             .windows(needle.len())
             .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// What one sender has already taught a [`Secrets`] set (see
+/// [`Secrets::learn_request_memo`]). Each list is small and bounded: when
+/// full it starts over, which costs one more lookup, never a lost secret.
+#[derive(Debug, Default)]
+pub struct LearntMemo {
+    names: Vec<(http::HeaderName, bool)>,
+    values: Vec<http::HeaderValue>,
+    queries: Vec<Box<str>>,
+}
+
+impl LearntMemo {
+    const CAP: usize = 16;
+
+    fn is_sensitive(&mut self, name: &http::HeaderName) -> bool {
+        if let Some((_, s)) = self.names.iter().find(|(n, _)| n == name) {
+            return *s;
+        }
+        let s = is_sensitive_name(name.as_str());
+        Self::remember(&mut self.names, (name.clone(), s));
+        s
+    }
+
+    fn remember<T>(list: &mut Vec<T>, item: T) {
+        if list.len() >= Self::CAP {
+            list.clear();
+        }
+        list.push(item);
+    }
 }
 
 /// The secret values of one run, shared by all its users, workers and
@@ -217,19 +260,33 @@ impl Secrets {
     /// credentials: every sensitive header's value and every sensitive
     /// query parameter's value.
     pub fn learn_request(&self, uri: &str, headers: &http::HeaderMap) {
+        self.learn_request_memo(uri, headers, &mut LearntMemo::default());
+    }
+
+    /// [`Secrets::learn_request`] for one sender that sends much the same
+    /// requests again and again (a virtual user): `memo` remembers which
+    /// header names are sensitive and which values and queries it has
+    /// already taught, so a request that sends nothing new costs a few
+    /// comparisons, not a lock and a hash per credential.
+    pub fn learn_request_memo(&self, uri: &str, headers: &http::HeaderMap, memo: &mut LearntMemo) {
         for (k, v) in headers {
-            if (v.is_sensitive() || is_sensitive_name(k.as_str()))
-                && let Ok(text) = v.to_str()
-            {
+            if !(v.is_sensitive() || memo.is_sensitive(k)) || memo.values.contains(v) {
+                continue;
+            }
+            if let Ok(text) = v.to_str() {
                 self.learn_header_value(text);
             }
+            LearntMemo::remember(&mut memo.values, v.clone());
         }
-        if let Some((_, query)) = uri.split_once('?') {
+        if let Some((_, query)) = uri.split_once('?')
+            && !memo.queries.iter().any(|q| **q == *query)
+        {
             for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
                 if is_sensitive_name(&k) {
                     self.learn(&v);
                 }
             }
+            LearntMemo::remember(&mut memo.queries, query.into());
         }
     }
 
@@ -565,9 +622,39 @@ mod tests {
             "username",
             "passenger",
             "signal",
+            "Idempotency-Key",
+            "X-Idempotency-Key",
+            "idempotency_key",
         ] {
             assert!(!is_sensitive_name(n), "{n} is harmless");
         }
+    }
+
+    #[test]
+    fn a_memo_skips_what_it_taught_and_never_hides_a_new_value() {
+        let s = Secrets::new();
+        let mut memo = LearntMemo::default();
+        let mut h = http::HeaderMap::new();
+        h.insert("authorization", "Bearer first-token".parse().unwrap());
+        for i in 0..100 {
+            // A fresh idempotency key per request teaches nothing.
+            h.insert("idempotency-key", format!("key-{i:08}").parse().unwrap());
+            s.learn_request_memo("/orders?page=2&access_token=qtok1", &h, &mut memo);
+        }
+        assert_eq!(
+            s.scrub("first-token qtok1 key-00000042"),
+            "[REDACTED] [REDACTED] key-00000042"
+        );
+        assert_eq!(s.read().learnt, 3, "Bearer first-token, first-token, qtok1");
+        // New values, after the memo has filled and started over, are learnt.
+        for i in 0..40 {
+            h.insert("x-api-key", format!("api-key-{i:04}").parse().unwrap());
+            s.learn_request_memo(&format!("/o?access_token=q-{i:04}"), &h, &mut memo);
+        }
+        h.insert("authorization", "Bearer second-token".parse().unwrap());
+        s.learn_request_memo("/o", &h, &mut memo);
+        let scrubbed = s.scrub("api-key-0000 api-key-0039 q-0007 second-token");
+        assert_eq!(scrubbed, "[REDACTED] [REDACTED] [REDACTED] [REDACTED]");
     }
 
     #[test]

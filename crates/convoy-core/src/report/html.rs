@@ -94,7 +94,14 @@ fn meta(report: &Report) -> String {
     if let Some(p) = &report.profile {
         parts.push(format!("profile <b>{}</b>", escape(p)));
     }
-    parts.push(format!("target <code>{}</code>", escape(&report.target)));
+    parts.push(match report.target_source {
+        Some(s) => format!(
+            "target <code>{}</code> ({})",
+            escape(&report.target),
+            escape(s.describe())
+        ),
+        None => format!("target <code>{}</code>", escape(&report.target)),
+    });
     parts.push(escape(&report.load_model.describe()));
     parts.push(format!(
         "{} from {}",

@@ -137,7 +137,7 @@ fn run_suite(report: &Report) -> Suite {
             name: format!(
                 "run completed: {} requests against {}",
                 group(report.overall.requests),
-                report.target
+                report.target_label()
             ),
             time: report.duration_secs,
             failure,

@@ -53,7 +53,10 @@ fn headline(out: &mut String, report: &Report) {
     if let Some(p) = &report.profile {
         facts.push(format!("**profile** {}", code(p)));
     }
-    facts.push(format!("**target** {}", code(&report.target)));
+    facts.push(match report.target_source {
+        Some(s) => format!("**target** {} ({})", code(&report.target), s.describe()),
+        None => format!("**target** {}", code(&report.target)),
+    });
     facts.push(cell(&report.load_model.describe()));
     facts.push(crate::plan::format_duration(report.duration()));
     facts.push(format!("run {}", code(&report.run_id)));

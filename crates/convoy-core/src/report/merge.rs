@@ -233,6 +233,12 @@ pub fn merge_labelled<S: AsRef<str>>(
     let mut meta = RunMeta::new(&first.command, &merged_target(reports));
     meta.scenario = first.scenario.clone();
     meta.profile = first.profile.clone();
+    // Shards that disagree on where their target came from say nothing.
+    meta.target_source = first.target_source.filter(|s| {
+        reports
+            .iter()
+            .all(|r| r.target_source.is_none_or(|x| x == *s))
+    });
     let mut merged = Report::new(&result, meta);
     let gates = stored_gates(reports, label)?;
     merged.gates = gate::evaluate(&gates, &merged, None);

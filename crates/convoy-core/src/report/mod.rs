@@ -77,6 +77,12 @@ pub struct Report {
     /// What was tested (base URL, or method and URL for bench), secrets
     /// removed.
     pub target: String,
+    /// Where the target of `run` and `smoke` came from: `--target`, the
+    /// scenarios' `base_url`, or the built-in reference API started for
+    /// the run (`None` for `bench`, and in reports written before it was
+    /// recorded).
+    #[serde(default)]
+    pub target_source: Option<TargetSource>,
     /// True when the run was stopped before its plan ended.
     pub partial: bool,
     /// Why the run ended.
@@ -126,6 +132,29 @@ pub struct Report {
     /// The comparison with a baseline, when the run was compared with one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comparison: Option<Comparison>,
+}
+
+/// Where a run's target came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetSource {
+    /// `--target URL` (or `CONVOY_TARGET`).
+    Flag,
+    /// The scenarios' `base_url`.
+    BaseUrl,
+    /// The built-in reference API, started because nothing named a target.
+    Builtin,
+}
+
+impl TargetSource {
+    /// What a report's header says after the target's URL.
+    pub fn describe(self) -> &'static str {
+        match self {
+            TargetSource::Flag => "from --target",
+            TargetSource::BaseUrl => "the scenarios' base_url",
+            TargetSource::Builtin => "the built-in reference API",
+        }
+    }
 }
 
 /// One check's outcome over the run.
@@ -260,6 +289,8 @@ pub struct RunMeta {
     pub command: String,
     /// What was tested, secrets removed.
     pub target: String,
+    /// Where the target came from (`run` and `smoke`).
+    pub target_source: Option<TargetSource>,
     /// The run id; generated when `None`.
     pub run_id: Option<String>,
     /// The scenario that ran, if any.
@@ -276,6 +307,7 @@ impl RunMeta {
         RunMeta {
             command: command.to_string(),
             target: target.to_string(),
+            target_source: None,
             run_id: None,
             scenario: None,
             profile: None,
@@ -303,6 +335,7 @@ impl Report {
             run_id: meta.run_id.unwrap_or_else(|| new_run_id(result.started_at)),
             command: meta.command,
             target: meta.target,
+            target_source: meta.target_source,
             partial: result.is_partial(),
             stop_reason: result.stop_reason,
             started_at: result.started_at,
@@ -383,6 +416,22 @@ impl Report {
         }
     }
 
+    /// The target as a report's header shows it: its URL, and where it came
+    /// from (`(the built-in reference API)`) when the report knows.
+    pub fn target_label(&self) -> String {
+        match self.target_source {
+            Some(s) => format!("{} ({})", self.target, s.describe()),
+            None => self.target.clone(),
+        }
+    }
+
+    /// Violations of every kind together.
+    pub fn violation_count(&self) -> u64 {
+        self.violations
+            .values()
+            .fold(0u64, |n, v| n.saturating_add(*v))
+    }
+
     /// Failed check evaluations over every check.
     pub fn check_failures(&self) -> u64 {
         self.checks
@@ -409,6 +458,7 @@ impl Report {
         let meta = RunMeta {
             command: self.command.clone(),
             target: self.target.clone(),
+            target_source: self.target_source,
             run_id: Some(self.run_id.clone()),
             scenario: self.scenario.clone(),
             profile: self.profile.clone(),

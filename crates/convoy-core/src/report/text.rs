@@ -33,7 +33,7 @@ pub fn render(report: &Report) -> String {
         out,
         "convoy {} · {} · {}",
         report.command,
-        report.target,
+        report.target_label(),
         report.load_model.describe()
     );
     if report.partial || report.stop_reason != StopReason::Completed {

@@ -230,9 +230,18 @@ async fn login(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    let uri = match j.target.join(&auth.path) {
+        Ok(uri) => uri,
+        Err(e) => {
+            let why = format!("login as \"{name}\": {e}");
+            run.it.recorder.check(j.login_checks[identity], false);
+            run.sample("login", why.clone(), String::new(), String::new());
+            return Err(why);
+        }
+    };
     let prepared = Prepared {
         method: auth.method.clone(),
-        uri: format!("{}{}", j.base_path, auth.path),
+        uri,
         headers,
         body: body.clone(),
     };
@@ -249,7 +258,7 @@ async fn login(
     };
     run.it
         .recorder
-        .check(run.shared.login_check, token.is_some());
+        .check(j.login_checks[identity], token.is_some());
     let Some(token) = token else {
         let why = match &res {
             Ok(r) => format!(

@@ -64,7 +64,7 @@ pub struct CustomCtx<'a> {
     pub(crate) client: &'a HttpClient,
     pub(crate) conn: &'a mut Connection,
     pub(crate) endpoint: &'a Endpoint,
-    pub(crate) base_path: &'a str,
+    pub(crate) target: &'a crate::target_url::TargetUrl,
     pub(crate) recorder: &'a Recorder,
     pub(crate) step: usize,
     /// The virtual user.
@@ -74,7 +74,8 @@ pub struct CustomCtx<'a> {
 }
 
 impl CustomCtx<'_> {
-    /// Sends `method path` (relative to the target's base URL) with an
+    /// Sends `method path` (joined to the target's base URL as every step's
+    /// path is: [`crate::target_url`]) with an
     /// optional JSON body, records it under the step's metric, and returns
     /// the response.
     pub async fn send(
@@ -83,7 +84,10 @@ impl CustomCtx<'_> {
         path: &str,
         json: Option<&Value>,
     ) -> Result<HttpResponse, HttpFailure> {
-        let uri = format!("{}{}", self.base_path, path);
+        let uri = self.target.join(path).map_err(|e| HttpFailure {
+            cause: crate::metrics::ErrorCause::Other,
+            message: e.to_string(),
+        })?;
         let mut req = http::Request::new(RequestBody::new(json.map_or_else(Bytes::new, |j| {
             Bytes::from(serde_json::to_vec(j).expect("JSON values serialise"))
         })));

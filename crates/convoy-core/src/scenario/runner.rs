@@ -26,6 +26,7 @@ use crate::engine::{
 use crate::plan::HttpOptions;
 use crate::plan::LoadModel;
 use crate::redact::Secrets;
+use crate::target_url::TargetUrl;
 
 pub use super::auth::LOGIN_METRIC;
 pub use super::custom::{CustomCtx, CustomJourney, CustomRegistry};
@@ -61,37 +62,33 @@ impl ScenarioWorkload {
         http: HttpOptions,
         custom: CustomRegistry,
     ) -> Result<Self, String> {
+        let names = RunNames::of(&scenarios)?;
+        Self::named(scenarios, &names, target, http, custom)
+    }
+
+    /// [`ScenarioWorkload::new`] for some of a run's scenarios, named as the
+    /// whole run names them (`names`): `convoy smoke` runs each journey as a
+    /// workload of its own, and its metrics must be named as `convoy run`
+    /// over every journey names them (a step name two journeys share is
+    /// qualified with the journey's).
+    pub fn named(
+        scenarios: Vec<Scenario>,
+        names: &RunNames,
+        target: Option<&url::Url>,
+        http: HttpOptions,
+        custom: CustomRegistry,
+    ) -> Result<Self, String> {
         if scenarios.is_empty() {
             return Err("no scenario to run".into());
         }
-        for (i, a) in scenarios.iter().enumerate() {
-            if let Some(b) = scenarios[i + 1..].iter().find(|b| b.name == a.name) {
-                return Err(format!(
-                    "two scenarios are named \"{}\" ({} and {}): journey names are metric names, make them unique",
-                    a.name,
-                    a.source.display(),
-                    b.source.display()
-                ));
-            }
-        }
         let mut steps = Vec::new();
         let mut checks = Vec::new();
-        let mut seen = HashMap::new();
-        for s in &scenarios {
-            // Journey metrics share the namespace with step metrics.
-            *seen.entry(s.name.clone()).or_insert(0) += 1;
-            for n in s.step_names() {
-                *seen.entry(n).or_insert(0) += 1;
-            }
-        }
-        if logs_in_any(&scenarios) {
-            *seen.entry(LOGIN_METRIC.to_string()).or_insert(0) += 1;
-        }
+        let seen = &names.seen;
         let logs_in = logs_in_any(&scenarios);
         let mut r = Registrar {
             steps: &mut steps,
             checks: &mut checks,
-            seen: &seen,
+            seen,
             journey: "",
             slots: &[],
             custom: &custom,
@@ -102,11 +99,9 @@ impl ScenarioWorkload {
         } else {
             usize::MAX
         };
-        let login_check = if logs_in {
-            r.check(LOGIN_METRIC, "login answers 2xx with a token".into())
-        } else {
-            usize::MAX
-        };
+        // One login check per identity name: a smoke shows one line for
+        // each user that logs in, however many journeys log in as it.
+        let mut login_check_of: HashMap<String, usize> = HashMap::new();
         // One set for the whole run: a password of one scenario is
         // scrubbed from what another one shows.
         let secrets = Secrets::new();
@@ -127,15 +122,30 @@ impl ScenarioWorkload {
                 }
             };
             let endpoint = Endpoint::from_url(&base)?;
-            let base_path = base.path().trim_end_matches('/').to_string();
+            let target = TargetUrl::new(&base)?;
             let mut r = Registrar {
                 steps: &mut steps,
                 checks: &mut checks,
-                seen: &seen,
+                seen,
                 journey: &scenario.name,
                 slots: &scenario.slots,
                 custom: &custom,
             };
+            let login_checks = scenario
+                .identities
+                .iter()
+                .map(|id| {
+                    if !auth::logs_in(std::slice::from_ref(id)) {
+                        return usize::MAX;
+                    }
+                    *login_check_of.entry(id.name.clone()).or_insert_with(|| {
+                        r.check(
+                            LOGIN_METRIC,
+                            format!("login as {} answers 2xx with a token", id.name),
+                        )
+                    })
+                })
+                .collect();
             let metric = r.step(scenario.name.clone(), StepKind::Journey);
             let completed_check = r.check(&scenario.name, "journey completes".into());
             let ids = scenario
@@ -150,11 +160,12 @@ impl ScenarioWorkload {
             journeys.push(Ready {
                 journey: Journey {
                     endpoint,
-                    base_path,
+                    target,
                     slots: scenario.slots,
                     data: scenario.data,
                     auth: scenario.auth,
                     identities: scenario.identities,
+                    login_checks,
                     fixed_tokens,
                     token_json,
                 },
@@ -183,7 +194,6 @@ impl ScenarioWorkload {
             shared: Shared {
                 http,
                 login_metric,
-                login_check,
                 custom,
                 secrets,
             },
@@ -211,6 +221,41 @@ impl ScenarioWorkload {
     /// How many iterations run every journey exactly once per weight unit.
     pub fn cycle_len(&self) -> usize {
         self.pick.len()
+    }
+}
+
+/// How a run names its metrics: how many metrics of all its journeys share
+/// each name (a name shared is qualified with its journey's).
+pub struct RunNames {
+    seen: HashMap<String, usize>,
+}
+
+impl RunNames {
+    /// The names of a run over `scenarios`; `Err` when two scenarios share
+    /// a name (journey names are metric names).
+    pub fn of(scenarios: &[Scenario]) -> Result<Self, String> {
+        for (i, a) in scenarios.iter().enumerate() {
+            if let Some(b) = scenarios[i + 1..].iter().find(|b| b.name == a.name) {
+                return Err(format!(
+                    "two scenarios are named \"{}\" ({} and {}): journey names are metric names, make them unique",
+                    a.name,
+                    a.source.display(),
+                    b.source.display()
+                ));
+            }
+        }
+        let mut seen = HashMap::new();
+        for s in scenarios {
+            // Journey metrics share the namespace with step metrics.
+            *seen.entry(s.name.clone()).or_insert(0) += 1;
+            for n in s.step_names() {
+                *seen.entry(n).or_insert(0) += 1;
+            }
+        }
+        if logs_in_any(scenarios) {
+            *seen.entry(LOGIN_METRIC.to_string()).or_insert(0) += 1;
+        }
+        Ok(RunNames { seen })
     }
 }
 
@@ -283,6 +328,7 @@ impl Workload for ScenarioWorkload {
                     tokens: vec![None; j.journey.identities.len()],
                 })
                 .collect(),
+            learnt: Default::default(),
         }
     }
 

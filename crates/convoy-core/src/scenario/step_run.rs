@@ -22,6 +22,7 @@ use crate::engine::Iteration;
 use crate::engine::http::{Connection, Endpoint, HttpClient, HttpFailure, HttpResponse};
 use crate::plan::HttpOptions;
 use crate::redact::Secrets;
+use crate::target_url::TargetUrl;
 
 /// What the steps of every journey share while running.
 pub(crate) struct Shared {
@@ -29,8 +30,6 @@ pub(crate) struct Shared {
     pub http: HttpOptions,
     /// The metric of every login, `usize::MAX` when nothing logs in.
     pub login_metric: usize,
-    /// Its check.
-    pub login_check: usize,
     /// Custom journeys by name.
     pub custom: CustomRegistry,
     /// The run's secrets: every scenario's, and what the run learns.
@@ -42,8 +41,9 @@ pub(crate) struct Shared {
 pub(crate) struct Journey {
     /// The target.
     pub endpoint: Endpoint,
-    /// The base URL's path, prefixed to every request path.
-    pub base_path: String,
+    /// The target's base URL: every path a step sends is joined to it by
+    /// [`TargetUrl::join`] (its base path joined once).
+    pub target: TargetUrl,
     /// Names of the variable slots.
     pub slots: Vec<String>,
     /// Rows of the data file, if any.
@@ -52,6 +52,10 @@ pub(crate) struct Journey {
     pub auth: Option<AuthConfig>,
     /// Who the steps act as.
     pub identities: Vec<Identity>,
+    /// Per identity, the check of its logins (one per identity name in the
+    /// run, shared by the journeys that log in as it); `usize::MAX` for
+    /// identities that do not log in.
+    pub login_checks: Vec<usize>,
     /// Fixed-token identities' header values, prebuilt.
     pub fixed_tokens: Vec<Option<HeaderValue>>,
     /// Where a login answer has its token.
@@ -72,6 +76,8 @@ pub struct UserState {
     pub(crate) db: super::db::Connections,
     pub(crate) spare: Vec<Connection>,
     pub(crate) journeys: Vec<JourneyState>,
+    /// What this user's requests have already taught the run's secrets.
+    pub(crate) learnt: crate::redact::LearntMemo,
 }
 
 /// One step being run by one user.
@@ -137,7 +143,9 @@ impl StepRun<'_> {
         // What the request sends as credentials (a token, a captured
         // value in `X-Auth`, a query `access_token`) is a secret from now
         // on: the target may echo it anywhere. Known values cost a lookup.
-        self.shared.secrets.learn_request(&p.uri, &p.headers);
+        self.shared
+            .secrets
+            .learn_request_memo(&p.uri, &p.headers, &mut self.user.learnt);
         let sent = Instant::now();
         let res = self
             .client

@@ -85,7 +85,7 @@ impl Kind for Custom {
             client: run.client,
             conn: &mut run.user.conn,
             endpoint: &run.j.endpoint,
-            base_path: &run.j.base_path,
+            target: &run.j.target,
             recorder: run.it.recorder,
             step: ids.metric,
             vu: run.it.vu,

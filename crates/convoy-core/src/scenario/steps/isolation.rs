@@ -251,9 +251,18 @@ async fn probe(iso: &Isolation, ids: &IsolationIds, run: &mut StepRun<'_>) -> bo
         } else {
             Bytes::new()
         };
+        let uri = match run.j.target.join(&format!("{resource}{suffix}")) {
+            Ok(uri) => uri,
+            Err(e) => {
+                run.it.recorder.check(ids.refused[i], false);
+                run.sample("tenant isolation", e.to_string(), String::new(), String::new());
+                ok = false;
+                continue;
+            }
+        };
         let p = Prepared {
             method: method.clone(),
-            uri: format!("{}{}{}", run.j.base_path, resource, suffix),
+            uri,
             headers,
             body: payload,
         };

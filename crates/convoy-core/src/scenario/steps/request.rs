@@ -179,14 +179,7 @@ pub(crate) fn prepare(
         )
     };
     let path = r.path.render(&ctx).map_err(unset)?;
-    let mut uri = if path.starts_with("http://") || path.starts_with("https://") {
-        let u: url::Url = path
-            .parse()
-            .map_err(|e| format!("invalid URL {path:?}: {e}"))?;
-        crate::engine::http::origin_form(&u).to_string()
-    } else {
-        format!("{}{}", run.j.base_path, path)
-    };
+    let mut uri = run.j.target.join(&path).map_err(|e| e.to_string())?;
     if !r.query.is_empty() {
         uri.push(if uri.contains('?') { '&' } else { '?' });
         for (i, (k, v)) in r.query.iter().enumerate() {
