@@ -509,3 +509,57 @@ fn a_release_without_the_archive_fails_the_install() {
         text(&o)
     );
 }
+
+#[test]
+fn the_release_workflow_publishes_what_the_recipes_download() {
+    let y = load(&root().join(".github/workflows/release.yml"));
+    assert!(
+        !y["on"]["push"]["tags"].is_badvalue(),
+        "released from a tag"
+    );
+    let targets: Vec<&str> = y["jobs"]["build"]["strategy"]["matrix"]["include"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|m| m["target"].as_str().unwrap())
+        .collect();
+    for t in [
+        "x86_64-unknown-linux-musl",
+        "aarch64-unknown-linux-musl",
+        "x86_64-apple-darwin",
+        "aarch64-apple-darwin",
+    ] {
+        assert!(targets.contains(&t), "{t} is not built: {targets:?}");
+    }
+    let scripts = |job: &str| -> String {
+        y["jobs"][job]["steps"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["run"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    // The archive name the recipes build from CONVOY_VERSION and the
+    // architecture, holding the binary `convoy` alone, as release_dir()
+    // above lays it out.
+    let build = scripts("build");
+    assert!(
+        build.contains(
+            r#"tar -czf "dist/convoy-v$VERSION-$TARGET.tar.gz" -C "target/$TARGET/release" convoy"#
+        ),
+        "{build}"
+    );
+    let publish = scripts("publish");
+    assert!(
+        publish.contains("sha256sum -- *.tar.gz > SHA256SUMS"),
+        "{publish}"
+    );
+    assert!(publish.contains("gh release create"), "{publish}");
+    // The recipes ask for v{version}/ under the release location: the tag.
+    let version = scripts("version");
+    assert!(
+        version.contains(r#""v$version" != "$GITHUB_REF_NAME""#),
+        "{version}"
+    );
+}
