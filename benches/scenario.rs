@@ -102,6 +102,8 @@ fn template(c: &mut Criterion) {
         vars: &vars,
         data: None,
         names: &names,
+        ident: &[],
+        ident_names: &[],
     };
     let parse = |text| Template::parse(text, &LifecycleNames).unwrap();
     let path = parse("/api/orders/{{ order_id }}/accept");

@@ -43,7 +43,7 @@ fn the_bound_covers_every_builtin_journey() {
 }
 
 #[test]
-fn a_journey_that_logs_in_before_every_step_meets_the_bound_exactly() {
+fn a_journey_that_logs_in_before_every_step_stays_within_the_bound() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("relogin.toml");
     std::fs::write(
@@ -76,10 +76,13 @@ status = 200
     .unwrap();
     let s = scenario::load(path.to_str().unwrap()).unwrap_or_else(|d| panic!("{d}"));
     let bound = max_requests_per_iteration(std::slice::from_ref(&s)).unwrap();
-    assert_eq!(bound, 4, "two steps, each with its login");
+    // Two steps, each with its login, each of which a 401 could renew
+    // (a second login and the request again): 8 at most, 4 when no
+    // token is refused.
+    assert_eq!(bound, 8, "two steps, each with its login and a renewal");
     let r = run(vec![s], &LoadModel::closed(1, 3));
     assert_eq!(r.check_failures(), 0);
-    assert_eq!(r.overall().requests, 3 * bound);
+    assert_eq!(r.overall().requests, 3 * 4);
 }
 
 #[test]

@@ -47,6 +47,8 @@ fuzz_target!(|data: &[u8]| {
                 vars: &vars,
                 data: Some(&row),
                 names: &names,
+                ident: &[],
+                ident_names: &[],
             };
             let rendered = t.render(&ctx);
             let _ = t.render_value(&ctx);

@@ -22,6 +22,7 @@ pub mod compare;
 pub mod completions;
 pub mod console;
 pub mod exit;
+mod inputs;
 pub mod man;
 pub mod merge;
 pub mod report;

@@ -21,7 +21,7 @@ use crate::plan::{LoadModel, Shard, parse_duration};
 use crate::progress::Progress;
 use crate::redact::redact_url;
 use crate::report::{self, Report, RunMeta};
-use crate::scenario::{self, CustomRegistry, Scenario, ScenarioWorkload};
+use crate::scenario::{CustomRegistry, Scenario, ScenarioWorkload};
 
 /// Live Prometheus metrics, shared by `run` and `bench`.
 #[derive(Debug, clap::Args)]
@@ -67,9 +67,9 @@ impl MetricsOpts {
 #[derive(Debug, clap::Args)]
 #[command(after_help = super::AFTER_HELP)]
 pub struct RunArgs {
-    /// Scenario files or built-in names (default: every built-in scenario:
-    /// health, login, order-lifecycle, idempotent-replay, tenant-isolation,
-    /// dispatch).
+    /// Scenario files, folders of them, or built-in names (default: every
+    /// built-in scenario: health, login, order-lifecycle,
+    /// idempotent-replay, tenant-isolation, dispatch).
     pub scenarios: Vec<String>,
     /// Load profile: smoke, light, moderate, heavy, or one defined in a
     /// --profiles file.
@@ -135,21 +135,10 @@ pub struct RunArgs {
     pub metrics: MetricsOpts,
 }
 
-/// Loads the scenarios named on the command line (or every built-in).
+/// Loads the scenarios named on the command line (or every built-in);
+/// folders stand for their scenario files ([`super::inputs`]).
 pub(crate) fn load_scenarios(names: &[String]) -> Result<Vec<Scenario>, CliError> {
-    let list: Vec<String> = if names.is_empty() {
-        scenario::builtin::NAMES
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-    } else {
-        names.to_vec()
-    };
-    list.iter()
-        .map(|n| {
-            scenario::load(n).map_err(|d| CliError::usage(d.to_string().trim_end().to_string()))
-        })
-        .collect()
+    super::inputs::load_scenarios(names, false)
 }
 
 /// Runs `convoy run`.

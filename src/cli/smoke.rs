@@ -337,6 +337,7 @@ fn concat(results: Vec<RunResult>) -> RunResult {
         all.iterations += r.iterations;
         all.dropped += r.dropped;
         all.interrupted += r.interrupted;
+        all.auth_renewals += r.auth_renewals;
         all.ended_at = r.ended_at;
         all.duration_secs += r.duration_secs;
         for (k, v) in r.violations {

@@ -75,6 +75,7 @@ pub fn result(steps: Vec<StepResult>, secs: f64) -> RunResult {
         iterations: 200,
         dropped: 0,
         interrupted: 0,
+        auth_renewals: 0,
         started_at: epoch(),
         ended_at: epoch() + Duration::from_secs_f64(secs),
         duration_secs: secs,

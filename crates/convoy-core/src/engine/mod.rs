@@ -330,6 +330,9 @@ pub struct RunResult {
     pub violations: BTreeMap<Violation, u64>,
     /// The first failures, as examples.
     pub failures: Vec<FailureSample>,
+    /// Tokens renewed mid-run by a fresh login (expired, or answered 401).
+    #[serde(default)]
+    pub auth_renewals: u64,
 }
 
 /// One step's name and measurements.
@@ -605,6 +608,7 @@ pub fn run<W: Workload>(
             .map(|v| (*v, merged.book.violations.get(v).copied().unwrap_or(0)))
             .collect(),
         failures: merged.book.samples,
+        auth_renewals: merged.book.auth_renewals,
     };
     let overall = result.overall();
     observer(&LiveStatus {

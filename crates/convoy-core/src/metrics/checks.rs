@@ -100,6 +100,9 @@ pub struct CheckBook {
     pub violations: BTreeMap<Violation, u64>,
     /// The first failures.
     pub samples: Vec<FailureSample>,
+    /// Tokens renewed mid-run (expired, or answered 401) by a fresh login.
+    #[serde(default)]
+    pub auth_renewals: u64,
 }
 
 impl CheckBook {
@@ -149,6 +152,7 @@ impl CheckBook {
         for s in &other.samples {
             self.sample(s.clone());
         }
+        self.auth_renewals = self.auth_renewals.saturating_add(other.auth_renewals);
     }
 
     /// Total failed check evaluations.

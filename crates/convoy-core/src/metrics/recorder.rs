@@ -229,6 +229,11 @@ impl Recorder {
         self.lock().book.violation(kind, n);
     }
 
+    /// Counts one token renewed mid-run.
+    pub fn auth_renewal(&self) {
+        self.lock().book.auth_renewals += 1;
+    }
+
     /// Keeps a failure example, built only if there is room for it.
     pub fn failure_sample(&self, build: impl FnOnce() -> super::FailureSample) {
         if self.lock().book.wants_sample() {

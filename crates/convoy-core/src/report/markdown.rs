@@ -198,6 +198,13 @@ fn checks(out: &mut String, report: &Report) {
 }
 
 fn violations(out: &mut String, report: &Report) {
+    if report.auth_renewals > 0 {
+        let _ = writeln!(
+            out,
+            "Auth renewals: **{}** (tokens renewed mid-run by a fresh login)\n",
+            group(report.auth_renewals)
+        );
+    }
     let any = report.violations.values().any(|n| *n > 0);
     if report.violations.is_empty() || !(any || report.scenario.is_some()) {
         return;

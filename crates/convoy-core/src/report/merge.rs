@@ -182,6 +182,7 @@ pub fn merge_labelled<S: AsRef<str>>(
             .collect(),
         violations: BTreeMap::new(),
         failures: Vec::new(),
+        auth_renewals: 0,
     };
     let span = result
         .ended_at
@@ -213,6 +214,7 @@ pub fn merge_labelled<S: AsRef<str>>(
         }
         result.iterations = result.iterations.saturating_add(r.iterations);
         result.interrupted = result.interrupted.saturating_add(r.interrupted);
+        result.auth_renewals = result.auth_renewals.saturating_add(r.auth_renewals);
         result.dropped = result.dropped.saturating_add(r.overall.dropped);
         result.stop_reason = worse(result.stop_reason, r.stop_reason);
     }
@@ -471,6 +473,7 @@ fn check_counts(reports: &[Report]) -> Result<(), MergeError> {
         let counters = [
             r.iterations,
             r.interrupted,
+            r.auth_renewals,
             r.overall.requests,
             r.overall.dropped,
             r.checks.iter().fold(0u64, |n, c| {
@@ -668,6 +671,7 @@ mod tests {
             iterations: requests,
             dropped: 0,
             interrupted: 0,
+            auth_renewals: 0,
             started_at: start,
             ended_at: start + Duration::from_secs(2),
             duration_secs: 2.0,

@@ -126,6 +126,10 @@ pub struct Report {
     /// The first failures, redacted, as examples.
     #[serde(default)]
     pub failures: Vec<FailureSample>,
+    /// Tokens renewed mid-run by a fresh login (expired, or answered 401);
+    /// the request that met the 401 was sent again.
+    #[serde(default)]
+    pub auth_renewals: u64,
     /// SLA gates with their verdicts (empty when none were evaluated).
     #[serde(default)]
     pub gates: Vec<GateResult>,
@@ -369,6 +373,7 @@ impl Report {
                 .collect(),
             violations: result.violations.clone(),
             failures: result.failures.clone(),
+            auth_renewals: result.auth_renewals,
             gates: Vec::new(),
             comparison: None,
         }
@@ -413,6 +418,7 @@ impl Report {
                 .collect(),
             violations: self.violations.clone(),
             failures: self.failures.clone(),
+            auth_renewals: self.auth_renewals,
         }
     }
 

@@ -173,6 +173,13 @@ fn violations_section(out: &mut String, report: &Report) {
     } else if report.scenario.is_some() && !report.violations.is_empty() {
         let _ = writeln!(out, "violations: none");
     }
+    if report.auth_renewals > 0 {
+        let _ = writeln!(
+            out,
+            "auth renewals: {} (tokens renewed mid-run by a fresh login)",
+            group(report.auth_renewals)
+        );
+    }
 }
 
 fn failures_section(out: &mut String, report: &Report) {

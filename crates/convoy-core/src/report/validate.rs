@@ -249,6 +249,7 @@ pub fn check(report: &Report) -> Result<(), Invalid> {
     }
     count("iterations", report.iterations)?;
     count("interrupted", report.interrupted)?;
+    count("auth_renewals", report.auth_renewals)?;
     if report.steps.len() > MAX_STEPS {
         return Err(invalid(
             "steps",

@@ -92,6 +92,9 @@ pub(crate) struct Compiler<'a> {
     pub data_columns: Vec<String>,
     /// Identity names, in the order the scenario's identities are kept.
     pub identities: Vec<String>,
+    /// The names of every identity's fields (`tenant`, `email`): template
+    /// variables whose value is that of the identity a request is made as.
+    pub ident_fields: Vec<String>,
     /// Values never to show, found so far.
     pub secrets: Vec<String>,
 }
@@ -123,17 +126,25 @@ impl Resolve for Scope<'_, '_> {
         }
         match self.c.slots.iter().position(|s| s == name) {
             Some(i) => Ok(Part::Var(i)),
+            None if self.c.ident_fields.iter().any(|s| s == name) => Ok(Part::Ident(
+                self.c
+                    .ident_fields
+                    .iter()
+                    .position(|s| s == name)
+                    .expect("checked by the guard"),
+            )),
             None => {
                 let known = self
                     .c
                     .slots
                     .iter()
                     .map(String::as_str)
+                    .chain(self.c.ident_fields.iter().map(String::as_str))
                     .chain(self.extra.iter().map(|(n, _)| n.as_str()));
                 let hint = did_you_mean(name, known)
                     .map(|s| format!("did you mean \"{s}\"?"))
                     .unwrap_or_else(|| {
-                        "define it in [vars], `let`, or a `capture` of an earlier step".into()
+                        "define it in [vars], `let`, a `capture` of an earlier step, or as a field of the identities".into()
                     });
                 Err((format!("undefined variable \"{name}\""), Some(hint)))
             }
@@ -156,6 +167,7 @@ impl<'a> Compiler<'a> {
             initial: Vec::new(),
             data_columns: Vec::new(),
             identities: Vec::new(),
+            ident_fields: Vec::new(),
             secrets: Vec::new(),
         }
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::model::{AuthConfig, DataSet, Identity};
+use super::model::{AuthConfig, DataSet, HeaderTemplate, Identity};
 use super::steps::Action;
 
 /// A journey: steps run in order by each virtual user, once per iteration.
@@ -34,6 +34,12 @@ pub struct Scenario {
     pub auth: Option<AuthConfig>,
     /// Who the steps act as.
     pub identities: Vec<Identity>,
+    /// The names of the identities' fields (template variables whose
+    /// value is the acting identity's), by index.
+    pub ident_fields: Vec<String>,
+    /// Headers every request sends unless its identity or step sets the
+    /// same one (`[defaults] headers`).
+    pub default_headers: Vec<(http::HeaderName, HeaderTemplate)>,
     /// The steps, in order.
     pub steps: Vec<Step>,
     /// Values never to show: passwords, tokens, secret variables.
@@ -59,9 +65,7 @@ impl Scenario {
     /// True when one of the scenario's identities logs in (its steps may
     /// then send a login before their own requests).
     fn logs_in(&self) -> bool {
-        self.identities
-            .iter()
-            .any(|i| matches!(i.credential, super::model::Credential::Login(_)))
+        super::auth::logs_in(&self.identities)
     }
 
     /// An upper bound on the requests and queries one iteration makes,
@@ -69,14 +73,22 @@ impl Scenario {
     /// copies and its verification, one per isolation probe, one query for
     /// a database step) plus, when the scenario logs in, one login each
     /// time the step asks for a token (a short `renew_after` can make that
-    /// every time). `None` when a custom journey (Rust code) makes any
+    /// every time), all of it twice when the scenario logs in (a 401 on a
+    /// login's token renews it and sends the request, or every copy of a
+    /// replay, again). `None` when a custom journey (Rust code) makes any
     /// number. An iteration stops at its first failed step, so it makes at
     /// most this many.
     pub fn max_requests_per_iteration(&self) -> Option<u64> {
         let logs_in = self.logs_in();
         self.steps.iter().try_fold(0u64, |n, step| {
-            let logins = if logs_in { step.action.max_logins() } else { 0 };
-            Some(n + step.action.max_requests()? + logins)
+            let own = step.action.max_requests()?;
+            // A 401 on a login's token renews it and sends again: twice
+            // the requests and logins at worst.
+            Some(if logs_in {
+                n + 2 * own + 2 * step.action.max_logins()
+            } else {
+                n + own
+            })
         })
     }
 
@@ -85,8 +97,14 @@ impl Scenario {
     pub fn max_target_requests_per_iteration(&self) -> Option<u64> {
         let logs_in = self.logs_in();
         self.steps.iter().try_fold(0u64, |n, step| {
-            let logins = if logs_in { step.action.max_logins() } else { 0 };
-            Some(n + step.action.max_target_requests()? + logins)
+            let own = step.action.max_target_requests()?;
+            // A 401 on a login's token renews it and sends again: twice
+            // the requests and logins at worst.
+            Some(if logs_in {
+                n + 2 * own + 2 * step.action.max_logins()
+            } else {
+                n + own
+            })
         })
     }
 

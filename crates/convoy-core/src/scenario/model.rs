@@ -85,39 +85,108 @@ impl DataSet {
     }
 }
 
-/// How identities obtain their tokens.
+/// How identities obtain their credentials and send them (`[auth]`).
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
-    /// Login method.
-    pub method: http::Method,
-    /// Login path, relative to the base URL.
-    pub path: String,
-    /// JSON pointer to the token in the login response.
-    pub token_pointer: String,
-    /// Header carrying the token.
-    pub header: http::HeaderName,
-    /// Prefix before the token (`Bearer`), empty for none.
-    pub scheme: String,
-    /// Log in again after this long.
+    /// The kind as written: `login`, `cookie`, `token`, `basic`, `oauth2`.
+    pub kind: &'static str,
+    /// The request that obtains a token, for kinds that log in.
+    pub login: Option<LoginConfig>,
+    /// How the token goes with each request.
+    pub send: TokenPlacement,
+    /// Log in again after this long at the latest.
     pub renew_after: Duration,
 }
 
-/// Someone steps act as.
+/// The request that obtains a token (a login, an OAuth2 token request).
+/// Its path and body are each identity's ([`Credential::Login`]).
+#[derive(Debug, Clone)]
+pub struct LoginConfig {
+    /// Method.
+    pub method: http::Method,
+    /// Content type of the body.
+    pub content_type: http::HeaderValue,
+    /// Where the answer carries the token.
+    pub token: TokenSource,
+    /// JSON pointer to the token's lifetime in seconds (`/expires_in`).
+    pub expires_in: Option<String>,
+}
+
+/// Where a login answer carries its token.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenSource {
+    /// A JSON pointer into the body.
+    Json(String),
+    /// A response header.
+    Header(http::HeaderName),
+    /// A cookie set by `Set-Cookie`.
+    Cookie(String),
+}
+
+/// How a token goes with a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenPlacement {
+    /// In a header, after a scheme (`Bearer`; empty for none).
+    Header {
+        /// The header.
+        name: http::HeaderName,
+        /// The prefix, `Bearer`, `Basic`, or empty.
+        scheme: String,
+    },
+    /// As a cookie of this name.
+    Cookie(String),
+    /// As a query parameter of this name.
+    Query(String),
+}
+
+/// What a credential adds to a request, prebuilt.
+#[derive(Debug, Clone)]
+pub enum AuthValue {
+    /// A header (marked sensitive).
+    Header(http::HeaderName, http::HeaderValue),
+    /// A query parameter, `name=value` percent-encoded.
+    Query(String),
+}
+
+/// Someone steps act as: a user of the API with its own credential,
+/// template variables and headers.
 #[derive(Debug, Clone)]
 pub struct Identity {
     /// Its name in the scenario.
     pub name: String,
     /// How it authenticates.
     pub credential: Credential,
+    /// Its fields, by index into the scenario's identity field names
+    /// (`None` where it has no such field).
+    pub vars: Vec<Option<serde_json::Value>>,
+    /// Headers sent on every request made as it, prebuilt.
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 
 /// An identity's credential.
 #[derive(Debug, Clone)]
 pub enum Credential {
-    /// A fixed token (from the environment, typically).
-    Token(String),
-    /// A login request with this JSON body.
-    Login(bytes::Bytes),
+    /// None: the identity's headers, if any, are all it sends.
+    None,
+    /// The same value on every request (a token or API key, HTTP Basic).
+    Fixed(AuthValue),
+    /// A login request (its origin-form path and body) that answers a
+    /// token.
+    Login {
+        /// Path (and query), relative to the base URL.
+        path: String,
+        /// Body.
+        body: bytes::Bytes,
+    },
+}
+
+/// A header whose value is fixed or rendered per request.
+#[derive(Debug, Clone)]
+pub enum HeaderTemplate {
+    /// Prebuilt.
+    Fixed(http::HeaderValue),
+    /// Rendered per request.
+    Template(Template),
 }
 
 /// A request body.

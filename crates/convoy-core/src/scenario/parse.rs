@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use toml::Spanned;
 
-use super::auth::{self, RawAuth};
+use super::auth::{self, RawAuth, RawIdentity};
 pub use super::compile::{Env, EnvScope};
 
 use super::compile::{Compiler, StepTable};
@@ -42,10 +42,41 @@ struct RawScenario {
     data: Option<RawData>,
     auth: Option<RawAuth>,
     #[serde(default)]
-    identities: BTreeMap<Spanned<String>, Spanned<BTreeMap<String, Spanned<String>>>>,
+    identities: BTreeMap<Spanned<String>, RawIdentity>,
+    defaults: Option<RawDefaults>,
     #[serde(default, rename = "step")]
     steps: Vec<Spanned<RawStep>>,
 }
+
+/// The `[defaults]` table: what every request of the scenario has unless
+/// its identity or step says otherwise.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDefaults {
+    #[serde(default)]
+    headers: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+/// A suite file (`suite.toml`): what every scenario of its folder shares.
+/// A scenario's own keys override it: its `base_url`, `[auth]`, each
+/// `[vars]` variable, identity (whole) and default header of the same
+/// name.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSuite {
+    base_url: Option<Spanned<String>>,
+    #[serde(default)]
+    secrets: Vec<Spanned<String>>,
+    #[serde(default)]
+    vars: BTreeMap<Spanned<String>, Spanned<SpannedValue>>,
+    auth: Option<RawAuth>,
+    #[serde(default)]
+    identities: BTreeMap<Spanned<String>, RawIdentity>,
+    defaults: Option<RawDefaults>,
+}
+
+/// The name of a folder's suite file.
+pub const SUITE_FILE: &str = "suite.toml";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,7 +114,68 @@ pub fn load_file(path: &Path) -> Result<Scenario, Diagnostic> {
             );
         }
     };
+    let suite_path = path.parent().unwrap_or(Path::new(".")).join(SUITE_FILE);
+    let is_suite = path.file_name() == Some(std::ffi::OsStr::new(SUITE_FILE));
+    if !is_suite && suite_path.is_file() {
+        let suite = read_text(&suite_path)?;
+        return parse_in_suite(path, &text, Some((&suite_path, &suite)), &EnvScope);
+    }
     parse(path, &text, &EnvScope)
+}
+
+/// Reads a suite file, as a scenario file is read.
+fn read_text(path: &Path) -> Result<String, Diagnostic> {
+    let bytes = read_bounded(path, MAX_FILE_BYTES)
+        .map_err(|e| Diagnostic::file(path, format!("cannot read suite file: {e}")))?;
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(Diagnostic::file(
+            path,
+            format!("suite file is larger than {MAX_FILE_BYTES} bytes"),
+        ));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let valid = String::from_utf8_lossy(&e.as_bytes()[..at]).into_owned();
+        Diagnostic::at(path, &valid, at..at, "the file is not valid UTF-8")
+    })?;
+    Ok(text
+        .strip_prefix(super::diagnostic::BOM)
+        .map(str::to_string)
+        .unwrap_or(text))
+}
+
+/// What a TOML file in a folder of scenarios is, by what it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// A scenario: it has `[[step]]` tables.
+    Scenario,
+    /// A suite file: no steps, and shared tables (`[auth]`,
+    /// `[identities]`, `[defaults]`, `[vars]`) or the name `suite.toml`.
+    Suite,
+    /// A profiles file (`[profile.NAME]` tables).
+    Profiles,
+    /// Anything else.
+    Other,
+}
+
+/// Tells what TOML `text` (from `path`) is; a file that is no valid TOML
+/// is a mistake at its place.
+pub fn classify(path: &Path, text: &str) -> Result<FileKind, Diagnostic> {
+    let text = text.strip_prefix(super::diagnostic::BOM).unwrap_or(text);
+    let table: toml::Table = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+    Ok(if table.contains_key("step") {
+        FileKind::Scenario
+    } else if path.file_name() == Some(std::ffi::OsStr::new(SUITE_FILE))
+        || ["auth", "identities", "defaults"]
+            .iter()
+            .any(|k| table.contains_key(*k))
+    {
+        FileKind::Suite
+    } else if table.contains_key("profile") {
+        FileKind::Profiles
+    } else {
+        FileKind::Other
+    })
 }
 
 /// Reads at most `limit + 1` bytes of `path`, so a huge or endless file
@@ -99,13 +191,32 @@ pub fn read_bounded(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
 
 /// Compiles scenario `text`, which came from `path`.
 pub fn parse(path: &Path, text: &str, env: &dyn Env) -> Result<Scenario, Diagnostic> {
+    parse_in_suite(path, text, None, env)
+}
+
+/// Compiles scenario `text`, which came from `path`, with the suite file
+/// `suite` (its path and text) of its folder, if it has one.
+pub fn parse_in_suite(
+    path: &Path,
+    text: &str,
+    suite: Option<(&Path, &str)>,
+    env: &dyn Env,
+) -> Result<Scenario, Diagnostic> {
     let text = text.strip_prefix(super::diagnostic::BOM).unwrap_or(text);
     if text.trim().is_empty() {
         return Err(Diagnostic::file(path, "the scenario file is empty")
             .with_hint("a scenario needs at least one [[step]]"));
     }
+    let suite = match suite {
+        Some((p, t)) => {
+            let raw: RawSuite = toml::from_str(t).map_err(|e| toml_error(p, t, &e))?;
+            Some((p, t, raw))
+        }
+        None => None,
+    };
     let raw: RawScenario = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
-    compile(Compiler::new(path, text, env), raw)
+    let suite_ref = suite.as_ref().map(|(p, t, r)| ((*p, *t), r));
+    compile(Compiler::new(path, text, env), raw, suite_ref)
 }
 
 fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Diagnostic {
@@ -138,8 +249,15 @@ fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Diagnostic {
     Diagnostic::at(path, text, span, msg)
 }
 
-/// Compiles the scenario `raw` with `c`.
-fn compile(mut c: Compiler<'_>, raw: RawScenario) -> Result<Scenario, Diagnostic> {
+/// Compiles the scenario `raw` with `c`, and what it takes from `suite`
+/// (the suite file's path and text, and its tables).
+fn compile<'a>(
+    mut c: Compiler<'a>,
+    raw: RawScenario,
+    suite: Option<((&'a Path, &'a str), &RawSuite)>,
+) -> Result<Scenario, Diagnostic> {
+    let suite_file: auth::File<'a> = suite.map(|(f, _)| f);
+    let suite = suite.map(|(_, s)| s);
     let name = match &raw.name {
         Some(n) if n.get_ref().trim().is_empty() => {
             return Err(c.err(n.span(), "the scenario name is empty"));
@@ -158,63 +276,28 @@ fn compile(mut c: Compiler<'_>, raw: RawScenario) -> Result<Scenario, Diagnostic
         Some(w) => *w.get_ref() as u32,
         None => 1,
     };
-    let base_url = match &raw.base_url {
-        Some(u) => {
-            let t = c.template(u)?;
-            let text = t.as_literal().ok_or_else(|| {
-                c.err(
-                    u.span(),
-                    "base_url may use {{ env.NAME }} but no per-request placeholder",
-                )
-            })?;
-            let url: url::Url = text
-                .parse()
-                .map_err(|e| c.err(u.span(), format!("invalid base_url {text:?}: {e}")))?;
-            if !matches!(url.scheme(), "http" | "https") {
-                return Err(c.err(
-                    u.span(),
-                    format!("invalid base_url {text:?}: the scheme must be http or https"),
-                ));
-            }
-            Some(url)
-        }
-        None => None,
+    let base_url = match (&raw.base_url, suite.and_then(|s| s.base_url.as_ref())) {
+        (Some(u), _) => base_url(&c, u)?,
+        (None, Some(u)) => auth::in_file(&mut c, suite_file, |c| base_url(c, u))?,
+        (None, None) => None,
     };
 
-    // Variables first: later templates may use them.
-    for (k, v) in &raw.vars {
-        c.check_name(k)?;
-        let value = match v.get_ref() {
-            SpannedValue::String(s) => {
-                let t = c.template_at(s, v.span(), &[])?;
-                Value::String(t.as_literal().map(str::to_string).ok_or_else(|| {
-                    c.err(v.span(), "a [vars] value may use {{ env.NAME }} but no per-request placeholder; use `let` in a step")
-                })?)
-            }
-            _ => match c.json_template(v, &[])? {
-                JsonTemplate::Fixed(v) => v,
-                _ => return Err(c.err(v.span(), "a [vars] value cannot hold placeholders")),
-            },
-        };
-        let slot = c.slot(k.get_ref());
-        c.initial[slot] = Some(value);
-    }
-    let secret_names: Vec<String> = raw.secrets.iter().map(|s| s.get_ref().clone()).collect();
-    for s in &raw.secrets {
-        match c.slots.iter().position(|n| n == s.get_ref()) {
-            Some(i) => {
-                if let Some(Some(Value::String(v))) = c.initial.get(i) {
-                    c.secrets.push(v.clone());
-                }
-            }
-            None => {
-                return Err(c.err(
-                    s.span(),
-                    format!("secret \"{}\" is not a [vars] variable", s.get_ref()),
-                ));
+    // Variables first: later templates may use them. The suite's, unless
+    // the scenario has its own of the same name.
+    if let Some(suite) = suite {
+        for (k, v) in &suite.vars {
+            if !raw.vars.keys().any(|x| x.get_ref() == k.get_ref()) {
+                auth::in_file(&mut c, suite_file, |c| var(c, k, v))?;
             }
         }
     }
+    for (k, v) in &raw.vars {
+        var(&mut c, k, v)?;
+    }
+    if let Some(suite) = suite {
+        auth::in_file(&mut c, suite_file, |c| secrets(c, &suite.secrets))?;
+    }
+    secrets(&mut c, &raw.secrets)?;
 
     for g in &raw.gates {
         if let Err(e) = g.get_ref().parse::<crate::gate::Gate>() {
@@ -232,22 +315,62 @@ fn compile(mut c: Compiler<'_>, raw: RawScenario) -> Result<Scenario, Diagnostic
         st.get_ref().declare(&mut c)?;
     }
 
-    let auth = raw
-        .auth
-        .as_ref()
-        .map(|a| auth::compile(&c, a))
-        .transpose()?;
-    c.identities = raw.identities.keys().map(|k| k.get_ref().clone()).collect();
+    // Identities: the suite's, unless the scenario has its own of the same
+    // name; each compiled where it is written.
+    let mut people: BTreeMap<&str, (&Spanned<String>, &RawIdentity, auth::File<'a>)> =
+        BTreeMap::new();
+    if let Some(suite) = suite {
+        for (k, v) in &suite.identities {
+            people.insert(k.get_ref().as_str(), (k, v, suite_file));
+        }
+    }
+    for (k, v) in &raw.identities {
+        people.insert(k.get_ref().as_str(), (k, v, None));
+    }
+    for (k, fields, file) in people.values() {
+        auth::in_file(&mut c, *file, |c| {
+            c.check_name(k)?;
+            auth::declare_fields(c, fields)
+        })?;
+    }
+    let raw_auth = match (&raw.auth, suite.and_then(|s| s.auth.as_ref())) {
+        (Some(a), _) => Some((a, None)),
+        (None, Some(a)) => Some((a, suite_file)),
+        (None, None) => None,
+    };
+    let auth = match raw_auth {
+        Some((a, file)) => Some(auth::in_file(&mut c, file, |c| auth::compile(c, a))?),
+        None => None,
+    };
+    c.identities = people.keys().map(|k| k.to_string()).collect();
     let mut identities = Vec::new();
-    for (k, fields) in &raw.identities {
-        c.check_name(k)?;
-        identities.push(auth::identity(
-            &mut c,
-            k,
-            fields,
-            raw.auth.as_ref(),
-            auth.is_some(),
-        )?);
+    for (k, fields, file) in people.values() {
+        let id = auth::in_file(&mut c, *file, |c| {
+            auth::identity(c, k, fields, raw_auth, auth.as_ref())
+        })?;
+        identities.push(id);
+    }
+    // Default headers: the suite's, unless the scenario sets the same one.
+    let mut default_headers = Vec::new();
+    if let Some(d) = suite.and_then(|s| s.defaults.as_ref()) {
+        let own = raw.defaults.as_ref().map(|d| &d.headers);
+        let inherited: BTreeMap<Spanned<String>, Spanned<String>> = d
+            .headers
+            .iter()
+            .filter(|(k, _)| {
+                !own.is_some_and(|o| {
+                    o.keys()
+                        .any(|x| x.get_ref().eq_ignore_ascii_case(k.get_ref()))
+                })
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        default_headers.extend(auth::in_file(&mut c, suite_file, |c| {
+            auth::default_headers(c, &inherited)
+        })?);
+    }
+    if let Some(d) = &raw.defaults {
+        default_headers.extend(auth::default_headers(&mut c, &d.headers)?);
     }
 
     if raw.steps.is_empty() {
@@ -268,7 +391,6 @@ fn compile(mut c: Compiler<'_>, raw: RawScenario) -> Result<Scenario, Diagnostic
         }
         steps.push(step);
     }
-    let _ = secret_names;
     // Database URLs carry passwords: never show them.
     for st in &steps {
         c.secrets.extend(st.action.secrets());
@@ -284,10 +406,78 @@ fn compile(mut c: Compiler<'_>, raw: RawScenario) -> Result<Scenario, Diagnostic
         data,
         auth,
         identities,
+        ident_fields: c.ident_fields,
+        default_headers,
         steps,
         secrets: c.secrets,
         source: c.path.to_path_buf(),
     })
+}
+
+/// Compiles `base_url`.
+fn base_url(c: &Compiler<'_>, u: &Spanned<String>) -> Result<Option<url::Url>, Diagnostic> {
+    let t = c.template(u)?;
+    let text = t.as_literal().ok_or_else(|| {
+        c.err(
+            u.span(),
+            "base_url may use {{ env.NAME }} but no per-request placeholder",
+        )
+    })?;
+    let url: url::Url = text
+        .parse()
+        .map_err(|e| c.err(u.span(), format!("invalid base_url {text:?}: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(c.err(
+            u.span(),
+            format!("invalid base_url {text:?}: the scheme must be http or https"),
+        ));
+    }
+    Ok(Some(url))
+}
+
+/// Compiles one `[vars]` variable into its slot.
+fn var(
+    c: &mut Compiler<'_>,
+    k: &Spanned<String>,
+    v: &Spanned<SpannedValue>,
+) -> Result<(), Diagnostic> {
+    c.check_name(k)?;
+    let value = match v.get_ref() {
+        SpannedValue::String(s) => {
+            let t = c.template_at(s, v.span(), &[])?;
+            Value::String(t.as_literal().map(str::to_string).ok_or_else(|| {
+                c.err(v.span(), "a [vars] value may use {{ env.NAME }} but no per-request placeholder; use `let` in a step")
+            })?)
+        }
+        _ => match c.json_template(v, &[])? {
+            JsonTemplate::Fixed(v) => v,
+            _ => return Err(c.err(v.span(), "a [vars] value cannot hold placeholders")),
+        },
+    };
+    let slot = c.slot(k.get_ref());
+    c.initial[slot] = Some(value);
+    Ok(())
+}
+
+/// `secrets`: names of `[vars]` variables whose values are secrets.
+fn secrets(c: &mut Compiler<'_>, names: &[Spanned<String>]) -> Result<(), Diagnostic> {
+    for s in names {
+        match c.slots.iter().position(|n| n == s.get_ref()) {
+            Some(i) => {
+                if let Some(Some(Value::String(v))) = c.initial.get(i) {
+                    let v = v.clone();
+                    c.secrets.push(v);
+                }
+            }
+            None => {
+                return Err(c.err(
+                    s.span(),
+                    format!("secret \"{}\" is not a [vars] variable", s.get_ref()),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads and compiles the `[data]` file.
@@ -431,6 +621,113 @@ mod tests {
             both.message,
             "a step has either [step.sql] or [step.rls], not both"
         );
+    }
+
+    fn in_suite(scenario: &str, suite: &str) -> Result<Scenario, Diagnostic> {
+        parse_in_suite(
+            Path::new("dir/orders.toml"),
+            scenario,
+            Some((Path::new("dir/suite.toml"), suite)),
+            &NoEnv,
+        )
+    }
+
+    const SUITE: &str = "[auth]\npath = \"/login\"\nbody = { user = \"{{ user }}\" }\n\n[identities.acme]\ntenant = \"acme\"\nuser = \"ops@acme\"\nheaders = { \"X-Tenant-Id\" = \"{{ tenant }}\" }\n\n[defaults]\nheaders = { \"X-Client\" = \"convoy\" }\n";
+
+    #[test]
+    fn a_suite_gives_its_folder_auth_identities_and_defaults() {
+        let s = in_suite(
+            "[[step]]\nas = \"acme\"\npath = \"/t/{{ tenant }}/orders\"\n",
+            SUITE,
+        )
+        .unwrap();
+        assert_eq!(s.identities.len(), 1);
+        assert_eq!(s.ident_fields, ["tenant", "user"]);
+        assert_eq!(s.identities[0].headers[0].1, "acme");
+        assert_eq!(s.default_headers.len(), 1);
+        assert_eq!(s.auth.as_ref().unwrap().kind, "login");
+        // The scenario's own identity of the same name replaces the suite's.
+        let own = in_suite(
+            "[identities.acme]\ntoken = \"tok-own-1234\"\n[[step]]\nas = \"acme\"\npath = \"/\"\n",
+            SUITE,
+        )
+        .unwrap();
+        assert!(own.identities[0].headers.is_empty());
+    }
+
+    #[test]
+    fn a_mistake_in_the_suite_is_reported_in_the_suite_at_its_place() {
+        let bad = SUITE.replace("\"X-Client\"", "\"X Client\"");
+        let d = in_suite("[[step]]\npath = \"/\"\n", &bad).unwrap_err();
+        assert_eq!(d.path, Path::new("dir/suite.toml"));
+        assert_eq!((d.line, d.column), (11, 13), "{d}");
+        assert!(d.message.contains("invalid header name"), "{d}");
+        let d = in_suite("[[step]]\npath = \"/\"\n", "[auth]\nkind = \"logn\"\n").unwrap_err();
+        assert_eq!(d.path, Path::new("dir/suite.toml"));
+        assert_eq!((d.line, d.column), (2, 8), "{d}");
+        assert_eq!(d.hint.as_deref(), Some("did you mean \"login\"?"));
+        let d = in_suite("[[step]]\npath = \"/\"\n", "[[step]]\npath = \"/\"\n").unwrap_err();
+        assert_eq!(d.path, Path::new("dir/suite.toml"));
+        assert_eq!(d.line, 1, "{d}");
+        assert!(d.message.contains("unknown key \"step\""), "{d}");
+    }
+
+    #[test]
+    fn auth_kinds_refuse_keys_they_do_not_use_at_their_place() {
+        let d = compile(
+            "[auth]\nkind = \"token\"\npath = \"/login\"\n[identities.a]\ntoken = \"abcd1234\"\n[[step]]\npath = \"/\"\n",
+        )
+        .unwrap_err();
+        assert_eq!((d.line, d.column), (3, 8), "{d}");
+        assert_eq!(d.message, "`path` means nothing to auth kind \"token\"");
+        let d = compile("[auth]\nkind = \"oauth2\"\n[[step]]\npath = \"/\"\n").unwrap_err();
+        assert!(d.message.contains("token_url"), "{d}");
+        let d = compile(
+            "[auth]\nkind = \"token\"\nheader = \"X-Api-Key\"\nquery = \"k\"\n[[step]]\npath = \"/\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(d.line, 4, "{d}");
+    }
+
+    #[test]
+    fn identity_fields_are_variables_and_may_not_shadow_one() {
+        let s = compile(
+            "[identities.a]\ntoken = \"abcd1234\"\nregion = \"eu\"\n[[step]]\nas = \"a\"\npath = \"/{{ region }}\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.ident_fields, ["region", "token"]);
+        let d = compile(
+            "[vars]\nregion = \"x\"\n[identities.a]\ntoken = \"abcd1234\"\nregion = \"eu\"\n[[step]]\npath = \"/\"\n",
+        )
+        .unwrap_err();
+        assert_eq!((d.line, d.column), (5, 10), "{d}");
+        assert!(d.message.contains("has the name of a variable"), "{d}");
+        let d = compile(
+            "[identities.a]\ntoken = \"abcd1234\"\nheaders = { \"X-Id\" = \"{{ uuid }}\" }\n[[step]]\npath = \"/\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(d.line, 3, "{d}");
+    }
+
+    #[test]
+    fn files_are_told_apart_by_what_they_hold() {
+        let p = Path::new("x.toml");
+        assert_eq!(
+            classify(p, "[[step]]\npath = \"/\"\n").unwrap(),
+            FileKind::Scenario
+        );
+        assert_eq!(
+            classify(p, "[profile.n]\nusers = 2\n").unwrap(),
+            FileKind::Profiles
+        );
+        assert_eq!(classify(p, SUITE).unwrap(), FileKind::Suite);
+        assert_eq!(
+            classify(Path::new("d/suite.toml"), "").unwrap(),
+            FileKind::Suite
+        );
+        assert_eq!(classify(p, "a = 1\n").unwrap(), FileKind::Other);
+        let d = classify(p, "a = \n").unwrap_err();
+        assert_eq!(d.line, 1);
     }
 
     #[test]

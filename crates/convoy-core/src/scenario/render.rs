@@ -148,6 +148,8 @@ mod tests {
             vars: &vars,
             data: None,
             names: &names,
+            ident: &[],
+            ident_names: &[],
         };
         let mut out = Vec::new();
         write_json(&body, &ctx, &mut out).unwrap();

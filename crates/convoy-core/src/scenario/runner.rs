@@ -153,9 +153,20 @@ impl ScenarioWorkload {
                 .iter()
                 .map(|st| st.action.register(&st.name, &mut r))
                 .collect::<Result<Vec<_>, _>>()?;
-            let fixed_tokens = auth::fixed_tokens(&scenario.identities, scenario.auth.as_ref());
-            let token_json =
-                JsonPaths::new(scenario.auth.as_ref().map(|a| a.token_pointer.as_str()));
+            let token_json = JsonPaths::new(
+                scenario
+                    .auth
+                    .as_ref()
+                    .and_then(|a| a.login.as_ref())
+                    .into_iter()
+                    .flat_map(|l| {
+                        let token = match &l.token {
+                            super::model::TokenSource::Json(p) => Some(p.as_str()),
+                            _ => None,
+                        };
+                        token.into_iter().chain(l.expires_in.as_deref())
+                    }),
+            );
             weights.push(scenario.weight);
             journeys.push(Ready {
                 journey: Journey {
@@ -166,7 +177,8 @@ impl ScenarioWorkload {
                     auth: scenario.auth,
                     identities: scenario.identities,
                     login_checks,
-                    fixed_tokens,
+                    ident_fields: scenario.ident_fields,
+                    default_headers: scenario.default_headers,
                     token_json,
                 },
                 steps: scenario.steps,
@@ -325,7 +337,7 @@ impl Workload for ScenarioWorkload {
                 .iter()
                 .map(|j| JourneyState {
                     vars: j.initial.clone(),
-                    tokens: vec![None; j.journey.identities.len()],
+                    tokens: vec![Default::default(); j.journey.identities.len()],
                 })
                 .collect(),
             learnt: Default::default(),

@@ -9,14 +9,13 @@
 
 use std::time::{Duration, Instant};
 
-use http::HeaderValue;
 use serde_json::Value;
 
 use super::custom::CustomRegistry;
 use super::exchange::{Prepared, outcome_of, status_expected};
 use super::failure::{self, Origin};
 use super::json_pick::JsonPaths;
-use super::model::{AuthConfig, DataSet, Identity};
+use super::model::{AuthConfig, DataSet, HeaderTemplate, Identity};
 use super::template::RenderCtx;
 use crate::engine::Iteration;
 use crate::engine::http::{Connection, Endpoint, HttpClient, HttpFailure, HttpResponse};
@@ -56,9 +55,11 @@ pub(crate) struct Journey {
     /// run, shared by the journeys that log in as it); `usize::MAX` for
     /// identities that do not log in.
     pub login_checks: Vec<usize>,
-    /// Fixed-token identities' header values, prebuilt.
-    pub fixed_tokens: Vec<Option<HeaderValue>>,
-    /// Where a login answer has its token.
+    /// The names of the identities' fields, by index.
+    pub ident_fields: Vec<String>,
+    /// Headers every request of the journey sends (`[defaults] headers`).
+    pub default_headers: Vec<(http::HeaderName, HeaderTemplate)>,
+    /// Where a login answer has its token and lifetime.
     pub token_json: JsonPaths,
 }
 
@@ -66,8 +67,8 @@ pub(crate) struct Journey {
 pub(crate) struct JourneyState {
     /// The variables' values.
     pub vars: Vec<Option<Value>>,
-    /// Login identities' header values, with when they were obtained.
-    pub tokens: Vec<Option<(HeaderValue, Instant)>>,
+    /// Login identities' tokens, by identity.
+    pub tokens: Vec<super::auth::TokenSlot>,
 }
 
 /// A virtual user.
@@ -103,8 +104,16 @@ pub(crate) struct StepRun<'a> {
 }
 
 impl StepRun<'_> {
-    /// What templates render with: the user's variables and data row.
+    /// What templates render with: the user's variables and data row,
+    /// and the fields of the identity the step acts as.
+    #[inline]
     pub fn ctx(&self) -> RenderCtx<'_> {
+        self.ctx_as(self.identity)
+    }
+
+    /// What templates render with for a request made as `identity`.
+    #[inline]
+    pub fn ctx_as(&self, identity: Option<usize>) -> RenderCtx<'_> {
         RenderCtx {
             vu: self.it.vu,
             iteration: self.it.index,
@@ -115,6 +124,8 @@ impl StepRun<'_> {
                 .as_ref()
                 .map(|d| d.row(self.it.vu, self.it.index)),
             names: &self.j.slots,
+            ident: identity.map_or(&[][..], |i| &self.j.identities[i].vars),
+            ident_names: &self.j.ident_fields,
         }
     }
 
@@ -127,6 +138,21 @@ impl StepRun<'_> {
         metric: usize,
         scheduled: Instant,
         expected: &[u16],
+    ) -> (Result<HttpResponse, HttpFailure>, Duration) {
+        self.send_renewable(p, metric, scheduled, expected, false)
+            .await
+    }
+
+    /// [`StepRun::send`] of a request whose login token a 401 will renew
+    /// (`renewable`): that 401 is recorded, but not as an error; the
+    /// request is sent again with a fresh token.
+    pub async fn send_renewable(
+        &mut self,
+        p: &Prepared,
+        metric: usize,
+        scheduled: Instant,
+        expected: &[u16],
+        renewable: bool,
     ) -> (Result<HttpResponse, HttpFailure>, Duration) {
         let req = match p.to_request() {
             Ok(r) => r,
@@ -158,7 +184,8 @@ impl StepRun<'_> {
             done - scheduled,
             done - sent,
             outcome,
-            !status_expected(&outcome, expected),
+            !(status_expected(&outcome, expected)
+                || (renewable && outcome == crate::metrics::Outcome::Status(401))),
         );
         (res, done - scheduled)
     }

@@ -39,6 +39,9 @@ pub enum Part {
     Var(usize),
     /// A column of the current data row.
     Data(usize),
+    /// A field of the identity the request is made as (`{{ tenant }}`),
+    /// by its index among the scenario's identity field names.
+    Ident(usize),
 }
 
 /// A template could not be parsed; offsets are bytes into its text.
@@ -76,6 +79,11 @@ pub struct RenderCtx<'a> {
     pub data: Option<Row<'a>>,
     /// Slot names, for error messages.
     pub names: &'a [String],
+    /// The fields of the identity the request is made as, by field index
+    /// (empty when it acts as none).
+    pub ident: &'a [Option<Value>],
+    /// The scenario's identity field names, for error messages.
+    pub ident_names: &'a [String],
 }
 
 /// A variable had no value when a request needed it.
@@ -201,6 +209,13 @@ impl Template {
                     Some(cell) => cell.write_to(out),
                     None => return Err(Unset(format!("data column {col}"))),
                 },
+                Part::Ident(i) => match ctx.ident.get(*i).and_then(Option::as_ref) {
+                    Some(Value::String(s)) => out.push_str(s),
+                    Some(v) => {
+                        let _ = write!(out, "{v}");
+                    }
+                    None => return Err(ident_unset(ctx, *i)),
+                },
             }
         }
         Ok(())
@@ -232,6 +247,12 @@ impl Template {
                 .and_then(|row| row.get(*col))
                 .map(|cell| cell.to_value())
                 .ok_or_else(|| Unset(format!("data column {col}"))),
+            [Part::Ident(i)] => ctx
+                .ident
+                .get(*i)
+                .and_then(Option::as_ref)
+                .cloned()
+                .ok_or_else(|| ident_unset(ctx, *i)),
             [Part::Vu] => Ok(Value::from(ctx.vu)),
             [Part::Iteration] => Ok(Value::from(ctx.iteration)),
             [Part::NowMs] | [Part::RandomInt(..)] => {
@@ -243,6 +264,12 @@ impl Template {
             _ => self.render(ctx).map(Value::String),
         }
     }
+}
+
+/// An identity field the request's identity does not have.
+fn ident_unset(ctx: &RenderCtx<'_>, i: usize) -> Unset {
+    // Named as a variable is: the request's identity lacks this field.
+    Unset(ctx.ident_names.get(i).cloned().unwrap_or_default())
 }
 
 const BUILTINS: &[&str] = &[
@@ -352,6 +379,8 @@ mod tests {
             vars,
             data: None,
             names,
+            ident: &[],
+            ident_names: &[],
         }
     }
 

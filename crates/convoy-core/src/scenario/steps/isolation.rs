@@ -192,7 +192,10 @@ impl Kind for Isolation {
 
 /// Runs every probe of `iso`.
 async fn probe(iso: &Isolation, ids: &IsolationIds, run: &mut StepRun<'_>) -> bool {
-    let Ok(auth) = auth::identity_header(run, Some(iso.identity)).await else {
+    // The probes are made as the prober: its variables, its headers (its
+    // own tenant header) and its token.
+    run.identity = Some(iso.identity);
+    let Ok(auth) = auth::credential(run, run.identity).await else {
         for id in &ids.refused {
             run.it.recorder.check(*id, false);
         }
@@ -235,8 +238,20 @@ async fn probe(iso: &Isolation, ids: &IsolationIds, run: &mut StepRun<'_>) -> bo
     let mut ok = true;
     for (i, (method, suffix)) in iso.probes.iter().enumerate() {
         let mut headers = http::HeaderMap::new();
-        if let Some((k, v)) = &auth {
-            headers.insert(k.clone(), v.clone());
+        let mut uri = match run.j.target.join(&format!("{resource}{suffix}")) {
+            Ok(uri) => uri,
+            Err(e) => {
+                run.it.recorder.check(ids.refused[i], false);
+                run.sample("tenant isolation", e.to_string(), String::new(), String::new());
+                ok = false;
+                continue;
+            }
+        };
+        if let Err(e) = auth::finish(run, run.identity, auth.clone(), &mut uri, &mut headers) {
+            run.it.recorder.check(ids.refused[i], false);
+            run.sample("tenant isolation", e, String::new(), String::new());
+            ok = false;
+            continue;
         }
         let with_body = matches!(
             *method,
@@ -251,24 +266,21 @@ async fn probe(iso: &Isolation, ids: &IsolationIds, run: &mut StepRun<'_>) -> bo
         } else {
             Bytes::new()
         };
-        let uri = match run.j.target.join(&format!("{resource}{suffix}")) {
-            Ok(uri) => uri,
-            Err(e) => {
-                run.it.recorder.check(ids.refused[i], false);
-                run.sample("tenant isolation", e.to_string(), String::new(), String::new());
-                ok = false;
-                continue;
-            }
-        };
-        let p = Prepared {
+        let mut p = Prepared {
             method: method.clone(),
             uri,
             headers,
             body: payload,
         };
-        let (res, _) = run
-            .send(&p, ids.metrics[i], Instant::now(), &iso.expect)
-            .await;
+        let (res, _) = auth::send_as(
+            run,
+            run.identity,
+            &mut p,
+            ids.metrics[i],
+            Instant::now(),
+            &iso.expect,
+        )
+        .await;
         let (refused, hidden, why) = match &res {
             Ok(resp) => {
                 let refused = iso.expect.contains(&resp.status);

@@ -19,7 +19,7 @@ use crate::scenario::auth;
 use crate::scenario::check::LazyJson;
 use crate::scenario::compile::{Compiler, StepTable};
 use crate::scenario::diagnostic::Diagnostic;
-use crate::scenario::exchange::{outcome_of, status_expected, status_label};
+use crate::scenario::exchange::{Prepared, outcome_of, status_expected, status_label};
 use crate::scenario::json_pick::JsonPaths;
 use crate::scenario::kind::{Compile, Kind, Registrar};
 use crate::scenario::step_run::StepRun;
@@ -210,74 +210,23 @@ impl Kind for Replay {
 async fn replay(rp: &Replay, step_ids: &ReplayIds, run: &mut StepRun<'_>) -> bool {
     let r = &rp.request;
     let identity = run.identity;
-    let Ok(auth) = auth::identity_header(run, identity).await else {
-        run.it.recorder.check(step_ids.request.status, false);
+    let renewable = auth::renewable(run, identity) && !rp.statuses.contains(&401);
+    let Some(mut p) = authorised(rp, step_ids, run).await else {
         return false;
     };
-    let p = match request::prepare(run, r, auth) {
-        Ok(p) => p,
-        Err(e) => {
-            run.it.recorder.check(step_ids.request.status, false);
-            run.sample("request", e, String::new(), String::new());
+    let mut results = send_copies(rp, step_ids, run, &p, renewable).await;
+    if renewable && results.iter().any(|(r, _)| matches!(r, Ok(a) if a.status == 401)) {
+        // The token expired: renew it once and replay every copy again
+        // (the refused copies created nothing).
+        if let Some(i) = identity {
+            auth::expire(run, i);
+        }
+        let Some(again) = authorised(rp, step_ids, run).await else {
             return false;
-        }
-    };
-    let mut results = Vec::with_capacity(rp.times as usize);
-    if rp.concurrent {
-        // Each copy on its own connection, all in flight together.
-        while run.user.spare.len() < rp.times as usize - 1 {
-            run.user.spare.push(Connection::new());
-        }
-        let mut tasks = Vec::new();
-        let conns = std::iter::once(std::mem::take(&mut run.user.conn))
-            .chain(run.user.spare.drain(..rp.times as usize - 1));
-        for mut conn in conns {
-            let client = run.client.clone();
-            let endpoint = run.j.endpoint.clone();
-            let req = p.to_request();
-            tasks.push(tokio::task::spawn_local(async move {
-                let sent = Instant::now();
-                let res = match req {
-                    Ok(req) => client.send(&mut conn, &endpoint, req).await,
-                    Err(e) => Err(HttpFailure {
-                        cause: crate::metrics::ErrorCause::Other,
-                        message: e,
-                    }),
-                };
-                (conn, res, sent, Instant::now())
-            }));
-        }
-        for (i, t) in tasks.into_iter().enumerate() {
-            let Ok((conn, res, sent, done)) = t.await else {
-                continue;
-            };
-            if i == 0 {
-                run.user.conn = conn;
-            } else {
-                run.user.spare.push(conn);
-            }
-            let outcome = outcome_of(&res);
-            run.it.recorder.record_as(
-                step_ids.request.metric,
-                done - run.scheduled,
-                done - sent,
-                outcome,
-                !status_expected(&outcome, &rp.statuses),
-            );
-            results.push((res, done - run.scheduled));
-        }
-    } else {
-        for i in 0..rp.times {
-            let scheduled = if i == 0 {
-                run.scheduled
-            } else {
-                Instant::now()
-            };
-            results.push(
-                run.send(&p, step_ids.request.metric, scheduled, &rp.statuses)
-                    .await,
-            );
-        }
+        };
+        p = again;
+        run.scheduled = run.scheduled.max(Instant::now());
+        results = send_copies(rp, step_ids, run, &p, false).await;
     }
     // The first answer goes through the step's own checks and captures.
     let Some((first, first_latency)) = results.first() else {
@@ -350,11 +299,12 @@ async fn replay(rp: &Replay, step_ids: &ReplayIds, run: &mut StepRun<'_>) -> boo
         run.sample_exchange("idempotent replay", why, &p, last);
     }
     if let (Some(v), Some(vids)) = (&rp.verify, &step_ids.verify) {
-        let auth = auth::identity_header(run, identity).await.ok().flatten();
-        match request::prepare(run, v, auth) {
-            Ok(vp) => {
-                let (res, latency) = run.send(&vp, vids.metric, Instant::now(), &v.status).await;
-                let (status_id, rest) = vids.checks.split_first().expect("status check first");
+        // The verify request is timed from when it is sent, and renews a
+        // token answered 401 as a plain request does.
+        run.scheduled = Instant::now();
+        let (status_id, rest) = vids.checks.split_first().expect("status check first");
+        match request::exchange(run, v, vids.metric, *status_id).await {
+            Some((vp, res, latency)) => {
                 let verified = request::after_response(
                     run, v, &vids.json, &vp, &res, latency, *status_id, rest, None,
                 );
@@ -371,13 +321,98 @@ async fn replay(rp: &Replay, step_ids: &ReplayIds, run: &mut StepRun<'_>) -> boo
                     }
                 }
             }
-            Err(e) => {
-                ok = false;
-                run.sample("single entry", e, String::new(), String::new());
-            }
+            None => ok = false,
         }
     }
     ok
+}
+
+/// The replayed request rendered with its identity's credential; `None`
+/// (its status check failed, why sampled) when it cannot be sent.
+async fn authorised(rp: &Replay, step_ids: &ReplayIds, run: &mut StepRun<'_>) -> Option<Prepared> {
+    let identity = run.identity;
+    let Ok(auth) = auth::credential(run, identity).await else {
+        run.it.recorder.check(step_ids.request.status, false);
+        return None;
+    };
+    match request::prepare(run, &rp.request, auth) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            run.it.recorder.check(step_ids.request.status, false);
+            run.sample("request", e, String::new(), String::new());
+            None
+        }
+    }
+}
+
+/// Sends every copy of `p`, at once or one after another, recording each;
+/// a 401 is no error when the token is `renewable` (it is renewed).
+async fn send_copies(
+    rp: &Replay,
+    step_ids: &ReplayIds,
+    run: &mut StepRun<'_>,
+    p: &Prepared,
+    renewable: bool,
+) -> Vec<(Result<HttpResponse, HttpFailure>, std::time::Duration)> {
+    let mut results = Vec::with_capacity(rp.times as usize);
+    if rp.concurrent {
+        // Each copy on its own connection, all in flight together.
+        while run.user.spare.len() < rp.times as usize - 1 {
+            run.user.spare.push(Connection::new());
+        }
+        let mut tasks = Vec::new();
+        let conns = std::iter::once(std::mem::take(&mut run.user.conn))
+            .chain(run.user.spare.drain(..rp.times as usize - 1));
+        for mut conn in conns {
+            let client = run.client.clone();
+            let endpoint = run.j.endpoint.clone();
+            let req = p.to_request();
+            tasks.push(tokio::task::spawn_local(async move {
+                let sent = Instant::now();
+                let res = match req {
+                    Ok(req) => client.send(&mut conn, &endpoint, req).await,
+                    Err(e) => Err(HttpFailure {
+                        cause: crate::metrics::ErrorCause::Other,
+                        message: e,
+                    }),
+                };
+                (conn, res, sent, Instant::now())
+            }));
+        }
+        for (i, t) in tasks.into_iter().enumerate() {
+            let Ok((conn, res, sent, done)) = t.await else {
+                continue;
+            };
+            if i == 0 {
+                run.user.conn = conn;
+            } else {
+                run.user.spare.push(conn);
+            }
+            let outcome = outcome_of(&res);
+            run.it.recorder.record_as(
+                step_ids.request.metric,
+                done - run.scheduled,
+                done - sent,
+                outcome,
+                !(status_expected(&outcome, &rp.statuses)
+                || (renewable && outcome == crate::metrics::Outcome::Status(401))),
+            );
+            results.push((res, done - run.scheduled));
+        }
+    } else {
+        for i in 0..rp.times {
+            let scheduled = if i == 0 {
+                run.scheduled
+            } else {
+                Instant::now()
+            };
+            results.push(
+                run.send_renewable(p, step_ids.request.metric, scheduled, &rp.statuses, renewable)
+                    .await,
+            );
+        }
+    }
+    results
 }
 
 /// Whether replay answers prove a broken idempotency key: two accepted

@@ -25,7 +25,7 @@ use crate::scenario::diagnostic::{Diagnostic, did_you_mean};
 use crate::scenario::exchange::{Prepared, status_label};
 use crate::scenario::json_pick::JsonPaths;
 use crate::scenario::kind::{Kind, Registrar};
-use crate::scenario::model::{Body, Capture, CaptureSource, Check, Subject};
+use crate::scenario::model::{AuthValue, Body, Capture, CaptureSource, Check, Subject};
 use crate::scenario::render::{encode_component, write_json};
 use crate::scenario::step_run::StepRun;
 use crate::scenario::template::{Template, Unset};
@@ -131,20 +131,9 @@ impl Kind for Request {
     }
 
     async fn execute(&self, ids: &RequestIds, run: &mut StepRun<'_>) -> bool {
-        let identity = run.identity;
-        let Ok(auth) = auth::identity_header(run, identity).await else {
-            run.it.recorder.check(ids.status, false);
+        let Some((p, res, latency)) = exchange(run, self, ids.metric, ids.status).await else {
             return false;
         };
-        let p = match prepare(run, self, auth) {
-            Ok(p) => p,
-            Err(e) => {
-                run.it.recorder.check(ids.status, false);
-                run.sample("request", e, String::new(), String::new());
-                return false;
-            }
-        };
-        let (res, latency) = run.send(&p, ids.metric, run.scheduled, &self.status).await;
         after_response(
             run,
             self,
@@ -159,11 +148,55 @@ impl Kind for Request {
     }
 }
 
+/// What one exchange of a request gives: the request as sent, its answer
+/// and latency.
+pub(crate) type Exchange = (
+    Prepared,
+    Result<HttpResponse, HttpFailure>,
+    std::time::Duration,
+);
+
+/// Sends request `r` as the step's identity under `metric`, once more
+/// with a fresh token when the token a login gave is answered 401 (a step
+/// that expects 401 is not retried). `None` when it could not be sent:
+/// the login failed, or a variable had no value (check `status_check`
+/// failed, and why is sampled).
+pub(crate) async fn exchange(
+    run: &mut StepRun<'_>,
+    r: &Request,
+    metric: usize,
+    status_check: usize,
+) -> Option<Exchange> {
+    let identity = run.identity;
+    let Ok(credential) = auth::credential(run, identity).await else {
+        run.it.recorder.check(status_check, false);
+        return None;
+    };
+    let mut p = match prepare(run, r, credential) {
+        Ok(p) => p,
+        Err(e) => {
+            run.it.recorder.check(status_check, false);
+            run.sample("request", e, String::new(), String::new());
+            return None;
+        }
+    };
+    let (res, latency) = auth::send_as(
+        run,
+        identity,
+        &mut p,
+        metric,
+        run.scheduled,
+        &r.status,
+    )
+    .await;
+    Some((p, res, latency))
+}
+
 /// Sets the request's `let` variables, then renders it.
 pub(crate) fn prepare(
     run: &mut StepRun<'_>,
     r: &Request,
-    identity_header: Option<(http::HeaderName, HeaderValue)>,
+    credential: Option<AuthValue>,
 ) -> Result<Prepared, String> {
     for (slot, t) in &r.lets {
         let v = t
@@ -198,9 +231,7 @@ pub(crate) fn prepare(
             HeaderValue::from_str(&text).map_err(|_| format!("header {k} has an invalid value"))?;
         headers.insert(k.clone(), value);
     }
-    if let Some((k, v)) = identity_header {
-        headers.insert(k, v);
-    }
+    auth::finish(run, run.identity, credential, &mut uri, &mut headers)?;
     let body = match &r.body {
         Body::None => Bytes::new(),
         Body::Raw(t) => Bytes::from(t.render(&ctx).map_err(unset)?),
@@ -249,7 +280,7 @@ pub(crate) fn after_response(
         && let Some(i) = run.identity
     {
         // The token expired or was revoked: log in again next time.
-        run.user.journeys[run.ji].tokens[i] = None;
+        auth::expire(run, i);
     }
     let status_ok = if r.status.is_empty() {
         (200..400).contains(&resp.status)
