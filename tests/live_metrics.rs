@@ -509,9 +509,30 @@ fn the_grafana_dashboard_and_alerts_read_only_metrics_the_exporter_writes() {
         for t in p["targets"].as_array().unwrap() {
             let e = t["expr"].as_str().unwrap();
             assert_emitted(e, title);
+            // Every selector keeps to the chosen job and run.
+            let selectors = e.matches("convoy_").count();
+            assert_eq!(
+                e.matches(r#"{job=~"$job",instance=~"$instance""#).count(),
+                selectors,
+                "{title}: {e}"
+            );
             exprs.push(e.to_string());
         }
     }
+    // A run is picked by its id (convoy_run_info's run_id), which selects
+    // the exporter's instance within the job.
+    let vars = dash["templating"]["list"].as_array().unwrap();
+    let var = |name: &str| {
+        vars.iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("no ${name} variable"))["query"]["query"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(var("job"), "label_values(convoy_run_info, job)");
+    assert!(var("run_id").starts_with("label_values(convoy_run_info{job=~\"$job\"}, run_id)"));
+    assert!(var("instance").contains("run_id=~\"$run_id\""));
     // The panels the issue asks for.
     for needle in [
         "convoy_requests_total",
@@ -645,4 +666,145 @@ fn a_metrics_client_that_never_finishes_its_request_cannot_keep_convoy_running()
         String::from_utf8_lossy(&out.stderr)
     );
     drop((half, greedy));
+}
+
+/// `histogram_quantile` as Prometheus computes it (promql's
+/// `bucketQuantile`): the first bucket whose cumulative count reaches the
+/// rank, linear interpolation inside it, from 0 for the first bucket.
+fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> f64 {
+    let count = buckets.last().unwrap().1;
+    let rank = q * count;
+    let i = buckets.iter().position(|(_, c)| *c >= rank).unwrap();
+    let (le, cumulative) = buckets[i];
+    assert!(le.is_finite(), "the quantile lands in +Inf: {buckets:?}");
+    let (lower, below) = if i == 0 { (0.0, 0.0) } else { buckets[i - 1] };
+    lower + (le - lower) * (rank - below) / (cumulative - below)
+}
+
+/// The `(le, cumulative count)` series of the histogram buckets matching
+/// `labels`, summed over every other label (`sum by (le)`), ascending.
+fn buckets_of(scrape: &[Sample], labels: &[(&str, &str)]) -> Vec<(f64, f64)> {
+    let mut by_le: BTreeMap<u64, (f64, f64)> = BTreeMap::new();
+    for s in scrape.iter().filter(|s| {
+        s.name == "convoy_request_duration_seconds_bucket"
+            && labels
+                .iter()
+                .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+    }) {
+        let le: f64 = match s.labels["le"].as_str() {
+            "+Inf" => f64::INFINITY,
+            v => v.parse().unwrap(),
+        };
+        by_le.entry(le.to_bits()).or_insert((le, 0.0)).1 += s.value;
+    }
+    let mut out: Vec<(f64, f64)> = by_le.into_values().collect();
+    out.sort_by(|a, b| a.0.total_cmp(&b.0));
+    out
+}
+
+/// The scraped histograms, read as the dashboard reads them, agree with
+/// the report of the same run: p50, p95 and p99 within 5 %, per step and
+/// over every request step; `convoy_run_info` names the run.
+#[test]
+fn histogram_quantiles_of_the_scrape_agree_with_the_report() {
+    if no_reference_parser() {
+        return;
+    }
+    let t = target::spawn(TargetConfig {
+        worker_threads: 1,
+        ..TargetConfig::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = dir.path().join("profiles.toml");
+    std::fs::write(
+        &profiles,
+        "[profile.live]\nusers = 4\nduration = \"3s\"\ngates = [\"error_rate < 1%\"]\n",
+    )
+    .unwrap();
+    let addr = free_port();
+    let out_dir = dir.path().join("out");
+    let scrapes = scrape_convoy(
+        &[
+            "run",
+            "health",
+            "order-lifecycle",
+            "--profile",
+            "live",
+            "--profiles",
+            profiles.to_str().unwrap(),
+            "--target",
+            &t.base_url(),
+            "--workers",
+            "1",
+            "-q",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        addr,
+        "2s",
+    );
+    let report = read(&out_dir);
+    let during = scrapes
+        .iter()
+        .find(|s| value(s, "convoy_run_finished", &[]) == 0.0 && !s.is_empty())
+        .expect("a scrape while the run was going");
+    let last = scrapes.last().unwrap();
+    assert_eq!(value(last, "convoy_run_finished", &[]), 1.0);
+    // The run is named from the first scrape on.
+    for s in [during, last] {
+        assert_eq!(
+            value(
+                s,
+                "convoy_run_info",
+                &[
+                    ("run_id", report.run_id.as_str()),
+                    ("scenario", "health, order-lifecycle")
+                ]
+            ),
+            1.0
+        );
+    }
+    let mut compared = 0;
+    let mut worst: (f64, String) = (0.0, String::new());
+    let overall = buckets_of(last, &[("kind", "request")]);
+    let steps = report
+        .steps
+        .iter()
+        .filter(|s| s.has_latency())
+        .map(|s| {
+            let kind = match s.kind {
+                convoy::engine::StepKind::Request => "request",
+                convoy::engine::StepKind::Journey => "journey",
+            };
+            (
+                s,
+                buckets_of(last, &[("step", s.name.as_str()), ("kind", kind)]),
+            )
+        })
+        .chain([(&report.overall, overall)]);
+    for (step, buckets) in steps {
+        let l = &step.latency_ms;
+        for (q, exact_ms) in [(0.5, l.p50), (0.95, l.p95), (0.99, l.p99)] {
+            let prom_ms = histogram_quantile(q, &buckets) * 1000.0;
+            let off = (prom_ms - exact_ms).abs() / exact_ms;
+            if off > worst.0 {
+                worst = (off, format!("{} p{}", step.name, q * 100.0));
+            }
+            assert!(
+                off <= 0.05,
+                "{} p{}: histogram_quantile {prom_ms:.4} ms, report {exact_ms:.4} ms ({:.1} % off)",
+                step.name,
+                q * 100.0,
+                off * 100.0
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared >= 3 * 8, "{compared}");
+    eprintln!(
+        "{compared} quantiles compared; the worst, {}, is {:.2} % off",
+        worst.1,
+        worst.0 * 100.0
+    );
 }

@@ -154,7 +154,14 @@ fn junit_has_a_test_case_per_gate_check_and_violation() {
     assert_eq!(checks.len(), 3);
     assert_eq!(checks[0].1, "convoy.checks.create_order");
     assert_eq!(checks[0].2, "status == 201");
-    assert_eq!(checks[0].3.as_deref(), Some("4 of 800 evaluations failed"));
+    assert!(
+        checks[0]
+            .3
+            .as_deref()
+            .is_some_and(|m| m.starts_with("4 of 800 evaluations failed; first: ")),
+        "{:?}",
+        checks[0].3
+    );
     assert!(checks[1].3.is_none());
 
     let violations: Vec<_> = cases
@@ -313,7 +320,9 @@ fn html_is_self_contained() {
     assert!(!html.contains(" src="), "no external resources");
     assert!(!html.contains(" href="), "no links out");
     assert!(html.contains("default-src 'none'"));
-    assert_eq!(html.matches("<svg class=\"chart\"").count(), 3);
+    // Three charts, each drawn for a wide and for a narrow screen.
+    assert_eq!(html.matches("<svg class=\"chart wide\"").count(), 3);
+    assert_eq!(html.matches("<svg class=\"chart narrow\"").count(), 3);
     // Failure text is escaped, never markup.
     assert!(html.contains("a&lt;b&amp;c"));
     assert!(!html.contains("a<b&c"));
@@ -413,4 +422,24 @@ fn junit_skips_checks_that_were_never_evaluated() {
             assert_eq!(s.attribute("skipped"), Some("0"));
         }
     }
+}
+
+#[test]
+fn markdown_quotes_one_failure_example_of_each_kind() {
+    let mut r = showcase_with_gates();
+    let first = r.failures[0].clone();
+    for i in 0..40 {
+        let mut f = first.clone();
+        f.iteration = 100 + i;
+        r.failures.push(f);
+    }
+    let md = report::markdown::render(&r);
+    assert!(
+        md.contains("Failure examples (2 of 42 kept, one of each kind;"),
+        "{md}"
+    );
+    // The showcase's two kinds: its 5xx and its violation, once each.
+    assert_eq!(md.matches("(vu 3, iteration 7)").count(), 1);
+    assert!(!md.contains("iteration 100)"));
+    assert!(md.contains("tenant B read order 42 of tenant A"));
 }

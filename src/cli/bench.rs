@@ -341,9 +341,12 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     crate::safety::check_target(&plan.request.url, !plan.model.is_smoke(), &args.allow_hosts)
         .map_err(|e| CliError::usage(e.to_string()))?;
     let target = format!("{} {}", plan.request.method, redact_url(&plan.request.url));
+    // Named before the run: the live metrics carry it from the first scrape.
+    let run_id = report::new_run_id(std::time::SystemTime::now());
     let info = crate::live::RunInfo {
         command: "bench".into(),
         shard: args.shard.map(|s| s.to_string()).unwrap_or_default(),
+        run_id: run_id.clone(),
         ..Default::default()
     };
     let exporter = args.metrics.start(info, &gates)?;
@@ -367,6 +370,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
         e.finish(&result);
     }
     let mut meta = RunMeta::new("bench", &target);
+    meta.run_id = Some(run_id);
     meta.shard = args.shard;
     let mut report = Report::new(&result, meta);
     report.gates = crate::gate::evaluate(&gates, &report, None);

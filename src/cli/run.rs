@@ -239,11 +239,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             &format!("profile {:?} (its peak users)", profile.name),
         )
         .map_err(CliError::usage)?;
+    // Named before the run: the live metrics carry it from the first scrape.
+    let run_id = report::new_run_id(std::time::SystemTime::now());
     let info = RunInfo {
         command: "run".into(),
         scenario: names.join(", "),
         profile: profile.name.clone(),
         shard: args.shard.map(|s| s.to_string()).unwrap_or_default(),
+        run_id: run_id.clone(),
     };
     let exporter = args.metrics.start(info, &gates)?;
     // Violations and check failures are counted only in the merged
@@ -287,6 +290,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
 
     let mut meta = RunMeta::new("run", &redact_url(&url));
     meta.target_source = Some(source);
+    meta.run_id = Some(run_id);
     meta.scenario = Some(names.join(", "));
     meta.profile = Some(profile.name.clone());
     meta.shard = args.shard;

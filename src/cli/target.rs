@@ -32,8 +32,9 @@ pub struct TargetArgs {
     #[arg(long)]
     pub allow_public: bool,
 
-    /// Inject a fault (repeatable); see the list below.
-    #[arg(long = "fault", value_name = "NAME[=VALUE]")]
+    /// Inject a fault (repeatable, or a comma-separated list); see the list
+    /// below.
+    #[arg(long = "fault", value_name = "NAME[=VALUE]", value_delimiter = ',')]
     pub faults: Vec<Fault>,
 
     /// Secret for signing tokens (HS256).
@@ -85,6 +86,10 @@ Faults (--fault NAME[=VALUE], repeatable):
   slow-body=20ms | slow-body=64/20ms  bodies trickle out, 32 (or 64) bytes every 20ms
   truncated-body                      bodies are cut halfway through their Content-Length
   crash-after=1000                    the target dies at request 1001 (exit code 4)
+  auth-accept-expired                 tokens whose exp has passed are accepted (signature still checked)
+  auth-accept-alg-none                tokens under alg: none are accepted unsigned
+  auth-accept-foreign-key             token signatures are not checked: any key's token is accepted
+Several faults: repeat --fault, or list them: --fault auth-accept-expired,auth-accept-alg-none.
 latency, error-rate, stall and crash-after apply to /health too.
 With --database-url, idempotency-race does not apply (the database's unique key refuses
 duplicates) and tenant-leak reads with the other tenant set on the transaction, a wrong

@@ -152,6 +152,9 @@ pub fn showcase() -> Report {
             response: "HTTP 500\ncontent-type: text/plain\n\ninternal error | ```boom``` \u{7}".into(),
             vu: 3,
             iteration: 7,
+            violation: None,
+            status: Some(500),
+            cause: None,
         },
         FailureSample {
             step: "tenant_isolation".into(),
@@ -161,6 +164,9 @@ pub fn showcase() -> Report {
             response: "HTTP 200".into(),
             vu: 1,
             iteration: 2,
+            violation: Some(Violation::TenantIsolationViolations),
+            status: Some(200),
+            cause: None,
         },
     ];
     report(&r, "20261118T044100Z-abc123")

@@ -11,6 +11,7 @@
 //! metric    = p50 | p90 | p95 | p99 | p999 | max | min | mean
 //!           | error_rate | errors | rps | checks | requests | dropped
 //!           | idempotency_violations | tenant_isolation_violations
+//!           | auth_violations
 //! op        = "<" | "<=" | ">" | ">=" | "==" | "!="
 //! threshold = number [unit] | "baseline" ["*" number]
 //! ```

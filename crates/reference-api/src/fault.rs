@@ -51,6 +51,9 @@ impl Latency {
 /// | `idempotency-race` | `Idempotency-Key` is recorded but not checked: replays, concurrent or not, create duplicate orders |
 /// | `slow-body=20ms`, `slow-body=64/20ms` | API response bodies are sent in chunks of 32 (or the given number of) bytes, one chunk every 20 ms |
 /// | `truncated-body` | API responses declare their full `Content-Length` but the connection is cut after half the body |
+/// | `auth-accept-expired` | tokens whose `exp` has passed are accepted (their signature still checked) |
+/// | `auth-accept-alg-none` | tokens whose header says `alg: none` are accepted unsigned |
+/// | `auth-accept-foreign-key` | HS256 tokens are accepted whatever key signed them (the signature is not checked) |
 /// | `crash-after=1000` | the first 1000 requests are answered; at the next one the server dies (once those answers are written, or after 5 s): it stops accepting, drops every connection, and `convoy target` exits non-zero |
 ///
 /// Durations are written as convoy writes them elsewhere (`250ms`, `1s`,
@@ -84,12 +87,18 @@ pub enum Fault {
     TruncatedBody,
     /// `crash-after=N`: the server dies at request N + 1.
     CrashAfter(u64),
+    /// `auth-accept-expired`: expired tokens are accepted.
+    AuthAcceptExpired,
+    /// `auth-accept-alg-none`: unsigned `alg: none` tokens are accepted.
+    AuthAcceptAlgNone,
+    /// `auth-accept-foreign-key`: token signatures are not checked.
+    AuthAcceptForeignKey,
 }
 
 /// Default chunk size of `slow-body`.
 pub const SLOW_BODY_CHUNK: usize = 32;
 
-const NAMES: [&str; 8] = [
+const NAMES: [&str; 11] = [
     "latency",
     "error-rate",
     "stall",
@@ -98,6 +107,9 @@ const NAMES: [&str; 8] = [
     "slow-body",
     "truncated-body",
     "crash-after",
+    "auth-accept-expired",
+    "auth-accept-alg-none",
+    "auth-accept-foreign-key",
 ];
 
 /// A `--fault` value that could not be understood.
@@ -234,6 +246,9 @@ impl FromStr for Fault {
                 })
             }
             "truncated-body" => flag(Fault::TruncatedBody),
+            "auth-accept-expired" => flag(Fault::AuthAcceptExpired),
+            "auth-accept-alg-none" => flag(Fault::AuthAcceptAlgNone),
+            "auth-accept-foreign-key" => flag(Fault::AuthAcceptForeignKey),
             "crash-after" => {
                 let n = needs("crash-after=1000")?
                     .parse()
@@ -315,6 +330,9 @@ impl fmt::Display for Fault {
             }
             Fault::TruncatedBody => f.write_str("truncated-body"),
             Fault::CrashAfter(n) => write!(f, "crash-after={n}"),
+            Fault::AuthAcceptExpired => f.write_str("auth-accept-expired"),
+            Fault::AuthAcceptAlgNone => f.write_str("auth-accept-alg-none"),
+            Fault::AuthAcceptForeignKey => f.write_str("auth-accept-foreign-key"),
         }
     }
 }
@@ -391,6 +409,9 @@ mod tests {
             "slow-body=64/20ms",
             "truncated-body",
             "crash-after=7",
+            "auth-accept-expired",
+            "auth-accept-alg-none",
+            "auth-accept-foreign-key",
         ] {
             let fault = parse(s).unwrap();
             assert_eq!(parse(&fault.to_string()), Ok(fault), "{s}");

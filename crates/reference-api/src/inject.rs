@@ -52,6 +52,8 @@ pub(crate) struct FaultPlan {
     pub slow_body: Option<(Duration, usize)>,
     pub truncated_body: bool,
     pub crash_after: Option<u64>,
+    /// What token verification lets through that it should not.
+    pub auth_lax: crate::auth::Lax,
 }
 
 impl FaultPlan {
@@ -74,6 +76,9 @@ impl FaultPlan {
                 } => plan.slow_body = Some((interval, chunk_bytes)),
                 Fault::TruncatedBody => plan.truncated_body = true,
                 Fault::CrashAfter(n) => plan.crash_after = Some(n),
+                Fault::AuthAcceptExpired => plan.auth_lax.expired = true,
+                Fault::AuthAcceptAlgNone => plan.auth_lax.alg_none = true,
+                Fault::AuthAcceptForeignKey => plan.auth_lax.foreign_key = true,
             }
         }
         plan.error_rate = 1.0 - keep_going;

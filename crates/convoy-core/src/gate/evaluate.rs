@@ -160,7 +160,9 @@ pub fn measure<F: Figures + ?Sized>(
                 .min_by(f64::total_cmp)
                 .ok_or_else(|| format!("no RLS probe ran in {scope}"))
         }
-        Metric::IdempotencyViolations | Metric::TenantIsolationViolations => {
+        Metric::IdempotencyViolations
+        | Metric::TenantIsolationViolations
+        | Metric::AuthViolations => {
             unreachable!("handled above")
         }
     }

@@ -85,6 +85,9 @@ pub enum Metric {
     IdempotencyViolations,
     /// Tenant isolation violations.
     TenantIsolationViolations,
+    /// Authentication violations: a route served a request without valid
+    /// credentials (`[step.auth_probe]`).
+    AuthViolations,
     /// Share of tenant tables with row-level security and a policy, as the
     /// RLS probe step (`[step.rls]`) found them; the lowest figure when
     /// several probes ran.
@@ -106,7 +109,7 @@ pub enum Unit {
 
 impl Metric {
     /// Every metric, in the order error messages list them.
-    pub const ALL: [Metric; 17] = [
+    pub const ALL: [Metric; 18] = [
         Metric::P50,
         Metric::P90,
         Metric::P95,
@@ -123,6 +126,7 @@ impl Metric {
         Metric::Dropped,
         Metric::IdempotencyViolations,
         Metric::TenantIsolationViolations,
+        Metric::AuthViolations,
         Metric::RlsCoverage,
     ];
 
@@ -145,6 +149,7 @@ impl Metric {
             Metric::Dropped => "dropped",
             Metric::IdempotencyViolations => "idempotency_violations",
             Metric::TenantIsolationViolations => "tenant_isolation_violations",
+            Metric::AuthViolations => "auth_violations",
             Metric::RlsCoverage => "rls_coverage",
         }
     }
@@ -171,6 +176,7 @@ impl Metric {
         match self {
             Metric::IdempotencyViolations => Some(Violation::IdempotencyViolations),
             Metric::TenantIsolationViolations => Some(Violation::TenantIsolationViolations),
+            Metric::AuthViolations => Some(Violation::AuthViolations),
             _ => None,
         }
     }

@@ -11,7 +11,7 @@ pub mod recorder;
 pub mod stats;
 pub mod timeline;
 
-pub use checks::{CheckBook, CheckStats, FailureSample, Violation};
+pub use checks::{CheckBook, CheckStats, FailureKind, FailureSample, Violation};
 pub use histogram::LatencyHistogram;
 pub use recorder::{Recorder, Shard};
 pub use stats::{ErrorCause, Outcome, StepStats};

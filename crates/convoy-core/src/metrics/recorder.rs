@@ -234,9 +234,14 @@ impl Recorder {
         self.lock().book.auth_renewals += 1;
     }
 
-    /// Keeps a failure example, built only if there is room for it.
-    pub fn failure_sample(&self, build: impl FnOnce() -> super::FailureSample) {
-        if self.lock().book.wants_sample() {
+    /// Keeps a failure example of `kind`, built only if there is room for
+    /// it (a kind has a few examples at most).
+    pub fn failure_sample(
+        &self,
+        kind: &super::FailureKind<'_>,
+        build: impl FnOnce() -> super::FailureSample,
+    ) {
+        if self.lock().book.wants_sample(kind) {
             let sample = build();
             self.lock().book.sample(sample);
         }

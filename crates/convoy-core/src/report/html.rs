@@ -12,12 +12,13 @@ use std::fmt::Write as _;
 
 use super::compare::{Change, Comparison};
 use super::format::{millis, per_second, percent, trim_float};
-use super::svg::{Chart, Series, line_chart};
+use super::svg::{self, Chart, Series};
 use super::text::NO_VALUE;
 use super::text::group;
 use super::verdict::stop_explanation;
 use super::{Report, StepReport, Verdict};
 use crate::engine::StepKind;
+use crate::metrics::checks::EXAMPLES_PER_KIND;
 use crate::plan::format_duration;
 
 const STYLE: &str = include_str!("html.css");
@@ -140,8 +141,17 @@ fn figures(out: &mut String, report: &Report) {
     out.push_str("</section>\n");
 }
 
+/// Below this many timeline windows, charts over time would show a dot or
+/// two on an axis of a second: the page shows how the requests' latencies
+/// are distributed instead.
+const MIN_TIMELINE_WINDOWS: usize = 3;
+
 fn charts(out: &mut String, report: &Report) {
     let samples = report.timeline.samples();
+    if samples.len() < MIN_TIMELINE_WINDOWS {
+        distribution(out, report);
+        return;
+    }
     let mid = |s: &crate::metrics::TimelineSample| s.t + s.window / 2.0;
     let secs = |x: f64| {
         if x < 60.0 {
@@ -164,7 +174,7 @@ fn charts(out: &mut String, report: &Report) {
         .iter()
         .filter(|s| s.requests > s.errors || s.p50_ms > 0.0)
         .collect();
-    let latency = line_chart(&Chart {
+    let latency = svg::charts(&Chart {
         id: "chart-latency",
         title: "Latency percentiles over time",
         series: vec![
@@ -187,8 +197,9 @@ fn charts(out: &mut String, report: &Report) {
         format_y: &ms,
         format_x: &secs,
         min_y_max: 1.0,
+        x_ticks: Vec::new(),
     });
-    let throughput = line_chart(&Chart {
+    let throughput = svg::charts(&Chart {
         id: "chart-throughput",
         title: "Throughput over time",
         series: vec![
@@ -209,8 +220,9 @@ fn charts(out: &mut String, report: &Report) {
         format_y: &rate,
         format_x: &secs,
         min_y_max: 1.0,
+        x_ticks: Vec::new(),
     });
-    let errors = line_chart(&Chart {
+    let errors = svg::charts(&Chart {
         id: "chart-errors",
         title: "Error rate over time",
         series: vec![Series {
@@ -225,11 +237,98 @@ fn charts(out: &mut String, report: &Report) {
         format_y: &pct,
         format_x: &secs,
         min_y_max: 0.01,
+        x_ticks: Vec::new(),
     });
     let _ = write!(
         out,
         "<section id=\"charts\">\n<h2>Over time</h2>\n<figure>{latency}<figcaption>Latency percentiles per {w}</figcaption></figure>\n<figure>{throughput}<figcaption>Requests and errors per second</figcaption></figure>\n<figure>{errors}<figcaption>Failed requests over requests, per {w}</figcaption></figure>\n</section>\n",
         w = window_name(report),
+    );
+}
+
+/// The percentiles the distribution chart draws, evenly spaced along its
+/// axis so that the tail, where latency problems are, gets as much room as
+/// the median.
+const DISTRIBUTION: [(f64, &str); 8] = [
+    (0.0, "min"),
+    (0.5, "p50"),
+    (0.75, "p75"),
+    (0.9, "p90"),
+    (0.95, "p95"),
+    (0.99, "p99"),
+    (0.999, "p99.9"),
+    (1.0, "max"),
+];
+
+/// A run too short for charts over time: latency and service time of every
+/// request by percentile, from the run's histograms.
+fn distribution(out: &mut String, report: &Report) {
+    let o = &report.overall;
+    let windows = report.timeline.samples().len();
+    let window = report.timeline.samples().first().map_or(1.0, |s| s.window);
+    let windows = match windows {
+        0 => "no window".to_string(),
+        1 => "one window".to_string(),
+        n => format!("{n} windows"),
+    };
+    let _ = write!(
+        out,
+        "<section id=\"charts\">\n<h2>Latency distribution</h2>\n<p class=\"note\" id=\"short-run\">The run lasted {}: its timeline has {windows} (of {} each), too few for charts over time (they start at {MIN_TIMELINE_WINDOWS}). Below, the latency of every request by percentile.</p>\n",
+        escape(&format_duration(report.duration())),
+        escape(&format_duration(
+            std::time::Duration::try_from_secs_f64(window.max(0.0))
+                .unwrap_or(std::time::Duration::MAX)
+        )),
+    );
+    let at = |h: &crate::metrics::LatencyHistogram| -> Vec<(f64, f64)> {
+        if h.is_empty() {
+            return Vec::new();
+        }
+        DISTRIBUTION
+            .iter()
+            .enumerate()
+            .map(|(i, (q, _))| {
+                let us = if i == 0 {
+                    h.min_micros()
+                } else if i == DISTRIBUTION.len() - 1 {
+                    h.max_micros()
+                } else {
+                    h.quantile_micros(*q)
+                };
+                (i as f64, us as f64 / 1000.0)
+            })
+            .collect()
+    };
+    let label = |x: f64| {
+        DISTRIBUTION
+            .get(x.round().max(0.0) as usize)
+            .map_or(String::new(), |(_, l)| (*l).to_string())
+    };
+    let ms = |y: f64| format!("{}ms", trim_float(y, 3));
+    let chart = svg::charts(&Chart {
+        id: "chart-distribution",
+        title: "Latency by percentile",
+        series: vec![
+            Series {
+                name: "latency",
+                color: "#e8590c",
+                points: at(&o.histograms.latency),
+            },
+            Series {
+                name: "service time",
+                color: "#1c7ed6",
+                points: at(&o.histograms.service),
+            },
+        ],
+        format_y: &ms,
+        format_x: &label,
+        min_y_max: 0.0,
+        x_ticks: (0..DISTRIBUTION.len()).map(|i| i as f64).collect(),
+    });
+    let _ = write!(
+        out,
+        "<figure>{chart}<figcaption>Latency (from the scheduled start) and service time of {} requests, by percentile</figcaption></figure>\n</section>\n",
+        group(o.histograms.latency.count()),
     );
 }
 
@@ -250,7 +349,7 @@ fn gates(out: &mut String, report: &Report) {
     if report.gates.is_empty() {
         return;
     }
-    out.push_str("<section id=\"gates\">\n<h2>SLA gates</h2>\n<table>\n<thead><tr><th>verdict</th><th>gate</th><th>threshold</th><th class=\"num\">actual</th></tr></thead>\n<tbody>\n");
+    out.push_str("<section id=\"gates\">\n<h2>SLA gates</h2>\n<div class=\"table-wrap\"><table>\n<thead><tr><th>verdict</th><th>gate</th><th>threshold</th><th class=\"num\">actual</th></tr></thead>\n<tbody>\n");
     for g in &report.gates {
         let (class, word) = if g.passed {
             ("pass", "pass")
@@ -265,11 +364,11 @@ fn gates(out: &mut String, report: &Report) {
             escape(&g.actual_display)
         );
     }
-    out.push_str("</tbody>\n</table>\n</section>\n");
+    out.push_str("</tbody>\n</table></div>\n</section>\n");
 }
 
 fn steps(out: &mut String, report: &Report) {
-    out.push_str("<section id=\"steps\">\n<h2>Steps</h2>\n<table>\n<thead><tr><th>step</th><th class=\"num\">requests</th><th class=\"num\">req/s</th><th class=\"num\">errors</th><th class=\"num\">p50</th><th class=\"num\">p90</th><th class=\"num\">p95</th><th class=\"num\">p99</th><th class=\"num\">p99.9</th><th class=\"num\">max</th></tr></thead>\n<tbody>\n");
+    out.push_str("<section id=\"steps\">\n<h2>Steps</h2>\n<div class=\"table-wrap\"><table>\n<thead><tr><th>step</th><th class=\"num\">requests</th><th class=\"num\">req/s</th><th class=\"num\">errors</th><th class=\"num\">p50</th><th class=\"num\">p90</th><th class=\"num\">p95</th><th class=\"num\">p99</th><th class=\"num\">p99.9</th><th class=\"num\">max</th></tr></thead>\n<tbody>\n");
     let row = |out: &mut String, s: &StepReport, class: &str| {
         let l = &s.latency_ms;
         let kind = if s.kind == StepKind::Journey {
@@ -299,7 +398,7 @@ fn steps(out: &mut String, report: &Report) {
     if report.steps.len() != 1 {
         row(out, &report.overall, "total");
     }
-    out.push_str("</tbody>\n</table>\n</section>\n");
+    out.push_str("</tbody>\n</table></div>\n</section>\n");
 }
 
 /// A latency of `step`, or [`NO_VALUE`] when it has none.
@@ -317,7 +416,7 @@ fn checks(out: &mut String, report: &Report) {
     }
     let _ = write!(
         out,
-        "<section id=\"checks\">\n<h2>Checks <small>{} passed</small></h2>\n<table>\n<thead><tr><th>verdict</th><th>step</th><th>check</th><th class=\"num\">passed</th><th class=\"num\">failed</th><th class=\"num\">pass rate</th></tr></thead>\n<tbody>\n",
+        "<section id=\"checks\">\n<h2>Checks <small>{} passed</small></h2>\n<div class=\"table-wrap\"><table>\n<thead><tr><th>verdict</th><th>step</th><th>check</th><th class=\"num\">passed</th><th class=\"num\">failed</th><th class=\"num\">pass rate</th></tr></thead>\n<tbody>\n",
         percent(report.checks_pass_rate())
     );
     for c in &report.checks {
@@ -344,7 +443,7 @@ fn checks(out: &mut String, report: &Report) {
             }
         );
     }
-    out.push_str("</tbody>\n</table>\n</section>\n");
+    out.push_str("</tbody>\n</table></div>\n</section>\n");
 }
 
 fn violations(out: &mut String, report: &Report) {
@@ -359,7 +458,7 @@ fn violations(out: &mut String, report: &Report) {
     if report.violations.is_empty() || !(any || report.scenario.is_some()) {
         return;
     }
-    out.push_str("<section id=\"violations\">\n<h2>Violations</h2>\n<table>\n<tbody>\n");
+    out.push_str("<section id=\"violations\">\n<h2>Violations</h2>\n<div class=\"table-wrap\"><table>\n<tbody>\n");
     for (v, n) in &report.violations {
         let class = if *n == 0 { "pass" } else { "fail" };
         let _ = writeln!(
@@ -368,7 +467,7 @@ fn violations(out: &mut String, report: &Report) {
             group(*n)
         );
     }
-    out.push_str("</tbody>\n</table>\n</section>\n");
+    out.push_str("</tbody>\n</table></div>\n</section>\n");
 }
 
 fn comparison(out: &mut String, c: &Comparison) {
@@ -394,7 +493,7 @@ fn comparison(out: &mut String, c: &Comparison) {
         out.push_str("<p>Every figure is within the tolerance.</p>\n</section>\n");
         return;
     }
-    out.push_str("<table>\n<thead><tr><th>verdict</th><th>step</th><th>figure</th><th class=\"num\">baseline</th><th class=\"num\">current</th><th class=\"num\">change</th><th class=\"num\">noise ±</th></tr></thead>\n<tbody>\n");
+    out.push_str("<div class=\"table-wrap\"><table>\n<thead><tr><th>verdict</th><th>step</th><th>figure</th><th class=\"num\">baseline</th><th class=\"num\">current</th><th class=\"num\">change</th><th class=\"num\">noise ±</th></tr></thead>\n<tbody>\n");
     for r in moved {
         let f = r.figure;
         let show = |v: Option<f64>| v.map_or("–".to_string(), |v| f.format(v));
@@ -419,7 +518,7 @@ fn comparison(out: &mut String, c: &Comparison) {
             r.noise.map_or("n/a".to_string(), |n| f.format(n))
         );
     }
-    out.push_str("</tbody>\n</table>\n</section>\n");
+    out.push_str("</tbody>\n</table></div>\n</section>\n");
 }
 
 fn failures(out: &mut String, report: &Report) {
@@ -428,13 +527,23 @@ fn failures(out: &mut String, report: &Report) {
     }
     let _ = write!(
         out,
-        "<section id=\"failures\">\n<h2>Failure examples <small>{} kept, redacted</small></h2>\n",
+        "<section id=\"failures\">\n<h2>Failure examples <small>{} kept, redacted: the first {EXAMPLES_PER_KIND} of each kind</small></h2>\n",
         report.failures.len()
     );
     for f in &report.failures {
+        let mut tags = String::new();
+        if let Some(v) = f.violation {
+            let _ = write!(tags, " <span class=\"tag violation\">{v}</span>");
+        }
+        if let Some(status) = f.status {
+            let _ = write!(tags, " <span class=\"tag\">HTTP {status}</span>");
+        }
+        if let Some(cause) = f.cause {
+            let _ = write!(tags, " <span class=\"tag\">{cause}</span>");
+        }
         let _ = write!(
             out,
-            "<details><summary><code>{}</code> › <code>{}</code>: {} <small>(vu {}, iteration {})</small></summary>\n<pre>{}</pre>\n<pre>{}</pre>\n</details>\n",
+            "<details><summary><code>{}</code> › <code>{}</code>{tags}: {} <small>(vu {}, iteration {})</small></summary>\n<pre>{}</pre>\n<pre>{}</pre>\n</details>\n",
             escape(&f.step),
             escape(&f.check),
             escape(&f.message),

@@ -7,16 +7,46 @@
 //! `convoy.regressions` (when compared with a baseline). The XML is written
 //! by hand: the structure is flat, and [`escape`] makes any text safe,
 //! including characters XML 1.0 cannot carry at all.
+//!
+//! A CI's test tab shows a failure's `message` first and its text on a
+//! click: both carry the failure's first examples (the status or
+//! transport cause, what the check found), redacted as the report is.
+//!
+//! Test names are what test-history tools key on, so they hold nothing
+//! that changes from run to run (no port, run id or count: those go to
+//! `system-out`), and they are unique in the document: when reports of
+//! separate journeys are put side by side (`convoy smoke`), a check they
+//! share (the login) is named with its journey (`journeys`), and
+//! anything still repeated with its ordinal (`unique_names`).
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::compare::Change;
 use super::text::group;
 use super::verdict::{stop_explanation, stop_heading};
 use super::{Report, Verdict};
+use crate::metrics::{FailureSample, Violation};
 
-/// At most this many failure examples are quoted in a failed check.
-const EXAMPLES_PER_CHECK: usize = 5;
+/// At most this many failure examples are quoted in a failed case.
+const EXAMPLES_PER_CASE: usize = 5;
+
+/// A failure's `message` attribute is cut here: CI tabs show it on one
+/// line; the text below it has the rest.
+const MESSAGE_LIMIT: usize = 300;
+
+/// The check every journey has, on the journey's own step: it marks where
+/// a journey's checks begin.
+const JOURNEY_CHECK: &str = "journey completes";
+
+/// The step of the login every journey with login identities shares
+/// (`scenario::auth::LOGIN_METRIC`, which reports may not import: a test
+/// keeps the two equal). Its check is registered before the journeys'.
+pub const SHARED_LOGIN_STEP: &str = "auth login";
+
+/// The check a failed login's example is kept under (on the step that
+/// logged in).
+const LOGIN_SAMPLE: &str = "login";
 
 struct Case {
     classname: String,
@@ -26,6 +56,9 @@ struct Case {
     /// Why the case was not run (a check never evaluated): shown as
     /// skipped, neither passed nor failed.
     skipped: Option<String>,
+    /// What the case measured that changes from run to run (the target's
+    /// port, counts), kept out of its name.
+    output: Option<String>,
 }
 
 struct Suite {
@@ -36,7 +69,7 @@ struct Suite {
 
 /// Renders the report as a `<testsuites>` document.
 pub fn render(report: &Report) -> String {
-    let suites: Vec<Suite> = [
+    let mut suites: Vec<Suite> = [
         Some(run_suite(report)),
         gates_suite(report),
         checks_suite(report),
@@ -46,6 +79,7 @@ pub fn render(report: &Report) -> String {
     .into_iter()
     .flatten()
     .collect();
+    unique_names(&mut suites);
     let tests: usize = suites.iter().map(|s| s.cases.len()).sum();
     let failures: usize = suites
         .iter()
@@ -83,25 +117,30 @@ pub fn render(report: &Report) -> String {
                 escape(&c.name),
                 c.time
             );
+            if c.failure.is_none() && c.skipped.is_none() && c.output.is_none() {
+                out.push_str("/>\n");
+                continue;
+            }
+            out.push_str(">\n");
             match (&c.failure, &c.skipped) {
                 (None, Some(why)) => {
-                    let _ = writeln!(
-                        out,
-                        ">\n      <skipped message=\"{}\"/>\n    </testcase>",
-                        escape(why)
-                    );
+                    let _ = writeln!(out, "      <skipped message=\"{}\"/>", escape(why));
                 }
-                (None, None) => out.push_str("/>\n"),
+                (None, None) => {}
                 (Some((kind, message, body)), _) => {
                     let _ = writeln!(
                         out,
-                        ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>",
+                        "      <failure type=\"{}\" message=\"{}\">{}</failure>",
                         escape(kind),
-                        escape(message),
+                        escape(&cut(message, MESSAGE_LIMIT)),
                         escape(body)
                     );
                 }
             }
+            if let Some(text) = &c.output {
+                let _ = writeln!(out, "      <system-out>{}</system-out>", escape(text));
+            }
+            out.push_str("    </testcase>\n");
         }
         out.push_str("  </testsuite>\n");
     }
@@ -134,14 +173,17 @@ fn run_suite(report: &Report) -> Suite {
         time: report.duration_secs,
         cases: vec![Case {
             classname: "convoy.run".into(),
-            name: format!(
-                "run completed: {} requests against {}",
-                group(report.overall.requests),
-                report.target_label()
-            ),
+            name: "run completed".into(),
             time: report.duration_secs,
             failure,
             skipped: None,
+            output: Some(format!(
+                "{} requests against {}\nrun id: {}\n{}",
+                group(report.overall.requests),
+                report.target,
+                report.run_id,
+                v.headline()
+            )),
         }],
     }
 }
@@ -158,19 +200,8 @@ fn gates_suite(report: &Report) -> Option<Suite> {
             name: g.expression.clone(),
             time: 0.0,
             skipped: None,
-            failure: (!g.passed).then(|| {
-                (
-                    "gate".to_string(),
-                    format!(
-                        "{}: {}, expected {}",
-                        g.metric, g.actual_display, g.threshold
-                    ),
-                    format!(
-                        "scope: {}\nmetric: {}\nthreshold: {}\nactual: {}",
-                        g.scope, g.metric, g.threshold, g.actual_display
-                    ),
-                )
-            }),
+            output: None,
+            failure: (!g.passed).then(|| gate_failure(report, g)),
         })
         .collect();
     Some(Suite {
@@ -184,42 +215,29 @@ fn checks_suite(report: &Report) -> Option<Suite> {
     if report.checks.is_empty() {
         return None;
     }
+    let journeys = journeys(&report.checks);
+    let mut repeats: HashMap<(&str, &str), usize> = HashMap::new();
+    for c in &report.checks {
+        *repeats.entry((&c.step, &c.name)).or_insert(0) += 1;
+    }
     let cases = report
         .checks
         .iter()
-        .map(|c| {
+        .zip(&journeys)
+        .map(|(c, journey)| {
             let failure = (c.failures > 0).then(|| {
-                let mut body = format!(
-                    "{} of {} evaluations failed (pass rate {})\n",
+                let examples = check_examples(report, c, journey.map(|j| (j, journeys.as_slice())));
+                let counted = format!(
+                    "{} of {} evaluations failed",
                     group(c.failures),
                     group(c.passes + c.failures),
+                );
+                let mut body = format!(
+                    "{counted} (pass rate {})\n",
                     super::format::percent(c.pass_rate)
                 );
-                let examples = report
-                    .failures
-                    .iter()
-                    .filter(|f| f.step == c.step && f.check == c.name)
-                    .take(EXAMPLES_PER_CHECK);
-                for f in examples {
-                    let _ = write!(
-                        body,
-                        "\n--- vu {}, iteration {}: {}\n{}\n\n{}\n",
-                        f.vu,
-                        f.iteration,
-                        f.message,
-                        f.request.trim_end(),
-                        f.response.trim_end()
-                    );
-                }
-                (
-                    "check".to_string(),
-                    format!(
-                        "{} of {} evaluations failed",
-                        group(c.failures),
-                        group(c.passes + c.failures)
-                    ),
-                    body,
-                )
+                write_examples(&mut body, &examples);
+                ("check".to_string(), with_first(counted, &examples), body)
             });
             // A check whose step never ran was neither kept nor broken:
             // counting it as passed would hide that it was never tried.
@@ -229,12 +247,21 @@ fn checks_suite(report: &Report) -> Option<Suite> {
                     c.step
                 )
             });
+            // Repeated because reports of separate journeys were put side
+            // by side: named with its journey.
+            let name = match journey {
+                Some(j) if repeats[&(c.step.as_str(), c.name.as_str())] > 1 => {
+                    format!("{} (journey {j})", c.name)
+                }
+                _ => c.name.clone(),
+            };
             Case {
                 classname: format!("convoy.checks.{}", c.step),
-                name: c.name.clone(),
+                name,
                 time: 0.0,
                 failure,
                 skipped,
+                output: None,
             }
         })
         .collect();
@@ -258,12 +285,17 @@ fn violations_suite(report: &Report) -> Option<Suite> {
             name: format!("{v} == 0"),
             time: 0.0,
             skipped: None,
+            output: None,
             failure: (*n > 0).then(|| {
-                let mut body = String::new();
-                for f in report.failures.iter().filter(|f| f.check == v.as_str()) {
-                    let _ = writeln!(body, "{} (vu {}): {}", f.step, f.vu, f.message);
-                }
-                ("violation".to_string(), format!("{} {v}", group(*n)), body)
+                let examples = violation_examples(report, *v);
+                let counted = format!("{} {v}", group(*n));
+                let mut body = format!("{counted}\n");
+                write_examples(&mut body, &examples);
+                (
+                    "violation".to_string(),
+                    with_first(counted, &examples),
+                    body,
+                )
             }),
         })
         .collect();
@@ -272,6 +304,269 @@ fn violations_suite(report: &Report) -> Option<Suite> {
         time: 0.0,
         cases,
     })
+}
+
+/// A failed gate: what was measured against what was expected, and what
+/// the run saw that explains it (the failed checks, the errors, the
+/// violations), with examples.
+fn gate_failure(report: &Report, g: &super::GateResult) -> (String, String, String) {
+    let head = format!(
+        "{}: {}, expected {}",
+        g.metric, g.actual_display, g.threshold
+    );
+    let mut body = format!(
+        "scope: {}\nmetric: {}\nthreshold: {}\nactual: {}\n",
+        g.scope, g.metric, g.threshold, g.actual_display
+    );
+    let in_scope = |step: &str| g.scope == "overall" || in_scope(&g.scope, step);
+    let examples: Vec<&FailureSample> = match g.metric.as_str() {
+        "checks" => {
+            body.push_str("\nfailed checks:\n");
+            for c in report.checks.iter().filter(|c| c.failures > 0) {
+                let _ = writeln!(
+                    body,
+                    "  {} › {}: {} of {} failed",
+                    c.step,
+                    c.name,
+                    group(c.failures),
+                    group(c.passes + c.failures)
+                );
+            }
+            report.failures.iter().take(EXAMPLES_PER_CASE).collect()
+        }
+        m if m.ends_with("_violations") => report
+            .failures
+            .iter()
+            .filter(|f| f.violation.is_some_and(|v| v.as_str() == m) || f.check == m)
+            .take(EXAMPLES_PER_CASE)
+            .collect(),
+        "error_rate" | "errors" => {
+            let step = report
+                .steps
+                .iter()
+                .find(|s| in_scope(&s.name))
+                .filter(|_| g.scope != "overall")
+                .unwrap_or(&report.overall);
+            let answers = error_answers(step);
+            if !answers.is_empty() {
+                let _ = writeln!(body, "\nanswers: {answers}");
+            }
+            report
+                .failures
+                .iter()
+                .filter(|f| in_scope(&f.step) && (f.cause.is_some() || f.status >= Some(400)))
+                .take(EXAMPLES_PER_CASE)
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    write_examples(&mut body, &examples);
+    ("gate".to_string(), with_first(head, &examples), body)
+}
+
+/// Whether gate scope `scope` (`step:NAME`, `journey:"A NAME"`) names `step`.
+fn in_scope(scope: &str, step: &str) -> bool {
+    [
+        crate::gate::Scope::Step(step.to_string()),
+        crate::gate::Scope::Journey(step.to_string()),
+    ]
+    .iter()
+    .any(|s| s.to_string() == scope)
+}
+
+/// The answers of a step that are not a success, most frequent first:
+/// `503 × 40, timeout × 2`.
+fn error_answers(step: &super::StepReport) -> String {
+    let mut all: Vec<(String, u64)> = step
+        .status_counts
+        .iter()
+        .filter(|(code, _)| !code.starts_with('2') && !code.starts_with('3'))
+        .map(|(code, n)| (format!("HTTP {code}"), *n))
+        .chain(step.error_counts.iter().map(|(c, n)| (c.to_string(), *n)))
+        .collect();
+    all.sort_by_key(|a| std::cmp::Reverse(a.1));
+    all.iter()
+        .map(|(what, n)| format!("{what} × {}", group(*n)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The examples of a failed check, the closest first: its own; those of
+/// its request (a probe's or a verify request's failures are kept under the
+/// step that sent it, whose metric is `STEP · PROBE`: the probe's label
+/// ends with the same words); for a journey's own check (`journey
+/// completes`), its steps' failures; for the shared login's check, the
+/// login failures of its journey (kept under the step that logged in, as
+/// check `login`); else its step's.
+fn check_examples<'r>(
+    report: &'r Report,
+    c: &super::CheckReport,
+    journey: Option<(&str, &[Option<&str>])>,
+) -> Vec<&'r FailureSample> {
+    let pick = |keep: &dyn Fn(&FailureSample) -> bool| -> Vec<&'r FailureSample> {
+        report
+            .failures
+            .iter()
+            .filter(|f| keep(f))
+            .take(EXAMPLES_PER_CASE)
+            .collect()
+    };
+    let probe = c.step.rsplit_once(METRIC_PART).map(|(_, p)| p);
+    // Whether `step` is one of the check's journey (any, when the journey
+    // is not known).
+    let in_journey = |step: &str| {
+        journey.is_none_or(|(j, journeys)| {
+            step == j
+                || report
+                    .checks
+                    .iter()
+                    .zip(journeys)
+                    .any(|(k, kj)| *kj == Some(j) && of_step(&k.step, step))
+        })
+    };
+    let candidates: [&dyn Fn(&FailureSample) -> bool; 4] = [
+        &|f| f.step == c.step && f.check == c.name,
+        &|f| of_step(&c.step, &f.step) && probe.is_some_and(|p| f.check.ends_with(p)),
+        &|f| {
+            if c.name == JOURNEY_CHECK && journey.is_some() {
+                in_journey(&f.step)
+            } else if c.step == SHARED_LOGIN_STEP {
+                f.check == LOGIN_SAMPLE && in_journey(&f.step)
+            } else {
+                false
+            }
+        },
+        &|f| of_step(&c.step, &f.step),
+    ];
+    candidates
+        .iter()
+        .map(|keep| pick(keep))
+        .find(|found| !found.is_empty())
+        .unwrap_or_default()
+}
+
+/// How a step's metric names a part of it: `globex probes · GET`,
+/// `create order (replayed) · verify`.
+const METRIC_PART: &str = " · ";
+
+/// Whether a failure kept under step `sample_step` is of metric `metric`:
+/// the step's own, or one of its parts.
+fn of_step(metric: &str, sample_step: &str) -> bool {
+    metric
+        .strip_prefix(sample_step)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(METRIC_PART))
+}
+
+/// The examples of violation `v` (reports written before samples named
+/// their violation kept them under its name).
+fn violation_examples(report: &Report, v: Violation) -> Vec<&FailureSample> {
+    report
+        .failures
+        .iter()
+        .filter(|f| f.violation == Some(v) || f.check == v.as_str())
+        .take(EXAMPLES_PER_CASE)
+        .collect()
+}
+
+/// `head`, then what the first example found and how it was answered:
+/// the line a CI's test tab shows.
+fn with_first(head: String, examples: &[&FailureSample]) -> String {
+    match examples.first() {
+        None => head,
+        Some(f) => {
+            let answer = answer(f).map_or(String::new(), |a| format!(" [{a}]"));
+            format!(
+                "{head}; first: {} › {}: {}{answer}",
+                f.step, f.check, f.message
+            )
+        }
+    }
+}
+
+/// How a failure was answered: `HTTP 503`, `timeout`, with the violation
+/// it counted.
+fn answer(f: &FailureSample) -> Option<String> {
+    let parts: Vec<String> = f
+        .status
+        .map(|s| format!("HTTP {s}"))
+        .into_iter()
+        .chain(f.cause.map(|c| c.to_string()))
+        .chain(f.violation.map(|v| v.to_string()))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+fn write_examples(body: &mut String, examples: &[&FailureSample]) {
+    for (i, f) in examples.iter().enumerate() {
+        let answer = answer(f).map_or(String::new(), |a| format!(" · {a}"));
+        let _ = write!(
+            body,
+            "\n--- example {} of {}: {} › {} (vu {}, iteration {}){answer}\n{}\n\n{}\n\n{}\n",
+            i + 1,
+            examples.len(),
+            f.step,
+            f.check,
+            f.vu,
+            f.iteration,
+            f.message,
+            f.request.trim_end(),
+            f.response.trim_end()
+        );
+    }
+}
+
+/// `s` cut at `limit` bytes (on a character boundary), marked when cut.
+fn cut(s: &str, limit: usize) -> std::borrow::Cow<'_, str> {
+    if s.len() <= limit {
+        return s.into();
+    }
+    let mut end = limit;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end]).into()
+}
+
+/// Makes every `(classname, name)` of the document unique, keeping names
+/// that already are as they were: what is still repeated once checks are
+/// named with their journey gets its ordinal (`#2`), which is stable as
+/// long as the scenarios are.
+fn unique_names(suites: &mut [Suite]) {
+    let mut taken: HashMap<(String, String), usize> = HashMap::new();
+    for c in suites.iter_mut().flat_map(|s| s.cases.iter_mut()) {
+        let n = taken
+            .entry((c.classname.clone(), c.name.clone()))
+            .or_insert(0);
+        *n += 1;
+        if *n > 1 {
+            c.name = format!("{} #{n}", c.name);
+        }
+    }
+}
+
+/// The journey each check belongs to, from the order checks are
+/// registered in: a journey's own check (`journey completes`, on the
+/// journey's step) comes first, then its steps' checks; the shared login's
+/// check comes before every journey's (it belongs to the one after it).
+fn journeys(checks: &[super::CheckReport]) -> Vec<Option<&str>> {
+    fn journey_of(c: &super::CheckReport) -> Option<&str> {
+        (c.name == JOURNEY_CHECK).then_some(c.step.as_str())
+    }
+    let mut out = Vec::with_capacity(checks.len());
+    let mut current = None;
+    for c in checks {
+        current = journey_of(c).or(current);
+        out.push(current);
+    }
+    let mut next = None;
+    for (c, j) in checks.iter().zip(out.iter_mut()).rev() {
+        if let Some(journey) = journey_of(c) {
+            next = Some(journey);
+        } else if c.step == SHARED_LOGIN_STEP {
+            *j = next;
+        }
+    }
+    out
 }
 
 fn regressions_suite(report: &Report) -> Option<Suite> {
@@ -285,6 +580,7 @@ fn regressions_suite(report: &Report) -> Option<Suite> {
             name: format!("{} not regressed", r.figure.name()),
             time: 0.0,
             skipped: None,
+            output: None,
             failure: (r.change == Change::Regression).then(|| {
                 let f = r.figure;
                 let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| f.format(v));

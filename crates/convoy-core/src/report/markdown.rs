@@ -283,16 +283,37 @@ pub fn render_comparison(c: &Comparison) -> String {
     out
 }
 
+/// At most this many failure examples are quoted, one of each kind.
+const SHOWN_FAILURES: usize = 10;
+
 fn failures(out: &mut String, report: &Report) {
     if report.failures.is_empty() {
         return;
     }
-    let _ = writeln!(
-        out,
-        "<details><summary>Failure examples ({}, redacted)</summary>\n",
-        report.failures.len()
-    );
+    // A pull-request comment holds 65,536 characters: one example of each
+    // kind, a bounded number of kinds; report.json and the HTML page keep
+    // them all.
+    let mut shown: Vec<&crate::metrics::FailureSample> = Vec::new();
     for f in &report.failures {
+        if shown.len() < SHOWN_FAILURES && !shown.iter().any(|s| s.kind() == f.kind()) {
+            shown.push(f);
+        }
+    }
+    if shown.len() == report.failures.len() {
+        let _ = writeln!(
+            out,
+            "<details><summary>Failure examples ({}, redacted)</summary>\n",
+            report.failures.len()
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "<details><summary>Failure examples ({} of {} kept, one of each kind; all in report.json and report.html; redacted)</summary>\n",
+            shown.len(),
+            report.failures.len()
+        );
+    }
+    for f in shown {
         let _ = writeln!(
             out,
             "**{} › {}** (vu {}, iteration {}): {}\n",

@@ -39,7 +39,7 @@ use super::validate::MAX_SECS;
 use super::{Report, RunMeta};
 use crate::engine::{CheckInfo, CheckResult, RunResult, StepInfo, StepResult, StopReason};
 use crate::gate::{self, Gate};
-use crate::metrics::checks::MAX_FAILURE_SAMPLES;
+use crate::metrics::checks::keep_example;
 use crate::metrics::histogram::MAX_COUNT;
 use crate::metrics::{CheckStats, FailureSample, Timeline};
 use crate::plan::{ClosedModel, LoadModel, OpenModel, Ramp, Shard, Stage};
@@ -329,17 +329,16 @@ fn worse(a: StopReason, b: StopReason) -> StopReason {
 }
 
 /// Failure samples taken in turn from each report, so that every shard's
-/// failures are represented, at most [`MAX_FAILURE_SAMPLES`] in all.
+/// failures are represented, kept per kind as a run keeps them
+/// ([`keep_example`]: a few of each kind, at most
+/// [`MAX_FAILURE_SAMPLES`](crate::metrics::checks::MAX_FAILURE_SAMPLES)).
 fn interleaved_failures(reports: &[Report]) -> Vec<FailureSample> {
     let mut out = Vec::new();
     let longest = reports.iter().map(|r| r.failures.len()).max().unwrap_or(0);
-    'outer: for k in 0..longest {
+    for k in 0..longest {
         for r in reports {
             if let Some(f) = r.failures.get(k) {
-                if out.len() == MAX_FAILURE_SAMPLES {
-                    break 'outer;
-                }
-                out.push(f.clone());
+                keep_example(&mut out, f.clone());
             }
         }
     }
@@ -621,6 +620,7 @@ fn sum_models(models: &[&LoadModel]) -> Option<LoadModel> {
 mod tests {
     use super::*;
     use crate::engine::StepKind;
+    use crate::metrics::checks::MAX_FAILURE_SAMPLES;
     use crate::metrics::recorder::IntervalStats;
     use crate::metrics::{LatencyHistogram, Outcome, StepStats, TimelineSample, Violation};
     use crate::report::GateResult;
@@ -898,6 +898,9 @@ mod tests {
                     response: String::new(),
                     vu: 0,
                     iteration: 0,
+                    violation: None,
+                    status: None,
+                    cause: None,
                 })
                 .collect();
         }

@@ -120,7 +120,8 @@ pub struct Report {
     /// Every check with its passes and failures.
     #[serde(default)]
     pub checks: Vec<CheckReport>,
-    /// `idempotency_violations`, `tenant_isolation_violations`.
+    /// `idempotency_violations`, `tenant_isolation_violations`,
+    /// `auth_violations`.
     #[serde(default)]
     pub violations: BTreeMap<Violation, u64>,
     /// The first failures, redacted, as examples.

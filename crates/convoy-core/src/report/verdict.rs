@@ -53,6 +53,8 @@ pub struct Verdict {
     pub idempotency_violations: u64,
     /// Tenant isolation violations.
     pub tenant_isolation_violations: u64,
+    /// Authentication violations.
+    pub auth_violations: u64,
     /// Regressions found by the comparison with a baseline.
     pub regressions: usize,
     /// The run was stopped before its plan ended.
@@ -74,6 +76,7 @@ impl Verdict {
             check_failures: report.check_failures(),
             idempotency_violations: violations(Violation::IdempotencyViolations),
             tenant_isolation_violations: violations(Violation::TenantIsolationViolations),
+            auth_violations: violations(Violation::AuthViolations),
             regressions: report
                 .comparison
                 .as_ref()
@@ -117,6 +120,13 @@ impl Verdict {
                 self.tenant_isolation_violations,
                 "tenant isolation violation",
                 "tenant isolation violations",
+            ));
+        }
+        if self.auth_violations > 0 {
+            out.push(plural(
+                self.auth_violations,
+                "auth violation",
+                "auth violations",
             ));
         }
         if self.idempotency_violations > 0 {

@@ -37,16 +37,52 @@ impl Env for EnvScope {
     }
 }
 
-/// A `[[step]]` table as written: its request keys, the kind tables it
-/// has, and the variables it declares.
+/// A `[[step]]` table as written: its request keys, the keys it has, and
+/// the variables it declares.
 pub(crate) trait StepTable: DeserializeOwned {
     /// The keys that describe a request.
     fn keys(&self) -> RequestKeys<'_>;
-    /// Whether the step has the kind table `key` (`sql`, `replay`, ...).
-    fn has(&self, key: &str) -> bool;
     /// Declares the step's `let` and `capture` variables (and those of
     /// tables nested in it), before any step is compiled.
     fn declare(&self, c: &mut Compiler<'_>) -> Result<(), Diagnostic>;
+    /// Every key the table has, in the file format's order, each with where
+    /// it is written (its value, or its first entry for a table of entries;
+    /// an empty one is left out: it asks for nothing).
+    fn present(&self) -> Vec<(&'static str, Range<usize>)>;
+}
+
+/// Refuses the keys of a step (or of a nested request such as a replay's
+/// `verify`) that its kind does not use: `present` is what the table has,
+/// `uses` what the kind reads; `what` names the kind in the message ("an
+/// isolation step"), `hint` may say where such a key belongs.
+pub(crate) fn refuse_unused(
+    c: &Compiler<'_>,
+    present: &[(&'static str, Range<usize>)],
+    uses: &[&str],
+    what: &str,
+    hint: impl Fn(&str) -> Option<String>,
+) -> Result<(), Diagnostic> {
+    for (key, span) in present {
+        if uses.contains(key) {
+            continue;
+        }
+        let d = c.err(span.clone(), format!("{what} does not use `{key}`"));
+        return Err(match hint(key) {
+            Some(h) => d.with_hint(h),
+            None => d.with_hint(format!(
+                "remove it; {what} reads {}",
+                if uses.is_empty() {
+                    "none of the request keys".to_string()
+                } else {
+                    uses.iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            )),
+        });
+    }
+    Ok(())
 }
 
 /// Checks as written: tables of one subject and one predicate.

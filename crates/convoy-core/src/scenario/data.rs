@@ -319,13 +319,30 @@ pub fn parse_json(text: &str) -> Result<(Vec<String>, Rows), String> {
 /// (`/orders/0/id`). Wildcards, filters and recursive descent are refused
 /// with a message saying so.
 pub fn jsonpath_to_pointer(path: &str) -> Result<String, String> {
+    convert_jsonpath(path, false)
+}
+
+/// [`jsonpath_to_pointer`], with the wildcards `[*]` and `.*` written as
+/// the pointer segment `*` (as checks select array elements with it).
+pub fn jsonpath_to_pointer_with_wildcards(path: &str) -> Result<String, String> {
+    convert_jsonpath(path, true)
+}
+
+fn convert_jsonpath(path: &str, wildcards: bool) -> Result<String, String> {
     let p = path.trim();
     let mut rest = p
         .strip_prefix('$')
         .ok_or_else(|| format!("invalid JSONPath {p:?}: it starts with '$'"))?;
     let mut out = String::new();
-    let unsupported =
-        || format!("unsupported JSONPath {p:?}: only $.name, ['name'] and [index] are supported");
+    let unsupported = || {
+        if wildcards {
+            format!(
+                "unsupported JSONPath {p:?}: only $.name, ['name'], [index] and [*] are supported"
+            )
+        } else {
+            format!("unsupported JSONPath {p:?}: only $.name, ['name'] and [index] are supported")
+        }
+    };
     while !rest.is_empty() {
         if let Some(r) = rest.strip_prefix("..") {
             let _ = r;
@@ -333,7 +350,7 @@ pub fn jsonpath_to_pointer(path: &str) -> Result<String, String> {
         } else if let Some(r) = rest.strip_prefix('.') {
             let end = r.find(['.', '[']).unwrap_or(r.len());
             let name = &r[..end];
-            if name.is_empty() || name == "*" {
+            if name.is_empty() || (name == "*" && !wildcards) {
                 return Err(unsupported());
             }
             push_token(&mut out, name);
@@ -349,7 +366,7 @@ pub fn jsonpath_to_pointer(path: &str) -> Result<String, String> {
                 .or_else(|| inner.strip_prefix('"').and_then(|s| s.strip_suffix('"')))
             {
                 push_token(&mut out, q);
-            } else if inner.parse::<usize>().is_ok() {
+            } else if inner.parse::<usize>().is_ok() || (inner == "*" && wildcards) {
                 push_token(&mut out, inner);
             } else {
                 return Err(unsupported());
@@ -469,6 +486,15 @@ mod tests {
         );
         assert_eq!(jsonpath_to_pointer("$['a/b']").unwrap(), "/a~1b");
         assert_eq!(jsonpath_to_pointer("$").unwrap(), "");
+        assert!(jsonpath_to_pointer("$.entries[*].kind").is_err());
+        assert_eq!(
+            jsonpath_to_pointer_with_wildcards("$.data.entries[*].kind").unwrap(),
+            "/data/entries/*/kind"
+        );
+        assert_eq!(
+            jsonpath_to_pointer_with_wildcards("$.rates.*").unwrap(),
+            "/rates/*"
+        );
         for bad in ["orders", "$..id", "$.orders[*]", "$.a[?(@.x)]", "$.a[0"] {
             assert!(jsonpath_to_pointer(bad).is_err(), "{bad}");
         }

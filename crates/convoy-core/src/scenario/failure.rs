@@ -41,6 +41,9 @@ pub(crate) fn sample(
         response: at.secrets.scrub(response).into_owned(),
         vu: at.vu,
         iteration: at.iteration,
+        violation: None,
+        status: None,
+        cause: None,
     }
 }
 

@@ -15,6 +15,14 @@
 //! as `null` placeholders when no path goes into them. A pointer that ends
 //! on an array or object (a `length` check, a whole-object capture) gets the
 //! complete value.
+//!
+//! A segment `*` (a check over every element, `/entries/*/kind`) goes into
+//! every element of an array and every member of an object. Where a
+//! pointer names one element and a wildcard names all (`/entries/0/id` and
+//! `/entries/*/kind`), the named element's node is given the wildcard's
+//! paths too when the set is built, so that reading stays one lookup per
+//! key. As `*` is a key RFC 6901 allows, `pruned.pointer("/a/*")` still
+//! answers as the full parse does: the wildcard keeps more, never less.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -56,6 +64,8 @@ struct Node {
     children: Vec<(String, Node)>,
     /// The highest array index among `children`, if any is one.
     max_index: Option<usize>,
+    /// Where a `*` segment goes: into every element or member.
+    wild: Option<Box<Node>>,
 }
 
 /// Dropped without recursion: a tree as deep as its longest pointer is
@@ -63,29 +73,104 @@ struct Node {
 impl Drop for Node {
     fn drop(&mut self) {
         let mut stack: Vec<Node> = self.children.drain(..).map(|(_, n)| n).collect();
+        stack.extend(self.wild.take().map(|w| *w));
         while let Some(mut node) = stack.pop() {
             stack.extend(node.children.drain(..).map(|(_, n)| n));
+            stack.extend(node.wild.take().map(|w| *w));
         }
     }
 }
 
 impl Node {
+    /// The node for member `key`: its own, else the wildcard's.
     fn child(&self, key: &str) -> Option<&Node> {
         self.children
             .iter()
             .find_map(|(k, n)| (k == key).then_some(n))
+            .or(self.wild.as_deref())
     }
 
+    /// The node for element `index`: its own, else the wildcard's.
     fn child_at(&self, index: usize) -> Option<&Node> {
         self.children
             .iter()
             .find_map(|(k, n)| (array_index(k) == Some(index)).then_some(n))
+            .or(self.wild.as_deref())
+    }
+
+    /// Adds the path of `tokens` below this node.
+    fn insert<'t>(&mut self, tokens: impl IntoIterator<Item = &'t str>) {
+        let mut node = self;
+        for token in tokens {
+            if token == "*" {
+                node = node.wild.get_or_insert_with(Box::default);
+                continue;
+            }
+            if let Some(i) = array_index(token) {
+                node.max_index = Some(node.max_index.map_or(i, |m| m.max(i)));
+            }
+            let at = match node.children.iter().position(|(k, _)| k == token) {
+                Some(at) => at,
+                None => {
+                    node.children.push((token.to_string(), Node::default()));
+                    node.children.len() - 1
+                }
+            };
+            node = &mut node.children[at].1;
+        }
+        node.whole = true;
+    }
+
+    /// Every path that ends below this node, as its tokens.
+    fn paths(&self) -> Vec<Vec<&str>> {
+        let mut out = Vec::new();
+        let mut stack: Vec<(&Node, Vec<&str>)> = vec![(self, Vec::new())];
+        while let Some((node, prefix)) = stack.pop() {
+            if node.whole {
+                out.push(prefix.clone());
+            }
+            for (k, child) in &node.children {
+                let mut p = prefix.clone();
+                p.push(k);
+                stack.push((child, p));
+            }
+            if let Some(w) = &node.wild {
+                let mut p = prefix.clone();
+                p.push("*");
+                stack.push((w, p));
+            }
+        }
+        out
+    }
+
+    /// Gives every named child of a node with a wildcard the wildcard's
+    /// paths, top down, so that a named element is read for both.
+    fn spread_wildcards(&mut self) {
+        let mut stack: Vec<&mut Node> = vec![self];
+        while let Some(node) = stack.pop() {
+            if let Some(w) = &node.wild
+                && !node.children.is_empty()
+            {
+                let paths: Vec<Vec<String>> = w
+                    .paths()
+                    .into_iter()
+                    .map(|p| p.into_iter().map(str::to_string).collect())
+                    .collect();
+                for (_, child) in &mut node.children {
+                    for p in &paths {
+                        child.insert(p.iter().map(String::as_str));
+                    }
+                }
+            }
+            stack.extend(node.children.iter_mut().map(|(_, n)| n));
+            stack.extend(node.wild.as_deref_mut());
+        }
     }
 }
 
 /// A reference token as an array index, as `Value::pointer` reads it: digits
 /// without a leading zero (except `0` itself).
-fn array_index(token: &str) -> Option<usize> {
+pub(crate) fn array_index(token: &str) -> Option<usize> {
     if token.is_empty()
         || !token.bytes().all(|b| b.is_ascii_digit())
         || (token.len() > 1 && token.starts_with('0'))
@@ -99,39 +184,29 @@ impl JsonPaths {
     /// The set of `pointers` (RFC 6901: `""` is the whole document, `~1` a
     /// `/` and `~0` a `~` in a key). A string that is not a pointer (does
     /// not start with `/`) can never match, as with `Value::pointer`.
+    /// A segment `*` stands for every element or member.
     pub fn new<'a>(pointers: impl IntoIterator<Item = &'a str>) -> Self {
         let mut paths = JsonPaths::default();
+        let mut wildcards = false;
         for p in pointers {
-            paths.add(p);
+            if p.is_empty() {
+                paths.root.whole = true;
+                continue;
+            }
+            let Some(rest) = p.strip_prefix('/') else {
+                continue;
+            };
+            let tokens: Vec<String> = rest
+                .split('/')
+                .map(|raw| raw.replace("~1", "/").replace("~0", "~"))
+                .collect();
+            wildcards |= tokens.iter().any(|t| t == "*");
+            paths.root.insert(tokens.iter().map(String::as_str));
+        }
+        if wildcards {
+            paths.root.spread_wildcards();
         }
         paths
-    }
-
-    /// Adds one pointer.
-    pub fn add(&mut self, pointer: &str) {
-        if pointer.is_empty() {
-            self.root.whole = true;
-            return;
-        }
-        let Some(rest) = pointer.strip_prefix('/') else {
-            return;
-        };
-        let mut node = &mut self.root;
-        for raw in rest.split('/') {
-            let token = raw.replace("~1", "/").replace("~0", "~");
-            if let Some(i) = array_index(&token) {
-                node.max_index = Some(node.max_index.map_or(i, |m| m.max(i)));
-            }
-            let at = match node.children.iter().position(|(k, _)| *k == token) {
-                Some(at) => at,
-                None => {
-                    node.children.push((token, Node::default()));
-                    node.children.len() - 1
-                }
-            };
-            node = &mut node.children[at].1;
-        }
-        node.whole = true;
     }
 
     /// The parts of `body` on these paths, or `None` when `body` is not
@@ -211,7 +286,7 @@ impl<'de> Visitor<'de> for Prune<'_> {
         let mut out = Vec::new();
         let mut index = 0;
         loop {
-            let wanted = self.0.max_index.is_some_and(|m| index <= m);
+            let wanted = self.0.wild.is_some() || self.0.max_index.is_some_and(|m| index <= m);
             if !wanted {
                 // Nothing needed from here on: skip the rest.
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
@@ -396,6 +471,76 @@ mod tests {
             None
         );
         assert_eq!(paths.parse(b"\"text\""), Some(Value::Null));
+    }
+
+    /// Every value a wildcard pointer selects, read the way checks read
+    /// them: `*` for each element or member.
+    fn select<'v>(v: &'v Value, tokens: &[&str]) -> Vec<&'v Value> {
+        let Some((t, rest)) = tokens.split_first() else {
+            return vec![v];
+        };
+        match (*t, v) {
+            ("*", Value::Array(a)) => a.iter().flat_map(|x| select(x, rest)).collect(),
+            ("*", Value::Object(m)) => m.values().flat_map(|x| select(x, rest)).collect(),
+            (k, Value::Object(m)) => m.get(k).map(|x| select(x, rest)).unwrap_or_default(),
+            (k, Value::Array(a)) => array_index(k)
+                .and_then(|i| a.get(i))
+                .map(|x| select(x, rest))
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn wildcards_select_what_the_full_parse_selects_alone_and_with_named_elements() {
+        let full: Value = serde_json::from_str(BODY).unwrap();
+        let wild = [
+            "/stops/*/n",
+            "/adjustments/*/id",
+            "/adjustments/*/amount",
+            "/nested/*/1",
+            "/nested/*/*",
+            "/order/meta/*",
+            "/order/*",
+            "/*",
+            "/stops/*",
+        ];
+        for w in wild {
+            let tokens: Vec<&str> = w[1..].split('/').collect();
+            let alone = JsonPaths::new([w]).parse(BODY.as_bytes()).unwrap();
+            assert_eq!(select(&alone, &tokens), select(&full, &tokens), "{w}");
+            // With named pointers through the same arrays, each still
+            // reads what it reads alone.
+            let mixed: Vec<&str> = [w, "/adjustments/0/id", "/stops/2/n", "/nested/1/1/0"]
+                .into_iter()
+                .collect();
+            let pruned = JsonPaths::new(mixed.iter().copied())
+                .parse(BODY.as_bytes())
+                .unwrap();
+            assert_eq!(select(&pruned, &tokens), select(&full, &tokens), "{w}");
+            for p in &mixed[1..] {
+                assert_eq!(pruned.pointer(p), full.pointer(p), "{p} with {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_wildcard_keeps_only_its_path_in_each_element() {
+        let pruned = JsonPaths::new(["/adjustments/*/id"])
+            .parse(BODY.as_bytes())
+            .unwrap();
+        assert_eq!(
+            pruned,
+            json!({"adjustments": [{"id": "adj-1"}, {"id": "adj-2"}]})
+        );
+        // A named element gets the wildcard's path and its own.
+        let pruned = JsonPaths::new(["/adjustments/0/amount", "/adjustments/*/id"])
+            .parse(BODY.as_bytes())
+            .unwrap();
+        assert_eq!(
+            pruned,
+            json!({"adjustments": [{"id": "adj-1", "amount": -500}, {"id": "adj-2"}]})
+        );
     }
 
     #[test]

@@ -25,6 +25,19 @@ pub(crate) trait Compile<S: StepTable>: Sized {
     /// the `custom = "NAME"` string, ...
     type Table: DeserializeOwned;
 
+    /// How a step of the kind is named in messages: "an isolation step".
+    const WHAT: &'static str;
+
+    /// The keys of its `[[step]]` the kind reads besides `name`, `think` and
+    /// its own table; any other key a step of the kind has is refused where
+    /// it is written, so nothing is silently ignored.
+    const STEP_KEYS: &'static [&'static str];
+
+    /// Where a key the kind does not use belongs, if it can be told.
+    fn unused_hint(_key: &str) -> Option<String> {
+        None
+    }
+
     /// Declares the variables its table holds, before any step compiles.
     fn declare(_c: &mut Compiler<'_>, _table: &Self::Table) -> Result<(), Diagnostic> {
         Ok(())

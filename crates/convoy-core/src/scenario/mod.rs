@@ -2,8 +2,8 @@
 //!
 //! A scenario file (TOML) describes one journey: identities and how they log
 //! in, then steps of several kinds (requests with checks and captures,
-//! idempotent replays, tenant-isolation probes, SQL and RLS steps, custom
-//! journeys in Rust). [`parse`] compiles a file into a [`Scenario`] with
+//! idempotent replays, tenant-isolation probes, auth probes, SQL and RLS
+//! steps, custom journeys in Rust). [`parse`] compiles a file into a [`Scenario`] with
 //! every template parsed and every name resolved, reporting mistakes at
 //! their file, line and column; [`runner`] runs scenarios on the engine.
 //! The format is documented in `scenarios/README.md`.
@@ -16,7 +16,8 @@
 //! 2. Services: `exchange` (a rendered request and its recorded
 //!    outcome), `render` (templates into bodies and values), `failure`
 //!    (failure samples and redaction), `db` (PostgreSQL connections and
-//!    queries), [`custom`] (the API of journeys in Rust).
+//!    queries), `jwt` (tokens forged for the auth probes), [`custom`] (the
+//!    API of journeys in Rust).
 //! 3. Contexts: `compile` (what compiling a step needs) and `step_run`
 //!    (what running one needs); on them `check` (compiling and evaluating
 //!    checks), `kind` (the contract of a step kind) and [`auth`]
@@ -44,6 +45,7 @@ mod exchange;
 mod failure;
 pub mod journey;
 mod json_pick;
+mod jwt;
 mod kind;
 pub mod model;
 pub mod parse;

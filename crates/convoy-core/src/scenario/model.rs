@@ -222,6 +222,9 @@ pub struct Check {
     pub subject: Subject,
     /// What must hold.
     pub predicate: Predicate,
+    /// The predicate must not hold (`not_equals`, `not_contains`,
+    /// `not_matches`, `exists = false`).
+    pub negated: bool,
 }
 
 /// The part of a response a check looks at.
@@ -229,7 +232,9 @@ pub struct Check {
 pub enum Subject {
     /// A JSON pointer into the body.
     Json(String),
-    /// A header.
+    /// The values a JSON pointer with `*` segments selects.
+    Elements(Elements),
+    /// A header (its first value).
     Header(http::HeaderName),
     /// The body as text.
     Body,
@@ -237,21 +242,72 @@ pub enum Subject {
     Latency,
 }
 
+/// A JSON pointer with wildcard (`*`) segments, and how its values are
+/// judged together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Elements {
+    /// The pointer as written, `*` included: what the JSON reader keeps.
+    pub pointer: String,
+    /// Its reference tokens, unescaped; `None` for a `*`.
+    pub tokens: Vec<Option<String>>,
+    /// Whether some or every element must pass.
+    pub quantifier: Quantifier,
+}
+
+/// How the elements a wildcard selects are judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quantifier {
+    /// Neither `any` nor `all`: some element passes a predicate, and no
+    /// element passes the predicate a negation negates.
+    Implicit,
+    /// `any = true`: some element passes.
+    Any,
+    /// `all = true`: there is an element, and every element passes.
+    All,
+}
+
 /// What must hold of a subject.
 #[derive(Debug, Clone)]
 pub enum Predicate {
     /// Equal to this value.
     Equals(JsonTemplate),
-    /// Present (or absent, with `false`).
-    Exists(bool),
+    /// Present.
+    Exists,
     /// Matches this regular expression.
-    Matches(regex_lite::Regex),
-    /// Contains this text.
+    Matches(regex::Regex),
+    /// Contains this text (or, in an array, an element equal to it).
     Contains(Template),
-    /// An array or string of this length.
+    /// An array, string or object of this length.
     Length(usize),
+    /// A number (or numeric string) compared with a bound.
+    Compare(Comparison),
     /// A latency below this.
     Below(Duration),
+}
+
+/// A numeric comparison.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Comparison {
+    /// `less_than`.
+    Less(Num),
+    /// `at_most`.
+    AtMost(Num),
+    /// `greater_than`.
+    Greater(Num),
+    /// `at_least`.
+    AtLeast(Num),
+    /// `between = [LOW, HIGH]`, both included.
+    Between(Num, Num),
+}
+
+/// A number as a check compares it: whole numbers exactly (ids and
+/// amounts in cents beyond 2^53 included), others as `f64`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Num {
+    /// A whole number.
+    Int(i128),
+    /// A finite fraction.
+    Float(f64),
 }
 
 /// A value captured from a response into a variable slot.
@@ -271,7 +327,7 @@ pub enum CaptureSource {
     /// A header's value.
     Header(http::HeaderName),
     /// The first group (or the whole match) of a regex over the body.
-    Regex(regex_lite::Regex),
+    Regex(regex::Regex),
 }
 
 #[cfg(test)]

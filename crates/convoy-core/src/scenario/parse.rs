@@ -602,17 +602,16 @@ mod tests {
     }
 
     #[test]
-    fn a_step_with_several_kind_tables_is_the_kind_of_lowest_precedence() {
-        let custom = compile(
+    fn a_step_has_one_kind_and_uses_every_key_it_has() {
+        let d = compile(
             "[[step]]\ncustom = \"flow\"\n[step.isolation]\nas = \"nobody\"\nresource = \"/o\"\nroutes = [\"GET\"]\n",
         )
-        .unwrap();
-        assert!(matches!(&custom.steps[0].action, Action::Custom(c) if c.name == "flow"));
-        let isolation = compile(
-            "[identities.other]\ntoken = \"t\"\n[[step]]\n[step.replay]\ntimes = 2\nid = \"/id\"\n[step.isolation]\nas = \"other\"\nresource = \"/o\"\nroutes = [\"GET\"]\n",
-        )
-        .unwrap();
-        assert!(matches!(isolation.steps[0].action, Action::Isolation(_)));
+        .unwrap_err();
+        assert_eq!(
+            d.message,
+            "a step has either `custom` or [step.isolation], not both"
+        );
+        assert_eq!(d.line, 3);
         let both = compile(
             "[[step]]\n[step.sql]\nurl = \"postgres://u@h/db\"\nquery = \"SELECT 1\"\n[step.rls]\nurl = \"postgres://u@h/db\"\n",
         )
@@ -621,6 +620,51 @@ mod tests {
             both.message,
             "a step has either [step.sql] or [step.rls], not both"
         );
+        // Each kind reads its own keys; a request key it does not read is
+        // refused where it is written.
+        let iso = "[identities.other]\ntoken = \"t\"\n[[step]]\nthink = \"1ms\"\n[step.isolation]\nas = \"other\"\nresource = \"/o\"\nroutes = [\"GET\"]\n";
+        assert!(compile(iso).is_ok());
+        for (key, value) in [
+            ("as", "\"other\""),
+            ("method", "\"GET\""),
+            ("path", "\"/o\""),
+            ("query", "{ a = \"b\" }"),
+            ("headers", "{ X-Tenant = \"b\" }"),
+            ("let", "{ a = \"b\" }"),
+            ("json", "{ a = 1 }"),
+            ("body", "\"x\""),
+            ("status", "200"),
+            ("checks", "[{ json = \"/id\", exists = true }]"),
+            ("capture", "{ a = \"/id\" }"),
+        ] {
+            let text = iso.replace("think", &format!("{key} = {value}\nthink"));
+            let d = compile(&text).unwrap_err();
+            assert_eq!(
+                d.message,
+                format!("an isolation step does not use `{key}`"),
+                "{key}"
+            );
+            assert_eq!(d.line, 4, "{key}");
+        }
+    }
+
+    #[test]
+    fn isolation_routes_take_either_form_and_refusals_either_name() {
+        let s = compile(
+            "[identities.other]\ntoken = \"t\"\n[vars]\nid = \"1\"\n[[step]]\nname = \"p\"\n[step.isolation]\nas = \"other\"\nresource = \"/o/{{ id }}\"\nroutes = [\"GET\", \"POST /accept\", { method = \"put\", path = \"/t/acme/o/{{ id }}\" }]\nexpect = [401]\nheaders = { X-Tenant = \"globex\" }\n",
+        )
+        .unwrap();
+        let Action::Isolation(iso) = &s.steps[0].action else {
+            panic!("an isolation step");
+        };
+        assert_eq!(iso.refused, [401]);
+        let routes: Vec<&str> = iso.probes.iter().map(|p| p.route.as_str()).collect();
+        assert_eq!(routes, ["GET", "POST /accept", "PUT /t/acme/o/{{ id }}"]);
+        assert_eq!(iso.probes[2].request.method, http::Method::PUT);
+        assert_eq!(iso.probes[1].request.headers[0].0.as_str(), "x-tenant");
+        let mut names = Vec::new();
+        s.steps[0].action.metric_names("p", &mut names);
+        assert_eq!(names[2], "p · PUT /t/acme/o/{{ id }}");
     }
 
     fn in_suite(scenario: &str, suite: &str) -> Result<Scenario, Diagnostic> {
@@ -737,7 +781,7 @@ mod tests {
             d.hint.as_deref(),
             Some(
                 "expected one of: name, as, method, path, query, headers, let, json, body, \
-                 status, checks, capture, think, replay, isolation, custom, sql, rls"
+                 status, checks, capture, think, replay, isolation, custom, sql, rls, auth_probe"
             )
         );
     }

@@ -5,7 +5,8 @@
 //! renders with [`StepRun::ctx`], sends with [`StepRun::send`] (which
 //! records the exchange; the engine's client feeds the target watch) and
 //! reports failures
-//! with [`StepRun::sample`] and [`StepRun::sample_exchange`].
+//! with [`StepRun::sample`], [`StepRun::sample_exchange`] and
+//! [`StepRun::sample_violation`].
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,7 @@ use super::model::{AuthConfig, DataSet, HeaderTemplate, Identity};
 use super::template::RenderCtx;
 use crate::engine::Iteration;
 use crate::engine::http::{Connection, Endpoint, HttpClient, HttpFailure, HttpResponse};
+use crate::metrics::{FailureKind, Violation};
 use crate::plan::HttpOptions;
 use crate::redact::Secrets;
 use crate::target_url::TargetUrl;
@@ -192,7 +194,14 @@ impl StepRun<'_> {
 
     /// Keeps a failure sample of a step that sent nothing (or no HTTP).
     pub fn sample(&self, check: &str, message: String, request: String, response: String) {
-        self.it.recorder.failure_sample(|| {
+        let kind = FailureKind {
+            step: self.name,
+            check,
+            violation: None,
+            status: None,
+            cause: None,
+        };
+        self.it.recorder.failure_sample(&kind, || {
             failure::sample(&self.origin(), check, &message, &request, &response)
         });
     }
@@ -205,10 +214,50 @@ impl StepRun<'_> {
         p: &Prepared,
         res: &Result<HttpResponse, HttpFailure>,
     ) {
-        self.it.recorder.failure_sample(|| {
+        self.sample_answer(check, None, message, p, res);
+    }
+
+    /// Keeps a failure sample of exchange `p`, `res`, counted as a
+    /// `violation` (the caller counts it): kept apart from the step's other
+    /// failures, so the violation always has examples.
+    pub fn sample_violation(
+        &self,
+        violation: Violation,
+        check: &str,
+        message: String,
+        p: &Prepared,
+        res: &Result<HttpResponse, HttpFailure>,
+    ) {
+        self.sample_answer(check, Some(violation), message, p, res);
+    }
+
+    fn sample_answer(
+        &self,
+        check: &str,
+        violation: Option<Violation>,
+        message: String,
+        p: &Prepared,
+        res: &Result<HttpResponse, HttpFailure>,
+    ) {
+        let (status, cause) = match res {
+            Ok(r) => (Some(r.status), None),
+            Err(f) => (None, Some(f.cause)),
+        };
+        let kind = FailureKind {
+            step: self.name,
+            check,
+            violation,
+            status,
+            cause,
+        };
+        self.it.recorder.failure_sample(&kind, || {
             let request = failure::request_text(p, &self.shared.secrets);
             let response = failure::response_text(res, &self.shared.secrets);
-            failure::sample(&self.origin(), check, &message, &request, &response)
+            let mut s = failure::sample(&self.origin(), check, &message, &request, &response);
+            s.violation = violation;
+            s.status = status;
+            s.cause = cause;
+            s
         });
     }
 

@@ -23,6 +23,14 @@ pub struct Custom {
 impl<S: StepTable> Compile<S> for Custom {
     type Table = String;
 
+    const WHAT: &'static str = "a custom step";
+    // The journey in Rust sends its own requests.
+    const STEP_KEYS: &'static [&'static str] = &[];
+
+    fn unused_hint(_key: &str) -> Option<String> {
+        Some("a custom journey builds its own requests in Rust: remove it".into())
+    }
+
     fn compile(
         _c: &Compiler<'_>,
         _step: &Spanned<S>,

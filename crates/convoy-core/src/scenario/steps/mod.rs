@@ -11,15 +11,18 @@
 //!
 //! Kinds depend on the vocabulary (`model`, `template`, ...), on the
 //! compile and run contexts (`compile`, `step_run`, `kind`) and on `auth`;
-//! `replay` builds on `request`, `rls` on `sql`. The parse front-end and the
+//! `replay`, `isolation` and `auth_probe` build on `request` (their requests
+//! are rendered by its `prepare`, the common path of requests made as an
+//! identity), `rls` on `sql`. The parse front-end and the
 //! runner dispatch to kinds through [`Action`]; nothing here imports them.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::compile::{Compiler, RawChecks, RequestKeys, StepTable};
+use super::compile::{Compiler, RawChecks, RequestKeys, StepTable, refuse_unused};
 use super::diagnostic::Diagnostic;
 use super::kind::{Compile, Kind, Registrar};
 use super::source::SpannedValue;
@@ -27,17 +30,16 @@ use super::step_run::StepRun;
 
 /// Generates the step kinds' modules, enum, raw table and dispatch from
 /// their list: the default kind (a step without a kind table), then each
-/// kind (`Variant(module::Type)`) with the key of its table and its
-/// precedence. When a step has several kind tables, the one of lowest
-/// precedence compiles it (each kind refuses the combinations it must, as
-/// `sql` refuses `rls`): the precedence the format has always had.
+/// kind (`Variant(module::Type)`) with the key of its table. A step has one
+/// kind: two kind tables are refused, and so is any key its kind does not
+/// read (`Compile::STEP_KEYS`), where it is written.
 macro_rules! kinds {
     (
         $(#[$dmeta:meta])*
         default $dvariant:ident($dmod:ident :: $dtype:ident);
         $(
             $(#[$meta:meta])*
-            $variant:ident($mod:ident :: $type:ident) = $key:ident, $rank:literal;
+            $variant:ident($mod:ident :: $type:ident) = $key:ident;
         )*
     ) => {
         pub mod $dmod;
@@ -45,7 +47,7 @@ macro_rules! kinds {
 
         kinds!(@generate
             $(#[$dmeta])* $dvariant($dmod::$dtype);
-            $( $(#[$meta])* $variant($mod::$type) = $key, $rank; )*
+            $( $(#[$meta])* $variant($mod::$type) = $key; )*
         );
     };
     (@generate
@@ -53,7 +55,7 @@ macro_rules! kinds {
         $dvariant:ident($dty:ty);
         $(
             $(#[$meta:meta])*
-            $variant:ident($ty:ty) = $key:ident, $rank:literal;
+            $variant:ident($ty:ty) = $key:ident;
         )*
     ) => {
         /// What a step does: a value of one kind.
@@ -119,11 +121,28 @@ macro_rules! kinds {
                 }
             }
 
-            fn has(&self, key: &str) -> bool {
-                match key {
-                    $( stringify!($key) => self.$key.is_some(), )*
-                    _ => false,
-                }
+            fn present(&self) -> Vec<(&'static str, Range<usize>)> {
+                let mut out = Vec::new();
+                let mut add = |key: &'static str, span: Option<Range<usize>>| {
+                    if let Some(s) = span {
+                        out.push((key, s));
+                    }
+                };
+                add("name", self.name.as_ref().map(Spanned::span));
+                add("as", self.identity.as_ref().map(Spanned::span));
+                add("method", self.method.as_ref().map(Spanned::span));
+                add("path", self.path.as_ref().map(Spanned::span));
+                add("query", self.query.values().next().map(Spanned::span));
+                add("headers", self.headers.keys().next().map(Spanned::span));
+                add("let", self.lets.keys().next().map(Spanned::span));
+                add("json", self.json.as_ref().map(Spanned::span));
+                add("body", self.body.as_ref().map(Spanned::span));
+                add("status", self.status.as_ref().map(Spanned::span));
+                add("checks", self.checks.first().map(Spanned::span));
+                add("capture", self.capture.keys().next().map(Spanned::span));
+                add("think", self.think.as_ref().map(Spanned::span));
+                $( add(stringify!($key), self.$key.as_ref().map(Spanned::span)); )*
+                out
             }
 
             fn declare(&self, c: &mut Compiler<'_>) -> Result<(), Diagnostic> {
@@ -141,21 +160,43 @@ macro_rules! kinds {
         }
 
         impl Action {
-            /// Compiles what step `st` does: the kind whose table it has
-            /// (of lowest precedence), else the default kind.
+            /// Compiles what step `st` does: the kind whose table it has,
+            /// else the default kind; a second kind table, or a key its
+            /// kind does not read, is refused where it is written.
             pub(crate) fn compile(
                 c: &Compiler<'_>,
                 st: &Spanned<RawStep>,
             ) -> Result<Action, Diagnostic> {
                 let raw = st.get_ref();
-                let first = [$( raw.$key.as_ref().map(|_| $rank) ),*]
-                    .into_iter()
-                    .flatten()
-                    .min();
+                let present = raw.present();
+                let mut tables: Vec<&(&str, Range<usize>)> = present
+                    .iter()
+                    .filter(|(k, _)| [$( stringify!($key) ),*].contains(k))
+                    .collect();
+                // The second as written is the one refused.
+                tables.sort_by_key(|(_, span)| span.start);
+                if let [first, second, ..] = tables[..] {
+                    return Err(c
+                        .err(
+                            second.1.clone(),
+                            format!(
+                                "a step has either {} or {}, not both",
+                                shown_kind(first.0),
+                                shown_kind(second.0)
+                            ),
+                        )
+                        .with_hint("a step does one thing: make two steps"));
+                }
                 $(
-                    if first == Some($rank)
-                        && let Some(t) = &raw.$key
-                    {
+                    if let Some(t) = &raw.$key {
+                        let uses = <$ty as Compile<RawStep>>::STEP_KEYS;
+                        refuse_unused(
+                            c,
+                            &present,
+                            &[&["name", "think", stringify!($key)][..], uses].concat(),
+                            <$ty as Compile<RawStep>>::WHAT,
+                            <$ty as Compile<RawStep>>::unused_hint,
+                        )?;
                         return Ok(Action::$variant(
                             <$ty as Compile<RawStep>>::compile(c, st, t)?,
                         ));
@@ -251,20 +292,32 @@ macro_rules! kinds {
     };
 }
 
-// The list: `Variant(module::Type) = table key, precedence;`. Kinds are in
-// the order the file format has always listed their keys (serde names them
-// in this order in "expected one of" hints).
+/// How a kind's key reads in a message: `[step.sql]`, or `custom` (a
+/// string, not a table).
+fn shown_kind(key: &str) -> String {
+    if key == "custom" {
+        "`custom`".to_string()
+    } else {
+        format!("[step.{key}]")
+    }
+}
+
+// The list: `Variant(module::Type) = table key;`. Kinds are in the order the
+// file format has always listed their keys (serde names them in this order
+// in "expected one of" hints).
 kinds! {
     /// One request with checks and captures.
     default Request(request::Request);
     /// The same request sent several times; every answer must agree.
-    Replay(replay::Replay) = replay, 4;
+    Replay(replay::Replay) = replay;
     /// Another tenant's identity tries the resource's routes.
-    Isolation(isolation::Isolation) = isolation, 3;
+    Isolation(isolation::Isolation) = isolation;
     /// A journey written in Rust, registered by name.
-    Custom(custom::Custom) = custom, 0;
+    Custom(custom::Custom) = custom;
     /// A read-only query against PostgreSQL with checks on its rows.
-    Sql(sql::SqlStep) = sql, 1;
+    Sql(sql::SqlStep) = sql;
     /// The row-level security coverage probe of a PostgreSQL database.
-    Rls(rls::RlsStep) = rls, 2;
+    Rls(rls::RlsStep) = rls;
+    /// A route sent without valid credentials: each must be refused.
+    AuthProbe(auth_probe::AuthProbe) = auth_probe;
 }

@@ -17,7 +17,7 @@ use crate::engine::http::{Connection, HttpFailure, HttpResponse};
 use crate::metrics::Violation;
 use crate::scenario::auth;
 use crate::scenario::check::LazyJson;
-use crate::scenario::compile::{Compiler, StepTable};
+use crate::scenario::compile::{Compiler, StepTable, refuse_unused};
 use crate::scenario::diagnostic::Diagnostic;
 use crate::scenario::exchange::{Prepared, outcome_of, status_expected, status_label};
 use crate::scenario::json_pick::JsonPaths;
@@ -36,6 +36,11 @@ pub(crate) struct RawReplay<S> {
     status: Option<Spanned<toml::Value>>,
     verify: Option<Spanned<Box<S>>>,
 }
+
+/// The keys a replay's `verify` request reads.
+const VERIFY_KEYS: &[&str] = &[
+    "method", "path", "query", "headers", "let", "json", "body", "status", "checks",
+];
 
 /// An idempotent replay.
 #[derive(Debug, Clone)]
@@ -56,6 +61,9 @@ pub struct Replay {
 
 impl<S: StepTable> Compile<S> for Replay {
     type Table = RawReplay<S>;
+
+    const WHAT: &'static str = "a replay step";
+    const STEP_KEYS: &'static [&'static str] = Request::STEP_KEYS;
 
     fn declare(c: &mut Compiler<'_>, table: &RawReplay<S>) -> Result<(), Diagnostic> {
         if let Some(v) = &table.verify {
@@ -79,6 +87,21 @@ impl<S: StepTable> Compile<S> for Replay {
         }
         crate::scenario::json_pick::check_pointer_depth(raw.id.get_ref())
             .map_err(|e| c.err(raw.id.span(), e))?;
+        if let Some(v) = &raw.verify {
+            refuse_unused(
+                c,
+                &v.get_ref().present(),
+                VERIFY_KEYS,
+                "a replay's `verify` request",
+                |key| {
+                    Some(match key {
+                        "as" => "`verify` is sent as the step's identity".to_string(),
+                        "capture" => "`verify` captures nothing: capture from the replayed request".to_string(),
+                        _ => format!("`verify` is one request: {}", VERIFY_KEYS.join(", ")),
+                    })
+                },
+            )?;
+        }
         let verify = match &raw.verify {
             Some(v) => Some(Box::new(request::compile(
                 c,
@@ -280,7 +303,8 @@ async fn replay(rp: &Replay, step_ids: &ReplayIds, run: &mut StepRun<'_>) -> boo
         // different ids. A replay that failed (5xx, refused, reset) or an
         // answer without an id fails the checks above and counts as an
         // error, not as a violation: it proves nothing about the key.
-        if proves_duplicate(&ids) {
+        let duplicate = proves_duplicate(&ids);
+        if duplicate {
             run.it
                 .recorder
                 .violation(Violation::IdempotencyViolations, 1);
@@ -296,7 +320,12 @@ async fn replay(rp: &Replay, step_ids: &ReplayIds, run: &mut StepRun<'_>) -> boo
             )
         };
         let last = &results.last().expect("non-empty").0;
-        run.sample_exchange("idempotent replay", why, &p, last);
+        if duplicate {
+            let kind = Violation::IdempotencyViolations;
+            run.sample_violation(kind, "idempotent replay", why, &p, last);
+        } else {
+            run.sample_exchange("idempotent replay", why, &p, last);
+        }
     }
     if let (Some(v), Some(vids)) = (&rp.verify, &step_ids.verify) {
         // The verify request is timed from when it is sent, and renews a
@@ -315,9 +344,15 @@ async fn replay(rp: &Replay, step_ids: &ReplayIds, run: &mut StepRun<'_>) -> boo
                     // it answered as expected with a JSON body its checks
                     // then disagree with; a failed listing is an error.
                     if status_ok && answered_json(&res, &v.status) {
-                        run.it
-                            .recorder
-                            .violation(Violation::IdempotencyViolations, 1);
+                        let kind = Violation::IdempotencyViolations;
+                        run.it.recorder.violation(kind, 1);
+                        run.sample_violation(
+                            kind,
+                            "single entry",
+                            "after the replays, the listing does not show a single entry".into(),
+                            &vp,
+                            &res,
+                        );
                     }
                 }
             }

@@ -54,6 +54,13 @@ pub struct Request {
 }
 
 impl Request {
+    /// The step keys a request step reads (besides `name` and `think`):
+    /// all of them.
+    pub(crate) const STEP_KEYS: &'static [&'static str] = &[
+        "as", "method", "path", "query", "headers", "let", "json", "body", "status", "checks",
+        "capture",
+    ];
+
     /// Compiles `step` as a plain request (it has no kind table).
     pub(crate) fn compile_step<S: StepTable>(
         c: &Compiler<'_>,
@@ -371,6 +378,7 @@ pub(crate) fn after_response(
 pub(crate) fn request_paths(r: &Request) -> JsonPaths {
     let checks = r.checks.iter().filter_map(|c| match &c.subject {
         Subject::Json(p) => Some(p.as_str()),
+        Subject::Elements(e) => Some(e.pointer.as_str()),
         _ => None,
     });
     let captures = r.captures.iter().filter_map(|c| match &c.source {
@@ -408,17 +416,7 @@ pub(crate) fn compile(
     }
     let mut headers = Vec::new();
     for (k, v) in raw.headers {
-        let name: http::HeaderName = k
-            .get_ref()
-            .parse()
-            .map_err(|_| c.err(k.span(), format!("invalid header name {:?}", k.get_ref())))?;
-        let t = c.template(v)?;
-        if let Some(lit) = t.as_literal()
-            && http::HeaderValue::from_str(lit).is_err()
-        {
-            return Err(c.err(v.span(), format!("invalid header value for {}: HTTP cannot carry control characters or line breaks", k.get_ref())));
-        }
-        headers.push((name, t));
+        headers.push(header(c, k, v)?);
     }
     let mut lets = Vec::new();
     for (k, v) in raw.lets {
@@ -470,6 +468,32 @@ pub(crate) fn compile(
     })
 }
 
+/// Compiles one header `k = v` of a request: a valid name, and a value
+/// template whose fixed text HTTP can carry.
+pub(crate) fn header(
+    c: &Compiler<'_>,
+    k: &Spanned<String>,
+    v: &Spanned<String>,
+) -> Result<(http::HeaderName, Template), Diagnostic> {
+    let name: http::HeaderName = k
+        .get_ref()
+        .parse()
+        .map_err(|_| c.err(k.span(), format!("invalid header name {:?}", k.get_ref())))?;
+    let t = c.template(v)?;
+    if let Some(lit) = t.as_literal()
+        && http::HeaderValue::from_str(lit).is_err()
+    {
+        return Err(c.err(
+            v.span(),
+            format!(
+                "invalid header value for {}: HTTP cannot carry control characters or line breaks",
+                k.get_ref()
+            ),
+        ));
+    }
+    Ok((name, t))
+}
+
 /// Where a capture reads its value: a JSON pointer, or a table with one of
 /// `json`, `jsonpath`, `header`, `regex`.
 fn capture_source(c: &Compiler<'_>, v: &Spanned<toml::Value>) -> Result<CaptureSource, Diagnostic> {
@@ -498,9 +522,9 @@ fn capture_source(c: &Compiler<'_>, v: &Spanned<toml::Value>) -> Result<CaptureS
                     .parse()
                     .map(CaptureSource::Header)
                     .map_err(|_| c.err(v.span(), format!("invalid header name {s:?}"))),
-                "regex" => regex_lite::Regex::new(s)
+                "regex" => check::regex(s)
                     .map(CaptureSource::Regex)
-                    .map_err(|e| c.err(v.span(), format!("invalid regular expression: {e}"))),
+                    .map_err(|e| c.err(v.span(), e)),
                 other => {
                     let d = c.err(v.span(), format!("unknown capture source \"{other}\""));
                     Err(match did_you_mean(other, ["json", "jsonpath", "header", "regex"]) {

@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::sql::{alone, database_url, record_db, url_secrets};
+use super::sql::{database_url, record_db, url_secrets};
 use crate::engine::StepKind;
 use crate::scenario::compile::{Compiler, StepTable};
 use crate::scenario::db::SqlFailure;
@@ -46,12 +46,18 @@ impl RlsStep {
 impl<S: StepTable> Compile<S> for RlsStep {
     type Table = RawRls;
 
+    const WHAT: &'static str = "an rls step";
+    const STEP_KEYS: &'static [&'static str] = &[];
+
+    fn unused_hint(key: &str) -> Option<String> {
+        super::sql::database_step_hint("rls", key)
+    }
+
     fn compile(
         c: &Compiler<'_>,
-        step: &Spanned<S>,
+        _step: &Spanned<S>,
         table: &Spanned<RawRls>,
     ) -> Result<Self, Diagnostic> {
-        alone(c, step.get_ref(), table.span(), "rls")?;
         compile_rls(c, table.get_ref())
     }
 

@@ -105,18 +105,19 @@ pub const QUERY_CHECK: &str = "sql: query runs";
 impl<S: StepTable> Compile<S> for SqlStep {
     type Table = RawSql;
 
+    const WHAT: &'static str = "an sql step";
+    // A query sends no HTTP and logs nobody in.
+    const STEP_KEYS: &'static [&'static str] = &[];
+
+    fn unused_hint(key: &str) -> Option<String> {
+        database_step_hint("sql", key)
+    }
+
     fn compile(
         c: &Compiler<'_>,
-        step: &Spanned<S>,
+        _step: &Spanned<S>,
         table: &Spanned<RawSql>,
     ) -> Result<Self, Diagnostic> {
-        alone(c, step.get_ref(), table.span(), "sql")?;
-        if step.get_ref().has("rls") {
-            return Err(c.err(
-                table.span(),
-                "a step has either [step.sql] or [step.rls], not both",
-            ));
-        }
         compile_sql(c, table.get_ref())
     }
 
@@ -125,24 +126,14 @@ impl<S: StepTable> Compile<S> for SqlStep {
     }
 }
 
-/// Refuses a database step (`kind` is `sql` or `rls`, its table at `span`)
-/// that also has request keys of its own.
-pub(crate) fn alone<S: StepTable>(
-    c: &Compiler<'_>,
-    step: &S,
-    span: Range<usize>,
-    kind: &str,
-) -> Result<(), Diagnostic> {
-    let keys = step.keys();
-    if keys.method.is_some() || keys.path.is_some() || !keys.checks.is_empty() {
-        return Err(c
-            .err(
-                span,
-                format!("an {kind} step has no method, path or checks of its own"),
-            )
-            .with_hint(format!("put its checks inside [step.{kind}]")));
-    }
-    Ok(())
+/// Where a request key written on a database step (`kind` is `sql` or
+/// `rls`) belongs.
+pub(crate) fn database_step_hint(kind: &str, key: &str) -> Option<String> {
+    Some(match key {
+        "checks" => format!("put its checks inside [step.{kind}]"),
+        "as" => format!("a database step connects with the `url` of [step.{kind}]: it acts as no identity"),
+        _ => format!("an {kind} step sends no HTTP request: move `{key}` to a step of its own"),
+    })
 }
 
 /// Metric and check ids of a `sql` step.
