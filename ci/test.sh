@@ -7,8 +7,7 @@
 #
 # Some tests check convoy against tools it does not ship (a PostgreSQL
 # server, Chromium, Python's jsonschema, prometheus_client, junitparser and
-# junit2html, actionlint,
-# hadolint, groff, curl). This script looks for each first and says what it
+# junit2html, actionlint, hadolint, groff, curl). This script looks for each first and says what it
 # found. A test whose tool is missing is not run: the test runner counts it
 # as skipped (never as passed), and the summary at the end names each
 # skipped suite with the line that installs what it needs. `.ci/run`
