@@ -38,8 +38,12 @@ fn links(text: &str) -> Vec<String> {
     out
 }
 
-/// Homepages of the tools the docs compare convoy with.
-const TOOL_HOMEPAGES: [&str; 1] = ["https://github.com/hatoo/oha"];
+/// Homepages of the tools the docs compare convoy with, and the reference
+/// of a syntax scenarios are written in (regular expressions).
+const TOOL_HOMEPAGES: [&str; 2] = [
+    "https://github.com/hatoo/oha",
+    "https://docs.rs/regex/latest/regex/#syntax",
+];
 
 #[test]
 fn every_link_stays_in_the_repository_or_names_a_tool_homepage() {
