@@ -272,13 +272,14 @@ fn smoke_names_are_unique_and_the_same_in_every_run() {
     let dir = tempfile::tempdir().unwrap();
     let (first_xml, first) = smoke_junit(dir.path(), "first");
     let (second_xml, second) = smoke_junit(dir.path(), "second");
-    // Journeys share the login check: it is repeated in the report.
+    // One login check per identity, shared by the journeys that log in as
+    // it: several in a smoke of every built-in journey.
     let logins = first
         .checks
         .iter()
         .filter(|c| c.step == report::junit::SHARED_LOGIN_STEP)
         .count();
-    assert!(logins > 1, "smoke repeats the login check once per journey");
+    assert!(logins > 1, "one login check per identity: {logins}");
     assert_eq!(
         report::junit::SHARED_LOGIN_STEP,
         convoy::scenario::auth::LOGIN_METRIC
@@ -303,17 +304,17 @@ fn smoke_names_are_unique_and_the_same_in_every_run() {
             "{both}: named by its journey, not its rank"
         );
     }
-    // Each journey's login is its own case, named with its journey.
+    // Each identity's login is its own case, named with the identity.
     let login_cases: Vec<_> = a
         .iter()
         .filter(|c| c.classname == format!("convoy.checks.{}", report::junit::SHARED_LOGIN_STEP))
         .collect();
     assert_eq!(login_cases.len(), logins);
-    for journey in ["login", "order-lifecycle", "tenant-isolation"] {
+    for identity in ["admin", "acme_admin", "globex_admin"] {
         assert!(
             login_cases
                 .iter()
-                .any(|c| c.name == format!("login answers 2xx with a token (journey {journey})")),
+                .any(|c| c.name == format!("login as {identity} answers 2xx with a token")),
             "{login_cases:?}"
         );
     }
@@ -351,7 +352,7 @@ fn smoke_names_are_unique_and_the_same_in_every_run() {
         );
     }
     if let Some(page) = junit2html(&first_xml) {
-        assert!(page.contains("login answers 2xx with a token (journey login)"));
+        assert!(page.contains("login as acme_admin answers 2xx with a token"));
     }
 }
 
