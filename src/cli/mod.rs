@@ -19,9 +19,11 @@
 pub mod baseline;
 pub mod bench;
 pub mod compare;
+pub mod completions;
 pub mod console;
 pub mod exit;
 mod inputs;
+pub mod man;
 pub mod merge;
 pub mod report;
 pub mod run;
@@ -141,6 +143,10 @@ enum Command {
     Baseline(baseline::Args),
     /// Merge the reports of a sharded run exactly, then gate on the whole.
     Merge(merge::Args),
+    /// Print the completion script for a shell (bash, zsh, fish, powershell, elvish).
+    Completions(completions::Args),
+    /// Print the manual page (roff), or write one page per command with --dir.
+    Man(man::Args),
 }
 
 /// Entry point of the binary.
@@ -172,6 +178,8 @@ pub fn main() -> ExitCode {
         Command::Compare(args) => compare::run(args),
         Command::Baseline(args) => baseline::run(args),
         Command::Merge(args) => merge::run(args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     };
     let code = match outcome {
         Ok(code) => code,

@@ -356,8 +356,8 @@ fn concat(results: Vec<RunResult>) -> RunResult {
 
 /// Polls `path` (joined to the target as a step's path is) until it
 /// answers 200 or `limit` passes; a signal stops the wait at once, with
-/// exit 5.
-fn wait_healthy(
+/// exit 5. `convoy run --wait-healthy` uses it too.
+pub(super) fn wait_healthy(
     url: &url::Url,
     path: &str,
     limit: Duration,
