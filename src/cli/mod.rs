@@ -21,6 +21,7 @@ pub mod bench;
 pub mod compare;
 pub mod console;
 pub mod exit;
+pub mod history;
 mod inputs;
 pub mod merge;
 pub mod report;
@@ -141,6 +142,8 @@ enum Command {
     Baseline(baseline::Args),
     /// Merge the reports of a sharded run exactly, then gate on the whole.
     Merge(merge::Args),
+    /// Find where a history of runs changed level: change points per step.
+    History(history::Args),
 }
 
 /// Entry point of the binary.
@@ -172,6 +175,7 @@ pub fn main() -> ExitCode {
         Command::Compare(args) => compare::run(args),
         Command::Baseline(args) => baseline::run(args),
         Command::Merge(args) => merge::run(args),
+        Command::History(args) => history::run(args),
     };
     let code = match outcome {
         Ok(code) => code,
