@@ -213,7 +213,7 @@ pub fn analyse(runs: &[Report], options: &Options) -> Analysis {
             changes: changes(&runs, options),
         })
         .collect();
-    series.sort_by(|a, b| b.runs.cmp(&a.runs));
+    series.sort_by_key(|s| std::cmp::Reverse(s.runs));
     Analysis {
         schema: SCHEMA.to_string(),
         method: Method {
