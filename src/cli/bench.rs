@@ -114,6 +114,10 @@ pub struct BenchArgs {
     /// be merged with `convoy merge`.
     #[arg(long)]
     pub shard: Option<crate::plan::Shard>,
+    /// The commit or version under test, recorded in the report so `convoy
+    /// history` can name it (default: $GITHUB_SHA or $CI_COMMIT_SHA).
+    #[arg(long, env = "CONVOY_COMMIT", value_name = "REV")]
+    pub commit: Option<String>,
     /// Print the JSON report on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -372,6 +376,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     let mut meta = RunMeta::new("bench", &target);
     meta.run_id = Some(run_id);
     meta.shard = args.shard;
+    meta.commit = super::history::commit_under_test(args.commit.as_deref());
     let mut report = Report::new(&result, meta);
     report.gates = crate::gate::evaluate(&gates, &report, None);
     report.scrub(&bench_secrets(&plan.request));

@@ -22,6 +22,7 @@ pub mod compare;
 pub mod completions;
 pub mod console;
 pub mod exit;
+pub mod history;
 mod inputs;
 pub mod man;
 pub mod merge;
@@ -147,6 +148,8 @@ enum Command {
     Completions(completions::Args),
     /// Print the manual page (roff), or write one page per command with --dir.
     Man(man::Args),
+    /// Find where a history of runs changed level: change points per step.
+    History(history::Args),
 }
 
 /// Entry point of the binary.
@@ -180,6 +183,7 @@ pub fn main() -> ExitCode {
         Command::Merge(args) => merge::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
+        Command::History(args) => history::run(args),
     };
     let code = match outcome {
         Ok(code) => code,

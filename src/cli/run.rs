@@ -113,6 +113,10 @@ pub struct RunArgs {
     /// The health endpoint polled by --wait-healthy.
     #[arg(long, default_value = "/health")]
     pub health_path: String,
+    /// The commit or version under test, recorded in the report so `convoy
+    /// history` can name it (default: $GITHUB_SHA or $CI_COMMIT_SHA).
+    #[arg(long, env = "CONVOY_COMMIT", value_name = "REV")]
+    pub commit: Option<String>,
     /// Where to write the reports (default: reports/<run-id>).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -294,6 +298,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     meta.scenario = Some(names.join(", "));
     meta.profile = Some(profile.name.clone());
     meta.shard = args.shard;
+    meta.commit = super::history::commit_under_test(args.commit.as_deref());
     let mut report = Report::new(&result, meta);
     report.gates = gate::evaluate(&gates, &report, baseline.as_ref());
     if report.stop_reason == StopReason::AbortedByGate
