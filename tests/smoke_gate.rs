@@ -429,7 +429,11 @@ fn smoke_prints_its_check_list_and_a_short_summary_fitted_to_columns() {
         .collect::<Vec<_>>()
         .join(" ");
     assert!(
-        summary.starts_with("6 journeys: 6 passed, 0 failed · "),
+        summary.starts_with("convoy smoke · http://127.0.0.1:"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(" 6 journeys: 6 passed, 0 failed · "),
         "{summary}"
     );
     assert!(

@@ -174,6 +174,7 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
         width: super::console::width(),
         journeys: 0,
         failed: 0,
+        printed: false,
     };
     let mut results = Vec::new();
     for s in scenarios {
@@ -221,6 +222,7 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
         journeys: listing.journeys,
         failed: listing.failed,
         iterations: args.iterations,
+        listed: listing.printed,
     };
     let code = finish(
         &report,
@@ -251,6 +253,8 @@ struct Listing {
     /// Journeys listed, and of those the ones with a failed check.
     journeys: usize,
     failed: usize,
+    /// Whether any line was printed.
+    printed: bool,
 }
 
 impl Listing {
@@ -316,7 +320,8 @@ impl Listing {
     }
 
     /// Prints one line of the listing, wrapped to the screen.
-    fn line(&self, text: &str) {
+    fn line(&mut self, text: &str) {
+        self.printed = true;
         match self.width {
             Some(w) => {
                 // Continuations start under the check's text, past the mark.

@@ -118,6 +118,9 @@ pub struct SmokeTally {
     pub failed: usize,
     /// How many times each journey ran.
     pub iterations: u64,
+    /// Whether the list printed anything (`-q` with every check passing
+    /// prints nothing): the summary is then set apart by a blank line.
+    pub listed: bool,
 }
 
 /// The short summary under `convoy smoke`'s check list, which has already
@@ -127,6 +130,10 @@ pub struct SmokeTally {
 pub fn render_smoke(report: &Report, tally: SmokeTally, opts: TextOptions) -> String {
     let mut out = String::new();
     let o = &report.overall;
+    if tally.listed {
+        out.push('\n');
+    }
+    let _ = writeln!(out, "convoy smoke · {}", report.target_label());
     if report.partial || report.stop_reason != StopReason::Completed {
         let _ = writeln!(
             out,
@@ -153,7 +160,7 @@ pub fn render_smoke(report: &Report, tally: SmokeTally, opts: TextOptions) -> St
     };
     let _ = writeln!(
         out,
-        "\n{} journeys{times}: {} passed, {} failed · {} checks, {} failed · {} requests in {}{latency}",
+        "{} journeys{times}: {} passed, {} failed · {} checks, {} failed · {} requests in {}{latency}",
         tally.journeys,
         tally.journeys - tally.failed.min(tally.journeys),
         tally.failed,
