@@ -11,7 +11,12 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn convoy() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_convoy"))
+    {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_convoy"));
+        // Summaries fit COLUMNS when it is set; these tests read them whole.
+        c.env_remove("COLUMNS");
+        c
+    }
 }
 
 /// Runs `convoy bench ARGS`, quietly.
@@ -299,4 +304,56 @@ fn a_target_that_dies_during_a_fixed_count_run_stops_it_as_target_down() {
         "{:?}",
         r.overall.error_counts
     );
+}
+
+#[test]
+fn the_terminal_output_draws_a_latency_histogram_unless_quiet() {
+    let probe = Probe::start(0);
+    let out = convoy()
+        .args(["bench", &probe.url(), "-n", "50", "-c", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let at = text
+        .find("latency histogram")
+        .unwrap_or_else(|| panic!("no histogram in {text}"));
+    let counts: u64 = text[at..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.contains("] |"))
+        .map(|l| {
+            let inside = &l[l.find('[').unwrap() + 1..l.find(']').unwrap()];
+            inside.trim().replace(',', "").parse::<u64>().unwrap()
+        })
+        .sum();
+    assert_eq!(counts, 50, "every response in a bucket: {text}");
+    // 50 samples support p95 but not p99 or p99.9, which show "–" once
+    // explained.
+    let row = text.lines().find(|l| l.contains("GET /probe")).unwrap();
+    let cells: Vec<&str> = row.split('│').map(str::trim).collect();
+    assert_ne!(cells[7], "–", "p95: {row}");
+    assert_eq!(cells[8], "–", "p99: {row}");
+    assert_eq!(cells[9], "–", "p99.9: {row}");
+    assert_eq!(text.matches("too few samples").count(), 1, "{text}");
+
+    let quiet = stdout(&bench(&[&probe.url(), "-n", "5"]));
+    assert!(!quiet.contains("latency histogram"), "{quiet}");
+}
+
+#[test]
+fn a_narrow_columns_fits_every_line() {
+    let probe = Probe::start(0);
+    let out = convoy()
+        .env("COLUMNS", "60")
+        .args(["bench", &probe.url(), "-n", "30", "-c", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    for line in text.lines() {
+        assert!(line.chars().count() <= 60, "{line:?} in\n{text}");
+    }
+    assert!(text.contains("latency histogram"), "{text}");
+    assert!(text.contains("left out to fit 60 columns"), "{text}");
 }

@@ -8,7 +8,12 @@ use std::time::{Duration, Instant};
 use convoy::target::{self, Fault, TargetConfig};
 
 fn convoy() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_convoy"))
+    {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_convoy"));
+        // Summaries fit COLUMNS when it is set; these tests read them whole.
+        c.env_remove("COLUMNS");
+        c
+    }
 }
 
 fn read_report(dir: &Path) -> serde_json::Value {

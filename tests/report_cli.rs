@@ -11,11 +11,16 @@ use convoy::report::{self, Report, artifacts, json};
 use report_support::{showcase_with_gates, synthetic};
 
 fn convoy(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("convoy runs")
+    {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_convoy"));
+        // Summaries fit COLUMNS when it is set; these tests read them whole.
+        c.env_remove("COLUMNS");
+        c
+    }
+    .args(args)
+    .current_dir(dir)
+    .output()
+    .expect("convoy runs")
 }
 
 fn code(o: &Output) -> i32 {

@@ -337,7 +337,7 @@ fn with_steps_that_never_ran() -> Report {
         vec![
             step(
                 "create_order",
-                StepKind::Request,
+                convoy::engine::StepKind::Request,
                 stats(200, 0, 0, |i| 20.0 + (i % 10) as f64),
             ),
             step("track_order", StepKind::Request, stats(0, 0, 5, |_| 0.0)),
@@ -381,8 +381,10 @@ fn steps_without_a_response_show_no_latency_in_any_table() {
         r#"<tr class="skip"><td class="verdict-cell">not run</td><td><code>cancel_order</code>"#
     ));
     // The step that ran keeps its figures.
+    // (all but p99.9, which its 200 samples do not support).
     let ran = text.lines().find(|l| l.contains("create_order")).unwrap();
-    assert!(!ran.contains('–'), "{ran}");
+    assert_eq!(ran.matches('–').count(), 1, "{ran}");
+    assert!(ran.contains("29.01 │        – │"), "{ran}");
 }
 
 #[test]
@@ -442,4 +444,65 @@ fn markdown_quotes_one_failure_example_of_each_kind() {
     assert_eq!(md.matches("(vu 3, iteration 7)").count(), 1);
     assert!(!md.contains("iteration 100)"));
     assert!(md.contains("tenant B read order 42 of tenant A"));
+}
+
+#[test]
+fn a_narrow_width_keeps_every_line_inside_it_and_says_what_it_left_out() {
+    let r = showcase_with_gates();
+    let full = report::text::render(&r);
+    for width in [60, 80, 100] {
+        let opts = report::text::TextOptions {
+            width: Some(width),
+            histogram: true,
+        };
+        let text = report::text::render_with(&r, opts);
+        for line in text.lines() {
+            assert!(line.chars().count() <= width, "{line:?} in\n{text}");
+        }
+        assert!(
+            text.contains(&format!("left out to fit {width} columns")),
+            "{text}"
+        );
+        // The columns that matter stay; the verdict is whole.
+        assert!(
+            text.contains("p95 ms") && text.contains("requests"),
+            "{text}"
+        );
+        assert!(text.contains("FAILED: 3 of 8 gates failed"), "{text}");
+    }
+    // Without a width nothing is left out.
+    assert!(
+        full.contains("p99.9 ms") && full.contains("mean ms"),
+        "{full}"
+    );
+    assert!(!full.contains("left out"), "{full}");
+}
+
+#[test]
+fn percentiles_beyond_the_samples_are_not_shown() {
+    let r = report_support::report(
+        &result(
+            vec![step(
+                "few",
+                convoy::engine::StepKind::Request,
+                stats(50, 0, 0, |i| (i + 1) as f64),
+            )],
+            10.0,
+        ),
+        "few-samples",
+    );
+    let l = r.steps[0].latency_ms;
+    let fixed = |v: f64| report::text::fixed(v, 2);
+    let text = report::text::render(&r);
+    let row = text.lines().find(|l| l.contains("few")).unwrap();
+    let cells: Vec<&str> = row.split('│').map(str::trim).collect();
+    // step, requests, req/s, errors, p50, p90, p95, p99, p99.9, max, mean
+    assert_eq!(cells[5], fixed(l.p50), "p50: {row}");
+    assert_eq!(cells[7], fixed(l.p95), "p95: {row}");
+    assert_eq!(cells[8], "–", "p99 needs 100 samples: {row}");
+    assert_eq!(cells[9], "–", "p99.9 needs 1,000: {row}");
+    assert_eq!(cells[10], fixed(l.max), "max: {row}");
+    assert_eq!(text.matches("too few samples").count(), 1, "{text}");
+    // The report files keep every figure.
+    assert!(report::json::render(&r).contains("\"p999\""));
 }

@@ -14,12 +14,17 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn convoy(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .args(args)
-        .env_remove("CONVOY_TARGET")
-        .env_remove("CONVOY_ALLOW_HOST")
-        .output()
-        .unwrap()
+    {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_convoy"));
+        // Summaries fit COLUMNS when it is set; these tests read them whole.
+        c.env_remove("COLUMNS");
+        c
+    }
+    .args(args)
+    .env_remove("CONVOY_TARGET")
+    .env_remove("CONVOY_ALLOW_HOST")
+    .output()
+    .unwrap()
 }
 
 fn text(b: &[u8]) -> String {
@@ -392,4 +397,49 @@ status = 200
         "{answer}"
     );
     drop(rt);
+}
+
+#[test]
+fn smoke_prints_its_check_list_and_a_short_summary_fitted_to_columns() {
+    let t = start(&[]);
+    let out = Command::new(env!("CARGO_BIN_EXE_convoy"))
+        .args(["smoke", "--target", &t.base_url(), "--no-reports"])
+        .env("COLUMNS", "60")
+        .env_remove("CONVOY_TARGET")
+        .env_remove("CONVOY_ALLOW_HOST")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for line in stdout.lines() {
+        assert!(line.chars().count() <= 60, "{line:?} in\n{stdout}");
+    }
+    // The check list, then totals: no latency table (it is in the files).
+    assert!(stdout.contains("PASS order-lifecycle\n"), "{stdout}");
+    assert!(
+        !stdout.contains("p99 ms") && !stdout.contains('╭'),
+        "{stdout}"
+    );
+    let summary: String = stdout
+        .split("\n\n")
+        .last()
+        .unwrap()
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        summary.starts_with("convoy smoke · http://127.0.0.1:"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(" 6 journeys: 6 passed, 0 failed · "),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("ok   gate checks == 100% (actual 100%)"),
+        "{summary}"
+    );
+    assert!(summary.ends_with("PASSED: the gate passed"), "{summary}");
+    assert!(!stdout.contains("1 users x 1 iterations"), "{stdout}");
 }

@@ -383,7 +383,12 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     if args.json {
         crate::out!("{}", report::json::render(&report));
     } else {
-        crate::out!("{}", report::text::render(&report));
+        // -q keeps the table and drops the histogram, as oha's does.
+        let opts = report::text::TextOptions {
+            width: super::console::width(),
+            histogram: !args.quiet,
+        };
+        crate::out!("{}", report::text::render_with(&report, opts));
     }
     // After the summary: a file that cannot be written (a full disk) must
     // not take the table with it.

@@ -95,3 +95,21 @@ macro_rules! errln {
 }
 
 pub use crate::{errln, out, outln};
+
+/// The width the summaries are fitted to: `COLUMNS` when it is set to a
+/// number, else the terminal's width when standard output is one, else
+/// `None` (a file or a pipe gets every column). Never below
+/// [`crate::report::fit::MIN_WIDTH`].
+pub fn width() -> Option<usize> {
+    let columns = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| c > 0);
+    columns
+        .or_else(|| {
+            ::console::Term::stdout()
+                .size_checked()
+                .map(|(_rows, cols)| usize::from(cols))
+        })
+        .map(|w| w.max(crate::report::fit::MIN_WIDTH))
+}

@@ -91,7 +91,11 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             humantime::format_rfc3339_seconds(merged.started_at),
             humantime::format_rfc3339_seconds(merged.ended_at)
         );
-        crate::out!("{}", report::text::render(&merged));
+        let opts = report::text::TextOptions {
+            width: super::console::width(),
+            histogram: false,
+        };
+        crate::out!("{}", report::text::render_with(&merged, opts));
         if let Some(dir) = &args.out {
             crate::outln!("reports: {}", dir.display());
         }

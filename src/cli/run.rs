@@ -321,7 +321,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     }
     // Nothing of the report leaves convoy unscrubbed of what the run learnt.
     report.scrub(&secrets);
-    let code = finish(&report, args.out.as_deref(), args.no_reports, args.json)?;
+    let code = finish(
+        &report,
+        args.out.as_deref(),
+        args.no_reports,
+        args.json,
+        Summary::Run,
+    )?;
     if let Some(e) = exporter {
         signals.linger(e, args.metrics.metrics_linger);
     }
@@ -509,6 +515,14 @@ pub(crate) fn read_report(path: &Path) -> Result<Report, CliError> {
     report::artifacts::read_report(path).map_err(|e| CliError::usage(e.to_string()))
 }
 
+/// Which summary [`finish`] prints in the terminal.
+pub(crate) enum Summary {
+    /// The whole summary, steps table first.
+    Run,
+    /// The short one under smoke's check list.
+    Smoke(report::text::SmokeTally),
+}
+
 /// Writes the artifacts, prints the summary and picks the exit code. A
 /// report that cannot be written is a local error (exit 3), said after the
 /// summary, which is printed anyway.
@@ -517,6 +531,7 @@ pub(crate) fn finish(
     out: Option<&Path>,
     no_reports: bool,
     json: bool,
+    summary: Summary,
 ) -> Result<ExitCode, CliError> {
     let mut written = Vec::new();
     let mut failed = None;
@@ -538,7 +553,17 @@ pub(crate) fn finish(
     if json {
         crate::out!("{}", report::json::render(report));
     } else {
-        crate::out!("{}", report::text::render(report));
+        let opts = report::text::TextOptions {
+            width: super::console::width(),
+            histogram: false,
+        };
+        crate::out!(
+            "{}",
+            match summary {
+                Summary::Run => report::text::render_with(report, opts),
+                Summary::Smoke(tally) => report::text::render_smoke(report, tally, opts),
+            }
+        );
         if let Some(first) = written.first()
             && let Some(dir) = first.parent()
         {

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::run::{
-    TargetOpts, check_output_file, check_writable, finish, load_scenarios, reports_dir,
+    Summary, TargetOpts, check_output_file, check_writable, finish, load_scenarios, reports_dir,
     write_failed,
 };
 use super::signals::{self, Phase, Signals};
@@ -175,6 +175,10 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
         quiet: args.quiet,
         iterations: args.iterations,
         logins_shown: HashSet::new(),
+        width: super::console::width(),
+        journeys: 0,
+        failed: 0,
+        printed: false,
     };
     let mut results = Vec::new();
     for s in scenarios {
@@ -219,7 +223,19 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
     report.scrub(&secrets);
     // The summary first: a JUnit file that cannot be written (a full disk)
     // must not take the listing with it.
-    let code = finish(&report, args.out.as_deref(), args.no_reports, args.json);
+    let tally = report::text::SmokeTally {
+        journeys: listing.journeys,
+        failed: listing.failed,
+        iterations: args.iterations,
+        listed: listing.printed,
+    };
+    let code = finish(
+        &report,
+        args.out.as_deref(),
+        args.no_reports,
+        args.json,
+        Summary::Smoke(tally),
+    );
     if let Some(path) = &args.junit {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| write_failed(dir, &e))?;
@@ -236,13 +252,26 @@ struct Listing {
     /// Login checks already shown passing: each identity's login is listed
     /// once, however many journeys log in as it (again only if it fails).
     logins_shown: HashSet<String>,
+    /// The screen's width, when there is one: long lines wrap under their
+    /// mark.
+    width: Option<usize>,
+    /// Journeys listed, and of those the ones with a failed check.
+    journeys: usize,
+    failed: usize,
+    /// Whether any line was printed.
+    printed: bool,
 }
 
 impl Listing {
     fn print(&mut self, journey: &str, r: &RunResult, secrets: &Secrets) {
         let failed = r.check_failures();
+        self.journeys += 1;
+        self.failed += usize::from(failed > 0);
         if !self.quiet || failed > 0 {
-            crate::outln!("{} {journey}", if failed == 0 { "PASS" } else { "FAIL" });
+            self.line(&format!(
+                "{} {journey}",
+                if failed == 0 { "PASS" } else { "FAIL" }
+            ));
         }
         for c in &r.checks {
             let ok = c.stats.failures == 0;
@@ -270,7 +299,7 @@ impl Listing {
                     c.stats.failures + c.stats.passes
                 );
             }
-            crate::outln!("{mark} {}", secrets.scrub(&line));
+            self.line(&format!("{mark} {}", secrets.scrub(&line)));
         }
         // One example of each failure (a repeated smoke fails alike many
         // times), the first few of them.
@@ -282,16 +311,30 @@ impl Listing {
             .collect();
         for f in distinct.iter().take(SHOWN_FAILURES) {
             let line = format!("{} · {}: {}", f.step, f.check, f.message);
-            crate::outln!("         {}", secrets.scrub(&line));
+            self.line(&format!("         {}", secrets.scrub(&line)));
             if let Some(answer) = answer_preview(&f.response) {
-                crate::outln!("           answer: {}", secrets.scrub(&answer));
+                self.line(&format!("           answer: {}", secrets.scrub(&answer)));
             }
         }
         if r.failures.len() > SHOWN_FAILURES.min(distinct.len()) {
-            crate::outln!(
+            self.line(&format!(
                 "         … {} failure examples in all, in the reports",
                 r.failures.len()
-            );
+            ));
+        }
+    }
+
+    /// Prints one line of the listing, wrapped to the screen.
+    fn line(&mut self, text: &str) {
+        self.printed = true;
+        match self.width {
+            Some(w) => {
+                // Continuations start under the check's text, past the mark.
+                for l in report::fit::wrap_hanging(text, w, 7) {
+                    crate::outln!("{l}");
+                }
+            }
+            None => crate::outln!("{text}"),
         }
     }
 }

@@ -25,8 +25,10 @@
 //! gates and the live exporter share.
 
 pub mod artifacts;
+mod bars;
 pub mod compare;
 mod figures;
+pub mod fit;
 pub mod format;
 pub mod history;
 pub mod html;

@@ -2,14 +2,18 @@
 //! percentiles, counts by status and by error cause, then what decides the
 //! verdict: gates, checks, violations, the first failure examples, and the
 //! comparison with a baseline when there is one.
+//!
+//! Fitted to a width when the command line knows one (a terminal's, or
+//! `COLUMNS`): tables leave out their least useful columns and shorten step
+//! names (see [`super::fit`]), prose wraps; without a width, as for files
+//! and pipes, everything is shown. Either way a percentile is shown only
+//! when the step has the samples to support it (p99 needs 100), and the
+//! report files keep every figure.
 
 use std::fmt::Write as _;
 
-use tabled::builder::Builder;
-use tabled::settings::object::{Columns, Rows};
-use tabled::settings::{Alignment, Modify, Style};
-
 use super::compare::{Change, Comparison};
+use super::fit::{self, Col};
 use super::verdict::{stop_explanation, stop_heading};
 use super::{Report, StepReport, Verdict};
 use crate::engine::{StepKind, StopReason};
@@ -25,8 +29,23 @@ const SHOWN_FAILURES: usize = 3;
 /// step that got no response), in every format.
 pub const NO_VALUE: &str = "–";
 
-/// Renders the summary shown at the end of a run.
+/// How the terminal summary is laid out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TextOptions {
+    /// The screen's width in characters; `None` shows every column and
+    /// wraps nothing (files, pipes).
+    pub width: Option<usize>,
+    /// Draw the overall latency histogram under the steps (`convoy bench`).
+    pub histogram: bool,
+}
+
+/// Renders the summary shown at the end of a run, whole (no width).
 pub fn render(report: &Report) -> String {
+    render_with(report, TextOptions::default())
+}
+
+/// Renders the summary shown at the end of a run, laid out by `opts`.
+pub fn render_with(report: &Report, opts: TextOptions) -> String {
     let mut out = String::new();
     let o = &report.overall;
     let _ = writeln!(
@@ -61,8 +80,113 @@ pub fn render(report: &Report) -> String {
         }
     );
     out.push('\n');
-    out.push_str(&steps_table(report));
+    out.push_str(&steps_table(report, opts.width));
     out.push('\n');
+    if opts.histogram {
+        let bars = super::bars::render(&o.histograms.latency, opts.width);
+        if !bars.is_empty() {
+            out.push_str(&bars);
+            out.push('\n');
+        }
+    }
+    counts_section(&mut out, report);
+    queueing_line(&mut out, report);
+    checks_section(&mut out, report);
+    violations_section(&mut out, report);
+    if !report.gates.is_empty() {
+        out.push('\n');
+        out.push_str(&gates_table(report, opts.width));
+    }
+    if let Some(c) = &report.comparison {
+        out.push('\n');
+        out.push_str(&comparison(c, opts.width));
+    }
+    failures_section(&mut out, report);
+    let verdict = Verdict::of(report);
+    if verdict.gates > 0 || verdict.check_evaluations > 0 || !verdict.passed() {
+        let _ = writeln!(out, "\n{}", verdict.headline());
+    }
+    fit::wrap_all(&out, opts.width)
+}
+
+/// What `convoy smoke` listed before its summary: journeys by outcome.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SmokeTally {
+    /// Journeys listed (each once, however many times it ran).
+    pub journeys: usize,
+    /// Of those, journeys with a failed check.
+    pub failed: usize,
+    /// How many times each journey ran.
+    pub iterations: u64,
+    /// Whether the list printed anything (`-q` with every check passing
+    /// prints nothing): the summary is then set apart by a blank line.
+    pub listed: bool,
+}
+
+/// The short summary under `convoy smoke`'s check list, which has already
+/// shown every check and its failures: one line of totals, the counts, the
+/// gates as a list and the verdict. The latency table is in the report
+/// files.
+pub fn render_smoke(report: &Report, tally: SmokeTally, opts: TextOptions) -> String {
+    let mut out = String::new();
+    let o = &report.overall;
+    if tally.listed {
+        out.push('\n');
+    }
+    let _ = writeln!(out, "convoy smoke · {}", report.target_label());
+    if report.partial || report.stop_reason != StopReason::Completed {
+        let _ = writeln!(
+            out,
+            "{} — partial result: {}; the figures cover what ran.",
+            stop_heading(report.stop_reason),
+            stop_explanation(report.stop_reason)
+        );
+    }
+    let evaluations: u64 = report.checks.iter().fold(0u64, |n, c| {
+        n.saturating_add(c.passes).saturating_add(c.failures)
+    });
+    let times = if tally.iterations > 1 {
+        format!(" × {} iterations", group(tally.iterations))
+    } else {
+        String::new()
+    };
+    let n = o.histograms.latency.count();
+    let latency = if !o.has_latency() {
+        String::new()
+    } else if n >= samples_for(0.95) {
+        format!(" · p95 {} ms", fixed(o.latency_ms.p95, 2))
+    } else {
+        format!(" · slowest {} ms", fixed(o.latency_ms.max, 2))
+    };
+    let _ = writeln!(
+        out,
+        "{} journeys{times}: {} passed, {} failed · {} checks, {} failed · {} requests in {}{latency}",
+        tally.journeys,
+        tally.journeys - tally.failed.min(tally.journeys),
+        tally.failed,
+        group(evaluations),
+        group(report.check_failures()),
+        group(o.requests),
+        format_duration(report.duration()),
+    );
+    counts_section(&mut out, report);
+    violations_section(&mut out, report);
+    for g in &report.gates {
+        let _ = writeln!(
+            out,
+            "{} gate {} (actual {})",
+            if g.passed { "  ok  " } else { "  FAIL" },
+            g.expression.trim(),
+            g.actual_display
+        );
+    }
+    let _ = writeln!(out, "{}", Verdict::of(report).headline());
+    fit::wrap_all(&out, opts.width)
+}
+
+/// Counts by status and by transport error cause.
+fn counts_section(out: &mut String, report: &Report) {
+    let o = &report.overall;
     if !o.status_counts.is_empty() {
         let codes: Vec<String> = o
             .status_counts
@@ -79,10 +203,21 @@ pub fn render(report: &Report) -> String {
             .collect();
         let _ = writeln!(out, "transport errors: {}", causes.join(", "));
     }
-    // Only the open model queues arrivals; in the closed model the two
-    // differ by the time to build a request, which is not worth a line.
-    let open = matches!(report.load_model, crate::plan::LoadModel::Open(_));
-    if open && o.latency_ms.p99 > o.service_ms.p99 * 1.05 {
+}
+
+/// Whether service time differs from latency enough to be shown beside it:
+/// only the open model queues arrivals; in the closed model the two differ
+/// by the time to build a request, which is not worth a column.
+fn service_differs(report: &Report) -> bool {
+    let o = &report.overall;
+    matches!(report.load_model, crate::plan::LoadModel::Open(_))
+        && o.has_latency()
+        && o.latency_ms.p99 > o.service_ms.p99 * 1.05
+}
+
+fn queueing_line(out: &mut String, report: &Report) {
+    let o = &report.overall;
+    if service_differs(report) {
         let _ = writeln!(
             out,
             "queueing: p99 latency from scheduled start {} ms vs service time {} ms (coordinated omission corrected)",
@@ -90,45 +225,33 @@ pub fn render(report: &Report) -> String {
             fixed(o.service_ms.p99, 2)
         );
     }
-    checks_section(&mut out, report);
-    violations_section(&mut out, report);
-    if !report.gates.is_empty() {
-        out.push('\n');
-        out.push_str(&gates_table(report));
-    }
-    if let Some(c) = &report.comparison {
-        out.push('\n');
-        out.push_str(&render_comparison(c));
-    }
-    failures_section(&mut out, report);
-    let verdict = Verdict::of(report);
-    if verdict.gates > 0 || verdict.check_evaluations > 0 || !verdict.passed() {
-        let _ = writeln!(out, "\n{}", verdict.headline());
-    }
-    out
 }
 
-fn gates_table(report: &Report) -> String {
-    let mut b = Builder::default();
-    b.push_record(["gate", "threshold", "actual", "verdict"]);
-    for g in &report.gates {
-        let subject = if g.scope == "overall" {
-            g.metric.clone()
-        } else {
-            format!("{} {}", g.scope, g.metric)
-        };
-        b.push_record([
-            subject,
-            g.threshold.clone(),
-            g.actual_display.clone(),
-            if g.passed { "pass" } else { "FAIL" }.to_string(),
-        ]);
-    }
-    let mut t = b.build();
-    t.with(Style::rounded())
-        .with(Modify::new(Columns::new(2..3)).with(Alignment::right()))
-        .with(Modify::new(Rows::first()).with(Alignment::center()));
-    format!("SLA gates\n{t}\n")
+fn gates_table(report: &Report, width: Option<usize>) -> String {
+    let cols = [
+        Col::kept("gate", false),
+        Col::kept("threshold", false),
+        Col::kept("actual", true),
+        Col::kept("verdict", false),
+    ];
+    let rows: Vec<Vec<String>> = report
+        .gates
+        .iter()
+        .map(|g| {
+            let subject = if g.scope == "overall" {
+                g.metric.clone()
+            } else {
+                format!("{} {}", g.scope, g.metric)
+            };
+            vec![
+                subject,
+                g.threshold.clone(),
+                g.actual_display.clone(),
+                if g.passed { "pass" } else { "FAIL" }.to_string(),
+            ]
+        })
+        .collect();
+    format!("SLA gates\n{}", fit::table(&cols, &rows, width).text)
 }
 
 fn checks_section(out: &mut String, report: &Report) {
@@ -209,6 +332,10 @@ fn failures_section(out: &mut String, report: &Report) {
 /// The comparison with a baseline as a terminal table: only the rows that
 /// moved beyond the tolerance, then a one-line summary.
 pub fn render_comparison(c: &Comparison) -> String {
+    comparison(c, None)
+}
+
+fn comparison(c: &Comparison, width: Option<usize>) -> String {
     let mut out = format!(
         "compared with baseline {}: {}\n",
         c.baseline_run_id,
@@ -226,41 +353,86 @@ pub fn render_comparison(c: &Comparison) -> String {
         let _ = writeln!(out, "every figure within the tolerance");
         return out;
     }
-    let mut b = Builder::default();
-    b.push_record([
-        "step", "figure", "baseline", "current", "change", "change %", "noise ±", "verdict",
-    ]);
-    for r in moved {
-        let f = r.figure;
-        let show = |v: Option<f64>| v.map_or("-".to_string(), |v| f.format(v));
-        b.push_record([
-            r.step.clone(),
-            f.name().to_string(),
-            show(r.baseline),
-            show(r.current),
-            r.delta.map_or("-".to_string(), |d| f.format_delta(d)),
-            r.relative
-                .map_or("-".to_string(), |x| format!("{:+.1}%", x * 100.0)),
-            r.noise.map_or("n/a".to_string(), |n| f.format(n)),
-            r.change.label().to_string(),
-        ]);
-    }
-    let mut t = b.build();
-    t.with(Style::rounded())
-        .with(Modify::new(Columns::new(2..7)).with(Alignment::right()))
-        .with(Modify::new(Rows::first()).with(Alignment::center()));
-    let _ = writeln!(out, "{t}");
+    let cols = [
+        Col::kept("step", false),
+        Col::kept("figure", false),
+        Col::droppable("baseline", 1),
+        Col::kept("current", true),
+        Col::droppable("change", 2),
+        Col::kept("change %", true),
+        Col::droppable("noise ±", 3),
+        Col::kept("verdict", false),
+    ];
+    let rows: Vec<Vec<String>> = moved
+        .into_iter()
+        .map(|r| {
+            let f = r.figure;
+            let show = |v: Option<f64>| v.map_or("-".to_string(), |v| f.format(v));
+            vec![
+                r.step.clone(),
+                f.name().to_string(),
+                show(r.baseline),
+                show(r.current),
+                r.delta.map_or("-".to_string(), |d| f.format_delta(d)),
+                r.relative
+                    .map_or("-".to_string(), |x| format!("{:+.1}%", x * 100.0)),
+                r.noise.map_or("n/a".to_string(), |n| f.format(n)),
+                r.change.label().to_string(),
+            ]
+        })
+        .collect();
+    let t = fit::table(&cols, &rows, width);
+    out.push_str(&t.text);
+    left_out_note(&mut out, &t.dropped, width);
     out
 }
 
-fn steps_table(report: &Report) -> String {
-    let mut b = Builder::default();
-    b.push_record([
-        "step", "requests", "req/s", "errors", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "p99.9 ms",
-        "max ms", "mean ms",
-    ]);
-    let mut push = |s: &StepReport| {
+/// Says which columns a narrow screen left out, once under the table.
+fn left_out_note(out: &mut String, dropped: &[String], width: Option<usize>) {
+    if let (false, Some(w)) = (dropped.is_empty(), width) {
+        let _ = writeln!(
+            out,
+            "(left out to fit {w} columns: {}; in the report files)",
+            dropped.join(", ")
+        );
+    }
+}
+
+/// The fewest samples that support the percentile `q`: at least one sample
+/// above it (p90 needs 10, p99 100, p99.9 1,000). Below that the figure is
+/// the slowest sample under another name.
+pub fn samples_for(q: f64) -> u64 {
+    (1.0 / (1.0 - q)).round() as u64
+}
+
+/// The footnote for a percentile left out for want of samples.
+const FEW_SAMPLES_NOTE: &str =
+    "– too few samples for that percentile (p90 needs 10, p95 20, p99 100, p99.9 1,000)";
+
+fn steps_table(report: &Report, width: Option<usize>) -> String {
+    let service = service_differs(report);
+    // Higher ranks are left out first on a narrow screen.
+    let mut cols = vec![
+        Col::kept("step", false),
+        Col::kept("requests", true),
+        Col::droppable("req/s", 5),
+        Col::kept("errors", true),
+        Col::droppable("p50 ms", 2),
+        Col::droppable("p90 ms", 6),
+        Col::kept("p95 ms", true),
+        Col::droppable("p99 ms", 3),
+        Col::droppable("p99.9 ms", 8),
+        Col::droppable("max ms", 7),
+        Col::droppable("mean ms", 9),
+    ];
+    if service {
+        cols.push(Col::droppable("svc p50 ms", 4));
+        cols.push(Col::droppable("svc p99 ms", 1));
+    }
+    let mut few_samples = false;
+    let mut row = |s: &StepReport| {
         let l = &s.latency_ms;
+        let n = s.histograms.latency.count();
         // A step without a single response has no latency, not a 0 ms one.
         let ms = |v: f64| {
             if s.has_latency() {
@@ -269,7 +441,15 @@ fn steps_table(report: &Report) -> String {
                 NO_VALUE.to_string()
             }
         };
-        b.push_record([
+        let mut pct = |v: f64, q: f64| {
+            if s.has_latency() && n < samples_for(q) {
+                few_samples = true;
+                NO_VALUE.to_string()
+            } else {
+                ms(v)
+            }
+        };
+        let mut cells = vec![
             match s.kind {
                 StepKind::Request => s.name.clone(),
                 StepKind::Journey => format!("{} (journey)", s.name),
@@ -278,26 +458,41 @@ fn steps_table(report: &Report) -> String {
             fixed(s.rps, 1),
             format!("{} ({})", group(s.errors), percent(s.error_rate)),
             ms(l.p50),
-            ms(l.p90),
-            ms(l.p95),
-            ms(l.p99),
-            ms(l.p999),
+            pct(l.p90, 0.90),
+            pct(l.p95, 0.95),
+            pct(l.p99, 0.99),
+            pct(l.p999, 0.999),
             ms(l.max),
             ms(l.mean),
-        ]);
+        ];
+        if service {
+            cells.push(ms(s.service_ms.p50));
+            cells.push(pct(s.service_ms.p99, 0.99));
+        }
+        cells
     };
-    for s in &report.steps {
-        push(s);
-    }
+    let mut rows: Vec<Vec<String>> = report.steps.iter().map(&mut row).collect();
     if report.steps.len() > 1 {
-        push(&report.overall);
+        rows.push(row(&report.overall));
     }
-    let mut t = b.build();
-    t.with(Style::rounded())
-        .with(Modify::new(Columns::new(1..)).with(Alignment::right()))
-        .with(Modify::new(Rows::first()).with(Alignment::center()));
-    let mut s = t.to_string();
-    s.push('\n');
+    // A percentile no row has the samples for says nothing: it goes first.
+    for (i, col) in cols.iter_mut().enumerate() {
+        if col.drop_rank > 0 && rows.iter().all(|r| r[i] == NO_VALUE) {
+            col.drop_rank = 10;
+        }
+    }
+    let t = fit::table(&cols, &rows, width);
+    let mut s = t.text;
+    if few_samples {
+        let _ = writeln!(s, "{FEW_SAMPLES_NOTE}");
+    }
+    if service {
+        let _ = writeln!(
+            s,
+            "svc: service time, from the send; the other figures count from the scheduled start"
+        );
+    }
+    left_out_note(&mut s, &t.dropped, width);
     s
 }
 
