@@ -21,6 +21,7 @@ pub mod bench;
 pub mod compare;
 pub mod console;
 pub mod exit;
+pub mod init;
 mod inputs;
 pub mod merge;
 pub mod report;
@@ -141,6 +142,8 @@ enum Command {
     Baseline(baseline::Args),
     /// Merge the reports of a sharded run exactly, then gate on the whole.
     Merge(merge::Args),
+    /// Draft a suite folder from an OpenAPI document, ready for `convoy smoke DIR`.
+    Init(init::InitArgs),
 }
 
 /// Entry point of the binary.
@@ -172,6 +175,7 @@ pub fn main() -> ExitCode {
         Command::Compare(args) => compare::run(args),
         Command::Baseline(args) => baseline::run(args),
         Command::Merge(args) => merge::run(args),
+        Command::Init(args) => init::run(args),
     };
     let code = match outcome {
         Ok(code) => code,
