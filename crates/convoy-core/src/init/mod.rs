@@ -2,15 +2,21 @@
 //! about itself, so a team starts from a green smoke instead of a blank
 //! file. Owns reading the description ([`spec`]), making example data
 //! from its schemas ([`sample`]), drafting scenarios and the suite
-//! ([`openapi`]) and writing them as TOML ([`toml_text`]).
+//! ([`openapi`]: operations, the health scenario and the suite; one step
+//! per operation in `steps`, lifecycle journeys in `lifecycle`, the README
+//! in `readme`; the auth in [`auth`]) and writing them as TOML
+//! ([`toml_text`]).
 //!
 //! What it writes is plain scenario files: `convoy smoke DIR` loads them
 //! like any other, and nothing at run time knows they were generated.
 
 pub mod auth;
+mod lifecycle;
 pub mod openapi;
+mod readme;
 pub mod sample;
 pub mod spec;
+mod steps;
 pub mod toml_text;
 
 use std::path::{Path, PathBuf};
