@@ -424,3 +424,124 @@ fn malformed_documents_are_named_not_panics() {
         );
     }
 }
+
+/// A one-resource document secured by `scheme` (a securitySchemes entry).
+fn secured_doc(scheme: Value) -> String {
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "Depots", "version": "1" },
+        "security": [{ "s": [] }],
+        "components": { "securitySchemes": { "s": scheme } },
+        "paths": {
+            "/depots": {
+                "post": {
+                    "operationId": "createDepot",
+                    "requestBody": { "content": { "application/json": { "schema": {
+                        "type": "object", "required": ["name"], "properties": { "name": { "type": "string" } } } } } },
+                    "responses": { "201": { "description": "ok", "content": { "application/json": { "schema": {
+                        "type": "object", "required": ["depot_id"], "properties": { "depot_id": { "type": "integer" } } } } } } }
+                },
+                "get": { "responses": { "200": { "description": "ok" } } }
+            },
+            "/depots/{depotId}": {
+                "get": { "parameters": [{ "name": "depotId", "in": "path", "required": true, "schema": { "type": "integer" } }],
+                         "responses": { "200": { "description": "ok" } } }
+            }
+        }
+    })
+    .to_string()
+}
+
+/// Every auth kind drafts a suite convoy loads: with the README's variables
+/// set, `convoy smoke` gets past loading (exit 4: nothing listens on the
+/// target) rather than refusing a file (exit 3).
+#[test]
+fn every_auth_kind_drafts_a_suite_convoy_loads() {
+    let kinds = [
+        (
+            json!({ "type": "apiKey", "in": "header", "name": "X-Api-Key" }),
+            "header = \"X-Api-Key\"",
+            &["API_KEY"][..],
+        ),
+        (
+            json!({ "type": "apiKey", "in": "query", "name": "key" }),
+            "query = \"key\"",
+            &["API_KEY"][..],
+        ),
+        (
+            json!({ "type": "apiKey", "in": "cookie", "name": "sid" }),
+            "cookie = \"sid\"",
+            &["API_KEY"][..],
+        ),
+        (
+            json!({ "type": "http", "scheme": "basic" }),
+            "kind = \"basic\"",
+            &["API_USERNAME", "API_PASSWORD"][..],
+        ),
+        (
+            json!({ "type": "http", "scheme": "bearer" }),
+            "kind = \"token\"",
+            &["API_TOKEN"][..],
+        ),
+        (
+            json!({ "type": "oauth2", "flows": { "clientCredentials": { "tokenUrl": "/oauth/token", "scopes": {} } } }),
+            "kind = \"oauth2\"",
+            &["API_CLIENT_ID", "API_CLIENT_SECRET"][..],
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for (i, (scheme, expected, vars)) in kinds.into_iter().enumerate() {
+        let spec = dir.path().join(format!("spec-{i}.json"));
+        std::fs::write(&spec, secured_doc(scheme.clone())).unwrap();
+        let out = dir.path().join(format!("suite-{i}"));
+        let o = convoy(
+            &[
+                "init",
+                "--openapi",
+                spec.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            dir.path(),
+        );
+        assert_eq!(o.status.code(), Some(0), "{scheme}: {}", text(&o));
+        let suite = std::fs::read_to_string(out.join("suite.toml")).unwrap();
+        assert!(suite.contains(expected), "{scheme}: {suite}");
+        let readme = std::fs::read_to_string(out.join("README.md")).unwrap();
+        let lifecycle = std::fs::read_to_string(out.join("depots-lifecycle.toml")).unwrap();
+        assert!(
+            lifecycle.contains("capture = { depot_id = \"/depot_id\" }"),
+            "{lifecycle}"
+        );
+        assert!(
+            lifecycle.contains("path = \"/depots/{{ depot_id }}\""),
+            "{lifecycle}"
+        );
+        let mut c = Command::new(env!("CARGO_BIN_EXE_convoy"));
+        c.args([
+            "smoke",
+            out.to_str().unwrap(),
+            "--target",
+            &format!("http://127.0.0.1:{port}"),
+        ])
+        .arg("--out")
+        .arg(dir.path().join(format!("reports-{i}")))
+        .current_dir(dir.path())
+        .env_remove("CONVOY_TARGET");
+        for v in vars {
+            assert!(
+                readme.contains(v),
+                "{scheme}: {v} not in the README: {readme}"
+            );
+            c.env(v, "not-a-real-secret-1234");
+        }
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(4), "{scheme}: {}", text(&o));
+    }
+}
