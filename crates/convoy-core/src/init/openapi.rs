@@ -231,7 +231,7 @@ pub fn draft(spec: &Spec, opts: &Options) -> Result<Draft, InitError> {
     let mut journeys = 0;
 
     // Health.
-    let health = pick_health(&ops, auth.login.as_ref());
+    let health = pick_health(&ops);
     match health {
         Some(op) => {
             used.insert((op.method.clone(), op.path.clone()));
@@ -301,10 +301,7 @@ pub fn draft(spec: &Spec, opts: &Options) -> Result<Draft, InitError> {
     })
 }
 
-fn pick_health<'a>(
-    ops: &'a [Operation],
-    login: Option<&(String, String)>,
-) -> Option<&'a Operation> {
+fn pick_health(ops: &[Operation]) -> Option<&Operation> {
     let gets = || ops.iter().filter(|o| o.method == "GET");
     for h in HEALTH_PATHS {
         if let Some(op) = gets()
@@ -313,7 +310,6 @@ fn pick_health<'a>(
             return Some(op);
         }
     }
-    let _ = login;
     gets()
         .filter(|o| {
             !o.path.contains('{')

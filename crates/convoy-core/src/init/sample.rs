@@ -237,7 +237,8 @@ fn integer(schema: &Value) -> i64 {
         }
     });
     match (lo, hi) {
-        (Some(l), Some(h)) if h >= l => l + (h - l) / 2,
+        // Halved first: `h - l` may not fit in an i64.
+        (Some(l), Some(h)) if h >= l => l / 2 + h / 2 + (l % 2 + h % 2) / 2,
         (Some(l), _) => l.max(1),
         (None, Some(h)) => h.min(1),
         (None, None) => 1,
@@ -358,5 +359,17 @@ mod tests {
         assert!(v.get("note").is_none(), "optional left out: {v}");
         assert!(v.get("parent").is_none(), "cycle cut: {v}");
         assert_eq!(v["stops"][0]["code"].as_str().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn extreme_bounds_stay_in_range() {
+        // No overflow: the middle of the widest range.
+        assert!(integer(&json!({"minimum": i64::MIN, "maximum": i64::MAX})).abs() <= 1);
+        assert_eq!(integer(&json!({"minimum": 3, "maximum": 3})), 3);
+        assert_eq!(
+            integer(&json!({"minimum": 10, "exclusiveMinimum": true})),
+            11
+        );
+        assert_eq!(integer(&json!({"maximum": -5})), -5);
     }
 }
