@@ -102,7 +102,7 @@ copy_convoy "$CONVOY_BIN" "$NO_BUILD" "$SCRATCH"
 # Cargo judges freshness by file times; a target/ directory copied from
 # elsewhere can hold a binary older than the sources it claims to match.
 "$CONVOY" target --help 2>/dev/null | grep -q -- '--fault' ||
-    die "${CONVOY_BIN:-target/release/convoy} has no 'target --fault': stale build? try: cargo clean --release -p convoy && cargo build --release"
+    die "${CONVOY_BIN:-target/release/convoy} has no 'target --fault': stale build? try: cargo clean --release -p convoy-load && cargo build --release"
 
 bench_run_dir peers --runs
 

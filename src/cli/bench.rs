@@ -91,10 +91,16 @@ pub struct BenchArgs {
     /// Accept invalid TLS certificates.
     #[arg(long)]
     pub insecure: bool,
-    /// Allow load against this host (repeatable). Loopback is always
-    /// allowed; any other host must be named here.
-    #[arg(long = "allow-host")]
+    /// Allow load against this host (repeatable, or comma-separated in
+    /// CONVOY_ALLOW_HOST; a pasted URL counts as its host). Loopback is
+    /// always allowed; any other host must be named here.
+    #[arg(long = "allow-host", env = "CONVOY_ALLOW_HOST", value_delimiter = ',')]
     pub allow_hosts: Vec<String>,
+    /// SLA gate on the run, in `convoy run`'s language (repeatable), e.g.
+    /// 'p95 < 200ms', 'error_rate < 1%', 'rps >= 500'. A failed gate
+    /// exits 1. The request's step is named `METHOD /path`.
+    #[arg(short = 'g', long = "gate")]
+    pub gates: Vec<String>,
     /// Read at most this many bytes of each response body.
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
     pub max_body: usize,
@@ -108,6 +114,10 @@ pub struct BenchArgs {
     /// be merged with `convoy merge`.
     #[arg(long)]
     pub shard: Option<crate::plan::Shard>,
+    /// The commit or version under test, recorded in the report so `convoy
+    /// history` can name it (default: $GITHUB_SHA or $CI_COMMIT_SHA).
+    #[arg(long, env = "CONVOY_COMMIT", value_name = "REV")]
+    pub commit: Option<String>,
     /// Print the JSON report on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -328,6 +338,7 @@ fn read_body_file(path: &std::path::Path) -> Result<Vec<u8>, CliError> {
 
 pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     let mut plan = args.plan()?;
+    let gates = parse_gates(&args.gates)?;
     if let Some(path) = &args.output {
         super::run::check_output_file(path, "-o/--output")?;
     }
@@ -342,7 +353,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
         run_id: run_id.clone(),
         ..Default::default()
     };
-    let exporter = args.metrics.start(info, &[])?;
+    let exporter = args.metrics.start(info, &gates)?;
     plan.engine.live_snapshots = exporter.is_some();
     // Watched from before the preflight: a SIGTERM then ends the run at
     // once, with its (empty) partial report and exit 5.
@@ -365,7 +376,9 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     let mut meta = RunMeta::new("bench", &target);
     meta.run_id = Some(run_id);
     meta.shard = args.shard;
+    meta.commit = super::history::commit_under_test(args.commit.as_deref());
     let mut report = Report::new(&result, meta);
+    report.gates = crate::gate::evaluate(&gates, &report, None);
     report.scrub(&bench_secrets(&plan.request));
     if args.json {
         crate::out!("{}", report::json::render(&report));
@@ -381,8 +394,8 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
     if let Some(e) = exporter {
         signals.linger(e, args.metrics.metrics_linger);
     }
-    // The rule every command applies (`exit.rs`); bench has no checks or
-    // gates, so only what stopped it from measuring can fail it.
+    // The rule every command applies (`exit.rs`): what stopped it from
+    // measuring first, then the -g gates (exit 1); bench has no checks.
     let outcome = super::exit::Outcome::of(&report);
     if outcome.target_down {
         crate::errln!("error: {}", target_down_note(&report.overall));
@@ -392,6 +405,26 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, CliError> {
         crate::errln!("error: target unreachable: no request got a response");
     }
     Ok(outcome.exit().into())
+}
+
+/// `-g/--gate` parsed; a gate against a baseline is refused: bench has no
+/// `--baseline`, so it could only fail.
+fn parse_gates(texts: &[String]) -> Result<Vec<crate::gate::Gate>, CliError> {
+    texts
+        .iter()
+        .map(|g| {
+            let gate = g
+                .parse::<crate::gate::Gate>()
+                .map_err(|e| CliError::usage(format!("invalid gate {g:?}: {e}")))?;
+            if gate.needs_baseline() {
+                return Err(CliError::usage(format!(
+                    "gate {g:?} compares with a baseline, which `convoy bench` does not take: \
+                     save the run with -o FILE and judge it with `convoy report FILE --gate ... --baseline BASE`"
+                )));
+            }
+            Ok(gate)
+        })
+        .collect()
 }
 
 /// What a bench request sends as credentials: the URL's user info, its

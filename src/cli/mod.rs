@@ -19,10 +19,13 @@
 pub mod baseline;
 pub mod bench;
 pub mod compare;
+pub mod completions;
 pub mod console;
 pub mod exit;
+pub mod history;
 pub mod init;
 mod inputs;
+pub mod man;
 pub mod merge;
 pub mod report;
 pub mod run;
@@ -144,6 +147,12 @@ enum Command {
     Merge(merge::Args),
     /// Draft a suite folder from an OpenAPI document, ready for `convoy smoke DIR`.
     Init(init::InitArgs),
+    /// Print the completion script for a shell (bash, zsh, fish, powershell, elvish).
+    Completions(completions::Args),
+    /// Print the manual page (roff), or write one page per command with --dir.
+    Man(man::Args),
+    /// Find where a history of runs changed level: change points per step.
+    History(history::Args),
 }
 
 /// Entry point of the binary.
@@ -176,6 +185,9 @@ pub fn main() -> ExitCode {
         Command::Baseline(args) => baseline::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Init(args) => init::run(args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
+        Command::History(args) => history::run(args),
     };
     let code = match outcome {
         Ok(code) => code,

@@ -57,6 +57,8 @@ impl MetricsOpts {
             gates: gates.to_vec(),
         })
         .map_err(|e| CliError::usage(e.to_string()))?;
+        // The port may have been 0: say where the metrics really are.
+        crate::errln!("convoy: live metrics on http://{}/metrics", exporter.addr());
         Ok(Some(exporter))
     }
 }
@@ -103,6 +105,18 @@ pub struct RunArgs {
     /// be merged with `convoy merge`.
     #[arg(long)]
     pub shard: Option<Shard>,
+    /// Poll the health endpoint until it answers 200, for at most this
+    /// long, before the load starts (exit 4 if it never does): for shards
+    /// and jobs started beside a target that is still coming up.
+    #[arg(long, value_parser = parse_duration)]
+    pub wait_healthy: Option<Duration>,
+    /// The health endpoint polled by --wait-healthy.
+    #[arg(long, default_value = "/health")]
+    pub health_path: String,
+    /// The commit or version under test, recorded in the report so `convoy
+    /// history` can name it (default: $GITHUB_SHA or $CI_COMMIT_SHA).
+    #[arg(long, env = "CONVOY_COMMIT", value_name = "REV")]
+    pub commit: Option<String>,
     /// Where to write the reports (default: reports/<run-id>).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -186,6 +200,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     // once, with its (empty) partial report and exit 5.
     let control = RunControl::new();
     let signals = signals::install(control.clone(), args.quiet);
+    if let Some(limit) = args.wait_healthy {
+        signals.set_phase(signals::Phase::WaitHealthy);
+        super::smoke::wait_healthy(&url, &args.health_path, limit, &http, args.quiet, &signals)?;
+        signals.set_phase(signals::Phase::Load);
+    }
     preflight(&url, http.connect_timeout).map_err(preflight_failed)?;
     let names: Vec<String> = scenarios.iter().map(|s| s.name.clone()).collect();
     let requests_per_iteration = max_requests_per_iteration(&scenarios);
@@ -279,6 +298,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     meta.scenario = Some(names.join(", "));
     meta.profile = Some(profile.name.clone());
     meta.shard = args.shard;
+    meta.commit = super::history::commit_under_test(args.commit.as_deref());
     let mut report = Report::new(&result, meta);
     report.gates = gate::evaluate(&gates, &report, baseline.as_ref());
     if report.stop_reason == StopReason::AbortedByGate

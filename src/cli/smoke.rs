@@ -74,6 +74,10 @@ pub struct SmokeArgs {
     /// Stop at the first journey that fails.
     #[arg(long)]
     pub fail_fast: bool,
+    /// The commit or version under test, recorded in the report so `convoy
+    /// history` can name it (default: $GITHUB_SHA or $CI_COMMIT_SHA).
+    #[arg(long, env = "CONVOY_COMMIT", value_name = "REV")]
+    pub commit: Option<String>,
     /// Also write the JUnit XML to this file.
     #[arg(long)]
     pub junit: Option<PathBuf>,
@@ -209,6 +213,7 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
     meta.target_source = Some(source);
     meta.scenario = Some(journey_names.join(", "));
     meta.profile = Some("smoke".into());
+    meta.commit = super::history::commit_under_test(args.commit.as_deref());
     let mut report = Report::new(&result, meta);
     report.gates = gate::evaluate(&gates, &report, None);
     report.scrub(&secrets);
@@ -356,8 +361,8 @@ fn concat(results: Vec<RunResult>) -> RunResult {
 
 /// Polls `path` (joined to the target as a step's path is) until it
 /// answers 200 or `limit` passes; a signal stops the wait at once, with
-/// exit 5.
-fn wait_healthy(
+/// exit 5. `convoy run --wait-healthy` uses it too.
+pub(super) fn wait_healthy(
     url: &url::Url,
     path: &str,
     limit: Duration,

@@ -431,7 +431,14 @@ fn check_examples<'r>(
             if c.name == JOURNEY_CHECK && journey.is_some() {
                 in_journey(&f.step)
             } else if c.step == SHARED_LOGIN_STEP {
-                f.check == LOGIN_SAMPLE && in_journey(&f.step)
+                // One login check per identity (`login as NAME answers
+                // ...`): its failures say `login as "NAME" ...`. Older
+                // reports had one per journey.
+                f.check == LOGIN_SAMPLE
+                    && match login_identity(&c.name) {
+                        Some(name) => f.message.starts_with(&format!("login as \"{name}\"")),
+                        None => in_journey(&f.step),
+                    }
             } else {
                 false
             }
@@ -443,6 +450,15 @@ fn check_examples<'r>(
         .map(|keep| pick(keep))
         .find(|found| !found.is_empty())
         .unwrap_or_default()
+}
+
+/// The identity a login check is of, from its name (`login as NAME
+/// answers 2xx with a token`).
+fn login_identity(check: &str) -> Option<&str> {
+    check
+        .strip_prefix("login as ")?
+        .split_once(" answers ")
+        .map(|(name, _)| name)
 }
 
 /// How a step's metric names a part of it: `globex probes · GET`,

@@ -235,6 +235,7 @@ pub fn merge_labelled<S: AsRef<str>>(
     let mut meta = RunMeta::new(&first.command, &merged_target(reports));
     meta.scenario = first.scenario.clone();
     meta.profile = first.profile.clone();
+    meta.commit = first.commit.clone();
     // Shards that disagree on where their target came from say nothing.
     meta.target_source = first.target_source.filter(|s| {
         reports

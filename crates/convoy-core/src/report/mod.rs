@@ -113,6 +113,10 @@ pub struct Report {
     /// The load profile used, if any.
     #[serde(default)]
     pub profile: Option<String>,
+    /// The commit or version of the system under test (`--commit`, or the
+    /// CI's commit variable), so a run history can name what changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
     /// Which slice of a sharded run this report covers (`None`: the whole
     /// run, or shards already merged).
     #[serde(default)]
@@ -302,6 +306,8 @@ pub struct RunMeta {
     pub scenario: Option<String>,
     /// The load profile used, if any.
     pub profile: Option<String>,
+    /// The commit or version under test, if known.
+    pub commit: Option<String>,
     /// The shard this process ran, if sharded.
     pub shard: Option<crate::plan::Shard>,
 }
@@ -316,6 +322,7 @@ impl RunMeta {
             run_id: None,
             scenario: None,
             profile: None,
+            commit: None,
             shard: None,
         }
     }
@@ -360,6 +367,7 @@ impl Report {
             timeline: result.timeline.clone(),
             scenario: meta.scenario,
             profile: meta.profile,
+            commit: meta.commit,
             shard: meta.shard,
             checks: result
                 .checks
@@ -469,6 +477,7 @@ impl Report {
             run_id: Some(self.run_id.clone()),
             scenario: self.scenario.clone(),
             profile: self.profile.clone(),
+            commit: self.commit.clone(),
             shard: self.shard,
         };
         let version = std::mem::take(&mut self.convoy_version);

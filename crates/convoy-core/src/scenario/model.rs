@@ -315,6 +315,9 @@ pub enum Num {
 pub struct Capture {
     /// The slot.
     pub slot: usize,
+    /// Whether the variable is named like a secret (`session`, `token`):
+    /// its values join the run's secrets when captured.
+    pub sensitive: bool,
     /// Where the value comes from.
     pub source: CaptureSource,
 }

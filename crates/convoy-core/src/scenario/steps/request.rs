@@ -344,7 +344,7 @@ pub(crate) fn after_response(
                     // A capture named like a secret (`session`, `token`)
                     // is one; others become one when sent as a credential.
                     if let Value::String(s) = &v
-                        && crate::redact::is_sensitive_name(&run.j.slots[c.slot])
+                        && c.sensitive
                     {
                         run.shared.secrets.learn(s);
                     }
@@ -440,6 +440,7 @@ pub(crate) fn compile(
             .expect("declared in the first pass");
         captures.push(Capture {
             slot,
+            sensitive: crate::redact::is_sensitive_name(k.get_ref()),
             source: capture_source(c, v)?,
         });
     }

@@ -1,0 +1,13 @@
+//! Run history analysis: where a nightly series of runs changed level.
+//!
+//! [`changepoint`] finds change points in one series of numbers;
+//! [`series`] groups stored reports into comparable series and runs it on
+//! each figure of each step. Reading and writing the history directory is
+//! [`crate::report::history`]'s.
+
+pub mod changepoint;
+pub mod render;
+pub mod series;
+
+pub use changepoint::{ChangePoint, Options};
+pub use series::{Analysis, analyse};
