@@ -15,7 +15,7 @@
 pub mod cli;
 
 pub use convoy_core::{
-    bench, engine, gate, history, live, metrics, plan, profile, progress, redact, report, rls,
-    safety, scenario, summary, target_url, units,
+    bench, engine, gate, history, init, live, metrics, plan, profile, progress, redact, report,
+    rls, safety, scenario, summary, target_url, units,
 };
 pub use reference_api as target;

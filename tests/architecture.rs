@@ -143,6 +143,8 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "engine", "gate", "metrics", "plan", "report", "summary", "units",
             ][..],
         ),
+        // Drafting suites reads documents and writes text: no run.
+        ("init", &[][..]),
         // History reads stored reports; nothing reads it but the command line.
         ("history", &["engine", "report", "units"][..]),
         ("profile", &["gate", "plan", "safety", "scenario"][..]),

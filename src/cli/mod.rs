@@ -23,6 +23,7 @@ pub mod completions;
 pub mod console;
 pub mod exit;
 pub mod history;
+pub mod init;
 mod inputs;
 pub mod man;
 pub mod merge;
@@ -144,6 +145,8 @@ enum Command {
     Baseline(baseline::Args),
     /// Merge the reports of a sharded run exactly, then gate on the whole.
     Merge(merge::Args),
+    /// Draft a suite folder from an OpenAPI document, ready for `convoy smoke DIR`.
+    Init(init::InitArgs),
     /// Print the completion script for a shell (bash, zsh, fish, powershell, elvish).
     Completions(completions::Args),
     /// Print the manual page (roff), or write one page per command with --dir.
@@ -181,6 +184,7 @@ pub fn main() -> ExitCode {
         Command::Compare(args) => compare::run(args),
         Command::Baseline(args) => baseline::run(args),
         Command::Merge(args) => merge::run(args),
+        Command::Init(args) => init::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
         Command::History(args) => history::run(args),

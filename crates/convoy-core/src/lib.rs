@@ -27,6 +27,7 @@ pub mod bench;
 pub mod engine;
 pub mod gate;
 pub mod history;
+pub mod init;
 pub mod live;
 pub mod metrics;
 pub mod plan;

@@ -1,0 +1,66 @@
+//! `convoy init --openapi FILE [--out DIR]`: drafts a suite folder from an
+//! API's OpenAPI document (the drafting is `convoy_core::init`), so
+//! `convoy smoke DIR` runs at once. Exit 3 when the document cannot be
+//! read or understood, with the file (and the JSON pointer) named.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::{CliError, Exit};
+use crate::init::openapi::{self, Options};
+
+/// Arguments of `convoy init`.
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The OpenAPI 3.0/3.1 document (JSON or YAML) to draft from.
+    #[arg(long, value_name = "FILE")]
+    pub openapi: PathBuf,
+    /// The folder to write the suite into.
+    #[arg(long, value_name = "DIR", default_value = "convoy-suite")]
+    pub out: PathBuf,
+    /// Prefix of the environment variables the credentials come from
+    /// (`API_USERNAME`, `API_PASSWORD`, `API_TOKEN`, `API_KEY`, ...).
+    #[arg(long, value_name = "PREFIX", default_value = "API")]
+    pub env_prefix: String,
+    /// Write into a folder that already holds files (the drafted files
+    /// are overwritten, others left alone).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Runs `convoy init`.
+pub fn run(args: InitArgs) -> Result<ExitCode, CliError> {
+    let prefix = args.env_prefix.trim_end_matches('_').to_string();
+    if prefix.is_empty()
+        || !prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(CliError::usage(format!(
+            "--env-prefix {:?}: letters, digits and `_` only",
+            args.env_prefix
+        )));
+    }
+    let opts = Options {
+        env_prefix: prefix,
+        source_name: args
+            .openapi
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| args.openapi.display().to_string()),
+    };
+    let draft =
+        openapi::draft_file(&args.openapi, &opts).map_err(|e| CliError::usage(format!("{e:#}")))?;
+    draft
+        .write(&args.out, args.force)
+        .map_err(|e| CliError::usage(format!("{e:#}")))?;
+    crate::outln!(
+        "wrote {} files to {}: {} operations found, {} lifecycle journeys drafted; see {}",
+        draft.files.len(),
+        args.out.display(),
+        draft.operations,
+        draft.journeys,
+        args.out.join("README.md").display()
+    );
+    Ok(Exit::Pass.into())
+}
