@@ -361,7 +361,10 @@ fn every_error_cause() -> Vec<ErrorCause> {
             | ErrorCause::Protocol
             | ErrorCause::Body
             | ErrorCause::Other
-            | ErrorCause::Local => {}
+            | ErrorCause::Local
+            | ErrorCause::StreamRefused
+            | ErrorCause::StreamClosed
+            | ErrorCause::EventTimeout => {}
         }
     }
     ErrorCause::ALL.to_vec()
@@ -407,10 +410,10 @@ fn every_target_source() -> Vec<Option<TargetSource>> {
 }
 
 fn every_step_kind() -> Vec<StepKind> {
-    let all = vec![StepKind::Request, StepKind::Journey];
+    let all = vec![StepKind::Request, StepKind::Journey, StepKind::Event, StepKind::Stream];
     for k in &all {
         match k {
-            StepKind::Request | StepKind::Journey => {}
+            StepKind::Request | StepKind::Journey | StepKind::Event | StepKind::Stream => {}
         }
     }
     all

@@ -7,7 +7,8 @@
 //!
 //! ```text
 //! gate      = [scope " "] metric op threshold
-//! scope     = ("step:" | "journey:") (name | '"' name with spaces '"')
+//! scope     = ("step:" | "journey:" | "event:" | "stream:")
+//!             (name | '"' name with spaces '"')
 //! metric    = p50 | p90 | p95 | p99 | p999 | max | min | mean
 //!           | error_rate | errors | rps | checks | requests | dropped
 //!           | idempotency_violations | tenant_isolation_violations

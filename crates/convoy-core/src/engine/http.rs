@@ -213,6 +213,8 @@ pub struct HttpClient {
     /// Built on the first https connection: plain-http runs never load a
     /// trust store.
     tls: Arc<std::sync::OnceLock<Result<tokio_rustls::TlsConnector, String>>>,
+    /// The same for stream connections (HTTP/1.1 in ALPN).
+    tls_stream: Arc<std::sync::OnceLock<Result<tokio_rustls::TlsConnector, String>>>,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -243,6 +245,7 @@ impl HttpClient {
             opts: opts.clone(),
             watch: super::watch::current(),
             tls: Arc::default(),
+            tls_stream: Arc::default(),
         })
     }
 
@@ -425,6 +428,49 @@ impl HttpClient {
     /// Opens a connection to `ep`: TCP, then TLS for https, then the HTTP
     /// handshake; the connection's driver runs as a task of this worker.
     async fn connect(&self, ep: &Endpoint) -> Result<Sender, HttpFailure> {
+        let stream = self.dial(ep).await?;
+        if ep.tls {
+            let tls = self.secure(ep, stream, &self.tls).await?;
+            self.handshake(tls).await
+        } else {
+            self.handshake(stream).await
+        }
+    }
+
+    /// Opens a stream (server-sent events, or a WebSocket upgrade) to
+    /// `ep`: a connection of its own, HTTP/1.1 whatever the run's version
+    /// (an upgrade needs it), not pooled, with upgrades allowed. Returns
+    /// the response head once it arrived (within the request timeout); its
+    /// body is the stream, or `hyper::upgrade::on` takes the connection
+    /// over after a 101.
+    pub async fn open_stream(
+        &self,
+        ep: &Endpoint,
+        mut req: Request<RequestBody>,
+    ) -> Result<Response<Incoming>, HttpFailure> {
+        if !req.headers().contains_key(HOST) {
+            req.headers_mut().insert(HOST, ep.host_header.clone());
+        }
+        let fut = async {
+            let stream = self.dial(ep).await?;
+            if ep.tls {
+                let tls = self.secure(ep, stream, &self.tls_stream).await?;
+                stream_request(tls, req).await
+            } else {
+                stream_request(stream, req).await
+            }
+        };
+        let res = tokio::time::timeout(self.opts.timeout, fut)
+            .await
+            .unwrap_or_else(|_| Err(self.timed_out()));
+        if let (Ok(_), Some(w)) = (&res, &self.watch) {
+            w.answered();
+        }
+        res
+    }
+
+    /// The TCP connection to `ep`, within the connect timeout.
+    async fn dial(&self, ep: &Endpoint) -> Result<TcpStream, HttpFailure> {
         let limit = self.opts.connect_timeout;
         let fut = async {
             let addrs = tokio::net::lookup_host((ep.host.as_str(), ep.port))
@@ -462,64 +508,66 @@ impl HttpClient {
             }
             Err((last, refused))
         };
-        let stream = match tokio::time::timeout(limit, fut).await {
-            Ok(Ok(stream)) => stream,
+        match tokio::time::timeout(limit, fut).await {
+            Ok(Ok(stream)) => Ok(stream),
             Ok(Err((failure, refused))) => {
                 // Refused on every address: the one proof of death the
                 // target watch takes.
                 if let (Some(w), Some(addr)) = (&self.watch, refused) {
                     w.refused(addr);
                 }
-                return Err(failure);
+                Err(failure)
             }
-            Err(_) => {
-                return Err(HttpFailure::new(
-                    ErrorCause::Timeout,
-                    format!(
-                        "cannot connect to {}: no answer within {}",
-                        ep.address(),
-                        format_duration(limit)
-                    ),
-                ));
+            Err(_) => Err(HttpFailure::new(
+                ErrorCause::Timeout,
+                format!(
+                    "cannot connect to {}: no answer within {}",
+                    ep.address(),
+                    format_duration(limit)
+                ),
+            )),
+        }
+    }
+
+    /// TLS over `stream` to `ep` with the connector kept in `slot` (built
+    /// on first use), within the connect timeout.
+    async fn secure(
+        &self,
+        ep: &Endpoint,
+        stream: TcpStream,
+        slot: &std::sync::OnceLock<Result<tokio_rustls::TlsConnector, String>>,
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, HttpFailure> {
+        let limit = self.opts.connect_timeout;
+        let streams = std::ptr::eq(slot, &*self.tls_stream);
+        let connector = slot
+            .get_or_init(|| tls_connector(&self.opts, streams))
+            .as_ref()
+            .map_err(|e| HttpFailure::new(ErrorCause::Tls, e.clone()))?;
+        let name = rustls::pki_types::ServerName::try_from(ep.host.clone()).map_err(|e| {
+            HttpFailure::new(
+                ErrorCause::Tls,
+                format!("invalid TLS server name {:?}: {e}", ep.host),
+            )
+        })?;
+        match tokio::time::timeout(limit, connector.connect(name, stream)).await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => {
+                let cause = classify_io(&e)
+                    .filter(|c| *c != ErrorCause::Other)
+                    .unwrap_or(ErrorCause::Tls);
+                Err(HttpFailure::new(
+                    cause,
+                    format!("TLS handshake with {} failed: {e}", ep.address()),
+                ))
             }
-        };
-        if ep.tls {
-            let connector = self
-                .tls
-                .get_or_init(|| tls_connector(&self.opts))
-                .as_ref()
-                .map_err(|e| HttpFailure::new(ErrorCause::Tls, e.clone()))?;
-            let name = rustls::pki_types::ServerName::try_from(ep.host.clone()).map_err(|e| {
-                HttpFailure::new(
-                    ErrorCause::Tls,
-                    format!("invalid TLS server name {:?}: {e}", ep.host),
-                )
-            })?;
-            let tls = match tokio::time::timeout(limit, connector.connect(name, stream)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    let cause = classify_io(&e)
-                        .filter(|c| *c != ErrorCause::Other)
-                        .unwrap_or(ErrorCause::Tls);
-                    return Err(HttpFailure::new(
-                        cause,
-                        format!("TLS handshake with {} failed: {e}", ep.address()),
-                    ));
-                }
-                Err(_) => {
-                    return Err(HttpFailure::new(
-                        ErrorCause::Timeout,
-                        format!(
-                            "TLS handshake with {} took longer than {}",
-                            ep.address(),
-                            format_duration(limit)
-                        ),
-                    ));
-                }
-            };
-            self.handshake(tls).await
-        } else {
-            self.handshake(stream).await
+            Err(_) => Err(HttpFailure::new(
+                ErrorCause::Timeout,
+                format!(
+                    "TLS handshake with {} took longer than {}",
+                    ep.address(),
+                    format_duration(limit)
+                ),
+            )),
         }
     }
 
@@ -555,7 +603,29 @@ impl HttpClient {
     }
 }
 
-fn tls_connector(opts: &HttpOptions) -> Result<tokio_rustls::TlsConnector, String> {
+/// Sends `req` on a fresh HTTP/1.1 connection over `io` whose driver
+/// allows upgrades; the connection lives as long as the response's body
+/// (or the upgraded connection).
+async fn stream_request<S>(
+    io: S,
+    req: Request<RequestBody>,
+) -> Result<Response<Incoming>, HttpFailure>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, driver) = http1::Builder::new()
+        .handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| hyper_failure(&e))?;
+    tokio::spawn(async move {
+        let _ = driver.with_upgrades().await;
+    });
+    sender.send_request(req).await.map_err(|e| hyper_failure(&e))
+}
+
+/// The TLS configuration of the run's options; `streams`: for stream
+/// connections, which speak HTTP/1.1 whatever the run's version.
+fn tls_connector(opts: &HttpOptions, streams: bool) -> Result<tokio_rustls::TlsConnector, String> {
     install_crypto_provider();
     let builder = rustls::ClientConfig::builder();
     let mut config = if opts.insecure {
@@ -571,6 +641,7 @@ fn tls_connector(opts: &HttpOptions) -> Result<tokio_rustls::TlsConnector, Strin
             .with_no_client_auth()
     };
     config.alpn_protocols = match opts.version {
+        _ if streams => vec![b"http/1.1".to_vec()],
         HttpVersion::Http1 => vec![b"http/1.1".to_vec()],
         HttpVersion::Http2 => vec![b"h2".to_vec()],
     };

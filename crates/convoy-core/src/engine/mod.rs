@@ -166,7 +166,8 @@ pub struct CheckResult {
     pub stats: CheckStats,
 }
 
-/// Whether a step is a single request or a whole journey.
+/// What a metric times: a request, a whole journey, an awaited event or a
+/// stream's connects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {
@@ -174,6 +175,25 @@ pub enum StepKind {
     Request,
     /// A journey (an iteration of several requests), timed end to end.
     Journey,
+    /// An awaited event: from the request of the step that caused it to
+    /// the event's arrival on a stream (`[step.await]`).
+    Event,
+    /// A stream (server-sent events or WebSocket): its connects (to the
+    /// response head, or the upgrade done), or the time to its first event.
+    Stream,
+}
+
+impl StepKind {
+    /// How a report names a metric of this kind: `NAME`, `NAME (journey)`,
+    /// `event:NAME`, `stream:NAME`.
+    pub fn label(self, name: &str) -> String {
+        match self {
+            StepKind::Request => name.to_string(),
+            StepKind::Journey => format!("{name} (journey)"),
+            StepKind::Event => format!("event: {name}"),
+            StepKind::Stream => format!("stream: {name}"),
+        }
+    }
 }
 
 /// Settings of the engine itself, besides the load model.

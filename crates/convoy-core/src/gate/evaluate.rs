@@ -132,7 +132,7 @@ pub fn measure<F: Figures + ?Sized>(
         Metric::Dropped => Ok(step.dropped as f64),
         Metric::Checks => match scope {
             Scope::Overall => Ok(checks_pass_rate(&figures.checks())),
-            Scope::Step(name) | Scope::Journey(name) => {
+            Scope::Step(name) | Scope::Journey(name) | Scope::Event(name) | Scope::Stream(name) => {
                 let (mut passes, mut failures) = (0u64, 0u64);
                 for c in figures.checks().iter().filter(|c| &c.step == name) {
                     passes += c.passes;
@@ -146,10 +146,7 @@ pub fn measure<F: Figures + ?Sized>(
             }
         },
         Metric::RlsCoverage => {
-            let name = match scope {
-                Scope::Overall => None,
-                Scope::Step(n) | Scope::Journey(n) => Some(n),
-            };
+            let name = scope.name();
             figures
                 .checks()
                 .iter()
@@ -183,17 +180,13 @@ fn checks_pass_rate(checks: &[CheckFigures]) -> f64 {
 
 /// The name of a step or journey scope.
 fn name_of(scope: &Scope) -> Option<&str> {
-    match scope {
-        Scope::Overall => None,
-        Scope::Step(n) | Scope::Journey(n) => Some(n),
-    }
+    scope.name()
 }
 
 fn find_scope<F: Figures + ?Sized>(figures: &F, scope: &Scope) -> Result<ScopeFigures, String> {
-    let (name, word) = match scope {
-        Scope::Overall => return Ok(figures.overall()),
-        Scope::Step(n) => (n, "step"),
-        Scope::Journey(n) => (n, "journey"),
+    let (name, word) = match scope.name() {
+        None => return Ok(figures.overall()),
+        Some(n) => (n, scope.word()),
     };
     let parts = figures.parts();
     if let Some((_, f)) = parts.iter().find(|(s, _)| s == scope) {
@@ -202,10 +195,7 @@ fn find_scope<F: Figures + ?Sized>(figures: &F, scope: &Scope) -> Result<ScopeFi
     // The same name under the other kind: the usual slip is `step:` for a
     // journey or the reverse, and the message says what to write.
     if let Some((other, _)) = parts.iter().find(|(s, _)| name_of(s) == Some(name)) {
-        let other_word = match other {
-            Scope::Journey(_) => "journey",
-            _ => "step",
-        };
+        let other_word = other.word();
         return Err(format!(
             "no such {word} ({name:?} is a {other_word}: write {other})"
         ));

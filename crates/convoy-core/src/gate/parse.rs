@@ -97,6 +97,10 @@ impl<'a> Parser<'a> {
             (Scope::Step, "step:")
         } else if rest.starts_with("journey:") {
             (Scope::Journey, "journey:")
+        } else if rest.starts_with("event:") {
+            (Scope::Event, "event:")
+        } else if rest.starts_with("stream:") {
+            (Scope::Stream, "stream:")
         } else {
             return Ok(Scope::Overall);
         };

@@ -33,14 +33,40 @@ pub enum Scope {
     Step(String),
     /// One journey (whole iterations), by name.
     Journey(String),
+    /// One awaited event (`[step.await]`), by its step's name: the latency
+    /// from the step that caused it to its arrival.
+    Event(String),
+    /// One stream (`[step.subscribe]`), by its step's name: its connects.
+    Stream(String),
+}
+
+impl Scope {
+    /// The name of a step, journey, event or stream scope.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Scope::Overall => None,
+            Scope::Step(n) | Scope::Journey(n) | Scope::Event(n) | Scope::Stream(n) => Some(n),
+        }
+    }
+
+    /// The word a gate writes before the name: `step`, `journey`, `event`,
+    /// `stream` (`overall` for the whole run).
+    pub fn word(&self) -> &'static str {
+        match self {
+            Scope::Overall => "overall",
+            Scope::Step(_) => "step",
+            Scope::Journey(_) => "journey",
+            Scope::Event(_) => "event",
+            Scope::Stream(_) => "stream",
+        }
+    }
 }
 
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (kind, name) = match self {
-            Scope::Overall => return f.write_str("overall"),
-            Scope::Step(n) => ("step", n),
-            Scope::Journey(n) => ("journey", n),
+        let (kind, name) = match self.name() {
+            None => return f.write_str("overall"),
+            Some(n) => (self.word(), n),
         };
         if name.chars().any(|c| c.is_whitespace() || c == '"') {
             write!(f, "{kind}:\"{}\"", name.replace('"', "\\\""))

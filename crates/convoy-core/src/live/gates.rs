@@ -9,7 +9,7 @@
 
 use super::render::Figures;
 use crate::engine::{LiveStatus, StepKind};
-use crate::gate::{CheckFigures, LiveFigures, RunFigures, Scope, ScopeFigures};
+use crate::gate::{CheckFigures, LiveFigures, RunFigures, ScopeFigures};
 use crate::metrics::StepStats;
 use crate::summary::{LatencySummary, throughput};
 
@@ -26,10 +26,7 @@ pub fn gate_figures(f: &Figures) -> RunFigures {
             .steps
             .iter()
             .map(|(info, stats)| {
-                let scope = match info.kind {
-                    StepKind::Request => Scope::Step(info.name.clone()),
-                    StepKind::Journey => Scope::Journey(info.name.clone()),
-                };
+                let scope = crate::report::figures::scope_of(info.kind, &info.name);
                 let dropped = if single { f.dropped } else { 0 };
                 (scope, scope_figures(stats, f.elapsed_secs, dropped))
             })

@@ -256,7 +256,44 @@ pub fn render(info: &RunInfo, figures: Option<&Figures>) -> String {
         "Latency from each request's scheduled start, of requests that got a response (kind=journey: whole journeys).",
     );
     for (s, st) in &f.steps {
-        histogram(w, &s.name, kind(s.kind), &st.latency);
+        if matches!(s.kind, StepKind::Request | StepKind::Journey) {
+            histogram(
+                w,
+                "convoy_request_duration_seconds",
+                &[("step", &s.name), ("kind", kind(s.kind))],
+                &st.latency,
+            );
+        }
+    }
+
+    family(
+        w,
+        "convoy_event_latency_seconds",
+        "histogram",
+        "Latency of awaited events: from the request of the step that caused each event to its arrival on a stream.",
+    );
+    for (s, st) in f.steps.iter().filter(|(s, _)| s.kind == StepKind::Event) {
+        histogram(
+            w,
+            "convoy_event_latency_seconds",
+            &[("event", &s.name)],
+            &st.latency,
+        );
+    }
+
+    family(
+        w,
+        "convoy_stream_connect_seconds",
+        "histogram",
+        "Streams (server-sent events, WebSocket): time to the response head or the upgrade done, and to the first event.",
+    );
+    for (s, st) in f.steps.iter().filter(|(s, _)| s.kind == StepKind::Stream) {
+        histogram(
+            w,
+            "convoy_stream_connect_seconds",
+            &[("stream", &s.name)],
+            &st.latency,
+        );
     }
 
     family(
@@ -350,6 +387,8 @@ fn kind(k: StepKind) -> &'static str {
     match k {
         StepKind::Request => "request",
         StepKind::Journey => "journey",
+        StepKind::Event => "event",
+        StepKind::Stream => "stream",
     }
 }
 
@@ -373,33 +412,31 @@ fn sample(w: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
     let _ = writeln!(w, " {}", number(value));
 }
 
-fn histogram(w: &mut String, step: &str, kind: &str, h: &LatencyHistogram) {
-    let name = "convoy_request_duration_seconds";
+fn histogram(w: &mut String, name: &str, labels: &[(&str, &str)], h: &LatencyHistogram) {
+    fn with_le<'a>(labels: &[(&'a str, &'a str)], le: &'a str) -> Vec<(&'a str, &'a str)> {
+        let mut l = labels.to_vec();
+        l.push(("le", le));
+        l
+    }
     let cumulative = buckets(h);
     for (bound, n) in buckets_seconds().iter().zip(&cumulative) {
         let le = number(*bound);
         sample(
             w,
             &format!("{name}_bucket"),
-            &[("step", step), ("kind", kind), ("le", &le)],
+            &with_le(labels, &le),
             *n as f64,
         );
     }
-    let labels = [("step", step), ("kind", kind)];
     let count = h.count() as f64;
-    sample(
-        w,
-        &format!("{name}_bucket"),
-        &[("step", step), ("kind", kind), ("le", "+Inf")],
-        count,
-    );
+    sample(w, &format!("{name}_bucket"), &with_le(labels, "+Inf"), count);
     sample(
         w,
         &format!("{name}_sum"),
-        &labels,
+        labels,
         h.mean_micros() * count / 1e6,
     );
-    sample(w, &format!("{name}_count"), &labels, count);
+    sample(w, &format!("{name}_count"), labels, count);
 }
 
 /// Cumulative counts at each of [`buckets_seconds`], in one pass over the

@@ -218,6 +218,26 @@ impl Recorder {
         }
     }
 
+    /// Records one stream connect or awaited event of metric `step`
+    /// ([`StepStats::record_stream`]): into the step's figures only, never
+    /// into the per-second window of requests.
+    ///
+    /// [`StepStats::record_stream`]: super::StepStats::record_stream
+    pub fn record_stream(
+        &self,
+        step: usize,
+        latency: Option<Duration>,
+        status: Option<u16>,
+        cause: Option<ErrorCause>,
+        error: bool,
+    ) {
+        let mut shard = self.lock();
+        if step >= shard.steps.len() {
+            shard.steps.resize(step + 1, StepStats::default());
+        }
+        shard.steps[step].record_stream(latency, status, cause, error);
+    }
+
     /// Counts one evaluation of check `id`.
     #[inline]
     pub fn check(&self, id: usize, passed: bool) {

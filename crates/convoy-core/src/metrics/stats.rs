@@ -37,11 +37,19 @@ pub enum ErrorCause {
     /// memory for sockets. Not the target's doing: the commands report it
     /// as a local error (exit 3), never as an unreachable or dead target.
     Local,
+    /// A stream (server-sent events or WebSocket) was answered with a
+    /// status other than the one that opens it (200, or 101 for a
+    /// WebSocket): the status is counted beside it.
+    StreamRefused,
+    /// A stream closed (or broke) while an event was awaited on it.
+    StreamClosed,
+    /// No event matching an await arrived within its timeout.
+    EventTimeout,
 }
 
 impl ErrorCause {
     /// Every cause, in report order.
-    pub const ALL: [ErrorCause; 10] = [
+    pub const ALL: [ErrorCause; 13] = [
         ErrorCause::Refused,
         ErrorCause::Dns,
         ErrorCause::Connect,
@@ -52,6 +60,9 @@ impl ErrorCause {
         ErrorCause::Body,
         ErrorCause::Other,
         ErrorCause::Local,
+        ErrorCause::StreamRefused,
+        ErrorCause::StreamClosed,
+        ErrorCause::EventTimeout,
     ];
 
     /// The snake_case name used in reports.
@@ -67,6 +78,9 @@ impl ErrorCause {
             ErrorCause::Body => "body",
             ErrorCause::Other => "other",
             ErrorCause::Local => "local",
+            ErrorCause::StreamRefused => "stream_refused",
+            ErrorCause::StreamClosed => "stream_closed",
+            ErrorCause::EventTimeout => "event_timeout",
         }
     }
 }
@@ -150,6 +164,33 @@ impl StepStats {
             Outcome::Failed(cause) => {
                 *self.error_counts.entry(cause).or_insert(0) += 1;
             }
+        }
+    }
+
+    /// Records one stream connect or one awaited event: `latency` when it
+    /// happened (`outcome` a status, or `None` for an event), else the
+    /// error `cause`; `error` says whether it counts as one. Apart from
+    /// requests: no service time.
+    pub fn record_stream(
+        &mut self,
+        latency: Option<Duration>,
+        status: Option<u16>,
+        cause: Option<ErrorCause>,
+        error: bool,
+    ) {
+        self.requests += 1;
+        if error {
+            self.errors += 1;
+        }
+        if let Some(code) = status {
+            *self.status_counts.entry(code).or_insert(0) += 1;
+        }
+        if let Some(cause) = cause {
+            *self.error_counts.entry(cause).or_insert(0) += 1;
+        }
+        if let Some(l) = latency {
+            self.latency.record(l);
+            self.service.record(l);
         }
     }
 

@@ -451,10 +451,7 @@ pub fn mismatches(baseline: &Report, current: &Report) -> Vec<Mismatch> {
     let names = |r: &Report| -> Vec<String> {
         r.steps
             .iter()
-            .map(|s| match s.kind {
-                StepKind::Request => s.name.clone(),
-                StepKind::Journey => format!("{} (journey)", s.name),
-            })
+            .map(|s| s.kind.label(&s.name))
             .collect()
     };
     let (base_steps, current_steps) = (names(baseline), names(current));

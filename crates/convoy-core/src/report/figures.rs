@@ -6,6 +6,17 @@ use crate::engine::StepKind;
 use crate::gate::{CheckFigures, Figures, Scope, ScopeFigures};
 use crate::metrics::Violation;
 
+/// The gate scope that names metric `name` of kind `kind`.
+pub(crate) fn scope_of(kind: StepKind, name: &str) -> Scope {
+    let name = name.to_string();
+    match kind {
+        StepKind::Request => Scope::Step(name),
+        StepKind::Journey => Scope::Journey(name),
+        StepKind::Event => Scope::Event(name),
+        StepKind::Stream => Scope::Stream(name),
+    }
+}
+
 impl Figures for Report {
     fn overall(&self) -> ScopeFigures {
         self.overall.gate_figures()
@@ -15,10 +26,7 @@ impl Figures for Report {
         self.steps
             .iter()
             .map(|s| {
-                let scope = match s.kind {
-                    StepKind::Request => Scope::Step(s.name.clone()),
-                    StepKind::Journey => Scope::Journey(s.name.clone()),
-                };
+                let scope = scope_of(s.kind, &s.name);
                 (scope, s.gate_figures())
             })
             .collect()

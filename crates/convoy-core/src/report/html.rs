@@ -371,10 +371,11 @@ fn steps(out: &mut String, report: &Report) {
     out.push_str("<section id=\"steps\">\n<h2>Steps</h2>\n<div class=\"table-wrap\"><table>\n<thead><tr><th>step</th><th class=\"num\">requests</th><th class=\"num\">req/s</th><th class=\"num\">errors</th><th class=\"num\">p50</th><th class=\"num\">p90</th><th class=\"num\">p95</th><th class=\"num\">p99</th><th class=\"num\">p99.9</th><th class=\"num\">max</th></tr></thead>\n<tbody>\n");
     let row = |out: &mut String, s: &StepReport, class: &str| {
         let l = &s.latency_ms;
-        let kind = if s.kind == StepKind::Journey {
-            " <span class=\"tag\">journey</span>"
-        } else {
-            ""
+        let kind = match s.kind {
+            StepKind::Request => "",
+            StepKind::Journey => " <span class=\"tag\">journey</span>",
+            StepKind::Event => " <span class=\"tag\">event</span>",
+            StepKind::Stream => " <span class=\"tag\">stream</span>",
         };
         let _ = writeln!(
             out,

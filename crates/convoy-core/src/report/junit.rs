@@ -369,6 +369,8 @@ fn in_scope(scope: &str, step: &str) -> bool {
     [
         crate::gate::Scope::Step(step.to_string()),
         crate::gate::Scope::Journey(step.to_string()),
+        crate::gate::Scope::Event(step.to_string()),
+        crate::gate::Scope::Stream(step.to_string()),
     ]
     .iter()
     .any(|s| s.to_string() == scope)

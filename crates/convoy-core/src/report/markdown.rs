@@ -143,6 +143,8 @@ fn steps(out: &mut String, report: &Report) {
         let name = match s.kind {
             StepKind::Request => code(&s.name),
             StepKind::Journey => format!("{} (journey)", code(&s.name)),
+            StepKind::Event => format!("event {}", code(&s.name)),
+            StepKind::Stream => format!("stream {}", code(&s.name)),
         };
         row(out, s, name);
     }

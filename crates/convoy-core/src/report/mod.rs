@@ -27,7 +27,7 @@
 pub mod artifacts;
 mod bars;
 pub mod compare;
-mod figures;
+pub(crate) mod figures;
 pub mod fit;
 pub mod format;
 pub mod history;

@@ -16,7 +16,7 @@ use super::compare::{Change, Comparison};
 use super::fit::{self, Col};
 use super::verdict::{stop_explanation, stop_heading};
 use super::{Report, StepReport, Verdict};
-use crate::engine::{StepKind, StopReason};
+use crate::engine::StopReason;
 use crate::plan::format_duration;
 /// Thousands grouping lives in [`crate::units`] with the other number
 /// formats; renderers keep reading it from here.
@@ -450,10 +450,7 @@ fn steps_table(report: &Report, width: Option<usize>) -> String {
             }
         };
         let mut cells = vec![
-            match s.kind {
-                StepKind::Request => s.name.clone(),
-                StepKind::Journey => format!("{} (journey)", s.name),
-            },
+            s.kind.label(&s.name),
             group(s.requests),
             fixed(s.rps, 1),
             format!("{} ({})", group(s.errors), percent(s.error_rate)),

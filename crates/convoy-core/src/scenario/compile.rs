@@ -133,6 +133,12 @@ pub(crate) struct Compiler<'a> {
     pub ident_fields: Vec<String>,
     /// Values never to show, found so far.
     pub secrets: Vec<String>,
+    /// The names of the steps compiled so far, in order (what `since`
+    /// names).
+    pub step_names: Vec<String>,
+    /// The streams subscribed by the steps compiled so far, in order: a
+    /// stream's index is its place here.
+    pub streams: Vec<(String, crate::scenario::stream::StreamKind)>,
 }
 
 struct Scope<'c, 'a> {
@@ -205,6 +211,8 @@ impl<'a> Compiler<'a> {
             identities: Vec::new(),
             ident_fields: Vec::new(),
             secrets: Vec::new(),
+            step_names: Vec::new(),
+            streams: Vec::new(),
         }
     }
 

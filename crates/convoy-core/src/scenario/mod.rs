@@ -14,7 +14,8 @@
 //!    templates, data rows), [`template`], [`source`], [`diagnostic`],
 //!    [`data`], `json_pick`.
 //! 2. Services: `exchange` (a rendered request and its recorded
-//!    outcome), `render` (templates into bodies and values), `failure`
+//!    outcome), `stream` (streams a user holds: the SSE parser, the
+//!    WebSocket client, their buffers and reconnects), `render` (templates into bodies and values), `failure`
 //!    (failure samples and redaction), `db` (PostgreSQL connections and
 //!    queries), `jwt` (tokens forged for the auth probes), [`custom`] (the
 //!    API of journeys in Rust).
@@ -54,6 +55,7 @@ pub mod runner;
 pub mod source;
 mod step_run;
 pub mod steps;
+mod stream;
 pub mod template;
 
 pub use custom::{CustomCtx, CustomJourney, CustomRegistry};

@@ -383,6 +383,10 @@ fn compile<'a>(
     let mut names = std::collections::HashSet::new();
     for st in &raw.steps {
         let step = step(&c, st)?;
+        c.step_names.push(step.name.clone());
+        if let Action::Subscribe(s) = &step.action {
+            c.streams.push((step.name.clone(), s.kind));
+        }
         if !names.insert(step.name.clone()) {
             let span = st.get_ref().name.as_ref().map_or(st.span(), |n| n.span());
             return Err(c

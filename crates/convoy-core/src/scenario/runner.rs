@@ -42,6 +42,11 @@ struct Ready {
     initial: Vec<Option<serde_json::Value>>,
     metric: usize,
     completed_check: usize,
+    /// The streams its subscribe steps open.
+    streams: usize,
+    /// Per step, whether an await times from its request (`since`); empty
+    /// when the journey awaits nothing.
+    timed: Vec<bool>,
 }
 
 /// Journeys under load.
@@ -168,6 +173,20 @@ impl ScenarioWorkload {
                     }),
             );
             weights.push(scenario.weight);
+            let streams = scenario
+                .steps
+                .iter()
+                .filter(|s| matches!(s.action, super::steps::Action::Subscribe(_)))
+                .count();
+            let mut timed = Vec::new();
+            for s in &scenario.steps {
+                if let super::steps::Action::Await(a) = &s.action
+                    && let Some(i) = a.since
+                {
+                    timed.resize(scenario.steps.len(), false);
+                    timed[i] = true;
+                }
+            }
             journeys.push(Ready {
                 journey: Journey {
                     endpoint,
@@ -186,6 +205,8 @@ impl ScenarioWorkload {
                 initial: scenario.initial,
                 metric,
                 completed_check,
+                streams,
+                timed,
             });
         }
         // Metric and check names become report rows and Prometheus labels:
@@ -338,9 +359,12 @@ impl Workload for ScenarioWorkload {
                 .map(|j| JourneyState {
                     vars: j.initial.clone(),
                     tokens: vec![Default::default(); j.journey.identities.len()],
+                    streams: (0..j.streams).map(|_| None).collect(),
+                    sent_at: vec![None; j.timed.len()],
                 })
                 .collect(),
             learnt: Default::default(),
+            last_sent: None,
         }
     }
 
@@ -373,7 +397,17 @@ impl Workload for ScenarioWorkload {
                 it,
                 scheduled,
             };
-            if !st.action.execute(ids, &mut run).await {
+            // Only a step an await times from keeps when it sent: a bool
+            // read per step, nothing more, for journeys without streams.
+            let timed = j.timed.get(si).copied().unwrap_or(false);
+            if timed {
+                run.user.last_sent = None;
+            }
+            let passed = st.action.execute(ids, &mut run).await;
+            if timed {
+                user.journeys[ji].sent_at[si] = user.last_sent;
+            }
+            if !passed {
                 ok = false;
                 break;
             }

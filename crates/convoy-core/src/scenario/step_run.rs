@@ -71,6 +71,12 @@ pub(crate) struct JourneyState {
     pub vars: Vec<Option<Value>>,
     /// Login identities' tokens, by identity.
     pub tokens: Vec<super::auth::TokenSlot>,
+    /// The streams the user holds, by the journey's stream index (its
+    /// subscribe steps, in order); kept across iterations.
+    pub streams: Vec<Option<super::stream::Held>>,
+    /// When each step an await times from (`since`) last sent its request,
+    /// by step index; empty when no step awaits an event.
+    pub sent_at: Vec<Option<Instant>>,
 }
 
 /// A virtual user.
@@ -81,6 +87,9 @@ pub struct UserState {
     pub(crate) journeys: Vec<JourneyState>,
     /// What this user's requests have already taught the run's secrets.
     pub(crate) learnt: crate::redact::LearntMemo,
+    /// When the user's latest request was sent: read after a step that an
+    /// await times from (`since`).
+    pub(crate) last_sent: Option<Instant>,
 }
 
 /// One step being run by one user.
@@ -175,6 +184,7 @@ impl StepRun<'_> {
             .secrets
             .learn_request_memo(&p.uri, &p.headers, &mut self.user.learnt);
         let sent = Instant::now();
+        self.user.last_sent = Some(sent);
         let res = self
             .client
             .send(&mut self.user.conn, &self.j.endpoint, req)
@@ -253,6 +263,36 @@ impl StepRun<'_> {
         self.it.recorder.failure_sample(&kind, || {
             let request = failure::request_text(p, &self.shared.secrets);
             let response = failure::response_text(res, &self.shared.secrets);
+            let mut s = failure::sample(&self.origin(), check, &message, &request, &response);
+            s.violation = violation;
+            s.status = status;
+            s.cause = cause;
+            s
+        });
+    }
+
+    /// Keeps a failure sample of a stream step: its cause, the status
+    /// that refused the stream, and the violation it counts as (the caller
+    /// counts it), with request and response as shown (scrubbed here).
+    #[allow(clippy::too_many_arguments)]
+    pub fn sample_stream(
+        &self,
+        check: &str,
+        violation: Option<Violation>,
+        status: Option<u16>,
+        cause: Option<crate::metrics::ErrorCause>,
+        message: String,
+        request: String,
+        response: String,
+    ) {
+        let kind = FailureKind {
+            step: self.name,
+            check,
+            violation,
+            status,
+            cause,
+        };
+        self.it.recorder.failure_sample(&kind, || {
             let mut s = failure::sample(&self.origin(), check, &message, &request, &response);
             s.violation = violation;
             s.status = status;

@@ -141,7 +141,7 @@ macro_rules! kinds {
                 add("checks", self.checks.first().map(Spanned::span));
                 add("capture", self.capture.keys().next().map(Spanned::span));
                 add("think", self.think.as_ref().map(Spanned::span));
-                $( add(stringify!($key), self.$key.as_ref().map(Spanned::span)); )*
+                $( add(key_name(stringify!($key)), self.$key.as_ref().map(Spanned::span)); )*
                 out
             }
 
@@ -171,7 +171,7 @@ macro_rules! kinds {
                 let present = raw.present();
                 let mut tables: Vec<&(&str, Range<usize>)> = present
                     .iter()
-                    .filter(|(k, _)| [$( stringify!($key) ),*].contains(k))
+                    .filter(|(k, _)| [$( key_name(stringify!($key)) ),*].contains(k))
                     .collect();
                 // The second as written is the one refused.
                 tables.sort_by_key(|(_, span)| span.start);
@@ -193,7 +193,7 @@ macro_rules! kinds {
                         refuse_unused(
                             c,
                             &present,
-                            &[&["name", "think", stringify!($key)][..], uses].concat(),
+                            &[&["name", "think", key_name(stringify!($key))][..], uses].concat(),
                             <$ty as Compile<RawStep>>::WHAT,
                             <$ty as Compile<RawStep>>::unused_hint,
                         )?;
@@ -292,6 +292,11 @@ macro_rules! kinds {
     };
 }
 
+/// A kind's key as the file writes it: `r#await` is `await`.
+fn key_name(ident: &'static str) -> &'static str {
+    ident.strip_prefix("r#").unwrap_or(ident)
+}
+
 /// How a kind's key reads in a message: `[step.sql]`, or `custom` (a
 /// string, not a table).
 fn shown_kind(key: &str) -> String {
@@ -320,4 +325,12 @@ kinds! {
     Rls(rls::RlsStep) = rls;
     /// A route sent without valid credentials: each must be refused.
     AuthProbe(auth_probe::AuthProbe) = auth_probe;
+    /// A stream (server-sent events or WebSocket) opened and held.
+    Subscribe(subscribe::Subscribe) = subscribe;
+    /// An event awaited on a held stream, timed from the step that caused it.
+    Await(await_event::Await) = r#await;
+    /// A message sent on a held WebSocket.
+    Send(send::Send) = send;
+    /// Another tenant's stream watched for a resource's events.
+    StreamIsolation(stream_isolation::StreamIsolation) = stream_isolation;
 }

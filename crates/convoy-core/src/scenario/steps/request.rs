@@ -497,7 +497,7 @@ pub(crate) fn header(
 
 /// Where a capture reads its value: a JSON pointer, or a table with one of
 /// `json`, `jsonpath`, `header`, `regex`.
-fn capture_source(c: &Compiler<'_>, v: &Spanned<toml::Value>) -> Result<CaptureSource, Diagnostic> {
+pub(crate) fn capture_source(c: &Compiler<'_>, v: &Spanned<toml::Value>) -> Result<CaptureSource, Diagnostic> {
     let pointer = |p: &str| -> Result<CaptureSource, Diagnostic> {
         if p.is_empty() || p.starts_with('/') {
             crate::scenario::json_pick::check_pointer_depth(p).map_err(|e| c.err(v.span(), e))?;
