@@ -498,7 +498,8 @@ fn documented_gates_name_steps_and_journeys_of_the_scenarios_the_recipes_run() {
             .unwrap_or_else(|e| panic!("{origin}: {text:?} is not a gate: {e}"));
         match &gate.scope {
             Scope::Overall => {}
-            Scope::Step(name) => {
+            // An event or a stream is named by its step.
+            Scope::Step(name) | Scope::Event(name) | Scope::Stream(name) => {
                 scoped += 1;
                 assert!(
                     steps.contains(name),
