@@ -70,13 +70,15 @@ pub fn buckets_seconds() -> &'static [f64] {
 
 /// Every metric family the exporter writes (histograms by their family
 /// name; Prometheus adds `_bucket`, `_sum` and `_count`).
-pub const METRIC_NAMES: [&str; 15] = [
+pub const METRIC_NAMES: [&str; 17] = [
     "convoy_run_info",
     "convoy_elapsed_seconds",
     "convoy_requests_total",
     "convoy_errors_total",
     "convoy_responses_total",
     "convoy_request_duration_seconds",
+    "convoy_event_latency_seconds",
+    "convoy_stream_connect_seconds",
     "convoy_checks_total",
     "convoy_violations_total",
     "convoy_active_users",
@@ -559,6 +561,50 @@ mod tests {
             "convoy_request_duration_seconds_bucket{step=\"POST \\\"orders\\\"\\\\n\\new\",kind=\"request\",le=\"+Inf\"} 6\n"
         ));
         assert!(text.contains("convoy_request_duration_seconds_count{step=\"POST \\\"orders\\\"\\\\n\\new\",kind=\"request\"} 6\n"));
+    }
+
+    #[test]
+    fn events_and_streams_have_histograms_of_their_own() {
+        let mut f = figures();
+        let mut event = StepStats::default();
+        let mut stream = StepStats::default();
+        for ms in [40, 45, 120] {
+            event.record_stream(Some(Duration::from_millis(ms)), None, None, false);
+        }
+        event.record_stream(None, None, Some(ErrorCause::EventTimeout), true);
+        stream.record_stream(Some(Duration::from_millis(2)), Some(200), None, false);
+        f.steps.push((
+            StepInfo {
+                name: "order delivered".into(),
+                kind: StepKind::Event,
+            },
+            event,
+        ));
+        f.steps.push((
+            StepInfo {
+                name: "orders".into(),
+                kind: StepKind::Stream,
+            },
+            stream,
+        ));
+        let text = render(&RunInfo::default(), Some(&f));
+        assert!(text.contains("# TYPE convoy_event_latency_seconds histogram\n"));
+        assert!(text.contains(
+            "convoy_event_latency_seconds_bucket{event=\"order delivered\",le=\"0.05\"} 2\n"
+        ));
+        assert!(text.contains(
+            "convoy_event_latency_seconds_bucket{event=\"order delivered\",le=\"+Inf\"} 3\n"
+        ));
+        assert!(text.contains("convoy_event_latency_seconds_count{event=\"order delivered\"} 3\n"));
+        assert!(
+            text.contains("convoy_stream_connect_seconds_count{stream=\"orders\"} 1\n"),
+            "{text}"
+        );
+        // Neither is a request's latency; the timeout is an error by cause.
+        assert!(!text.contains("convoy_request_duration_seconds_count{step=\"order delivered\""));
+        assert!(text.contains(
+            "convoy_errors_total{step=\"order delivered\",kind=\"event\",cause=\"event_timeout\"} 1\n"
+        ));
     }
 
     #[test]
