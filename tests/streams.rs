@@ -564,3 +564,145 @@ fn malformed_stream_steps_are_named_where_they_are_written() {
     ));
     assert!(e.contains("reversed"), "{e}");
 }
+
+// ---- reconnects and hostile peers ----------------------------------------
+
+#[test]
+fn a_reconnect_policy_is_followed_counted_and_stated() {
+    for kind in KINDS {
+        // Every stream closes as it opens: two reconnects, then closed.
+        let server = Server::start(Knobs {
+            close: true,
+            ..Knobs::default()
+        });
+        let text = scenario(kind, false).replacen(
+            &format!("kind = \"{}\"\n", kind.name()),
+            &format!(
+                "kind = \"{}\"\nreconnect = {{ backoff = \"10ms..20ms\", max = 2 }}\n",
+                kind.name()
+            ),
+            1,
+        );
+        let r = run_text(&server, &text, 1);
+        let reconnects = metric(&r, "orders · reconnect", StepKind::Stream);
+        assert_eq!((reconnects.requests, reconnects.errors), (2, 0), "{kind:?}");
+        let e = metric(&r, "order created", StepKind::Event);
+        assert_eq!(e.error_counts.get(&ErrorCause::StreamClosed), Some(&1), "{kind:?}");
+        let sample = r.failures.iter().find(|f| f.step == "order created").unwrap();
+        assert!(
+            sample.message.contains("no reconnect left (2 made, max = 2)"),
+            "{}",
+            sample.message
+        );
+    }
+}
+
+/// A peer that answers the stream's request with `head` and then `junk`,
+/// and closes; it serves the order requests like a healthy relay would not,
+/// so the scenario here is the stream and an await only.
+fn hostile(head: &'static str, junk: Vec<u8>) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(4) {
+            let Ok(mut c) = conn else { return };
+            let junk = junk.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = c.read(&mut buf);
+                let _ = c.write_all(head.as_bytes());
+                for chunk in junk.chunks(997) {
+                    if c.write_all(chunk).is_err() {
+                        return;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            });
+        }
+    });
+    addr
+}
+
+fn await_only(kind: Kind) -> String {
+    format!(
+        r#"name = "hostile-{k}"
+
+[[step]]
+name = "orders"
+path = "/{p}"
+[step.subscribe]
+kind = "{k}"
+
+[[step]]
+name = "anything"
+[step.await]
+stream = "orders"
+timeout = "500ms"
+checks = [{{ json = "/status", equals = "delivered" }}]
+"#,
+        k = kind.name(),
+        p = kind.path()
+    )
+}
+
+#[test]
+fn garbage_from_a_stream_peer_is_an_error_never_a_panic() {
+    let mut rng = fastrand::Rng::with_seed(16);
+    for round in 0..6 {
+        let mut junk: Vec<u8> = (0..rng.usize(1..20_000)).map(|_| rng.u8(..)).collect();
+        if round % 2 == 0 {
+            // A line longer than any bound.
+            junk.extend(std::iter::repeat_n(b'x', 11 << 20));
+        }
+        for (kind, head) in [
+            (
+                Kind::Sse,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n",
+            ),
+            (
+                Kind::Ws,
+                "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n",
+            ),
+        ] {
+            let addr = hostile(head, junk.clone());
+            let s = parse::parse(Path::new("hostile.toml"), &await_only(kind), &TestEnv).unwrap();
+            let url: url::Url = format!("http://{addr}/").parse().unwrap();
+            let workload =
+                ScenarioWorkload::new(vec![s], Some(&url), HttpOptions::default(), CustomRegistry::new())
+                    .unwrap();
+            let r = engine::run(
+                &LoadModel::closed(1, 1),
+                &EngineOptions {
+                    workers: 1,
+                    ..EngineOptions::default()
+                },
+                Arc::new(workload),
+                &RunControl::new(),
+                |_| {},
+            )
+            .unwrap();
+            let e = metric(&r, "anything", StepKind::Event);
+            assert_eq!(e.errors, 1, "{kind:?} round {round}");
+            let cause = e.error_counts.keys().next().copied();
+            assert!(
+                matches!(cause, Some(ErrorCause::StreamClosed | ErrorCause::EventTimeout)),
+                "{kind:?} round {round}: {cause:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_websocket_message_is_sent_and_its_answer_awaited() {
+    let r = run(Knobs::default(), Kind::Ws, 2);
+    assert!(failed(&r).is_empty(), "{:?}", failed(&r));
+    let pong = metric(&r, "pong", StepKind::Event);
+    assert_eq!((pong.requests, pong.errors), (2, 0));
+    let sent = r
+        .checks
+        .iter()
+        .find(|c| c.info.step == "ping" && c.info.name == "message sent")
+        .unwrap();
+    assert_eq!(sent.stats.passes, 2);
+}
