@@ -412,11 +412,12 @@ fn run_cli(server: &Server, dir: &Path, text: &str, extra: &[&str]) -> (Output, 
         file.to_str().unwrap(),
         "--target",
         &url,
-        "--profile",
-        "smoke",
         "--out",
         out.to_str().unwrap(),
     ];
+    if !extra.contains(&"--profile") {
+        args.extend(["--profile", "smoke"]);
+    }
     args.extend_from_slice(extra);
     (convoy(&args, dir), out)
 }
@@ -705,4 +706,48 @@ fn a_websocket_message_is_sent_and_its_answer_awaited() {
         .find(|c| c.info.step == "ping" && c.info.name == "message sent")
         .unwrap();
     assert_eq!(sent.stats.passes, 2);
+}
+
+#[test]
+fn event_latency_of_shards_merges_exactly() {
+    let server = Server::start(Knobs::default());
+    let dir = tempfile::tempdir().unwrap();
+    let text = scenario(Kind::Sse, false);
+    let mut reports = Vec::new();
+    let mut events = 0;
+    for shard in ["0/2", "1/2"] {
+        let (o, out) = run_cli(&server, dir.path(), &text, &["--profile", "light", "--shard", shard]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let r = convoy::report::artifacts::read_report(&out).unwrap();
+        let e = r.steps.iter().find(|s| s.name == "order delivered").unwrap();
+        assert_eq!(e.kind, StepKind::Event);
+        events += e.requests;
+        reports.push(out.join("report.json"));
+    }
+    let merged = dir.path().join("merged.json");
+    let o = convoy(
+        &[
+            "merge",
+            reports[0].to_str().unwrap(),
+            reports[1].to_str().unwrap(),
+            "-o",
+            merged.to_str().unwrap(),
+            "-g",
+            "event:\"order delivered\" p95 < 10s",
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let m = convoy::report::artifacts::read_report(&merged).unwrap();
+    let e = m.steps.iter().find(|s| s.name == "order delivered").unwrap();
+    assert_eq!(e.kind, StepKind::Event);
+    assert_eq!(e.requests, events);
+    assert_eq!(events, 50, "light: 5 users x 10 iterations");
+    assert!(m.gates.iter().any(|g| g.scope == "event:\"order delivered\"" && g.passed));
 }
