@@ -410,7 +410,12 @@ fn every_target_source() -> Vec<Option<TargetSource>> {
 }
 
 fn every_step_kind() -> Vec<StepKind> {
-    let all = vec![StepKind::Request, StepKind::Journey, StepKind::Event, StepKind::Stream];
+    let all = vec![
+        StepKind::Request,
+        StepKind::Journey,
+        StepKind::Event,
+        StepKind::Stream,
+    ];
     for k in &all {
         match k {
             StepKind::Request | StepKind::Journey | StepKind::Event | StepKind::Stream => {}

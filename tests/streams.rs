@@ -164,11 +164,16 @@ timeout = "100ms"
 }
 
 fn run_text(server: &Server, text: &str, iterations: u64) -> RunResult {
-    let s = parse::parse(Path::new("realtime.toml"), text, &TestEnv).unwrap_or_else(|d| panic!("{d}"));
+    let s =
+        parse::parse(Path::new("realtime.toml"), text, &TestEnv).unwrap_or_else(|d| panic!("{d}"));
     let url: url::Url = server.url().parse().unwrap();
-    let workload =
-        ScenarioWorkload::new(vec![s], Some(&url), HttpOptions::default(), CustomRegistry::new())
-            .unwrap();
+    let workload = ScenarioWorkload::new(
+        vec![s],
+        Some(&url),
+        HttpOptions::default(),
+        CustomRegistry::new(),
+    )
+    .unwrap();
     let options = EngineOptions {
         workers: 1,
         graceful_stop: Duration::from_secs(5),
@@ -204,7 +209,11 @@ fn failed(r: &RunResult) -> Vec<String> {
         .iter()
         .filter(|c| c.stats.failures > 0)
         .map(|c| format!("{} › {}", c.info.step, c.info.name))
-        .chain(r.failures.iter().map(|f| format!("{}: {}", f.check, f.message)))
+        .chain(
+            r.failures
+                .iter()
+                .map(|f| format!("{}: {}", f.check, f.message)),
+        )
         .collect()
 }
 
@@ -225,7 +234,10 @@ fn awaits_pass_on_a_healthy_relay_and_the_stream_is_held_across_iterations() {
         assert_eq!((orders.requests, orders.errors), (1, 0), "{kind:?}");
         let first = metric(&r, "orders · first event", StepKind::Stream);
         assert_eq!(first.requests, 1, "{kind:?}");
-        assert_eq!(metric(&r, "orders · reconnect", StepKind::Stream).requests, 0);
+        assert_eq!(
+            metric(&r, "orders · reconnect", StepKind::Stream).requests,
+            0
+        );
         assert!(r.violations.values().all(|n| *n == 0), "{kind:?}");
         // Stream metrics and events are not requests: the overall figures
         // count the three requests of each iteration only.
@@ -268,7 +280,11 @@ fn a_dropped_event_is_a_failed_check_of_cause_event_timeout() {
         );
         let e = metric(&r, "order created", StepKind::Event);
         assert_eq!(e.errors, 1, "{kind:?}");
-        assert_eq!(e.error_counts.get(&ErrorCause::EventTimeout), Some(&1), "{kind:?}");
+        assert_eq!(
+            e.error_counts.get(&ErrorCause::EventTimeout),
+            Some(&1),
+            "{kind:?}"
+        );
         let check = r
             .checks
             .iter()
@@ -281,7 +297,11 @@ fn a_dropped_event_is_a_failed_check_of_cause_event_timeout() {
             .find(|f| f.step == "order created")
             .expect("a sample");
         assert_eq!(sample.cause, Some(ErrorCause::EventTimeout), "{kind:?}");
-        assert!(sample.message.contains("no event on stream \"orders\""), "{}", sample.message);
+        assert!(
+            sample.message.contains("no event on stream \"orders\""),
+            "{}",
+            sample.message
+        );
     }
 }
 
@@ -297,8 +317,17 @@ fn a_closed_stream_is_an_error_of_cause_stream_closed() {
             1,
         );
         let e = metric(&r, "order created", StepKind::Event);
-        assert_eq!(e.error_counts.get(&ErrorCause::StreamClosed), Some(&1), "{kind:?}: {:?}", failed(&r));
-        let sample = r.failures.iter().find(|f| f.step == "order created").unwrap();
+        assert_eq!(
+            e.error_counts.get(&ErrorCause::StreamClosed),
+            Some(&1),
+            "{kind:?}: {:?}",
+            failed(&r)
+        );
+        let sample = r
+            .failures
+            .iter()
+            .find(|f| f.step == "order created")
+            .unwrap();
         assert_eq!(sample.cause, Some(ErrorCause::StreamClosed));
         assert!(sample.message.contains("closed"), "{}", sample.message);
     }
@@ -334,7 +363,11 @@ fn a_leak_to_another_tenants_stream_is_a_tenant_isolation_violation() {
     for kind in KINDS {
         let healthy = run(Knobs::default(), kind, 2);
         assert_eq!(
-            healthy.violations.get(&Violation::TenantIsolationViolations).copied().unwrap_or(0),
+            healthy
+                .violations
+                .get(&Violation::TenantIsolationViolations)
+                .copied()
+                .unwrap_or(0),
             0
         );
         let r = run(
@@ -345,7 +378,11 @@ fn a_leak_to_another_tenants_stream_is_a_tenant_isolation_violation() {
             kind,
             2,
         );
-        let n = r.violations.get(&Violation::TenantIsolationViolations).copied().unwrap_or(0);
+        let n = r
+            .violations
+            .get(&Violation::TenantIsolationViolations)
+            .copied()
+            .unwrap_or(0);
         // Each iteration's order made two events, both leaked.
         assert!(n >= 2, "{kind:?}: {n}");
         let sample = r
@@ -372,7 +409,11 @@ fn events_buffered_before_the_await_still_count() {
     let e = metric(&r, "order created", StepKind::Event);
     assert_eq!(e.latency.count(), 1);
     // Its latency is its arrival, not the end of the think time.
-    assert!(e.latency.max_micros() < 150_000, "{}", e.latency.max_micros());
+    assert!(
+        e.latency.max_micros() < 150_000,
+        "{}",
+        e.latency.max_micros()
+    );
 }
 
 // ---- the binary: gates, exit codes, artifacts --------------------------
@@ -395,7 +436,10 @@ fn files_under(dir: &Path) -> Vec<(PathBuf, String)> {
             if p.is_dir() {
                 stack.push(p);
             } else {
-                out.push((p.clone(), String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned()));
+                out.push((
+                    p.clone(),
+                    String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned(),
+                ));
             }
         }
     }
@@ -430,11 +474,30 @@ fn gates_read_event_latency() {
     });
     let dir = tempfile::tempdir().unwrap();
     let text = scenario(Kind::Sse, false);
-    let (pass, _) = run_cli(&server, dir.path(), &text, &["-g", "event:\"order delivered\" p95 < 10s"]);
-    assert_eq!(pass.status.code(), Some(0), "{}", String::from_utf8_lossy(&pass.stderr));
-    let (fail, out) =
-        run_cli(&server, dir.path(), &text, &["-g", "event:\"order delivered\" p95 < 5ms"]);
-    assert_eq!(fail.status.code(), Some(1), "{}", String::from_utf8_lossy(&fail.stdout));
+    let (pass, _) = run_cli(
+        &server,
+        dir.path(),
+        &text,
+        &["-g", "event:\"order delivered\" p95 < 10s"],
+    );
+    assert_eq!(
+        pass.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&pass.stderr)
+    );
+    let (fail, out) = run_cli(
+        &server,
+        dir.path(),
+        &text,
+        &["-g", "event:\"order delivered\" p95 < 5ms"],
+    );
+    assert_eq!(
+        fail.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&fail.stdout)
+    );
     let report = convoy::report::artifacts::read_report(&out).unwrap();
     let gate = report
         .gates
@@ -464,13 +527,23 @@ fn a_leak_exits_2_and_a_healthy_probe_exits_0() {
         let text = scenario(kind, false);
         let healthy = Server::start(Knobs::default());
         let (o, _) = run_cli(&healthy, dir.path(), &text, &[]);
-        assert_eq!(o.status.code(), Some(0), "{kind:?}: {}", String::from_utf8_lossy(&o.stdout));
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{kind:?}: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
         let leaky = Server::start(Knobs {
             leak: true,
             ..Knobs::default()
         });
         let (o, _) = run_cli(&leaky, dir.path(), &text, &[]);
-        assert_eq!(o.status.code(), Some(2), "{kind:?}: {}", String::from_utf8_lossy(&o.stdout));
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{kind:?}: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
     }
 }
 
@@ -500,8 +573,14 @@ fn no_token_reaches_an_artifact_in_a_header_or_the_query() {
                 let server = Server::start(knobs);
                 let (o, out) = run_cli(&server, dir.path(), &text, &[]);
                 assert_ne!(o.status.code(), Some(0), "{kind:?} fails on purpose");
-                seen.push((PathBuf::from("stdout"), String::from_utf8_lossy(&o.stdout).into_owned()));
-                seen.push((PathBuf::from("stderr"), String::from_utf8_lossy(&o.stderr).into_owned()));
+                seen.push((
+                    PathBuf::from("stdout"),
+                    String::from_utf8_lossy(&o.stdout).into_owned(),
+                ));
+                seen.push((
+                    PathBuf::from("stderr"),
+                    String::from_utf8_lossy(&o.stderr).into_owned(),
+                ));
                 let files = files_under(&out);
                 assert!(!files.is_empty(), "{kind:?} wrote no report");
                 seen.extend(files);
@@ -534,7 +613,10 @@ fn base() -> String {
 #[test]
 fn malformed_stream_steps_are_named_where_they_are_written() {
     // A send on server-sent events.
-    let text = format!("{}\n[[step]]\nname = \"s\"\n[step.send]\nstream = \"orders\"\nbody = \"x\"\n", base());
+    let text = format!(
+        "{}\n[[step]]\nname = \"s\"\n[step.send]\nstream = \"orders\"\nbody = \"x\"\n",
+        base()
+    );
     let line = text.lines().count() - 1;
     let e = load_error(&text);
     assert!(e.contains(&format!("bad.toml:{line}:10")), "{e}");
@@ -554,8 +636,15 @@ fn malformed_stream_steps_are_named_where_they_are_written() {
     assert!(e.contains("no earlier step is named \"deliver\""), "{e}");
     // An unknown stream kind, and a request key the kind does not use.
     let e = load_error(&base().replacen("kind = \"sse\"", "kind = \"sss\"", 1));
-    assert!(e.contains("unknown stream kind") && e.contains("did you mean \"sse\"?"), "{e}");
-    let e = load_error(&base().replacen("as = \"acme\"\npath", "as = \"acme\"\nmethod = \"POST\"\npath", 1));
+    assert!(
+        e.contains("unknown stream kind") && e.contains("did you mean \"sse\"?"),
+        "{e}"
+    );
+    let e = load_error(&base().replacen(
+        "as = \"acme\"\npath",
+        "as = \"acme\"\nmethod = \"POST\"\npath",
+        1,
+    ));
     assert!(e.contains("a subscribe step does not use `method`"), "{e}");
     // A bad reconnect policy.
     let e = load_error(&base().replacen(
@@ -588,10 +677,20 @@ fn a_reconnect_policy_is_followed_counted_and_stated() {
         let reconnects = metric(&r, "orders · reconnect", StepKind::Stream);
         assert_eq!((reconnects.requests, reconnects.errors), (2, 0), "{kind:?}");
         let e = metric(&r, "order created", StepKind::Event);
-        assert_eq!(e.error_counts.get(&ErrorCause::StreamClosed), Some(&1), "{kind:?}");
-        let sample = r.failures.iter().find(|f| f.step == "order created").unwrap();
+        assert_eq!(
+            e.error_counts.get(&ErrorCause::StreamClosed),
+            Some(&1),
+            "{kind:?}"
+        );
+        let sample = r
+            .failures
+            .iter()
+            .find(|f| f.step == "order created")
+            .unwrap();
         assert!(
-            sample.message.contains("no reconnect left (2 made, max = 2)"),
+            sample
+                .message
+                .contains("no reconnect left (2 made, max = 2)"),
             "{}",
             sample.message
         );
@@ -669,9 +768,13 @@ fn garbage_from_a_stream_peer_is_an_error_never_a_panic() {
             let addr = hostile(head, junk.clone());
             let s = parse::parse(Path::new("hostile.toml"), &await_only(kind), &TestEnv).unwrap();
             let url: url::Url = format!("http://{addr}/").parse().unwrap();
-            let workload =
-                ScenarioWorkload::new(vec![s], Some(&url), HttpOptions::default(), CustomRegistry::new())
-                    .unwrap();
+            let workload = ScenarioWorkload::new(
+                vec![s],
+                Some(&url),
+                HttpOptions::default(),
+                CustomRegistry::new(),
+            )
+            .unwrap();
             let r = engine::run(
                 &LoadModel::closed(1, 1),
                 &EngineOptions {
@@ -687,7 +790,10 @@ fn garbage_from_a_stream_peer_is_an_error_never_a_panic() {
             assert_eq!(e.errors, 1, "{kind:?} round {round}");
             let cause = e.error_counts.keys().next().copied();
             assert!(
-                matches!(cause, Some(ErrorCause::StreamClosed | ErrorCause::EventTimeout)),
+                matches!(
+                    cause,
+                    Some(ErrorCause::StreamClosed | ErrorCause::EventTimeout)
+                ),
                 "{kind:?} round {round}: {cause:?}"
             );
         }
@@ -716,7 +822,12 @@ fn event_latency_of_shards_merges_exactly() {
     let mut reports = Vec::new();
     let mut events = 0;
     for shard in ["0/2", "1/2"] {
-        let (o, out) = run_cli(&server, dir.path(), &text, &["--profile", "light", "--shard", shard]);
+        let (o, out) = run_cli(
+            &server,
+            dir.path(),
+            &text,
+            &["--profile", "light", "--shard", shard],
+        );
         assert_eq!(
             o.status.code(),
             Some(0),
@@ -725,7 +836,11 @@ fn event_latency_of_shards_merges_exactly() {
             String::from_utf8_lossy(&o.stderr)
         );
         let r = convoy::report::artifacts::read_report(&out).unwrap();
-        let e = r.steps.iter().find(|s| s.name == "order delivered").unwrap();
+        let e = r
+            .steps
+            .iter()
+            .find(|s| s.name == "order delivered")
+            .unwrap();
         assert_eq!(e.kind, StepKind::Event);
         events += e.requests;
         reports.push(out.join("report.json"));
@@ -743,11 +858,24 @@ fn event_latency_of_shards_merges_exactly() {
         ],
         dir.path(),
     );
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let m = convoy::report::artifacts::read_report(&merged).unwrap();
-    let e = m.steps.iter().find(|s| s.name == "order delivered").unwrap();
+    let e = m
+        .steps
+        .iter()
+        .find(|s| s.name == "order delivered")
+        .unwrap();
     assert_eq!(e.kind, StepKind::Event);
     assert_eq!(e.requests, events);
     assert_eq!(events, 50, "light: 5 users x 10 iterations");
-    assert!(m.gates.iter().any(|g| g.scope == "event:\"order delivered\"" && g.passed));
+    assert!(
+        m.gates
+            .iter()
+            .any(|g| g.scope == "event:\"order delivered\"" && g.passed)
+    );
 }

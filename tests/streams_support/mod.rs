@@ -119,9 +119,10 @@ fn token(headers: &HeaderMap, query: &Option<String>) -> Option<String> {
     {
         return Some(t.to_string());
     }
-    query.as_deref()?.split('&').find_map(|kv| {
-        kv.strip_prefix("access_token=").map(str::to_string)
-    })
+    query
+        .as_deref()?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("access_token=").map(str::to_string))
 }
 
 /// The caller's tenant, if it may act for `tenant`; else the refusal.
@@ -131,9 +132,11 @@ fn allowed(tenant: &str, headers: &HeaderMap, query: &Option<String>) -> Result<
     };
     match TOKENS.iter().find(|(_, tok)| *tok == t) {
         None => Err((StatusCode::UNAUTHORIZED, format!("token {t} refused")).into_response()),
-        Some((own, _)) if *own != tenant => {
-            Err((StatusCode::FORBIDDEN, format!("token {t} is not of {tenant}")).into_response())
-        }
+        Some((own, _)) if *own != tenant => Err((
+            StatusCode::FORBIDDEN,
+            format!("token {t} is not of {tenant}"),
+        )
+            .into_response()),
         Some(_) => Ok(()),
     }
 }
@@ -178,7 +181,10 @@ async fn create(
     if let Err(r) = allowed(&tenant, &headers, &query) {
         return r;
     }
-    let id = format!("ord-{tenant}-{}", relay.orders.fetch_add(1, Ordering::Relaxed));
+    let id = format!(
+        "ord-{tenant}-{}",
+        relay.orders.fetch_add(1, Ordering::Relaxed)
+    );
     emit(&relay, &tenant, &id, "created");
     (StatusCode::CREATED, axum::Json(json!({ "id": id }))).into_response()
 }

@@ -620,7 +620,10 @@ where
     tokio::spawn(async move {
         let _ = driver.with_upgrades().await;
     });
-    sender.send_request(req).await.map_err(|e| hyper_failure(&e))
+    sender
+        .send_request(req)
+        .await
+        .map_err(|e| hyper_failure(&e))
 }
 
 /// The TLS configuration of the run's options; `streams`: for stream

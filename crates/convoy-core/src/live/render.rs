@@ -431,7 +431,12 @@ fn histogram(w: &mut String, name: &str, labels: &[(&str, &str)], h: &LatencyHis
         );
     }
     let count = h.count() as f64;
-    sample(w, &format!("{name}_bucket"), &with_le(labels, "+Inf"), count);
+    sample(
+        w,
+        &format!("{name}_bucket"),
+        &with_le(labels, "+Inf"),
+        count,
+    );
     sample(
         w,
         &format!("{name}_sum"),

@@ -448,12 +448,8 @@ pub fn mismatches(baseline: &Report, current: &Report) -> Vec<Mismatch> {
             format!("{:?}", current.target),
         );
     }
-    let names = |r: &Report| -> Vec<String> {
-        r.steps
-            .iter()
-            .map(|s| s.kind.label(&s.name))
-            .collect()
-    };
+    let names =
+        |r: &Report| -> Vec<String> { r.steps.iter().map(|s| s.kind.label(&s.name)).collect() };
     let (base_steps, current_steps) = (names(baseline), names(current));
     let only = |a: &[String], b: &[String]| -> Vec<String> {
         a.iter().filter(|s| !b.contains(s)).cloned().collect()

@@ -87,12 +87,14 @@ impl Event {
     pub(crate) fn named(&self, want: &str) -> bool {
         match &self.name {
             Some(n) => n == want,
-            None => serde_json::from_slice::<serde_json::Value>(&self.data)
-                .ok()
-                .as_ref()
-                .and_then(|v| v.get("type"))
-                .and_then(|t| t.as_str())
-                == Some(want),
+            None => {
+                serde_json::from_slice::<serde_json::Value>(&self.data)
+                    .ok()
+                    .as_ref()
+                    .and_then(|v| v.get("type"))
+                    .and_then(|t| t.as_str())
+                    == Some(want)
+            }
         }
     }
 
@@ -486,7 +488,12 @@ async fn pump(ch: Arc<Channel>, mut conn: Conn, mut opened: Instant, mut r: Read
                 why
             }
         };
-        let Reconnect::Backoff { min, max, attempts: most } = r.reconnect else {
+        let Reconnect::Backoff {
+            min,
+            max,
+            attempts: most,
+        } = r.reconnect
+        else {
             ch.set_status(Status::Closed(why));
             return;
         };

@@ -88,7 +88,11 @@ impl SseParser {
     }
 
     /// Reads `bytes`, appending every event they complete to `out`.
-    pub(crate) fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseError> {
+    pub(crate) fn feed(
+        &mut self,
+        mut bytes: &[u8],
+        out: &mut Vec<SseEvent>,
+    ) -> Result<(), SseError> {
         if self.at_start {
             // The UTF-8 byte order mark may start a stream; it may also
             // come split over reads, so wait for three bytes or a mismatch.
@@ -220,7 +224,10 @@ mod tests {
     #[test]
     fn events_fields_and_comments() {
         let got = parse(&[b": keep-alive\n\nevent: order.status\ndata: {\"a\":1}\nid: 7\nretry: 3000\n\ndata: plain\n\n"]);
-        assert_eq!(got, vec![ev("order.status", "{\"a\":1}"), ev("message", "plain")]);
+        assert_eq!(
+            got,
+            vec![ev("order.status", "{\"a\":1}"), ev("message", "plain")]
+        );
     }
 
     #[test]
@@ -248,8 +255,11 @@ mod tests {
         let mut p = SseParser::new(1024);
         let mut out = Vec::new();
         p.feed(b"\xEF\xBB", &mut out).unwrap();
-        p.feed(b"\xBFid: 42\nretry: 1500\nretry: soon\ndata: x\n\n", &mut out)
-            .unwrap();
+        p.feed(
+            b"\xBFid: 42\nretry: 1500\nretry: soon\ndata: x\n\n",
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(out, vec![ev("message", "x")]);
         assert_eq!(p.last_id(), "42");
         assert_eq!(p.retry(), Some(1500));

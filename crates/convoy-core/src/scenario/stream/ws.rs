@@ -30,7 +30,10 @@ pub(crate) type Read = SplitStream<Socket>;
 /// Adds the headers of a WebSocket upgrade (RFC 6455 §4.1) to `h`.
 pub(crate) fn request_headers(h: &mut http::HeaderMap) {
     use http::HeaderValue;
-    h.insert(http::header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(
+        http::header::CONNECTION,
+        HeaderValue::from_static("Upgrade"),
+    );
     h.insert(http::header::UPGRADE, HeaderValue::from_static("websocket"));
     h.insert(
         http::header::SEC_WEBSOCKET_VERSION,
