@@ -80,7 +80,10 @@ pub(crate) fn stream_named(
         None => {
             let d = c.err(
                 name.span(),
-                format!("no earlier step subscribes to a stream named \"{}\"", name.get_ref()),
+                format!(
+                    "no earlier step subscribes to a stream named \"{}\"",
+                    name.get_ref()
+                ),
             );
             Err(
                 match did_you_mean(name.get_ref(), c.streams.iter().map(|(n, _)| n.as_str())) {
@@ -373,7 +376,10 @@ async fn await_event(a: &Await, ids: &AwaitIds, run: &mut StepRun<'_>) -> bool {
             }
             why.push(')');
             if let Some(e) = &last_skipped {
-                why.push_str(&format!("; the last one skipped: {}", skipped_because(run, a, ids, e)));
+                why.push_str(&format!(
+                    "; the last one skipped: {}",
+                    skipped_because(run, a, ids, e)
+                ));
             }
             fail(
                 run,

@@ -72,8 +72,13 @@ impl<S: StepTable> Compile<S> for StreamIsolation {
         let (stream, _) = stream_named(c, &raw.stream)?;
         if raw.markers.get_ref().is_empty() {
             return Err(c
-                .err(raw.markers.span(), "a stream isolation probe needs at least one marker")
-                .with_hint("markers = [\"{{ order_id }}\"]: values of the other tenant's resource"));
+                .err(
+                    raw.markers.span(),
+                    "a stream isolation probe needs at least one marker",
+                )
+                .with_hint(
+                    "markers = [\"{{ order_id }}\"]: values of the other tenant's resource",
+                ));
         }
         Ok(StreamIsolation {
             stream,
@@ -157,7 +162,10 @@ async fn watch(s: &StreamIsolation, ids: &StreamIsolationIds, run: &mut StepRun<
             return false;
         }
     };
-    let request = format!("watch stream \"{}\" for another tenant's events", s.stream_name);
+    let request = format!(
+        "watch stream \"{}\" for another tenant's events",
+        s.stream_name
+    );
     let Some(ch) = run.user.journeys[run.ji].streams[s.stream]
         .as_ref()
         .map(|h| h.channel.clone())
@@ -168,7 +176,10 @@ async fn watch(s: &StreamIsolation, ids: &StreamIsolationIds, run: &mut StepRun<
             None,
             None,
             Some(ErrorCause::StreamClosed),
-            format!("stream \"{}\" is not open: its subscribe step has not opened it", s.stream_name),
+            format!(
+                "stream \"{}\" is not open: its subscribe step has not opened it",
+                s.stream_name
+            ),
             request,
             String::new(),
         );

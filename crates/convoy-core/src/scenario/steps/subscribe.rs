@@ -28,7 +28,9 @@ use crate::scenario::diagnostic::{Diagnostic, did_you_mean};
 use crate::scenario::failure;
 use crate::scenario::kind::{Compile, Kind, Registrar};
 use crate::scenario::step_run::StepRun;
-use crate::scenario::stream::{self, OpenError, Opener, Reader, Reconnect, StreamKind, StreamMetrics};
+use crate::scenario::stream::{
+    self, OpenError, Opener, Reader, Reconnect, StreamKind, StreamMetrics,
+};
 
 /// The events a stream keeps for steps to await when none says otherwise.
 pub const DEFAULT_BUFFER: usize = 256;
