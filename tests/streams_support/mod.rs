@@ -125,19 +125,21 @@ fn token(headers: &HeaderMap, query: &Option<String>) -> Option<String> {
         .find_map(|kv| kv.strip_prefix("access_token=").map(str::to_string))
 }
 
-/// The caller's tenant, if it may act for `tenant`; else the refusal.
-fn allowed(tenant: &str, headers: &HeaderMap, query: &Option<String>) -> Result<(), Response> {
+/// The refusal of a caller that may not act for `tenant`, if it may not.
+fn forbidden(tenant: &str, headers: &HeaderMap, query: &Option<String>) -> Option<Response> {
     let Some(t) = token(headers, query) else {
-        return Err((StatusCode::UNAUTHORIZED, "no token").into_response());
+        return Some((StatusCode::UNAUTHORIZED, "no token").into_response());
     };
     match TOKENS.iter().find(|(_, tok)| *tok == t) {
-        None => Err((StatusCode::UNAUTHORIZED, format!("token {t} refused")).into_response()),
-        Some((own, _)) if *own != tenant => Err((
-            StatusCode::FORBIDDEN,
-            format!("token {t} is not of {tenant}"),
-        )
-            .into_response()),
-        Some(_) => Ok(()),
+        None => Some((StatusCode::UNAUTHORIZED, format!("token {t} refused")).into_response()),
+        Some((own, _)) if *own != tenant => Some(
+            (
+                StatusCode::FORBIDDEN,
+                format!("token {t} is not of {tenant}"),
+            )
+                .into_response(),
+        ),
+        Some(_) => None,
     }
 }
 
@@ -178,7 +180,7 @@ async fn create(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if let Err(r) = allowed(&tenant, &headers, &query) {
+    if let Some(r) = forbidden(&tenant, &headers, &query) {
         return r;
     }
     let id = format!(
@@ -195,7 +197,7 @@ async fn deliver(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if let Err(r) = allowed(&tenant, &headers, &query) {
+    if let Some(r) = forbidden(&tenant, &headers, &query) {
         return r;
     }
     emit(&relay, &tenant, &id, "delivered");
@@ -231,7 +233,7 @@ async fn sse(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if let Err(r) = allowed(&tenant, &headers, &query) {
+    if let Some(r) = forbidden(&tenant, &headers, &query) {
         return r;
     }
     if let Some(r) = refusal(&relay, &headers, &query) {
@@ -277,7 +279,7 @@ async fn ws(
     RawQuery(query): RawQuery,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    if let Err(r) = allowed(&tenant, &headers, &query) {
+    if let Some(r) = forbidden(&tenant, &headers, &query) {
         return r;
     }
     if let Some(r) = refusal(&relay, &headers, &query) {

@@ -151,7 +151,7 @@ pub fn measure<F: Figures + ?Sized>(
                 .checks()
                 .iter()
                 .filter(|c| c.name == crate::rls::TABLE_CHECK)
-                .filter(|c| name.is_none_or(|n| &c.step == n))
+                .filter(|c| name.is_none_or(|n| c.step == n))
                 .filter(|c| c.passes + c.failures > 0)
                 .map(|c| c.pass_rate)
                 .min_by(f64::total_cmp)
