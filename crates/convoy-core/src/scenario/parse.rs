@@ -785,7 +785,8 @@ mod tests {
             d.hint.as_deref(),
             Some(
                 "expected one of: name, as, method, path, query, headers, let, json, body, \
-                 status, checks, capture, think, replay, isolation, custom, sql, rls, auth_probe"
+                 status, checks, capture, think, replay, isolation, custom, sql, rls, auth_probe, \
+                 subscribe, await, send, stream_isolation"
             )
         );
     }
