@@ -20,6 +20,9 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use super::{Channel, Reader, first_event};
 
+/// The read buffer of a held WebSocket, in bytes.
+const WS_READ_BUFFER: usize = 4096;
+
 /// The upgraded connection, framed.
 type Socket = WebSocketStream<TokioIo<Upgraded>>;
 /// A WebSocket's writing half.
@@ -64,7 +67,13 @@ pub(crate) async fn upgrade(
     let upgraded = hyper::upgrade::on(resp)
         .await
         .map_err(|e| format!("the WebSocket upgrade failed: {e}"))?;
+    // Streams are held by the thousand and carry small events: a 4 KiB
+    // read buffer (it is eagerly allocated; 128 KiB by default made a held
+    // WebSocket cost 145 KiB, `ci/bench/streams.sh --kind ws`), and sends
+    // written at once (a send step is one message).
     let config = WebSocketConfig::default()
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(0)
         .max_message_size(Some(max))
         .max_frame_size(Some(max));
     let socket =
