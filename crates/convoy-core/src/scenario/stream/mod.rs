@@ -512,7 +512,9 @@ async fn pump(ch: Arc<Channel>, mut conn: Conn, mut opened: Instant, mut r: Read
             attempts += 1;
             ch.lock().reconnects += 1;
             let t0 = Instant::now();
-            match open(&r.opener).await {
+            // Boxed: opening (TCP, TLS, the request) is a large future that
+            // every held stream's task would otherwise carry all its life.
+            match Box::pin(open(&r.opener)).await {
                 Ok(c) => {
                     let status = match r.opener.kind {
                         StreamKind::Sse => 200,
