@@ -3,7 +3,8 @@
 //! A scenario file (TOML) describes one journey: identities and how they log
 //! in, then steps of several kinds (requests with checks and captures,
 //! idempotent replays, tenant-isolation probes, auth probes, SQL and RLS
-//! steps, custom journeys in Rust). [`parse`] compiles a file into a [`Scenario`] with
+//! steps, custom journeys in Rust, streams: subscribe, await, send and
+//! stream isolation). [`parse`] compiles a file into a [`Scenario`] with
 //! every template parsed and every name resolved, reporting mistakes at
 //! their file, line and column; [`runner`] runs scenarios on the engine.
 //! The format is documented in `scenarios/README.md`.

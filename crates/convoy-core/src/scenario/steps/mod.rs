@@ -13,7 +13,10 @@
 //! compile and run contexts (`compile`, `step_run`, `kind`) and on `auth`;
 //! `replay`, `isolation` and `auth_probe` build on `request` (their requests
 //! are rendered by its `prepare`, the common path of requests made as an
-//! identity), `rls` on `sql`. The parse front-end and the
+//! identity), `rls` on `sql`; `subscribe` renders its request with
+//! `request`'s `prepare` and opens a stream (`scenario/stream`), on which
+//! `await`, `send` and `stream_isolation` act (they find it by the index
+//! the parse front-end gave it, `Compiler::streams`). The parse front-end and the
 //! runner dispatch to kinds through [`Action`]; nothing here imports them.
 
 use std::collections::BTreeMap;
