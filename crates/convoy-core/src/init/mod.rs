@@ -5,12 +5,14 @@
 //! ([`openapi`]: operations, the health scenario and the suite; one step
 //! per operation in `steps`, lifecycle journeys in `lifecycle`, the README
 //! in `readme`; the auth in [`auth`]) and writing them as TOML
-//! ([`toml_text`]).
+//! ([`toml_text`]). [`har`] drafts a journey from a recorded session
+//! instead.
 //!
 //! What it writes is plain scenario files: `convoy smoke DIR` loads them
 //! like any other, and nothing at run time knows they were generated.
 
 pub mod auth;
+pub mod har;
 mod lifecycle;
 pub mod openapi;
 mod readme;
