@@ -668,3 +668,129 @@ fn broken_recordings_are_named_not_panics() {
     );
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
 }
+
+/// A HAR of `entries`: `(method, url, request headers, JSON body,
+/// response headers, response body)`.
+fn small_har(entries: &[(&str, &str, Value, &str, Value, &str)]) -> String {
+    let list: Vec<Value> = entries
+        .iter()
+        .map(|(m, u, rh, body, sh, resp)| {
+            let mut req = json!({ "method": m, "url": u, "headers": rh });
+            if !body.is_empty() {
+                req["postData"] = json!({ "mimeType": "application/json", "text": body });
+            }
+            json!({
+                "startedDateTime": "2026-12-01T08:00:00.000Z",
+                "time": 5,
+                "request": req,
+                "response": { "status": 200, "headers": sh,
+                    "content": { "mimeType": "application/json", "text": resp } },
+            })
+        })
+        .collect();
+    json!({ "log": { "version": "1.2", "creator": { "name": "t", "version": "1" }, "entries": list } })
+        .to_string()
+}
+
+/// Every kind of credential a recording can carry drafts a suite convoy
+/// loads (exit 4 against a port nothing listens on, not 3), its kind as
+/// expected, with no recorded secret written.
+#[test]
+fn every_credential_kind_drafts_a_suite_convoy_loads() {
+    let h = |n: &str, v: &str| json!([{ "name": n, "value": v }]);
+    let cases = [
+        (
+            "cookie-login",
+            small_har(&[
+                (
+                    "POST",
+                    "http://127.0.0.1:9/session",
+                    json!([]),
+                    r#"{"login":"ann","secret":"hunter2-long"}"#,
+                    h("Set-Cookie", "sid=abc123def456ghi; Path=/; HttpOnly"),
+                    "{}",
+                ),
+                (
+                    "GET",
+                    "http://127.0.0.1:9/me",
+                    h("Cookie", "sid=abc123def456ghi"),
+                    "",
+                    json!([]),
+                    "{\"ok\":1}",
+                ),
+            ]),
+            "kind = \"cookie\"",
+            ["hunter2-long", "abc123def456ghi", "ann"],
+        ),
+        (
+            "header-token-in-query",
+            small_har(&[
+                (
+                    "POST",
+                    "http://127.0.0.1:9/auth",
+                    json!([]),
+                    r#"{"email":"a@b.example","password":"pw-123456"}"#,
+                    h("X-Auth-Token", "tkn-0987654321"),
+                    "{}",
+                ),
+                (
+                    "GET",
+                    "http://127.0.0.1:9/orders?access_token=tkn-0987654321",
+                    json!([]),
+                    "",
+                    json!([]),
+                    "{\"ok\":1}",
+                ),
+            ]),
+            "query = \"access_token\"",
+            ["pw-123456", "tkn-0987654321", "a@b.example"],
+        ),
+        (
+            "api-key",
+            small_har(&[(
+                "GET",
+                "http://127.0.0.1:9/a",
+                h("X-Api-Key", "k-1234567890"),
+                "",
+                json!([]),
+                "{\"ok\":1}",
+            )]),
+            "header = \"X-Api-Key\"",
+            ["k-1234567890", "k-1234567890", "k-1234567890"],
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for (name, har, expected, secrets) in cases {
+        let path = dir.path().join(format!("{name}.har"));
+        std::fs::write(&path, har).unwrap();
+        let suite = dir.path().join(name);
+        init(&path, &suite, dir.path());
+        let all = all_text(&suite);
+        assert!(all.contains(expected), "{name}: no `{expected}` in:\n{all}");
+        for s in secrets {
+            assert!(!all.contains(s), "{name}: {s} is written:\n{all}");
+        }
+        let o = Command::new(env!("CARGO_BIN_EXE_convoy"))
+            .args([
+                "smoke",
+                suite.to_str().unwrap(),
+                "--target",
+                &format!("http://127.0.0.1:{port}"),
+            ])
+            .arg("--out")
+            .arg(dir.path().join(format!("reports-{name}")))
+            .current_dir(dir.path())
+            .env_remove("CONVOY_TARGET")
+            .env("API_USERNAME", "someone")
+            .env("API_PASSWORD", "not-a-real-secret-1234")
+            .env("API_TOKEN", "not-a-real-token-1234")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(4), "{name}: {}\n{all}", text(&o));
+    }
+}

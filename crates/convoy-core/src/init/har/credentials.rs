@@ -393,3 +393,168 @@ fn carrier_toml(c: &Carrier) -> String {
 pub fn secret_env(prefix: &str, name: &str) -> String {
     format!("{prefix}_{}", snake_case(name).to_ascii_uppercase())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::init::har::model::Har;
+
+    /// `(method, url, request headers, request body, response headers, response body)`.
+    type Entry<'a> = (
+        &'a str,
+        &'a str,
+        &'a [(&'a str, &'a str)],
+        &'a str,
+        &'a [(&'a str, &'a str)],
+        &'a str,
+    );
+
+    fn steps(entries: &[Entry]) -> Vec<Exchange> {
+        let pairs = |h: &[(&str, &str)]| {
+            serde_json::to_string(
+                &h.iter()
+                    .map(|(n, v)| serde_json::json!({ "name": n, "value": v }))
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap()
+        };
+        let list: Vec<String> = entries
+            .iter()
+            .map(|(m, u, rh, b, sh, r)| {
+                let post = if b.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        r#","postData":{{"mimeType":"application/json","text":{}}}"#,
+                        serde_json::to_string(b).unwrap()
+                    )
+                };
+                format!(
+                    r#"{{"request":{{"method":"{m}","url":"{u}","headers":{}{post}}},"response":{{"status":200,"headers":{},"content":{{"mimeType":"application/json","text":{}}}}}}}"#,
+                    pairs(rh),
+                    pairs(sh),
+                    serde_json::to_string(r).unwrap()
+                )
+            })
+            .collect();
+        Har::parse(
+            "t.har",
+            &format!("{{\"log\":{{\"entries\":[{}]}}}}", list.join(",")),
+        )
+        .unwrap()
+        .exchanges
+    }
+
+    #[test]
+    fn a_session_cookie_from_a_login_is_cookie_auth() {
+        let s = steps(&[
+            (
+                "POST",
+                "http://h/session",
+                &[],
+                r#"{"login":"ann","secret":"hunter2-long"}"#,
+                &[("Set-Cookie", "sid=abc123def456ghi; Path=/; HttpOnly")],
+                "{}",
+            ),
+            (
+                "GET",
+                "http://h/me",
+                &[("Cookie", "sid=abc123def456ghi; theme=dark")],
+                "",
+                &[],
+                "{}",
+            ),
+        ]);
+        let c = find(&s, "API");
+        assert!(
+            c.toml.contains("kind = \"cookie\"\ncookie = \"sid\""),
+            "{}",
+            c.toml
+        );
+        assert!(
+            c.toml
+                .contains("body = { login = \"{{ username }}\", secret = \"{{ password }}\" }"),
+            "{}",
+            c.toml
+        );
+        assert!(
+            !c.toml.contains("hunter2") && !c.toml.contains("abc123"),
+            "{}",
+            c.toml
+        );
+        assert_eq!(c.identity, [None, Some("user".to_string())]);
+        assert!(c.logins.contains(&0));
+        assert!(c.secrets.contains("hunter2-long") && c.secrets.contains("abc123def456ghi"));
+    }
+
+    #[test]
+    fn a_token_in_a_header_of_the_answer_sent_in_a_query() {
+        let s = steps(&[
+            (
+                "POST",
+                "http://h/auth",
+                &[],
+                r#"{"email":"a@b.c","password":"pw-123456"}"#,
+                &[("X-Auth-Token", "tkn-0987654321")],
+                "{}",
+            ),
+            (
+                "GET",
+                "http://h/orders?access_token=tkn-0987654321",
+                &[],
+                "",
+                &[],
+                "{}",
+            ),
+        ]);
+        let c = find(&s, "SHOP");
+        assert!(
+            c.toml.contains("token = { header = \"X-Auth-Token\" }"),
+            "{}",
+            c.toml
+        );
+        assert!(c.toml.contains("query = \"access_token\""), "{}", c.toml);
+        assert!(c.toml.contains("{{ env.SHOP_USERNAME }}"), "{}", c.toml);
+        assert!(c.sent_by_auth[1].contains("?access_token"));
+    }
+
+    #[test]
+    fn a_key_no_answer_gave_is_a_token_from_the_environment() {
+        let s = steps(&[
+            (
+                "GET",
+                "http://h/a",
+                &[("X-Api-Key", "k-1234567890")],
+                "",
+                &[],
+                "{}",
+            ),
+            (
+                "GET",
+                "http://h/b",
+                &[("X-Api-Key", "k-1234567890")],
+                "",
+                &[],
+                "{}",
+            ),
+        ]);
+        let c = find(&s, "API");
+        assert!(
+            c.toml
+                .contains("kind = \"token\"\nheader = \"X-Api-Key\"\nscheme = \"\""),
+            "{}",
+            c.toml
+        );
+        assert!(
+            c.toml.contains("token = \"{{ env.API_TOKEN }}\""),
+            "{}",
+            c.toml
+        );
+        assert!(!c.toml.contains("k-1234567890"));
+        assert_eq!(
+            c.identity,
+            [Some("user".to_string()), Some("user".to_string())]
+        );
+        assert!(c.logins.is_empty());
+    }
+}
