@@ -143,8 +143,8 @@ pub fn find(steps: &[Exchange], prefix: &str) -> Credentials {
         }
         for (k, v) in &e.response_headers {
             if k.eq_ignore_ascii_case("set-cookie")
-                && let Some((_, val)) = v.split(';').next().and_then(|c| c.split_once('='))
-                && val.len() >= 4
+                && let Some((n, val)) = v.split(';').next().and_then(|c| c.split_once('='))
+                && (is_sensitive_name(n.trim()) || val.len() >= 16)
             {
                 c.secrets.insert(val.to_string());
             }
@@ -155,6 +155,9 @@ pub fn find(steps: &[Exchange], prefix: &str) -> Credentials {
     let mut logins: Vec<Login> = Vec::new();
     let mut by_token: HashMap<String, usize> = HashMap::new();
     let mut statics: Vec<(Carrier, String, usize)> = Vec::new();
+    // Tokens no earlier answer gave: not looked for again (a recording of
+    // thousands of calls with one API key stays linear).
+    let mut unanswered: HashSet<String> = HashSet::new();
     for (i, e) in steps.iter().enumerate() {
         for (carrier, token) in carried(e) {
             if let Some(&l) = by_token.get(&token) {
@@ -162,6 +165,9 @@ pub fn find(steps: &[Exchange], prefix: &str) -> Credentials {
                     c.identity[i] = Some(identity_name(l));
                     c.sent_by_auth[i].insert(carrier_name(&carrier));
                 }
+                continue;
+            }
+            if unanswered.contains(&token) {
                 continue;
             }
             let found = (0..i).rev().find_map(|j| {
@@ -197,8 +203,11 @@ pub fn find(steps: &[Exchange], prefix: &str) -> Credentials {
                 by_token.insert(token, l);
                 c.identity[i] = Some(identity_name(l));
                 c.sent_by_auth[i].insert(carrier_name(&carrier));
-            } else if !matches!(&carrier, Carrier::Cookie(n) if !is_sensitive_name(n)) {
-                statics.push((carrier, token, i));
+            } else {
+                unanswered.insert(token.clone());
+                if !matches!(&carrier, Carrier::Cookie(n) if !is_sensitive_name(n)) {
+                    statics.push((carrier, token, i));
+                }
             }
         }
     }

@@ -288,3 +288,42 @@ fn readme(
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn journey(har: &str) -> String {
+        let opts = Options {
+            env_prefix: "API".into(),
+            source_name: "s.har".into(),
+            host: None,
+        };
+        let (d, _) = draft(&Har::parse("s.har", har).unwrap(), &opts).unwrap();
+        d.files
+            .iter()
+            .find(|(n, _)| n == "s.toml")
+            .map(|(_, t)| t.clone())
+            .unwrap()
+    }
+
+    #[test]
+    fn names_like_secrets_do_not_hide_paths_or_harmless_cookies() {
+        let t = journey(
+            r#"{"log":{"entries":[
+              {"request":{"method":"GET","url":"http://h/api/auth/refresh?mode=dark","headers":[{"name":"X-Api-Key","value":"k-1234567890"}]},
+               "response":{"status":200,"headers":[{"name":"Set-Cookie","value":"theme=dark; Path=/"}],"content":{"mimeType":"application/json","text":"{}"}}},
+              {"request":{"method":"POST","url":"http://h/api/notes","headers":[{"name":"X-Api-Key","value":"k-1234567890"}],
+                "postData":{"mimeType":"application/json","text":"{\"theme\":\"dark\",\"api_secret\":\"s3cr3t-value\"}"}},
+               "response":{"status":201,"content":{"mimeType":"application/json","text":"{}"}}}
+            ]}}"#,
+        );
+        assert!(t.contains("path = \"/api/auth/refresh\""), "{t}");
+        assert!(t.contains("query = { mode = \"dark\" }"), "{t}");
+        assert!(
+            t.contains("json = { api_secret = \"{{ env.API_API_SECRET }}\", theme = \"dark\" }"),
+            "{t}"
+        );
+        assert!(!t.contains("k-1234567890") && !t.contains("s3cr3t"), "{t}");
+    }
+}

@@ -44,10 +44,18 @@ struct Writer<'a> {
 impl Writer<'_> {
     /// The text a recorded `value` (under `key`) is written as in step `i`.
     fn text(&mut self, i: usize, key: &str, value: &str) -> String {
+        self.text_in(i, key, value, true)
+    }
+
+    /// As [`Self::text`]; `by_name`: whether a name like a secret makes the
+    /// value one (not for a path segment: `/auth/refresh` is no secret).
+    fn text_in(&mut self, i: usize, key: &str, value: &str, by_name: bool) -> String {
         if let Some(t) = self.corr.templates[i].get(value) {
             return t.clone();
         }
-        if self.creds.secrets.contains(value) || (is_sensitive_name(key) && value.len() >= 4) {
+        if self.creds.secrets.contains(value)
+            || (by_name && is_sensitive_name(key) && value.len() >= 4)
+        {
             let var = secret_env(self.prefix, key);
             self.notes.env.entry(var.clone()).or_insert_with(|| {
                 format!(
@@ -97,7 +105,7 @@ impl Writer<'_> {
         for seg in e.url.path().split('/').skip(1) {
             path.push('/');
             let raw = percent_decode(seg);
-            let t = self.text(i, &prev, &raw);
+            let t = self.text_in(i, &prev, &raw, false);
             if t == raw {
                 path.push_str(seg);
             } else {
