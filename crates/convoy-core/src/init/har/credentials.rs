@@ -158,6 +158,9 @@ pub fn find(steps: &[Exchange], prefix: &str) -> Credentials {
     // Tokens no earlier answer gave: not looked for again (a recording of
     // thousands of calls with one API key stays linear).
     let mut unanswered: HashSet<String> = HashSet::new();
+    // Values named like credentials that an answer other than a login gave
+    // (a CSRF token): the correlation captures them.
+    let mut correlated: HashSet<String> = HashSet::new();
     for (i, e) in steps.iter().enumerate() {
         for (carrier, token) in carried(e) {
             if let Some(&l) = by_token.get(&token) {
@@ -167,17 +170,23 @@ pub fn find(steps: &[Exchange], prefix: &str) -> Credentials {
                 }
                 continue;
             }
-            if unanswered.contains(&token) {
+            if unanswered.contains(&token) || correlated.contains(&token) {
                 continue;
             }
-            let found = (0..i).rev().find_map(|j| {
-                let at = token_in_answer(&steps[j], &token)?;
-                match &steps[j].body {
-                    PostBody::Json(Value::Object(body)) => Some((j, at, body.clone())),
-                    _ => None,
+            let found = (0..i)
+                .rev()
+                .find_map(|j| token_in_answer(&steps[j], &token).map(|at| (j, at)));
+            let login = found.as_ref().and_then(|(j, at)| match &steps[*j].body {
+                PostBody::Json(Value::Object(body)) if is_login(&steps[*j], body) => {
+                    Some((*j, at.clone(), body.clone()))
                 }
+                _ => None,
             });
-            if let Some((j, token_at, body)) = found {
+            if found.is_some() && login.is_none() {
+                correlated.insert(token);
+                continue;
+            }
+            if let Some((j, token_at, body)) = login {
                 let user = body
                     .iter()
                     .find(|(k, _)| user_field(k))
@@ -211,6 +220,7 @@ pub fn find(steps: &[Exchange], prefix: &str) -> Credentials {
             }
         }
     }
+    c.secrets.retain(|v| !correlated.contains(v));
     let env = |s: &str| format!("{prefix}_{s}");
     let id_env = |l: usize, s: &str| {
         if l == 0 {
@@ -358,6 +368,19 @@ fn identity_index(name: &str) -> usize {
     name.strip_prefix("user")
         .and_then(|n| n.parse::<usize>().ok())
         .map_or(0, |n| n - 1)
+}
+
+/// Whether the request that answered a token is a login: it sends a
+/// password (or another secret), or its path says so.
+fn is_login(e: &Exchange, body: &Map<String, Value>) -> bool {
+    let path = e.url.path().to_ascii_lowercase();
+    body.keys()
+        .any(|k| is_sensitive_name(k) || k.to_ascii_lowercase().contains("pass"))
+        || [
+            "login", "signin", "sign-in", "sign_in", "auth", "session", "token",
+        ]
+        .iter()
+        .any(|w| path.contains(w))
 }
 
 fn user_field(k: &str) -> bool {
@@ -525,6 +548,40 @@ mod tests {
         assert!(c.toml.contains("query = \"access_token\""), "{}", c.toml);
         assert!(c.toml.contains("{{ env.SHOP_USERNAME }}"), "{}", c.toml);
         assert!(c.sent_by_auth[1].contains("?access_token"));
+    }
+
+    #[test]
+    fn a_csrf_token_an_answer_gave_is_left_to_the_correlation() {
+        let s = steps(&[
+            (
+                "GET",
+                "http://h/form",
+                &[],
+                "",
+                &[("X-Csrf-Token", "csrf-5566778899")],
+                "{}",
+            ),
+            (
+                "POST",
+                "http://h/notes",
+                &[("X-Csrf-Token", "csrf-5566778899")],
+                r#"{"text":"hi"}"#,
+                &[],
+                "{}",
+            ),
+        ]);
+        let c = find(&s, "API");
+        assert!(c.toml.is_empty(), "{}", c.toml);
+        assert!(!c.secrets.contains("csrf-5566778899"));
+        let corr = crate::init::har::correlate::correlate(&s, &c.secrets, &c.logins);
+        assert_eq!(
+            corr.captures[0],
+            [(
+                "x_csrf_token".to_string(),
+                crate::init::har::correlate::Source::Header("x-csrf-token".into())
+            )]
+        );
+        assert_eq!(corr.templates[1]["csrf-5566778899"], "{{ x_csrf_token }}");
     }
 
     #[test]
