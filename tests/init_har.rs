@@ -794,3 +794,85 @@ fn every_credential_kind_drafts_a_suite_convoy_loads() {
         assert_eq!(o.status.code(), Some(4), "{name}: {}\n{all}", text(&o));
     }
 }
+
+/// Replaces the `n`-th node of `v` (depth first) with `with`.
+fn replace_nth(v: &mut Value, n: &mut usize, with: &Value) -> bool {
+    if *n == 0 {
+        *v = with.clone();
+        return true;
+    }
+    *n -= 1;
+    match v {
+        Value::Array(a) => a.iter_mut().any(|x| replace_nth(x, n, with)),
+        Value::Object(m) => m.values_mut().any(|x| replace_nth(x, n, with)),
+        _ => false,
+    }
+}
+
+fn count_nodes(v: &Value) -> usize {
+    1 + match v {
+        Value::Array(a) => a.iter().map(count_nodes).sum(),
+        Value::Object(m) => m.values().map(count_nodes).sum(),
+        _ => 0,
+    }
+}
+
+/// Mangled recordings (cut short anywhere, any member replaced by a value
+/// of another type) are drafted or refused, never a panic.
+#[test]
+fn mangled_recordings_never_panic() {
+    use convoy::init::har::{Options, draft, model::Har};
+    let text = std::fs::read_to_string(fixture("chrome-odd.har")).unwrap()
+        + &std::fs::read_to_string(fixture("reference-session.har")).unwrap();
+    let (chrome, reference) = text.split_at(text.find("\n{").unwrap() + 1);
+    let opts = Options {
+        env_prefix: "API".into(),
+        source_name: "m.har".into(),
+        host: None,
+    };
+    let mut rng = fastrand::Rng::with_seed(17);
+    let odd = [
+        json!(null),
+        json!(-1),
+        json!(1e300),
+        json!(""),
+        json!("x"),
+        json!([]),
+        json!({}),
+        json!([{ "name": 1 }]),
+        json!("%zz/../\u{0}"),
+        json!(u64::MAX),
+    ];
+    let (mut drafted, mut refused) = (0, 0);
+    for base in [chrome, reference] {
+        let doc: Value = serde_json::from_str(base).unwrap();
+        let nodes = count_nodes(&doc);
+        for round in 0..400 {
+            let mangled = if round % 4 == 0 {
+                let mut cut = rng.usize(..base.len());
+                while !base.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                base[..cut].to_string()
+            } else {
+                let mut d = doc.clone();
+                for _ in 0..=round % 3 {
+                    let mut n = rng.usize(..nodes);
+                    replace_nth(&mut d, &mut n, &odd[rng.usize(..odd.len())]);
+                }
+                d.to_string()
+            };
+            match Har::parse("m.har", &mangled).and_then(|h| draft(&h, &opts)) {
+                Ok(_) => drafted += 1,
+                Err(e) => {
+                    assert!(e.to_string().starts_with("m.har"), "{e}");
+                    refused += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        drafted > 100 && refused > 100,
+        "{drafted} drafted, {refused} refused"
+    );
+}
