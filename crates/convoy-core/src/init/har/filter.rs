@@ -142,6 +142,8 @@ pub fn filter(exchanges: Vec<Exchange>, preferred_host: Option<&str>) -> Filtere
             Some("CORS preflight")
         } else if e.status == 0 {
             Some("no answer recorded (aborted or blocked)")
+        } else if e.from_cache {
+            Some("served from the browser's cache")
         } else {
             static_reason(&e)
         };
@@ -155,6 +157,7 @@ pub fn filter(exchanges: Vec<Exchange>, preferred_host: Option<&str>) -> Filtere
             && prev.method == "GET"
             && prev.url == e.url
             && prev.status == e.status
+            && prev.response_text == e.response_text
         {
             let at = out.kept.len() - 1;
             match out.polls.last_mut() {
@@ -230,6 +233,16 @@ mod tests {
                 "application/json",
                 Some("fetch"),
             ),
+            entry(
+                "GET",
+                "https://app.test/api/me",
+                "application/json",
+                Some("fetch"),
+            )
+            .replace(
+                "\"_resourceType\"",
+                "\"_fromCache\":\"memory\",\"_resourceType\"",
+            ),
         ];
         let har = format!("{{\"log\":{{\"entries\":[{}]}}}}", entries.join(","));
         let h = Har::parse("t.har", &har).unwrap();
@@ -242,6 +255,7 @@ mod tests {
         assert_eq!(f.dropped["static asset"], 2);
         assert_eq!(f.dropped["CORS preflight"], 1);
         assert_eq!(f.dropped["page (HTML document)"], 1);
+        assert_eq!(f.dropped["served from the browser's cache"], 1);
         assert_eq!(f.polls, [(0, 2)]);
     }
 }

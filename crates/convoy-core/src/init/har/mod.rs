@@ -326,4 +326,29 @@ mod tests {
         );
         assert!(!t.contains("k-1234567890") && !t.contains("s3cr3t"), "{t}");
     }
+
+    #[test]
+    fn a_revalidated_read_accepts_a_full_answer_and_think_times_are_kept() {
+        let opts = Options {
+            env_prefix: "API".into(),
+            source_name: "s.har".into(),
+            host: None,
+        };
+        let har = r#"{"log":{"entries":[
+          {"startedDateTime":"2026-01-01T00:00:00.000Z","time":40,"request":{"method":"GET","url":"http://h/api/a","headers":[{"name":"If-None-Match","value":"\"v1\""}]},
+           "response":{"status":304,"content":{"mimeType":"application/json"}}},
+          {"startedDateTime":"2026-01-01T00:00:02.540Z","time":10,"request":{"method":"GET","url":"http://h/api/b"},
+           "response":{"status":200,"content":{"mimeType":"application/json","text":"{}"}}},
+          {"startedDateTime":"2026-01-01T00:00:02.600Z","time":10,"request":{"method":"GET","url":"http://h/api/c"},
+           "response":{"status":200,"content":{"mimeType":"application/json","text":"{}"}}}
+        ]}}"#;
+        let (d, s) = draft(&Har::parse("s.har", har).unwrap(), &opts).unwrap();
+        let t = &d.files[1].1;
+        assert_eq!(s.steps, 3);
+        assert!(t.contains("status = [200, 304]\nthink = \"2500ms\""), "{t}");
+        assert!(
+            !t.contains("If-None-Match") && !t.contains("think = \"50ms\""),
+            "{t}"
+        );
+    }
 }

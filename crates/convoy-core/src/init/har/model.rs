@@ -44,6 +44,8 @@ pub struct Exchange {
     pub response_text: Option<String>,
     /// Chrome's `_resourceType` (`xhr`, `fetch`, `script`, `document`...).
     pub resource_type: Option<String>,
+    /// Chrome's `_fromCache` (`memory`, `disk`): the server never saw it.
+    pub from_cache: bool,
 }
 
 impl Exchange {
@@ -241,6 +243,10 @@ fn entry(index: usize, e: &Value) -> Result<Exchange, EntryError> {
             .get("_resourceType")
             .and_then(Value::as_str)
             .map(str::to_ascii_lowercase),
+        from_cache: e
+            .get("_fromCache")
+            .and_then(Value::as_str)
+            .is_some_and(|c| !c.is_empty()),
     })
 }
 

@@ -223,7 +223,12 @@ impl Writer<'_> {
                 value(&Value::Object(headers)).unwrap_or_default()
             );
         }
-        let _ = writeln!(s, "status = {}", e.status);
+        if e.status == 304 {
+            // The conditional headers that earned a 304 are not replayed.
+            s.push_str("status = [200, 304]\n");
+        } else {
+            let _ = writeln!(s, "status = {}", e.status);
+        }
         let mut checks: Vec<String> = self.corr.echoes[i]
             .iter()
             .map(|(p, var)| {
