@@ -4,7 +4,9 @@
 //! from its schemas ([`sample`]), drafting scenarios and the suite
 //! ([`openapi`]: operations, the health scenario and the suite; one step
 //! per operation in `steps`, lifecycle journeys in `lifecycle`, the README
-//! in `readme`; the auth in [`auth`]) and writing them as TOML
+//! in `readme`; the auth in [`auth`]; the tenants and the isolation
+//! journey in [`tenant`], the idempotent replays in `replay`, the load
+//! profiles in `profiles`) and writing them as TOML
 //! ([`toml_text`]).
 //!
 //! What it writes is plain scenario files: `convoy smoke DIR` loads them
@@ -13,10 +15,13 @@
 pub mod auth;
 mod lifecycle;
 pub mod openapi;
+mod profiles;
 mod readme;
+mod replay;
 pub mod sample;
 pub mod spec;
 mod steps;
+pub mod tenant;
 pub mod toml_text;
 
 use std::path::{Path, PathBuf};
@@ -83,6 +88,10 @@ pub struct Draft {
     pub operations: usize,
     /// Lifecycle journeys drafted.
     pub journeys: usize,
+    /// Creates replayed with one `Idempotency-Key`.
+    pub replays: usize,
+    /// Whether a tenant-isolation journey was drafted.
+    pub isolation: bool,
 }
 
 impl Draft {
