@@ -143,8 +143,9 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "engine", "gate", "metrics", "plan", "report", "summary", "units",
             ][..],
         ),
-        // Drafting suites reads documents and writes text: no run.
-        ("init", &[][..]),
+        // Drafting suites reads documents (a file, or a URL fetched with
+        // one GET on the engine's client) and writes text: no run.
+        ("init", &["engine", "plan"][..]),
         // History reads stored reports; nothing reads it but the command line.
         ("history", &["engine", "report", "units"][..]),
         ("profile", &["gate", "plan", "safety", "scenario"][..]),

@@ -1,4 +1,4 @@
-//! `convoy init --openapi FILE [--out DIR]`: drafts a suite folder from an
+//! `convoy init --openapi FILE|URL [--out DIR]`: drafts a suite folder from an
 //! API's OpenAPI document (the drafting is `convoy_core::init`), so
 //! `convoy smoke DIR` runs at once. Exit 3 when the document cannot be
 //! read or understood, with the file (and the JSON pointer) named.
@@ -12,9 +12,10 @@ use crate::init::openapi::{self, Options};
 /// Arguments of `convoy init`.
 #[derive(Debug, clap::Args)]
 pub struct InitArgs {
-    /// The OpenAPI 3.0/3.1 document (JSON or YAML) to draft from.
-    #[arg(long, value_name = "FILE")]
-    pub openapi: PathBuf,
+    /// The OpenAPI 3.0/3.1 document (JSON or YAML) to draft from: a file,
+    /// or an http(s) URL fetched with one GET.
+    #[arg(long, value_name = "FILE|URL")]
+    pub openapi: String,
     /// The folder to write the suite into.
     #[arg(long, value_name = "DIR", default_value = "convoy-suite")]
     pub out: PathBuf,
@@ -43,23 +44,32 @@ pub fn run(args: InitArgs) -> Result<ExitCode, CliError> {
     }
     let opts = Options {
         env_prefix: prefix,
-        source_name: args
-            .openapi
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_else(|| args.openapi.display().to_string()),
+        source_name: if crate::init::fetch::is_url(&args.openapi) {
+            args.openapi.clone()
+        } else {
+            std::path::Path::new(&args.openapi)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_else(|| args.openapi.clone())
+        },
     };
-    let draft =
-        openapi::draft_file(&args.openapi, &opts).map_err(|e| CliError::usage(format!("{e:#}")))?;
+    let draft = openapi::draft_source(&args.openapi, &opts)
+        .map_err(|e| CliError::usage(format!("{e:#}")))?;
     draft
         .write(&args.out, args.force)
         .map_err(|e| CliError::usage(format!("{e:#}")))?;
     crate::outln!(
-        "wrote {} files to {}: {} operations found, {} lifecycle journeys drafted; see {}",
+        "wrote {} files to {}: {} operations found, {} lifecycle journeys, {} idempotent replays{} drafted; see {}",
         draft.files.len(),
         args.out.display(),
         draft.operations,
         draft.journeys,
+        draft.replays,
+        if draft.isolation {
+            ", a tenant-isolation journey"
+        } else {
+            ""
+        },
         args.out.join("README.md").display()
     );
     Ok(Exit::Pass.into())

@@ -222,7 +222,7 @@ pub fn document() -> Value {
                     "email": { "type": "string", "format": "email", "maxLength": 254 },
                     "password": { "type": "string", "format": "password", "maxLength": 256 }
                 }
-            } } } },
+            }, "example": { "email": "admin@acme.test", "password": super::SEED_PASSWORD } } } },
             "responses": with_errors(responses(vec![("200", ok("a token for the user, who belongs to one tenant", json!({
                 "type": "object", "required": ["token", "token_type", "expires_in", "user"],
                 "properties": {

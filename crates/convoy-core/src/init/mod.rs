@@ -13,6 +13,7 @@
 //! like any other, and nothing at run time knows they were generated.
 
 pub mod auth;
+pub mod fetch;
 mod lifecycle;
 pub mod openapi;
 mod profiles;
@@ -53,6 +54,14 @@ pub enum InitError {
         /// The JSON pointer of the offending item (`#` for the root).
         pointer: String,
         /// What is wrong.
+        message: String,
+    },
+    /// The document could not be fetched from its URL.
+    #[error("{url}: {message}")]
+    Fetch {
+        /// The URL.
+        url: String,
+        /// What went wrong.
         message: String,
     },
     /// The output folder exists and is not empty.

@@ -207,6 +207,16 @@ pub fn draft_file(path: &Path, opts: &Options) -> Result<Draft, InitError> {
     draft(&Spec::load(path)?, opts)
 }
 
+/// Drafts the suite of the document at `source`: an `http(s)://` URL
+/// (fetched with one GET) or a file.
+pub fn draft_source(source: &str, opts: &Options) -> Result<Draft, InitError> {
+    if super::fetch::is_url(source) {
+        draft(&super::fetch::fetch(source)?, opts)
+    } else {
+        draft_file(Path::new(source), opts)
+    }
+}
+
 /// Drafts the suite of `spec`.
 pub fn draft(spec: &Spec, opts: &Options) -> Result<Draft, InitError> {
     let mut ops = operations(spec)?;
@@ -306,6 +316,7 @@ pub fn draft(spec: &Spec, opts: &Options) -> Result<Draft, InitError> {
                                 name: one.clone(),
                                 id_pointer: ptr.clone(),
                                 var: var.clone(),
+                                item: (item_path.clone(), param.clone()),
                             });
                         }
                         resources.push(tenant::Resource {

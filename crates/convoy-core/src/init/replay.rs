@@ -2,7 +2,8 @@
 //! `Idempotency-Key` header is sent several times at once with the same key
 //! and body; every answer must carry the same id and a documented status,
 //! and, when the list operation filters by the key, a list afterwards must
-//! hold a single entry.
+//! hold a single entry. What was created is deleted after, when the
+//! document offers a delete.
 
 use std::fmt::Write as _;
 
@@ -36,6 +37,8 @@ pub(super) struct Create<'a> {
     pub(super) name: String,
     pub(super) id_pointer: String,
     pub(super) var: String,
+    /// The item path and its id parameter, to delete what was created.
+    pub(super) item: (String, String),
 }
 
 /// The replay journey over `creates`, or `None` when there is none.
@@ -103,6 +106,20 @@ pub(super) fn replay(
             }
         }
         body.push('\n');
+        let (item_path, param) = &c.item;
+        if let Some(delete) = ops
+            .iter()
+            .find(|o| o.method == "DELETE" && &o.path == item_path)
+        {
+            body.push_str(&steps.step(
+                delete,
+                &format!("delete {} (replayed)", c.name),
+                &StepPlan {
+                    path_vars: vec![(param.clone(), format!("{{{{ {} }}}}", c.var))],
+                    ..Default::default()
+                },
+            )?);
+        }
         names.push(c.name.clone());
     }
     if names.is_empty() {

@@ -11,7 +11,7 @@ use super::InitError;
 
 /// The most a spec file may weigh: a spec is text a person wrote or a
 /// framework generated, never a data dump.
-const MAX_SPEC_BYTES: u64 = 32 * 1024 * 1024;
+pub(super) const MAX_SPEC_BYTES: u64 = 32 * 1024 * 1024;
 
 /// How deep `$ref`s may chain before one is taken for a cycle.
 const MAX_REF_DEPTH: usize = 32;
