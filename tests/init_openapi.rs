@@ -545,3 +545,59 @@ fn every_auth_kind_drafts_a_suite_convoy_loads() {
         assert_eq!(o.status.code(), Some(4), "{scheme}: {}", text(&o));
     }
 }
+
+/// What convoy does not draft is named in the README with its JSON
+/// pointer, and the rest of the document is still drafted: webhooks,
+/// callbacks, HEAD, a required cookie, a scheme it cannot use, no servers.
+#[test]
+fn unsupported_features_are_listed_with_their_pointers() {
+    let doc = json!({
+        "openapi": "3.1.0",
+        "info": { "title": "Hooks", "version": "1" },
+        "security": [{ "oidc": [] }],
+        "components": { "securitySchemes": { "oidc": { "type": "openIdConnect", "openIdConnectUrl": "https://id.example/.well-known/openid-configuration" } } },
+        "webhooks": { "orderShipped": { "post": { "responses": { "200": { "description": "ok" } } } } },
+        "paths": {
+            "/health": { "get": { "security": [], "responses": { "200": { "description": "ok" } } },
+                         "head": { "responses": { "200": { "description": "ok" } } } },
+            "/subscriptions": {
+                "post": {
+                    "parameters": [{ "name": "session", "in": "cookie", "required": true, "schema": { "type": "string" } }],
+                    "callbacks": { "onEvent": { "{$request.body#/url}": { "post": { "responses": { "200": { "description": "ok" } } } } } },
+                    "requestBody": { "content": { "application/json": { "schema": { "type": "object", "required": ["url"], "properties": { "url": { "type": "string", "format": "uri" } } } } } },
+                    "responses": { "201": { "description": "ok" } }
+                }
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("hooks.json");
+    std::fs::write(&spec, doc.to_string()).unwrap();
+    let out = dir.path().join("suite");
+    let o = convoy(
+        &[
+            "init",
+            "--openapi",
+            spec.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        out.join("health.toml").exists(),
+        "the rest is still drafted"
+    );
+    let readme = std::fs::read_to_string(out.join("README.md")).unwrap();
+    for expected in [
+        "#/webhooks/orderShipped",
+        "#/paths/~1health/head",
+        "#/paths/~1subscriptions/post/callbacks/onEvent",
+        "#/paths/~1subscriptions/post/parameters/0",
+        "#/components/securitySchemes/oidc",
+        "#/servers",
+    ] {
+        assert!(readme.contains(expected), "{expected} not listed: {readme}");
+    }
+}

@@ -6,7 +6,8 @@
 //! per operation in `steps`, lifecycle journeys in `lifecycle`, the README
 //! in `readme`; the auth in [`auth`]; the tenants and the isolation
 //! journey in [`tenant`], the idempotent replays in `replay`, the load
-//! profiles in `profiles`) and writing them as TOML
+//! profiles in `profiles`; what is left out, with its JSON pointer, in
+//! `unsupported`) and writing them as TOML
 //! ([`toml_text`]).
 //!
 //! What it writes is plain scenario files: `convoy smoke DIR` loads them
@@ -24,6 +25,7 @@ pub mod spec;
 mod steps;
 pub mod tenant;
 pub mod toml_text;
+mod unsupported;
 
 use std::path::{Path, PathBuf};
 

@@ -349,6 +349,7 @@ pub fn draft(spec: &Spec, opts: &Options) -> Result<Draft, InitError> {
             ));
         }
     }
+    left_out.extend(super::unsupported::left_out(spec, &ops));
     left_out.sort();
     left_out.dedup();
 
@@ -358,7 +359,7 @@ pub fn draft(spec: &Spec, opts: &Options) -> Result<Draft, InitError> {
     }
     let mut isolation = false;
     if tenancy.is_some() {
-        match tenant::isolation(spec, &ops, &resources, &header)? {
+        match tenant::isolation(spec, &steps, &ops, &resources, &header)? {
             Some(text) => {
                 files.push(("tenant-isolation.toml".into(), text));
                 isolation = true;

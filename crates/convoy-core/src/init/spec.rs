@@ -100,6 +100,10 @@ impl Spec {
         match self.root.get("paths") {
             Some(Value::Object(_)) => Ok(()),
             Some(_) => Err(self.error("/paths", "`paths` is not an object".into())),
+            None if self.root.get("webhooks").is_some() => Err(self.error(
+                "/paths",
+                "no `paths`, only `webhooks` (requests the API sends, which convoy does not receive): nothing to test".into(),
+            )),
             None => Err(self.error("/paths", "no `paths`: nothing to test".into())),
         }
     }

@@ -249,13 +249,14 @@ pub(super) struct Resource<'a> {
 
 /// The tenant-isolation journey over `resources`, or `None` when none has
 /// a route to probe.
+/// `owner` drafts the steps made as [`OWNER`].
 pub(super) fn isolation(
     spec: &Spec,
+    owner: &Steps<'_>,
     ops: &[Operation],
     resources: &[Resource<'_>],
     header: &str,
 ) -> Result<Option<String>, InitError> {
-    let owner = Steps::new(spec).acting_as(OWNER, true);
     let mut body = String::new();
     let mut probed = Vec::new();
     for r in resources {
