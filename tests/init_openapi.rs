@@ -601,3 +601,94 @@ fn unsupported_features_are_listed_with_their_pointers() {
         assert!(readme.contains(expected), "{expected} not listed: {readme}");
     }
 }
+
+struct AnyEnv;
+
+impl convoy_core::scenario::parse::Env for AnyEnv {
+    fn get(&self, _: &str) -> Option<String> {
+        Some("placeholder".into())
+    }
+}
+
+/// A tenant in the path (`/tenants/{tenantId}/depots`) makes the draft
+/// multi-tenant: the tenant is each identity's, written `{{ tenant }}` in
+/// every path, probes included, and every drafted file loads.
+#[test]
+fn a_tenant_in_the_path_drafts_two_identities_and_probes() {
+    let item = json!({
+        "parameters": [
+            { "name": "tenantId", "in": "path", "required": true, "schema": { "type": "string" } },
+            { "name": "depotId", "in": "path", "required": true, "schema": { "type": "string" } }
+        ],
+        "get": { "responses": { "200": { "description": "ok" }, "404": { "description": "not found" } } },
+        "delete": { "responses": { "204": { "description": "gone" }, "404": { "description": "not found" } } }
+    });
+    let doc = json!({
+        "openapi": "3.0.3",
+        "info": { "title": "Depots", "version": "1" },
+        "servers": [{ "url": "http://127.0.0.1:9" }],
+        "paths": {
+            "/tenants/{tenantId}/depots": {
+                "parameters": [{ "name": "tenantId", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "post": {
+                    "parameters": [{ "name": "Idempotency-Key", "in": "header", "schema": { "type": "string" } }],
+                    "requestBody": { "content": { "application/json": { "schema": {
+                        "type": "object", "required": ["name"], "properties": { "name": { "type": "string" } } } } } },
+                    "responses": { "201": { "description": "ok", "content": { "application/json": { "schema": {
+                        "type": "object", "required": ["id"], "properties": { "id": { "type": "string" } } } } } } }
+                },
+                "get": { "responses": { "200": { "description": "ok" } } }
+            },
+            "/tenants/{tenantId}/depots/{depotId}": item
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("depots.json");
+    std::fs::write(&spec, doc.to_string()).unwrap();
+    let out = dir.path().join("suite");
+    let o = convoy(
+        &[
+            "init",
+            "--openapi",
+            spec.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let suite = std::fs::read_to_string(out.join("suite.toml")).unwrap();
+    assert!(
+        suite.contains("[identities.tenant_a]") && suite.contains("{{ env.API_TENANT_B }}"),
+        "{suite}"
+    );
+    let probes = std::fs::read_to_string(out.join("tenant-isolation.toml")).unwrap();
+    assert!(
+        probes.contains("resource = \"/tenants/{{ tenant }}/depots/{{ id }}\"")
+            || probes.contains("resource = \"/tenants/{{ tenant }}/depots/{{ depot_id }}\""),
+        "{probes}"
+    );
+    assert!(
+        probes.contains("routes = [\"GET\", \"DELETE\"]"),
+        "{probes}"
+    );
+    assert!(probes.contains("refused = [404]"), "{probes}");
+    let replay = std::fs::read_to_string(out.join("idempotent-replay.toml")).unwrap();
+    assert!(replay.contains("[step.replay]"), "{replay}");
+    let suite_path = out.join("suite.toml");
+    for name in [
+        "depots-lifecycle.toml",
+        "tenant-isolation.toml",
+        "idempotent-replay.toml",
+    ] {
+        let path = out.join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        convoy_core::scenario::parse::parse_in_suite(
+            &path,
+            &text,
+            Some((&suite_path, &suite)),
+            &AnyEnv,
+        )
+        .unwrap_or_else(|d| panic!("{d}"));
+    }
+}

@@ -369,8 +369,42 @@ fn a_suite_drafted_from_its_url_passes_smoke_and_catches_both_faults() {
     let (o, report) = smoke(&suite, &healthy, &dir.path().join("healthy"));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(!String::from_utf8_lossy(&o.stdout).contains(SEED_PASSWORD));
-    let checks = report["checks"].as_array().map_or(0, Vec::len);
-    assert!(checks > 100, "{checks} checks in the report");
+    let checks = report["checks"].as_array().unwrap();
+    assert!(checks.len() > 100, "{} checks in the report", checks.len());
+    let steps: Vec<&Value> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "request")
+        .collect();
+    let green = steps
+        .iter()
+        .filter(|s| {
+            s["errors"] == 0
+                && checks
+                    .iter()
+                    .filter(|c| c["step"] == s["name"])
+                    .all(|c| c["failures"] == 0)
+        })
+        .count();
+    assert_eq!(green, steps.len());
+    let journeys = std::fs::read_dir(&suite)
+        .unwrap()
+        .filter(|e| {
+            let p = e.as_ref().unwrap().path();
+            std::fs::read_to_string(&p).is_ok_and(|t| t.contains("[[step]]"))
+        })
+        .count();
+    println!(
+        "figure: reference target (GET /openapi.json): {} operations found, {journeys} journeys drafted, {green} of {} steps green on the first run",
+        openapi_document()["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|item| METHODS.iter().filter(|m| item.get(**m).is_some()).count())
+            .sum::<usize>(),
+        steps.len()
+    );
 
     for (fault, violation) in [
         ("tenant-leak=1", "tenant_isolation_violations"),

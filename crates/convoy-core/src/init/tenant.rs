@@ -228,6 +228,10 @@ pub fn identities(
                 "headers = {{ {} = \"{{{{ tenant }}}}\" }}",
                 string(name)
             );
+        } else if auth.toml.is_empty() {
+            // No security scheme: the identity sends no credential, only
+            // names its tenant; convoy wants an identity to send something.
+            toml.push_str("headers = { \"Accept\" = \"application/json\" }  # no credential: the document declares no security scheme\n");
         }
         toml.push('\n');
     }
