@@ -177,7 +177,8 @@ fn tenant_field(
         return Ok(None);
     };
     for k in props.keys() {
-        if is_tenant_name(k) {
+        // A login answering the user's `account` says nothing of tenants.
+        if is_tenant_name(k) && !k.to_ascii_lowercase().contains("account") {
             return Ok(Some(format!("{at}/properties/{}", pointer_segment(k))));
         }
     }
@@ -393,6 +394,47 @@ pub(super) fn isolation(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::init::{auth, openapi::operations};
+
+    /// A document whose login answers `answer` (a JSON schema).
+    fn login_doc(answer: &str) -> Spec {
+        let answer: Value = serde_json::from_str(answer).unwrap();
+        let body = serde_json::json!({ "type": "object", "properties": {
+            "email": { "type": "string" }, "password": { "type": "string" } } });
+        let doc = serde_json::json!({
+            "openapi": "3.1.0",
+            "security": [{ "b": [] }],
+            "components": { "securitySchemes": { "b": { "type": "http", "scheme": "bearer" } } },
+            "paths": { "/auth/login": { "post": {
+                "requestBody": { "content": { "application/json": { "schema": body } } },
+                "responses": { "200": { "description": "ok",
+                    "content": { "application/json": { "schema": answer } } } }
+            } } }
+        });
+        Spec::parse("t.json", &doc.to_string()).unwrap()
+    }
+
+    fn detected(spec: &Spec) -> Option<Tenancy> {
+        let ops = operations(spec).unwrap();
+        let a = auth::draft(spec, &ops, "API").unwrap();
+        assert!(a.login.is_some(), "the login is found");
+        detect(spec, &ops, &a).unwrap()
+    }
+
+    #[test]
+    fn a_tenant_in_the_login_answer_is_found_and_an_account_is_not() {
+        let t = detected(&login_doc(
+            r#"{"type":"object","properties":{"token":{"type":"string"},"user":{"type":"object","properties":{"tenant":{"type":"string"}}}}}"#,
+        ));
+        assert!(
+            matches!(&t, Some(Tenancy::Login { pointer, body_field: None }) if pointer.ends_with("/user/properties/tenant")),
+            "{t:?}"
+        );
+        let t = detected(&login_doc(
+            r#"{"type":"object","properties":{"token":{"type":"string"},"account":{"type":"object"}}}"#,
+        ));
+        assert_eq!(t, None);
+    }
 
     #[test]
     fn tenant_names() {
