@@ -120,7 +120,7 @@ fn registry_documents_draft_suites_that_load() {
             .nth(1)
             .map_or(0, |s| s.lines().filter(|l| l.starts_with("- ")).count());
         println!(
-            "figure: {package}/{file}: {} operations found, {} journeys drafted ({} lifecycle, {} replay, {} isolation, health {}), {scenarios} scenario files and {steps} steps load, {left_out} operations listed as left out",
+            "figure: {package}/{file}: {} operations found, {} journeys drafted ({} lifecycle, {} replay, {} isolation, health {}), {scenarios} scenario files and {steps} steps load, {left_out} operations and features listed as left out",
             draft.operations,
             scenarios,
             draft.journeys,
