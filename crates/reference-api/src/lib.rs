@@ -42,6 +42,7 @@
 //! | route | who | answer |
 //! |---|---|---|
 //! | `GET /health`, `GET /api/health` | anyone | `200 {"status":"ok"}` |
+//! | `GET /openapi.json` | anyone | this API as an OpenAPI 3.1 document |
 //! | `POST /api/auth/login` `{"email","password"}` | anyone | `200 {"token","token_type":"Bearer","expires_in","user":{..}}`, 401 |
 //! | `POST {orders}` | admin, dispatcher | 201 order; honours `Idempotency-Key` |
 //! | `GET {orders}?status=&idempotency_key=&limit=` | any role | `{"orders":[..],"count":N,"total":M}` |
@@ -143,6 +144,7 @@ mod fault;
 mod inject;
 mod lifecycle;
 mod migrate;
+mod openapi;
 mod optimise;
 mod orders;
 mod pool;
@@ -158,6 +160,7 @@ pub use auth::{
     Claims, Role, SEED_PASSWORD, SEED_USERS, SeedUser, TokenError, sign_token, verify_token,
 };
 pub use fault::{Fault, FaultError, Latency};
+pub use openapi::document as openapi_document;
 pub use postgres::{DatabaseUrl, TargetError, migrate};
 pub use server::{PreparedTarget, RunningTarget, prepare, serve, spawn, spawn_on};
 

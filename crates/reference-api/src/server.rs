@@ -148,7 +148,7 @@ impl KillSwitch {
 pub(crate) const BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 /// Order routes, mounted under each of these prefixes.
-const ORDER_PREFIXES: [&str; 3] = ["/api/orders", "/api/shipments", "/orders"];
+pub(crate) const ORDER_PREFIXES: [&str; 3] = ["/api/orders", "/api/shipments", "/orders"];
 
 async fn health() -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {
     (
@@ -187,6 +187,7 @@ fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/api/health", get(health))
+        .route("/openapi.json", get(super::openapi::serve))
         .merge(api)
         .method_not_allowed_fallback(super::error::method_not_allowed)
         .fallback(no_route)

@@ -134,6 +134,7 @@ pub fn draft(har: &Har, opts: &Options) -> Result<(Draft, Summary), InitError> {
             files,
             operations: entries,
             journeys: 1,
+            ..Draft::default()
         },
         summary,
     ))
