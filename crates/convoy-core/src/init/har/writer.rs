@@ -242,7 +242,13 @@ impl Writer<'_> {
         if (200..300).contains(&e.status)
             && let Some(Value::Object(m)) = e.response_json()
         {
-            for k in m.keys().take(4) {
+            // Ids and states first: they say most about the answer.
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort_by_key(|k| {
+                let l = k.to_ascii_lowercase();
+                !(l == "id" || l == "status" || l == "state" || l.ends_with("_id"))
+            });
+            for k in keys.into_iter().take(4) {
                 let p = format!("/{}", crate::init::spec::pointer_segment(k));
                 if !self.corr.echoes[i].iter().any(|(q, _)| *q == p) {
                     checks.push(format!("{{ json = {}, exists = true }}", string(&p)));
