@@ -139,6 +139,7 @@ mod auth;
 mod dispatch;
 mod duration;
 mod error;
+mod events;
 mod fault;
 mod inject;
 mod lifecycle;
@@ -150,6 +151,7 @@ mod postgres;
 mod server;
 mod storage;
 mod store;
+mod stream;
 mod validate;
 
 use std::time::Duration;
@@ -190,6 +192,14 @@ pub struct TargetConfig {
     pub database: Option<DatabaseUrl>,
     /// Most connections to the database at once.
     pub database_connections: usize,
+    /// Events each tenant's stream keeps for subscribers that have not read
+    /// them yet; one that falls further behind loses the oldest and is told
+    /// how many (`lagged`).
+    pub event_buffer: usize,
+    /// Seed for the draws of the event faults (`event-drop`, `event-leak`,
+    /// the range of `event-delay`), so that a run can be repeated; `None`
+    /// draws from entropy.
+    pub event_seed: Option<u64>,
 }
 
 impl Default for TargetConfig {
@@ -202,6 +212,8 @@ impl Default for TargetConfig {
             max_orders_per_tenant: 100_000,
             database: None,
             database_connections: 8,
+            event_buffer: 1024,
+            event_seed: None,
         }
     }
 }
