@@ -10,8 +10,8 @@
 //! Each tenant has one bounded `tokio::sync::broadcast` channel, so a slow
 //! subscriber neither blocks a writer nor grows memory: it falls behind,
 //! loses the oldest events and is told how many ([`Delivery::Lagged`]).
-//! Publishing to a tenant nobody listens to costs a `receiver_count()` check
-//! per tenant; the event is not even built. Sequence numbers are per tenant,
+//! Publishing to a tenant nobody listens to costs one atomic load (two
+//! under `event-leak`); the event is not even built. Sequence numbers are per tenant,
 //! taken under the same lock as the send, so a subscriber sees them rising.
 //!
 //! The event faults live here: `event-leak` is drawn once per event when it
@@ -22,7 +22,7 @@
 //! seeded by its tenant and the order it subscribed in), so a test that
 //! publishes and subscribes in a fixed order sees the same events each run.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -135,6 +135,9 @@ struct Channel {
     last_seq: Mutex<u64>,
     /// Subscriptions opened so far, to seed each one's draws.
     subscribed: AtomicU64,
+    /// Subscriptions open now. The broadcast channel counts its receivers
+    /// too, but behind a mutex: this is what every write checks.
+    listening: Arc<AtomicUsize>,
 }
 
 /// Every tenant's events, and the event faults.
@@ -157,6 +160,7 @@ impl EventBus {
                 sender: broadcast::channel(capacity.max(1)).0,
                 last_seq: Mutex::new(0),
                 subscribed: AtomicU64::new(0),
+                listening: Arc::new(AtomicUsize::new(0)),
             })
             .collect();
         EventBus {
@@ -176,10 +180,11 @@ impl EventBus {
     /// Whether anybody could receive an event of `tenant`: its own
     /// subscribers, or, under `event-leak`, anybody's.
     fn heard(&self, tenant: TenantId) -> bool {
+        let listening = |c: &Channel| c.listening.load(Ordering::Relaxed) > 0;
         if self.leak > 0.0 {
-            self.channels.iter().any(|c| c.sender.receiver_count() > 0)
+            self.channels.iter().any(listening)
         } else {
-            self.channel(tenant).sender.receiver_count() > 0
+            listening(self.channel(tenant))
         }
     }
 
@@ -221,7 +226,9 @@ impl EventBus {
     pub fn subscribe(&self, tenant: TenantId, kinds: KindSet) -> Subscription {
         let channel = self.channel(tenant);
         let ordinal = channel.subscribed.fetch_add(1, Ordering::Relaxed);
+        channel.listening.fetch_add(1, Ordering::Relaxed);
         Subscription {
+            listening: channel.listening.clone(),
             receiver: channel.sender.subscribe(),
             kinds,
             rng: seeded(self.seed, tenant.index() as u64, ordinal),
@@ -292,6 +299,8 @@ pub(crate) enum Delivery {
 /// faults applied.
 #[derive(Debug)]
 pub(crate) struct Subscription {
+    /// The channel's count of open subscriptions, decremented on drop.
+    listening: Arc<AtomicUsize>,
     receiver: broadcast::Receiver<Arc<Event>>,
     kinds: KindSet,
     rng: fastrand::Rng,
@@ -301,6 +310,12 @@ pub(crate) struct Subscription {
     /// that [`Subscription::next`] can be cancelled (a `select!` branch)
     /// without losing it.
     pending: Option<(Arc<Event>, Instant)>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.listening.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Subscription {
@@ -430,6 +445,12 @@ mod tests {
         let bus = bus(&[], 16, None);
         bus.publish(acme(), EventKind::OrderCreated, facts(OrderStatus::Created));
         assert_eq!(*lock(&bus.channel(acme()).last_seq), 0);
+        let sub = bus.subscribe(acme(), KindSet::ALL);
+        bus.publish(acme(), EventKind::OrderCreated, facts(OrderStatus::Created));
+        assert_eq!(*lock(&bus.channel(acme()).last_seq), 1);
+        drop(sub);
+        bus.publish(acme(), EventKind::OrderCreated, facts(OrderStatus::Created));
+        assert_eq!(*lock(&bus.channel(acme()).last_seq), 1, "the last one left");
     }
 
     #[tokio::test]

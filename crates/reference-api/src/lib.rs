@@ -54,6 +54,11 @@
 //! | `GET {orders}/{id}/adjustments` | admin, dispatcher | `{"adjustments":[..],"count","total"}` |
 //! | `POST /api/dispatch/assign` `{"loadId"}` | admin, dispatcher | `{"loadId","driverId","reason","score",..}` |
 //! | `GET /api/drivers/{id}/coaching` | admin, dispatcher, the driver | coaching tips |
+//! | `GET /events`, `GET /api/events` | any role (bearer or `?access_token=`) | the tenant's events as server-sent events |
+//! | `GET /ws`, `GET /api/ws` | any role (bearer or `?access_token=`) | the tenant's events over a WebSocket |
+//!
+//! The event streams and their JSON are described in `stream.rs` and
+//! `events.rs` (and README.md, "event streams").
 //!
 //! Status rules: 401 without a valid, unexpired bearer token; 403 for a role
 //! that may not act; 404 for anything of another tenant (never 403, which
@@ -128,7 +133,9 @@
 //!
 //! See [`Fault`] for the syntax (`--fault latency=20ms`, `error-rate=0.05`,
 //! `stall=1s@5s`, `tenant-leak=0.05`, `idempotency-race`, `slow-body=20ms`,
-//! `truncated-body`, `crash-after=1000`). With PostgreSQL, the HTTP faults
+//! `truncated-body`, `crash-after=1000`, and on the event streams
+//! `event-delay=50ms`, `event-drop=0.1`, `event-leak=0.05`,
+//! `stream-close=30s`). With PostgreSQL, the HTTP faults
 //! apply unchanged; `tenant-leak` reads the other tenant's order in a
 //! transaction set to that tenant (a wrong tenant context, the bug
 //! row-level security cannot catch); `idempotency-race` cannot happen (the
