@@ -129,6 +129,19 @@ async fn streams_refuse_requests_without_a_valid_token() {
 }
 
 #[tokio::test]
+async fn ws_without_an_upgrade_says_it_is_a_websocket() {
+    let target = start(&[]);
+    let dispatcher = Session::login(&target, ACME_DISPATCHER).await;
+    let reply = dispatcher.get("/ws").await;
+    assert!(reply.status.is_client_error(), "{}", reply.status);
+    assert_eq!(
+        reply.json["code"], "websocket_upgrade_required",
+        "{}",
+        reply.text
+    );
+}
+
+#[tokio::test]
 async fn the_token_may_come_in_the_query_for_clients_without_headers() {
     let target = start(&[]);
     let dispatcher = Session::login(&target, ACME_DISPATCHER).await;

@@ -411,6 +411,26 @@ mod tests {
     }
 
     #[test]
+    fn event_faults_fold_like_the_others() {
+        let plan = plan(&[
+            "event-drop=0.5",
+            "event-drop=0.5",
+            "event-leak=0.1",
+            "event-delay=5ms",
+            "event-delay=1ms..2ms",
+            "stream-close=30s",
+            "stream-close=10s",
+        ]);
+        assert!((plan.event_drop - 0.75).abs() < 1e-12);
+        assert!((plan.event_leak - 0.1).abs() < 1e-12);
+        assert_eq!(plan.event_delay.len(), 2);
+        assert_eq!(plan.stream_close, Some(Duration::from_secs(10)));
+        // Event faults are not request faults: no middleware runs for them.
+        assert!(!plan.has_front_faults());
+        assert!(!plan.has_body_faults());
+    }
+
+    #[test]
     fn no_faults_means_no_work() {
         let plan = plan(&[]);
         assert!(!plan.has_front_faults());

@@ -177,6 +177,9 @@ pub const TENANTS: &[&str] = &["acme", "globex"];
 /// target, which is why `convoy target` refuses public addresses by default.
 pub const DEV_JWT_SECRET: &str = "convoy-reference-target-dev-secret";
 
+/// The most events [`TargetConfig::event_buffer`] may keep per tenant.
+pub const MAX_EVENT_BUFFER: usize = 1 << 20;
+
 /// How the reference target runs: its faults, its token signing, its threads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TargetConfig {
@@ -244,8 +247,9 @@ impl TargetConfig {
         self
     }
 
-    /// Checks what can be checked before starting: a JWT secret, a database
-    /// URL that parses, and faults that fit the backend. The
+    /// Checks what can be checked before starting: a JWT secret, an event
+    /// buffer of a sensible size, a database URL that parses, and faults
+    /// that fit the backend. The
     /// `idempotency-race` fault cannot happen with PostgreSQL, whose unique
     /// key `(tenant_id, idempotency_key)` refuses a second order for a key.
     pub fn validate(&self) -> Result<(), TargetError> {
@@ -253,6 +257,12 @@ impl TargetConfig {
             return Err(TargetError::Config(
                 "the JWT secret must not be empty".to_string(),
             ));
+        }
+        if !(1..=MAX_EVENT_BUFFER).contains(&self.event_buffer) {
+            return Err(TargetError::Config(format!(
+                "the event buffer must hold 1 to {MAX_EVENT_BUFFER} events, found {}",
+                self.event_buffer
+            )));
         }
         if let Some(url) = &self.database {
             url.config()?;
@@ -285,6 +295,19 @@ mod tests {
         assert!(config.faults.is_empty());
         assert_eq!(config.token_ttl, Duration::from_secs(3600));
         assert_eq!(config.jwt_secret, DEV_JWT_SECRET);
+    }
+
+    #[test]
+    fn the_event_buffer_must_fit() {
+        for bad in [0, MAX_EVENT_BUFFER + 1] {
+            let config = TargetConfig {
+                event_buffer: bad,
+                ..TargetConfig::default()
+            };
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains("event buffer"), "{err}");
+        }
+        assert!(TargetConfig::default().validate().is_ok());
     }
 
     #[test]
