@@ -127,7 +127,7 @@ if cargo nextest --version >/dev/null 2>&1; then
     if [ -n "${CONVOY_TEST_DATABASE_URL:-}" ]; then
         echo "== the reference target's API and journey tests on its PostgreSQL storage"
         CONVOY_TEST_TARGET_ON_POSTGRES=1 cargo nextest run --locked --no-fail-fast \
-            --test target_api --test target_journeys
+            --test target_api --test target_journeys --test target_streams
     fi
 else
     echo "   (cargo-nextest not found: running cargo test; cargo install cargo-nextest --locked for the faster runner)"
@@ -148,6 +148,6 @@ else
     fi
     if [ -n "${CONVOY_TEST_DATABASE_URL:-}" ]; then
         CONVOY_TEST_TARGET_ON_POSTGRES=1 cargo test --locked --no-fail-fast \
-            --test target_api --test target_journeys
+            --test target_api --test target_journeys --test target_streams
     fi
 fi

@@ -202,6 +202,40 @@ pub fn document() -> Value {
     let mut paths = Map::new();
     paths.insert("/health".into(), health.clone());
     paths.insert("/api/health".into(), health);
+    let types_param = json!({
+        "name": "types", "in": "query", "required": false,
+        "description": "Comma-separated event types to receive (order.created, order.status, dispatch.assigned); all when absent.",
+        "schema": { "type": "string" }
+    });
+    let token_param = json!({
+        "name": "access_token", "in": "query", "required": false,
+        "description": "The bearer token, for clients that cannot set headers (EventSource); the header wins when both are given.",
+        "schema": { "type": "string" }
+    });
+    let event = json!({ "$ref": "#/components/schemas/Event" });
+    let events = json!({ "get": {
+        "operationId": "events",
+        "summary": "The caller's tenant's order and dispatch events as server-sent events (event: TYPE, id: SEQ, data: one-line JSON)",
+        "parameters": [types_param.clone(), token_param.clone()],
+        "responses": with_errors(responses(vec![("200", json!({
+            "description": "an endless event stream; `: keepalive` comments after 15 s of silence; `event: lagged` when the subscriber fell behind",
+            "content": { "text/event-stream": { "schema": event.clone() } }
+        }))]), &["401", "422"])
+    } });
+    let ws = json!({ "get": {
+        "operationId": "events-websocket",
+        "summary": "The same events over a WebSocket, one JSON text frame each; {\"type\":\"ping\"} is answered {\"type\":\"pong\"}",
+        "parameters": [types_param, token_param],
+        "responses": with_errors(responses(vec![
+            ("101", json!({ "description": "switching to the WebSocket protocol" })),
+            ("400", json!({ "description": "not a valid WebSocket handshake" })),
+            ("426", json!({ "description": "a plain GET without the WebSocket upgrade" })),
+        ]), &["401", "422"])
+    } });
+    paths.insert("/events".into(), events.clone());
+    paths.insert("/api/events".into(), events);
+    paths.insert("/ws".into(), ws.clone());
+    paths.insert("/api/ws".into(), ws);
     paths.insert(
         "/openapi.json".into(),
         json!({ "get": {
@@ -286,6 +320,18 @@ pub fn document() -> Value {
                 },
                 "Location": location(),
                 "OrderStatus": { "type": "string", "enum": ["created", "accepted", "routed", "delivered"] },
+                "Event": {
+                    "type": "object", "required": ["type", "tenant", "order_id", "status", "at", "seq"],
+                    "properties": {
+                        "type": { "type": "string", "enum": ["order.created", "order.status", "dispatch.assigned"] },
+                        "tenant": { "type": "string" },
+                        "order_id": { "type": "string", "format": "uuid" },
+                        "status": { "$ref": "#/components/schemas/OrderStatus" },
+                        "driver_id": { "type": "string" },
+                        "at": { "type": "string", "format": "date-time" },
+                        "seq": { "type": "integer", "minimum": 0, "description": "per tenant and per process" }
+                    }
+                },
                 "NewOrder": {
                     "type": "object", "required": ["pickup", "dropoff", "weight_kg"],
                     "properties": {
