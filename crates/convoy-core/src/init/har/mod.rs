@@ -329,6 +329,36 @@ mod tests {
     }
 
     #[test]
+    fn a_token_from_a_form_login_is_captured_and_sent_after_its_scheme() {
+        let opts = Options {
+            env_prefix: "API".into(),
+            source_name: "s.har".into(),
+            host: None,
+        };
+        let har = r#"{"log":{"entries":[
+          {"request":{"method":"POST","url":"http://h/login","postData":{"mimeType":"application/x-www-form-urlencoded","text":"user=ann&pass=pw-998877"}},
+           "response":{"status":200,"content":{"mimeType":"application/json","text":"{\"access_token\":\"tok-11223344556677\"}"}}},
+          {"request":{"method":"GET","url":"http://h/api/me","headers":[{"name":"Authorization","value":"Bearer tok-11223344556677"}]},
+           "response":{"status":200,"content":{"mimeType":"application/json","text":"{}"}}}
+        ]}}"#;
+        let (d, _) = draft(&Har::parse("s.har", har).unwrap(), &opts).unwrap();
+        let t = &d.files[1].1;
+        assert!(
+            t.contains("capture = { access_token = \"/access_token\" }"),
+            "{t}"
+        );
+        assert!(
+            t.contains("Authorization = \"Bearer {{ access_token }}\""),
+            "{t}"
+        );
+        assert!(
+            t.contains("body = \"user=ann&pass={{ env.API_PASS }}\""),
+            "{t}"
+        );
+        assert!(!t.contains("tok-1122") && !t.contains("pw-99"), "{t}");
+    }
+
+    #[test]
     fn a_revalidated_read_accepts_a_full_answer_and_think_times_are_kept() {
         let opts = Options {
             env_prefix: "API".into(),

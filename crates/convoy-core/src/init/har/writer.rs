@@ -162,6 +162,13 @@ impl Writer<'_> {
             }
             let t = if lower == "idempotency-key" && !self.corr.templates[i].contains_key(v) {
                 "{{ uuid }}".to_string()
+            } else if lower == "authorization"
+                && let Some((scheme, token)) = v.trim().split_once(' ')
+                && let Some(t) = self.corr.templates[i].get(token.trim())
+            {
+                // A token an answer gave that no `[auth]` sends (a form
+                // login): the captured one, after the recorded scheme.
+                format!("{scheme} {t}")
             } else {
                 self.text(i, k, v)
             };
