@@ -39,10 +39,29 @@
 //! filtered to those comparable with the current run: same command, scenario
 //! and profile, not partial, not the current run itself. The most recent
 //! [`HISTORY_WINDOW`] of them are used, plus the baseline when it is not one
-//! of them. With fewer than [`MIN_HISTORY`] values for a figure its noise is
-//! unknown and only the tolerance applies; the comparison says so (and
-//! names a history directory that was given but does not exist, so that a
-//! mistyped path does not pass for "no history yet").
+//! of them.
+//!
+//! # Too little history: the noise within the two runs
+//!
+//! With fewer than [`MIN_HISTORY`] values for a figure, its run-to-run
+//! noise cannot be estimated, and a tolerance alone cries wolf: two
+//! identical short runs differ by more than 10 % in many a p99. Then the
+//! band is the sampling noise *within* the two runs, from what each report
+//! stores ([`within_run_band`]), `noise = 3 × √(σ_b² + σ_c²)`:
+//!
+//! * a percentile `q` of `n` samples: its rank is uncertain by
+//!   `√(n·q·(1−q))` samples (the binomial spread of how many samples fall
+//!   below it), so `σ` is half the distance between the run's own
+//!   latency histogram's values at `q ± √(q·(1−q)/n)`; few samples or a
+//!   long tail make it wide, as they should;
+//! * an error rate: the binomial `σ² = p·(1−p)/n` with `p` the two runs'
+//!   pooled rate;
+//! * throughput: counting noise, `σ = rps / √requests`;
+//!
+//! each at least the figure's resolution. Each row says where its noise
+//! came from (`noise_source`), and the summary says "noise within the runs"
+//! (and names a history directory that was given but does not exist, so
+//! that a mistyped path does not pass for "no history yet").
 //!
 //! # Is the baseline comparable?
 //!
@@ -200,8 +219,23 @@ pub struct FigureDelta {
     pub noise: Option<f64>,
     /// How many history values the noise was estimated from.
     pub history_values: usize,
+    /// Where the noise band came from: the history, or (too little of it)
+    /// the sampling noise within the two runs. Absent when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_source: Option<NoiseSource>,
     /// The verdict.
     pub change: Change,
+}
+
+/// Where a noise band came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoiseSource {
+    /// The spread of the figure over earlier runs.
+    History,
+    /// The sampling noise within the baseline and the current run (too
+    /// little history).
+    WithinRun,
 }
 
 /// A run compared with a baseline.
@@ -289,10 +323,23 @@ impl Comparison {
         if noise > 0 {
             parts.push(format!("{noise} within noise"));
         }
+        let within = self
+            .rows
+            .iter()
+            .any(|r| r.noise_source == Some(NoiseSource::WithinRun));
+        let from_history = self
+            .rows
+            .iter()
+            .any(|r| r.noise_source == Some(NoiseSource::History));
         let history = if let (0, Some(dir)) = (self.history_runs, &self.missing_history) {
-            format!("no history at {dir}: directory not found, tolerance only")
+            format!("no history at {dir}: directory not found, noise within the runs")
         } else if self.history_runs == 0 {
-            "no history: tolerance only".to_string()
+            "no history: noise within the runs".to_string()
+        } else if within && !from_history {
+            format!(
+                "too little history ({}, {MIN_HISTORY} needed): noise within the runs",
+                plural(self.history_runs, "earlier run", "earlier runs")
+            )
         } else {
             format!(
                 "noise from {}",
@@ -388,6 +435,7 @@ pub fn compare(
                 relative: None,
                 noise: None,
                 history_values: 0,
+                noise_source: None,
                 change: Change::Removed,
             });
         }
@@ -526,6 +574,13 @@ fn delta(
 ) -> FigureDelta {
     let current = figure.of(step);
     let baseline = base.and_then(|b| figure.of(b));
+    let (noise, noise_source) = match noise_band(history, resolution(figure, step, history)) {
+        Some(n) => (Some(n), Some(NoiseSource::History)),
+        None => match base.and_then(|b| within_run_band(figure, b, step)) {
+            Some(n) => (Some(n), Some(NoiseSource::WithinRun)),
+            None => (None, None),
+        },
+    };
     let mut row = FigureDelta {
         step: step.name.clone(),
         kind: step.kind,
@@ -534,13 +589,15 @@ fn delta(
         current,
         delta: None,
         relative: None,
-        noise: noise_band(history, resolution(figure, step, history)),
+        noise,
         history_values: history.len(),
+        noise_source,
         change: Change::NoData,
     };
     if base.is_none() {
         row.change = Change::Added;
         row.noise = None;
+        row.noise_source = None;
         return row;
     }
     let (Some(b), Some(c)) = (baseline, current) else {
@@ -597,6 +654,58 @@ pub fn noise_band(values: &[f64], resolution: f64) -> Option<f64> {
         (MEAN_DEVIATION_TO_SIGMA * mean_deviation).max(MAD_TO_SIGMA * mad)
     };
     Some(NOISE_SIGMAS * std::f64::consts::SQRT_2 * sigma.max(resolution.max(0.0)))
+}
+
+/// The noise band of `figure` from the sampling noise within `base` and
+/// `current` alone (see the module docs): `None` when either run has no
+/// sample of it.
+pub fn within_run_band(figure: Figure, base: &StepReport, current: &StepReport) -> Option<f64> {
+    let sd = |step: &StepReport| -> Option<f64> {
+        let n = step.requests as f64;
+        match figure {
+            Figure::P50 | Figure::P95 | Figure::P99 => {
+                let q = match figure {
+                    Figure::P50 => 0.50,
+                    Figure::P95 => 0.95,
+                    _ => 0.99,
+                };
+                quantile_sd_ms(&step.histograms.latency, q)
+            }
+            Figure::Rps => (n > 0.0).then(|| step.rps / n.sqrt()),
+            Figure::ErrorRate => None,
+        }
+    };
+    let sigma = match figure {
+        Figure::ErrorRate => {
+            let (nb, nc) = (base.requests as f64, current.requests as f64);
+            if nb == 0.0 || nc == 0.0 {
+                return None;
+            }
+            let p = (base.errors + current.errors) as f64 / (nb + nc);
+            (p * (1.0 - p) * (1.0 / nb + 1.0 / nc)).sqrt()
+        }
+        _ => {
+            let (b, c) = (sd(base)?, sd(current)?);
+            (b * b + c * c).sqrt()
+        }
+    };
+    let values = [figure.of(base)?, figure.of(current)?];
+    let floor = resolution(figure, current, &values);
+    Some(NOISE_SIGMAS * sigma.max(floor.max(0.0)))
+}
+
+/// The standard deviation, in ms, of quantile `q` of the samples in `h`:
+/// half the spread between the values one binomial standard deviation of
+/// rank either side of it. `None` for an empty histogram.
+fn quantile_sd_ms(h: &crate::metrics::histogram::LatencyHistogram, q: f64) -> Option<f64> {
+    let n = h.count();
+    if n == 0 {
+        return None;
+    }
+    let s = (q * (1.0 - q) / n as f64).sqrt();
+    let lo = h.quantile_micros((q - s).max(0.0));
+    let hi = h.quantile_micros((q + s).min(1.0));
+    Some(hi.saturating_sub(lo) as f64 / 2000.0)
 }
 
 /// Scales a MAD to the standard deviation of normally distributed values.
