@@ -36,9 +36,10 @@ nightly gate on synthetic series resampled from that noise (see
 ci/bench/README.md, "Nightly change points").
 
 Options (each also settable by the environment variable shown):
-  --runs N            runs recorded                        [HISTORY_RUNS=40]
+  --runs N            runs recorded                        [HISTORY_RUNS=60]
   --scenario S        scenario run each time               [HISTORY_SCENARIO=order-lifecycle]
-  --profile P         its profile                          [HISTORY_PROFILE=light]
+  --profile P         its profile                          [HISTORY_PROFILE=nightly-noise]
+  --profiles FILE     profiles file                        [HISTORY_PROFILES=ci/bench/history-profiles.toml]
   --pairs N           identical pairs compared (<= runs/2) [HISTORY_PAIRS=10]
   --series N          synthetic series per case            [HISTORY_SERIES=200]
   --noise-out FILE    where the noise CSV goes             [HISTORY_NOISE=ci/bench/history-noise.csv]
@@ -52,9 +53,10 @@ every run's report in ci/bench/results/history-<UTC time>/.
 EOF
 }
 
-RUNS=${HISTORY_RUNS:-40}
+RUNS=${HISTORY_RUNS:-60}
 SCENARIO=${HISTORY_SCENARIO:-order-lifecycle}
-PROFILE=${HISTORY_PROFILE:-light}
+PROFILE=${HISTORY_PROFILE:-nightly-noise}
+PROFILES=${HISTORY_PROFILES:-$BENCH_HERE/history-profiles.toml}
 PAIRS=${HISTORY_PAIRS:-10}
 SERIES=${HISTORY_SERIES:-200}
 NOISE=${HISTORY_NOISE:-$BENCH_HERE/history-noise.csv}
@@ -66,6 +68,7 @@ while (($#)); do
     --runs) RUNS=$2; shift 2 ;;
     --scenario) SCENARIO=$2; shift 2 ;;
     --profile) PROFILE=$2; shift 2 ;;
+    --profiles) PROFILES=$2; shift 2 ;;
     --pairs) PAIRS=$2; shift 2 ;;
     --series) SERIES=$2; shift 2 ;;
     --noise-out) NOISE=$2; shift 2 ;;
@@ -109,12 +112,12 @@ log "recording $RUNS runs of '$SCENARIO --profile $PROFILE' against $URL ($CONVO
 started=$SECONDS
 tmp_csv=$OUT/noise.csv
 {
-    echo "# $RUNS runs of convoy run $SCENARIO --profile $PROFILE against convoy target (1 thread, CPU 0), convoy on CPU 1; $CONVOY_DESC; $(date -u +%FT%TZ); $(nproc) CPUs"
+    echo "# $RUNS runs of convoy run $SCENARIO --profile $PROFILE ($(basename "$PROFILES")) against convoy target (1 thread, CPU 0), convoy on CPU 1; $CONVOY_DESC; $(date -u +%FT%TZ); $(nproc) CPUs"
     echo "run,step,p50_ms,p95_ms,p99_ms,rps"
 } >"$tmp_csv"
 for ((i = 1; i <= RUNS; i++)); do
     dir=$OUT/run-$(printf '%03d' "$i")
-    taskset -c 1 "$CONVOY" run "$SCENARIO" --profile "$PROFILE" --target "$URL" \
+    taskset -c 1 "$CONVOY" run "$SCENARIO" --profiles "$PROFILES" --profile "$PROFILE" --target "$URL" \
         --out "$dir" --quiet >"$dir.log" 2>&1 || log "run $i exited $? (kept: its figures are noise too)"
     [[ -f $dir/report.json ]] || die "run $i wrote no report: $(tail -3 "$dir.log")"
     jq -r --arg run "$i" '
@@ -140,8 +143,10 @@ cp "$tmp_csv" "$NOISE"
             cp "$OUT/run-$(printf '%03d' "$j")/report.json" "$hist/run-$j.json"
         done
         n1=$("$CONVOY" compare "$a" "$b" --format json | jq '[.rows[] | select(.change == "regression")] | length')
+        u1=$("$CONVOY" compare "$a" "$b" --format json | jq '[.rows[] | select(.change == "unconfirmed")] | length')
         n2=$("$CONVOY" compare "$a" "$b" --history "$hist" --format json | jq '[.rows[] | select(.change == "regression")] | length')
-        echo "  pair $k: $n1 regression(s) without history, $n2 with $((2 * k - 2)) earlier runs"
+        rows=$("$CONVOY" compare "$a" "$b" --format json | jq '[.rows[] | select(.delta != null)] | length')
+        echo "  pair $k: $n1 regression(s) ($u1 unconfirmed) of $rows figures without history, $n2 with $((2 * k - 2)) earlier runs"
         regress_plain=$((regress_plain + n1)) regress_history=$((regress_history + n2))
     done
     echo "  total: $regress_plain without history, $regress_history with history (goal: 0 and 0)"

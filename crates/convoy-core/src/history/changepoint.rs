@@ -123,7 +123,12 @@ pub fn flagged_runs_ago(
 ) -> Option<usize> {
     let up = change.mean_after > change.mean_before;
     for ago in 1..=limit.min(series.len()) {
-        let earlier = detect(&series[..series.len() - ago], options);
+        let len = series.len() - ago;
+        // Too few points after it for any analysis to show it.
+        if len < change.index + options.min_run.max(2) {
+            return Some(ago - 1);
+        }
+        let earlier = detect(&series[..len], options);
         if !earlier
             .iter()
             .any(|c| same_change(c, change.index, up, options))

@@ -33,7 +33,10 @@
 //!    figure for normally distributed noise).
 //!
 //! The same change the good way is an **improvement**. A change beyond the
-//! tolerance but within the noise is reported as **noise**, not flagged.
+//! tolerance but within the noise is reported as **noise**, not flagged. A
+//! percentile that either run has too few samples for (p95 needs 20, p99
+//! 100, as the reports' tables say) is **no data**: it is that run's few
+//! slowest requests, not a percentile.
 //!
 //! The history is the saved reports of earlier runs (see [`super::history`]),
 //! filtered to those comparable with the current run: same command, scenario
@@ -58,10 +61,17 @@
 //!   pooled rate;
 //! * throughput: counting noise, `σ = rps / √requests`;
 //!
-//! each at least the figure's resolution. Each row says where its noise
-//! came from (`noise_source`), and the summary says "noise within the runs"
-//! (and names a history directory that was given but does not exist, so
-//! that a mistyped path does not pass for "no history yet").
+//! each at least the figure's resolution. A change for the worse beyond the
+//! tolerance and this band is **unconfirmed**, not a regression: listed,
+//! never failed. Within-run noise cannot see what changes between runs
+//! (the machine's load, a neighbour's build, a cold cache), and measured
+//! on a busy 2-core machine, identical back-to-back runs differ by far more
+//! than it (p50 +55 %, p95 six-fold, throughput halved: see
+//! `ci/bench/history.sh`); only the history can tell that from a
+//! regression. Each row says where its noise came from (`noise_source`),
+//! and the summary says "noise within the runs" and how many changes are
+//! unconfirmed (and names a history directory that was given but does not
+//! exist, so that a mistyped path does not pass for "no history yet").
 //!
 //! # Is the baseline comparable?
 //!
@@ -127,6 +137,17 @@ impl Figure {
         }
     }
 
+    /// The quantile of a latency percentile (0.95 for p95); `None` for
+    /// the error rate and throughput.
+    pub fn quantile(self) -> Option<f64> {
+        match self {
+            Figure::P50 => Some(0.50),
+            Figure::P95 => Some(0.95),
+            Figure::P99 => Some(0.99),
+            Figure::ErrorRate | Figure::Rps => None,
+        }
+    }
+
     /// Whether a larger value is worse.
     pub fn higher_is_worse(self) -> bool {
         !matches!(self, Figure::Rps)
@@ -174,6 +195,10 @@ pub enum Change {
     Regression,
     /// Better, beyond both tolerance and noise.
     Improvement,
+    /// Worse beyond the tolerance and the sampling noise within the two
+    /// runs, with too little history to know the run-to-run noise: it may
+    /// be the machine. Listed, not failed.
+    Unconfirmed,
     /// The step is new in the current run.
     Added,
     /// The step is gone from the current run.
@@ -190,6 +215,7 @@ impl Change {
             Change::Noise => "noise",
             Change::Regression => "REGRESSION",
             Change::Improvement => "improved",
+            Change::Unconfirmed => "unconfirmed",
             Change::Added => "new step",
             Change::Removed => "removed",
             Change::NoData => "no data",
@@ -322,6 +348,12 @@ impl Comparison {
         let noise = self.count(Change::Noise);
         if noise > 0 {
             parts.push(format!("{noise} within noise"));
+        }
+        let unconfirmed = self.count(Change::Unconfirmed);
+        if unconfirmed > 0 {
+            parts.push(format!(
+                "{unconfirmed} unconfirmed (worse beyond the tolerance, too little history to tell from run-to-run noise)"
+            ));
         }
         let within = self
             .rows
@@ -603,6 +635,17 @@ fn delta(
     let (Some(b), Some(c)) = (baseline, current) else {
         return row;
     };
+    // A percentile either run lacks the samples for (p95 needs 20, p99
+    // 100) is its slowest few requests, not a percentile: nothing to judge.
+    if let Some(q) = figure.quantile()
+        && base
+            .into_iter()
+            .chain([step])
+            .any(|s| s.histograms.latency.count() < super::text::samples_for(q))
+    {
+        row.delta = Some(c - b);
+        return row;
+    }
     let d = c - b;
     let divisor = match figure {
         Figure::ErrorRate => b.max(ERROR_RATE_FLOOR),
@@ -626,6 +669,8 @@ fn delta(
         Change::Unchanged
     } else if row.noise.is_some_and(|n| d.abs() <= n) {
         Change::Noise
+    } else if worse && row.noise_source == Some(NoiseSource::WithinRun) {
+        Change::Unconfirmed
     } else if worse {
         Change::Regression
     } else {
@@ -664,12 +709,7 @@ pub fn within_run_band(figure: Figure, base: &StepReport, current: &StepReport) 
         let n = step.requests as f64;
         match figure {
             Figure::P50 | Figure::P95 | Figure::P99 => {
-                let q = match figure {
-                    Figure::P50 => 0.50,
-                    Figure::P95 => 0.95,
-                    _ => 0.99,
-                };
-                quantile_sd_ms(&step.histograms.latency, q)
+                quantile_sd_ms(&step.histograms.latency, figure.quantile()?)
             }
             Figure::Rps => (n > 0.0).then(|| step.rps / n.sqrt()),
             Figure::ErrorRate => None,

@@ -266,6 +266,7 @@ pub fn render_comparison(c: &Comparison) -> String {
             Change::Regression => "❌",
             Change::Improvement => "🟢",
             Change::Noise => "〰️",
+            Change::Unconfirmed => "❔",
             _ => "➖",
         };
         let _ = writeln!(
