@@ -19,6 +19,7 @@
 #
 # Usage: ci/bench/history.sh [--runs N] [--scenario S] [--profile P]
 #                            [--pairs N] [--series N] [--analyse-only FILE]
+#                            [--reuse DIR]
 #                            [--noise-out FILE] [--no-build] [--convoy PATH]
 set -euo pipefail
 
@@ -44,6 +45,8 @@ Options (each also settable by the environment variable shown):
   --series N          synthetic series per case            [HISTORY_SERIES=200]
   --noise-out FILE    where the noise CSV goes             [HISTORY_NOISE=ci/bench/history-noise.csv]
   --analyse-only FILE skip recording; analyse this noise CSV
+  --reuse DIR         skip recording; compare the pairs of an earlier run's
+                      results directory (with this binary) and analyse --noise-out
   --no-build          use target/release/convoy as it is   [HISTORY_NO_BUILD=1]
   --convoy PATH       use this convoy binary (implies --no-build)
   -h, --help          this text
@@ -63,6 +66,7 @@ NOISE=${HISTORY_NOISE:-$BENCH_HERE/history-noise.csv}
 NO_BUILD=${HISTORY_NO_BUILD:-0}
 BIN=
 ANALYSE_ONLY=
+REUSE=
 while (($#)); do
     case $1 in
     --runs) RUNS=$2; shift 2 ;;
@@ -73,6 +77,7 @@ while (($#)); do
     --series) SERIES=$2; shift 2 ;;
     --noise-out) NOISE=$2; shift 2 ;;
     --analyse-only) ANALYSE_ONLY=$2; shift 2 ;;
+    --reuse) REUSE=$2; shift 2 ;;
     --no-build) NO_BUILD=1; shift ;;
     --convoy) BIN=$2; NO_BUILD=1; shift 2 ;;
     -h | --help) usage; exit 0 ;;
@@ -98,6 +103,48 @@ fi
 require_tools jq taskset curl
 bench_scratch history
 copy_convoy "$BIN" "$NO_BUILD" "$SCRATCH"
+# Identical back-to-back pairs: runs (2k-1, 2k) of DIR ($1), with and
+# without the runs before them as history.
+compare_pairs() {
+    local dir=$1 k a b hist j n1 u1 n2 rows json=$SCRATCH/compare.json
+    local regress_plain=0 regress_history=0
+    echo "convoy compare on $PAIRS pairs of identical back-to-back runs:"
+    # Counts rows of CHANGE ($1) in the comparison of the rest ($2...);
+    # compare exits 1 on a regression, which is what is being counted.
+    count() {
+        local change=$1
+        shift
+        "$CONVOY" compare "$@" --format json >"$json" || true
+        jq --arg c "$change" '[.rows[] | select(if $c == "any" then .delta != null else .change == $c end)] | length' "$json"
+    }
+    for ((k = 1; k <= PAIRS; k++)); do
+        a=$dir/run-$(printf '%03d' $((2 * k - 1)))
+        b=$dir/run-$(printf '%03d' $((2 * k)))
+        hist=$dir/history-$k
+        mkdir -p "$hist"
+        for ((j = 1; j < 2 * k - 1; j++)); do
+            cp "$dir/run-$(printf '%03d' "$j")/report.json" "$hist/run-$j.json"
+        done
+        n1=$(count regression "$a" "$b")
+        u1=$(count unconfirmed "$a" "$b")
+        rows=$(count any "$a" "$b")
+        n2=$(count regression "$a" "$b" --history "$hist")
+        echo "  pair $k: $n1 regression(s) ($u1 unconfirmed) of $rows figures without history, $n2 with $((2 * k - 2)) earlier runs"
+        regress_plain=$((regress_plain + n1)) regress_history=$((regress_history + n2))
+    done
+    echo "  total: $regress_plain without history, $regress_history with history (goal: 0 and 0)"
+}
+
+if [[ -n $REUSE ]]; then
+    [[ -d $REUSE ]] || die "$REUSE not found"
+    {
+        compare_pairs "$REUSE"
+        echo
+        analyse "$NOISE"
+    } | tee "$REUSE.rerun.txt"
+    exit 0
+fi
+
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=$BENCH_HERE/results/history-$STAMP
 mkdir -p "$OUT"
@@ -113,7 +160,7 @@ started=$SECONDS
 tmp_csv=$OUT/noise.csv
 {
     echo "# $RUNS runs of convoy run $SCENARIO --profile $PROFILE ($(basename "$PROFILES")) against convoy target (1 thread, CPU 0), convoy on CPU 1; $CONVOY_DESC; $(date -u +%FT%TZ); $(nproc) CPUs"
-    echo "run,step,p50_ms,p95_ms,p99_ms,rps"
+    echo "run,step,p50_ms,p95_ms,p99_ms,rps"  # steps with at least 100 requests (p99 needs them)
 } >"$tmp_csv"
 for ((i = 1; i <= RUNS; i++)); do
     dir=$OUT/run-$(printf '%03d' "$i")
@@ -122,34 +169,15 @@ for ((i = 1; i <= RUNS; i++)); do
     [[ -f $dir/report.json ]] || die "run $i wrote no report: $(tail -3 "$dir.log")"
     jq -r --arg run "$i" '
         ([.overall] + .steps)[]
-        | select(.latency_ms != null and .requests > 0)
+        | select(.latency_ms != null and .requests >= 100)
         | [$run, (.name | gsub(","; " ")), .latency_ms.p50, .latency_ms.p95, .latency_ms.p99, .rps]
         | @csv' "$dir/report.json" | tr -d '"' >>"$tmp_csv"
 done
 log "recorded in $((SECONDS - started)) s"
 cp "$tmp_csv" "$NOISE"
 
-# Identical back-to-back pairs: runs (2k-1, 2k), with and without the runs
-# before them as history.
 {
-    echo "convoy compare on $PAIRS pairs of identical back-to-back runs:"
-    regress_plain=0 regress_history=0
-    for ((k = 1; k <= PAIRS; k++)); do
-        a=$OUT/run-$(printf '%03d' $((2 * k - 1)))
-        b=$OUT/run-$(printf '%03d' $((2 * k)))
-        hist=$OUT/history-$k
-        mkdir -p "$hist"
-        for ((j = 1; j < 2 * k - 1; j++)); do
-            cp "$OUT/run-$(printf '%03d' "$j")/report.json" "$hist/run-$j.json"
-        done
-        n1=$("$CONVOY" compare "$a" "$b" --format json | jq '[.rows[] | select(.change == "regression")] | length')
-        u1=$("$CONVOY" compare "$a" "$b" --format json | jq '[.rows[] | select(.change == "unconfirmed")] | length')
-        n2=$("$CONVOY" compare "$a" "$b" --history "$hist" --format json | jq '[.rows[] | select(.change == "regression")] | length')
-        rows=$("$CONVOY" compare "$a" "$b" --format json | jq '[.rows[] | select(.delta != null)] | length')
-        echo "  pair $k: $n1 regression(s) ($u1 unconfirmed) of $rows figures without history, $n2 with $((2 * k - 2)) earlier runs"
-        regress_plain=$((regress_plain + n1)) regress_history=$((regress_history + n2))
-    done
-    echo "  total: $regress_plain without history, $regress_history with history (goal: 0 and 0)"
+    compare_pairs "$OUT"
     echo
     analyse "$NOISE"
 } | tee "$SUMMARY"
