@@ -23,6 +23,10 @@
 //!      often land on the very same microsecond. Then `σ = 1.2533 × mean
 //!      absolute deviation` (Iglewicz and Hoaglin's fallback for a zero
 //!      MAD), so the runs that did move set the band;
+//!    * at least the second-largest deviation from the median over 2:
+//!      latency on a shared machine has heavy tails (most runs tight, a
+//!      few nights far off) that the MAD does not see, while one wild
+//!      night alone still cannot widen the band;
 //!    * and never less than one resolution step of the figure: the width
 //!      of an HdrHistogram bucket at that latency (1 µs below 2 ms, then
 //!      1/1,024 to 1/2,048 of the value), one request's share of the error
@@ -698,6 +702,13 @@ pub fn noise_band(values: &[f64], resolution: f64) -> Option<f64> {
         let mean_deviation = deviations.iter().sum::<f64>() / deviations.len() as f64;
         (MEAN_DEVIATION_TO_SIGMA * mean_deviation).max(MAD_TO_SIGMA * mad)
     };
+    // Heavy tails: on a shared machine most runs sit tight and a few
+    // nights stray far, which the MAD does not see. The second-largest
+    // deviation does (one wild night still cannot widen the band).
+    let mut sorted = deviations.clone();
+    sorted.sort_by(f64::total_cmp);
+    let second = sorted[sorted.len() - 2];
+    let sigma = sigma.max(second / TAIL_DEVIATION_TO_SIGMA);
     Some(NOISE_SIGMAS * std::f64::consts::SQRT_2 * sigma.max(resolution.max(0.0)))
 }
 
@@ -750,6 +761,10 @@ fn quantile_sd_ms(h: &crate::metrics::histogram::LatencyHistogram, q: f64) -> Op
 
 /// Scales a MAD to the standard deviation of normally distributed values.
 const MAD_TO_SIGMA: f64 = 1.4826;
+/// The second-largest of 5 to 20 absolute deviations of normally
+/// distributed values is about 1.2 to 1.9 standard deviations: 2 keeps
+/// Gaussian histories' bands where the MAD puts them.
+const TAIL_DEVIATION_TO_SIGMA: f64 = 2.0;
 /// Scales a mean absolute deviation to the standard deviation of normally
 /// distributed values (`√(π/2)`).
 const MEAN_DEVIATION_TO_SIGMA: f64 = 1.2533;
