@@ -356,14 +356,14 @@ fn load_history(dir: Option<&Path>) -> (Vec<Report>, Option<String>) {
             let missing = (h.missing && dir.is_some()).then(|| path.display().to_string());
             if let Some(missing) = &missing {
                 crate::errln!(
-                    "convoy: note: --history {missing} does not exist: no earlier runs, so the noise is unknown and the tolerance alone decides"
+                    "convoy: note: --history {missing} does not exist: no earlier runs, so only the noise within the runs is known and a change beyond it is unconfirmed, not a regression"
                 );
             }
             (h.runs, missing)
         }
         Err(e) => {
             crate::errln!(
-                "convoy: warning: cannot read history {}: {e}; comparing without it (the tolerance alone decides)",
+                "convoy: warning: cannot read history {}: {e}; comparing without it (by the noise within the runs; changes beyond it are unconfirmed)",
                 path.display()
             );
             (Vec::new(), None)
