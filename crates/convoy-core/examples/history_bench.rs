@@ -4,7 +4,7 @@
 //! `convoy_core::history::evaluate` for the definitions).
 //!
 //! ```sh
-//! cargo run --release -p convoy-core --example history_bench -- ci/bench/history-noise.csv [SERIES]
+//! cargo run --release -p convoy-core --example history_bench -- ci/bench/history-noise.csv [SERIES [LOOKAHEAD]]
 //! ```
 //!
 //! `ci/bench/history.sh` records the noise file and runs this.
@@ -14,7 +14,7 @@ use convoy_core::history::evaluate::{self, Method, Plant, Setup};
 fn main() {
     let mut args = std::env::args().skip(1);
     let Some(path) = args.next() else {
-        eprintln!("usage: history_bench NOISE.csv [SERIES_PER_CASE]");
+        eprintln!("usage: history_bench NOISE.csv [SERIES_PER_CASE [LOOKAHEAD_NIGHTS]]");
         std::process::exit(3);
     };
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
@@ -33,8 +33,17 @@ fn main() {
             std::process::exit(3)
         }
     };
+    let lookahead = match args.next().map(|s| s.parse::<usize>()) {
+        None => Setup::default().lookahead,
+        Some(Ok(n)) if (1..=20).contains(&n) => n,
+        Some(_) => {
+            eprintln!("LOOKAHEAD_NIGHTS must be 1 to 20 (the plant is at night 40 of 60)");
+            std::process::exit(3)
+        }
+    };
     let setup = Setup {
         series,
+        lookahead,
         ..Setup::default()
     };
     println!(
