@@ -373,6 +373,7 @@ fn every_change() -> Vec<Change> {
         Change::Noise,
         Change::Regression,
         Change::Improvement,
+        Change::Unconfirmed,
         Change::Added,
         Change::Removed,
         Change::NoData,
@@ -383,6 +384,7 @@ fn every_change() -> Vec<Change> {
             | Change::Noise
             | Change::Regression
             | Change::Improvement
+            | Change::Unconfirmed
             | Change::Added
             | Change::Removed
             | Change::NoData => {}
