@@ -7,7 +7,8 @@
 #
 # Some tests check convoy against tools it does not ship (a PostgreSQL
 # server, Chromium, Python's jsonschema, prometheus_client, junitparser and
-# junit2html, actionlint, hadolint, groff, curl). This script looks for each first and says what it
+# junit2html, FastAPI and uvicorn, OpenAPI documents from npm, actionlint,
+# hadolint, groff, curl). This script looks for each first and says what it
 # found. A test whose tool is missing is not run: the test runner counts it
 # as skipped (never as passed), and the summary at the end names each
 # skipped suite with the line that installs what it needs. `.ci/run`
@@ -78,6 +79,14 @@ need "curl, sha256sum, tar (the CI recipes' install lines)" \
     "command -v curl && command -v sha256sum && command -v tar" \
     "apt-get install -y curl coreutils tar" \
     'binary(install_recipes)' "binary:install_recipes"
+need "python3 fastapi and uvicorn (convoy init on a FastAPI app's own document)" \
+    "python3 -c 'import fastapi, uvicorn'" \
+    "python3 -m pip install fastapi uvicorn" \
+    'binary(init_figures) & test(fastapi)' "fastapi_app_drafted_from_its_own_openapi_passes_smoke"
+need "OpenAPI documents from npm (CONVOY_OPENAPI_FIGURES)" \
+    '[ -d "${CONVOY_OPENAPI_FIGURES:-}/node_modules/@blockfrost/openapi" ]' \
+    'npm install --prefix "$CONVOY_OPENAPI_FIGURES" @scalar/galaxy@0.6.12 @readme/oas-examples@8.2.2 @blockfrost/openapi@0.1.93 (as .ci/run does)' \
+    'binary(init_figures) & test(registry)' "registry_documents_draft_suites_that_load"
 
 if [ "${#skipped[@]}" -gt 0 ] && [ -n "${CONVOY_TEST_STRICT:-}" ]; then
     echo "CONVOY_TEST_STRICT is set and ${#skipped[@]} suite(s) would be skipped: install what is MISSING above" >&2
@@ -118,7 +127,7 @@ if cargo nextest --version >/dev/null 2>&1; then
     if [ -n "${CONVOY_TEST_DATABASE_URL:-}" ]; then
         echo "== the reference target's API and journey tests on its PostgreSQL storage"
         CONVOY_TEST_TARGET_ON_POSTGRES=1 cargo nextest run --locked --no-fail-fast \
-            --test target_api --test target_journeys
+            --test target_api --test target_journeys --test target_streams
     fi
 else
     echo "   (cargo-nextest not found: running cargo test; cargo install cargo-nextest --locked for the faster runner)"
@@ -139,6 +148,6 @@ else
     fi
     if [ -n "${CONVOY_TEST_DATABASE_URL:-}" ]; then
         CONVOY_TEST_TARGET_ON_POSTGRES=1 cargo test --locked --no-fail-fast \
-            --test target_api --test target_journeys
+            --test target_api --test target_journeys --test target_streams
     fi
 fi

@@ -143,8 +143,10 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "engine", "gate", "metrics", "plan", "report", "summary", "units",
             ][..],
         ),
-        // Drafting suites reads documents and writes text: no run.
-        ("init", &[][..]),
+        // Drafting suites reads documents (a file, or a URL fetched with
+        // one GET on the engine's client) and writes text: no run. A
+        // recording's secrets are told by the names redaction uses.
+        ("init", &["engine", "plan", "redact"][..]),
         // History reads stored reports; nothing reads it but the command line.
         ("history", &["engine", "report", "units"][..]),
         ("profile", &["gate", "plan", "safety", "scenario"][..]),

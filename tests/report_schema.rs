@@ -376,6 +376,7 @@ fn every_change() -> Vec<Change> {
         Change::Noise,
         Change::Regression,
         Change::Improvement,
+        Change::Unconfirmed,
         Change::Added,
         Change::Removed,
         Change::NoData,
@@ -386,6 +387,7 @@ fn every_change() -> Vec<Change> {
             | Change::Noise
             | Change::Regression
             | Change::Improvement
+            | Change::Unconfirmed
             | Change::Added
             | Change::Removed
             | Change::NoData => {}

@@ -3,9 +3,10 @@
 //! and figure. The method is [`crate::history::changepoint`]'s; this module
 //! only reads the directory, takes the settings and prints.
 //!
-//! Exit 0 whatever it finds: a nightly gate on recent changes is a
-//! separate decision. Exit 3 when the directory cannot be read or holds no
-//! run.
+//! Exit 0 whatever it finds, unless `--fail-on-change-since K` asks for
+//! the nightly gate: then exit 1 (a failed gate, as for every command) when
+//! a regression was first shown by one of the newest K runs of its series.
+//! Exit 3 when the directory cannot be read or holds no run.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +25,8 @@ pub enum HistoryFormat {
     Md,
     /// `convoy.history/v1` JSON (reports/schema/history-v1.schema.json).
     Json,
+    /// A standalone HTML page with a chart per figure that changed.
+    Html,
 }
 
 /// Arguments of `convoy history`.
@@ -53,9 +56,22 @@ pub struct Args {
     /// Drop changes smaller than this: '5%' or '0.05'.
     #[arg(long, value_name = "PCT", default_value = "0", value_parser = crate::report::compare::parse_tolerance)]
     pub min_change: f64,
+    /// Drop changes that move the level by less than this many robust
+    /// standard deviations of the runs' own noise.
+    #[arg(long, value_name = "X", default_value_t = Options::default().min_sigmas, value_parser = parse_sigmas)]
+    pub min_sigmas: f64,
+    /// The nightly gate: exit 1 when a regression was first shown by one of
+    /// the newest K runs of its series (K=1: on the night the change is
+    /// confirmed, once; see the README).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..=1_000))]
+    pub fail_on_change_since: Option<u64>,
     /// Write to this file instead of standard output.
     #[arg(long, short, value_name = "OUT")]
     pub output: Option<PathBuf>,
+    /// Also write the HTML page (charts of the figures that changed) to
+    /// this file, whatever --format prints.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 fn parse_p(s: &str) -> Result<f64, String> {
@@ -63,6 +79,15 @@ fn parse_p(s: &str) -> Result<f64, String> {
         Ok(p) if p > 0.0 && p < 1.0 => Ok(p),
         _ => Err(format!(
             "'{s}' is not a p-value between 0 and 1 (e.g. 0.001)"
+        )),
+    }
+}
+
+fn parse_sigmas(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && (0.0..=100.0).contains(&x) => Ok(x),
+        _ => Err(format!(
+            "'{s}' is not a number of standard deviations (e.g. 1)"
         )),
     }
 }
@@ -93,8 +118,12 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         window: args.window as usize,
         min_run: args.min_run as usize,
         min_magnitude: args.min_change,
+        min_sigmas: args.min_sigmas,
     };
-    let analysis = history::analyse(&h.runs, &options);
+    let mut analysis = history::analyse(&h.runs, &options);
+    if let Some(k) = args.fail_on_change_since {
+        analysis.apply_gate(k as usize);
+    }
     let format = if args.json {
         HistoryFormat::Json
     } else if args.md {
@@ -106,9 +135,29 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         HistoryFormat::Table => render::table(&analysis),
         HistoryFormat::Md => render::markdown(&analysis),
         HistoryFormat::Json => render::json(&analysis),
+        HistoryFormat::Html => render::html(&analysis),
     };
     emit(&text, args.output.as_ref())?;
-    Ok(Exit::Pass.into())
+    if let Some(path) = &args.html {
+        emit(&render::html(&analysis), Some(path))?;
+    }
+    if let Some(g) = analysis.gate.as_ref().filter(|g| g.failed)
+        && (args.output.is_some() || format == HistoryFormat::Json)
+    {
+        // Said where a person looks when the output goes elsewhere.
+        crate::errln!(
+            "convoy history: gate failed: {} regression(s) first shown by the newest {} run(s)",
+            g.regressions.len(),
+            g.since
+        );
+    }
+    let failed = analysis.gate.as_ref().is_some_and(|g| g.failed);
+    Ok(if failed {
+        Exit::GatesFailed
+    } else {
+        Exit::Pass
+    }
+    .into())
 }
 
 /// The commit or version under test: `--commit` (or `CONVOY_COMMIT`), else

@@ -24,6 +24,7 @@ pub mod console;
 pub mod exit;
 pub mod history;
 pub mod init;
+mod init_har;
 mod inputs;
 pub mod man;
 pub mod merge;
@@ -145,7 +146,7 @@ enum Command {
     Baseline(baseline::Args),
     /// Merge the reports of a sharded run exactly, then gate on the whole.
     Merge(merge::Args),
-    /// Draft a suite folder from an OpenAPI document, ready for `convoy smoke DIR`.
+    /// Draft a suite folder from an OpenAPI document or a recorded HAR session, ready for `convoy smoke DIR`.
     Init(init::InitArgs),
     /// Print the completion script for a shell (bash, zsh, fish, powershell, elvish).
     Completions(completions::Args),

@@ -87,9 +87,10 @@ pub struct RunArgs {
     /// 'p95 <= baseline * 1.10' use it.
     #[arg(long)]
     pub baseline: Option<PathBuf>,
-    /// Earlier runs (saved report.json files) whose spread tells noise from
-    /// regression in the comparison with --baseline (default:
-    /// reports/history).
+    /// Earlier runs (saved report.json files): their spread tells noise
+    /// from regression in the comparison with --baseline (default:
+    /// reports/history), and the reports show the gated figures' trends
+    /// over them, with change points.
     #[arg(long, value_name = "DIR")]
     pub history: Option<PathBuf>,
     /// A change smaller than this is never a regression.
@@ -179,9 +180,6 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             "gate {:?} compares with the baseline: pass --baseline FILE",
             g.expression
         )));
-    }
-    if args.history.is_some() && baseline.is_none() {
-        crate::errln!("convoy: note: --history is read only with --baseline; it is ignored");
     }
     if !args.no_reports {
         check_writable(&reports_dir(args.out.as_deref()))?;
@@ -312,12 +310,16 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         // says so there.
         r.actual_display += " (lost early: the run was aborted)";
     }
-    if let Some(b) = &baseline {
+    if baseline.is_some() || args.history.is_some() {
         let (history, missing) = load_history(args.history.as_deref());
-        let mut c = report::compare(b, &report, &history, args.tolerance);
-        // The reports say it too, not only stderr: a mistyped --history.
-        c.missing_history = missing;
-        report.comparison = Some(c);
+        if let Some(b) = &baseline {
+            let mut c = report::compare(b, &report, &history, args.tolerance);
+            // The reports say it too, not only stderr: a mistyped --history.
+            c.missing_history = missing;
+            report.comparison = Some(c);
+        }
+        report.trends =
+            crate::history::trend::trends(&report, &history, &crate::history::Options::default());
     }
     // Nothing of the report leaves convoy unscrubbed of what the run learnt.
     report.scrub(&secrets);
@@ -354,14 +356,14 @@ fn load_history(dir: Option<&Path>) -> (Vec<Report>, Option<String>) {
             let missing = (h.missing && dir.is_some()).then(|| path.display().to_string());
             if let Some(missing) = &missing {
                 crate::errln!(
-                    "convoy: note: --history {missing} does not exist: no earlier runs, so the noise is unknown and the tolerance alone decides"
+                    "convoy: note: --history {missing} does not exist: no earlier runs, so only the noise within the runs is known and a change beyond it is unconfirmed, not a regression"
                 );
             }
             (h.runs, missing)
         }
         Err(e) => {
             crate::errln!(
-                "convoy: warning: cannot read history {}: {e}; comparing without it (the tolerance alone decides)",
+                "convoy: warning: cannot read history {}: {e}; comparing without it (by the noise within the runs; changes beyond it are unconfirmed)",
                 path.display()
             );
             (Vec::new(), None)

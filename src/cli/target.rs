@@ -89,6 +89,10 @@ Faults (--fault NAME[=VALUE], repeatable):
   auth-accept-expired                 tokens whose exp has passed are accepted (signature still checked)
   auth-accept-alg-none                tokens under alg: none are accepted unsigned
   auth-accept-foreign-key             token signatures are not checked: any key's token is accepted
+  event-delay=50ms | =20ms..80ms      events reach stream subscribers that long after the write
+  event-drop=0.1                      each subscriber misses that fraction of events
+  event-leak=0.05                     that fraction of events also goes to another tenant's subscribers
+  stream-close=30s                    /events and /ws are closed by the server that long after opening
 Several faults: repeat --fault, or list them: --fault auth-accept-expired,auth-accept-alg-none.
 latency, error-rate, stall and crash-after apply to /health too.
 With --database-url, idempotency-race does not apply (the database's unique key refuses

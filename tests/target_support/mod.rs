@@ -8,7 +8,7 @@
 //!
 //! ```sh
 //! eval "$(ci/postgres.sh)"
-//! CONVOY_TEST_TARGET_ON_POSTGRES=1 cargo nextest run --test target_api --test target_journeys
+//! CONVOY_TEST_TARGET_ON_POSTGRES=1 cargo nextest run --test target_api --test target_journeys --test target_streams
 //! ```
 
 #![allow(dead_code)] // Each test crate uses its own subset.

@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
+use axum::http::HeaderValue;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine;
@@ -305,25 +306,10 @@ impl Caller {
     }
 }
 
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer token"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|value| {
-                let (scheme, token) = value.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .ok_or_else(|| ApiError::unauthorized("Authorization header is not a Bearer token"))?;
+impl Caller {
+    /// The caller a bearer token names, checked against the target's secret
+    /// (and its auth faults).
+    pub fn from_token(state: &AppState, token: &str) -> Result<Caller, ApiError> {
         let claims = verify_token_lax(
             state.jwt_secret.as_bytes(),
             token,
@@ -338,6 +324,34 @@ impl FromRequestParts<AppState> for Caller {
             tenant,
             role: claims.role,
         })
+    }
+
+    /// The caller of a request with an `Authorization: Bearer` header.
+    pub fn from_header(state: &AppState, header: &HeaderValue) -> Result<Caller, ApiError> {
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|value| {
+                let (scheme, token) = value.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            })
+            .ok_or_else(|| ApiError::unauthorized("Authorization header is not a Bearer token"))?;
+        Caller::from_token(state, token)
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer token"))?;
+        Caller::from_header(state, header)
     }
 }
 

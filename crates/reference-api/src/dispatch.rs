@@ -4,7 +4,9 @@
 //! Both are deterministic heuristics over seeded driver profiles plus live
 //! order data, so a scenario can assert on the answer: the same load and the
 //! same state always give the same driver and the same tips. These routes
-//! answer in camelCase, like the platform they imitate.
+//! answer in camelCase, like the platform they imitate. A recommendation for
+//! a load that is an order of the tenant is published as `dispatch.assigned`
+//! on the tenant's event stream.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -14,6 +16,7 @@ use serde_json::{Value, json};
 use super::SEED_USERS;
 use super::auth::{Caller, Role};
 use super::error::ApiError;
+use super::events::{EventKind, OrderFacts};
 use super::optimise::haversine_km;
 use super::orders::order_id;
 use super::server::AppState;
@@ -134,6 +137,7 @@ pub(crate) async fn assign(
     let object = validate::json_object(&body)?;
     let load_id = validate::required_str(&object, "loadId", 128)?;
     let drivers: Vec<_> = drivers_of(caller.tenant).collect();
+    let mut order_status = None;
     let load = match order_id(load_id) {
         Ok(id) => {
             let order = state
@@ -141,6 +145,7 @@ pub(crate) async fn assign(
                 .order(caller.tenant, id)
                 .await?
                 .ok_or_else(|| ApiError::not_found("order"))?;
+            order_status = Some((id, order.status));
             (order.status != OrderStatus::Delivered)
                 .then_some(((order.pickup.lat, order.pickup.lon), order.weight_kg))
         }
@@ -200,6 +205,17 @@ pub(crate) async fn assign(
             best.driver.on_time_rate * 100.0
         ),
     };
+    if let Some((id, status)) = order_status {
+        state.events.publish(
+            caller.tenant,
+            EventKind::DispatchAssigned,
+            OrderFacts {
+                id,
+                status,
+                driver_id: Some(best.driver.id),
+            },
+        );
+    }
     let alternatives: Vec<Value> = candidates[1..]
         .iter()
         .map(|c| json!({ "driverId": c.driver.id, "score": c.score }))

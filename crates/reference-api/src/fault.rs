@@ -30,11 +30,43 @@ pub enum Latency {
 impl Latency {
     /// Draws one delay.
     pub fn sample(&self) -> Duration {
+        self.sample_with(&mut fastrand::Rng::new())
+    }
+
+    /// Draws one delay from `rng` (the event faults draw from a seeded one).
+    pub fn sample_with(&self, rng: &mut fastrand::Rng) -> Duration {
         match *self {
             Latency::Fixed(d) => d,
             Latency::Uniform { min, max } => {
                 let span = (max - min).as_nanos().min(u128::from(u64::MAX)) as u64;
-                min + Duration::from_nanos(fastrand::u64(0..=span))
+                min + Duration::from_nanos(rng.u64(0..=span))
+            }
+        }
+    }
+
+    fn parse(value: &str) -> Result<Latency, &'static str> {
+        const EXPECTED: &str = "a duration such as 20ms, or a range such as 10ms..50ms";
+        match value.split_once("..") {
+            None => Ok(Latency::Fixed(duration(value).ok_or(EXPECTED)?)),
+            Some((min, max)) => {
+                let min = duration(min).ok_or(EXPECTED)?;
+                let max = duration(max).ok_or(EXPECTED)?;
+                if min > max {
+                    return Err("a range whose lower bound is not above its upper bound");
+                }
+                Ok(Latency::Uniform { min, max })
+            }
+        }
+    }
+}
+
+impl fmt::Display for Latency {
+    /// `20ms` or `10ms..50ms`, as parsed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Latency::Fixed(d) => f.write_str(&format_duration(*d)),
+            Latency::Uniform { min, max } => {
+                write!(f, "{}..{}", format_duration(*min), format_duration(*max))
             }
         }
     }
@@ -55,6 +87,10 @@ impl Latency {
 /// | `auth-accept-alg-none` | tokens whose header says `alg: none` are accepted unsigned |
 /// | `auth-accept-foreign-key` | HS256 tokens are accepted whatever key signed them (the signature is not checked) |
 /// | `crash-after=1000` | the first 1000 requests are answered; at the next one the server dies (once those answers are written, or after 5 s): it stops accepting, drops every connection, and `convoy target` exits non-zero |
+/// | `event-delay=50ms`, `event-delay=20ms..80ms` | every event of `/events` and `/ws` reaches each subscriber that long (or a uniformly drawn time between the bounds, drawn per event and subscriber) after its write was committed |
+/// | `event-drop=0.1` | each subscriber misses that fraction of the events it would receive (drawn per event and subscriber) |
+/// | `event-leak=0.05` | that fraction of events (drawn once per event) is also delivered to the subscribers of another tenant |
+/// | `stream-close=30s` | the server closes every event stream that long after it opened (SSE: the body ends; WebSocket: a close frame, code 1001) |
 ///
 /// Durations are written as convoy writes them elsewhere (`250ms`, `1s`,
 /// `1.5s`, `1m`). Names may use `_` for `-`.
@@ -93,12 +129,20 @@ pub enum Fault {
     AuthAcceptAlgNone,
     /// `auth-accept-foreign-key`: token signatures are not checked.
     AuthAcceptForeignKey,
+    /// `event-delay=…`: events reach subscribers late.
+    EventDelay(Latency),
+    /// `event-drop=P`: fraction of events each subscriber misses.
+    EventDrop(f64),
+    /// `event-leak=P`: fraction of events also sent to another tenant.
+    EventLeak(f64),
+    /// `stream-close=DURATION`: streams are closed that long after opening.
+    StreamClose(Duration),
 }
 
 /// Default chunk size of `slow-body`.
 pub const SLOW_BODY_CHUNK: usize = 32;
 
-const NAMES: [&str; 11] = [
+const NAMES: [&str; 15] = [
     "latency",
     "error-rate",
     "stall",
@@ -110,6 +154,10 @@ const NAMES: [&str; 11] = [
     "auth-accept-expired",
     "auth-accept-alg-none",
     "auth-accept-foreign-key",
+    "event-delay",
+    "event-drop",
+    "event-leak",
+    "stream-close",
 ];
 
 /// A `--fault` value that could not be understood.
@@ -181,22 +229,30 @@ impl FromStr for Fault {
         };
         match name {
             "latency" => {
-                const EXPECTED: &str = "a duration such as 20ms, or a range such as 10ms..50ms";
                 let value = needs("latency=20ms or latency=10ms..50ms")?;
-                let latency = match value.split_once("..") {
-                    None => Latency::Fixed(duration(value).ok_or_else(|| invalid(EXPECTED))?),
-                    Some((min, max)) => {
-                        let min = duration(min).ok_or_else(|| invalid(EXPECTED))?;
-                        let max = duration(max).ok_or_else(|| invalid(EXPECTED))?;
-                        if min > max {
-                            return Err(invalid(
-                                "a range whose lower bound is not above its upper bound",
-                            ));
-                        }
-                        Latency::Uniform { min, max }
-                    }
-                };
-                Ok(Fault::Latency(latency))
+                Ok(Fault::Latency(Latency::parse(value).map_err(invalid)?))
+            }
+            "event-delay" => {
+                let value = needs("event-delay=50ms or event-delay=20ms..80ms")?;
+                Ok(Fault::EventDelay(Latency::parse(value).map_err(invalid)?))
+            }
+            "event-drop" => {
+                let p = probability(needs("event-drop=0.1")?)
+                    .filter(|p| *p > 0.0)
+                    .ok_or_else(|| invalid("a fraction above 0 and at most 1, such as 0.1"))?;
+                Ok(Fault::EventDrop(p))
+            }
+            "event-leak" => {
+                let p = probability(needs("event-leak=0.05")?)
+                    .filter(|p| *p > 0.0)
+                    .ok_or_else(|| invalid("a fraction above 0 and at most 1, such as 0.05"))?;
+                Ok(Fault::EventLeak(p))
+            }
+            "stream-close" => {
+                let d = duration(needs("stream-close=30s")?)
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| invalid("a duration above zero, such as 30s"))?;
+                Ok(Fault::StreamClose(d))
             }
             "error-rate" => {
                 let p = probability(needs("error-rate=0.05")?)
@@ -302,15 +358,11 @@ impl fmt::Display for Fault {
     /// Writes the fault back in the syntax it is parsed from.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Fault::Latency(Latency::Fixed(d)) => write!(f, "latency={}", format_duration(*d)),
-            Fault::Latency(Latency::Uniform { min, max }) => {
-                write!(
-                    f,
-                    "latency={}..{}",
-                    format_duration(*min),
-                    format_duration(*max)
-                )
-            }
+            Fault::Latency(latency) => write!(f, "latency={latency}"),
+            Fault::EventDelay(latency) => write!(f, "event-delay={latency}"),
+            Fault::EventDrop(p) => write!(f, "event-drop={p}"),
+            Fault::EventLeak(p) => write!(f, "event-leak={p}"),
+            Fault::StreamClose(d) => write!(f, "stream-close={}", format_duration(*d)),
             Fault::ErrorRate(p) => write!(f, "error-rate={p}"),
             Fault::Stall { duration, after } => {
                 write!(
@@ -389,6 +441,23 @@ mod tests {
         );
         assert_eq!(parse("truncated-body"), Ok(Fault::TruncatedBody));
         assert_eq!(parse("crash-after=1000"), Ok(Fault::CrashAfter(1000)));
+        assert_eq!(
+            parse("event-delay=50ms"),
+            Ok(Fault::EventDelay(Latency::Fixed(ms(50))))
+        );
+        assert_eq!(
+            parse("event-delay=20ms..80ms"),
+            Ok(Fault::EventDelay(Latency::Uniform {
+                min: ms(20),
+                max: ms(80)
+            }))
+        );
+        assert_eq!(parse("event-drop=0.1"), Ok(Fault::EventDrop(0.1)));
+        assert_eq!(parse("event-leak=5%"), Ok(Fault::EventLeak(0.05)));
+        assert_eq!(
+            parse("stream-close=30s"),
+            Ok(Fault::StreamClose(ms(30_000)))
+        );
     }
 
     #[test]
@@ -412,6 +481,11 @@ mod tests {
             "auth-accept-expired",
             "auth-accept-alg-none",
             "auth-accept-foreign-key",
+            "event-delay=50ms",
+            "event-delay=20ms..80ms",
+            "event-drop=0.1",
+            "event-leak=0.05",
+            "stream-close=30s",
         ] {
             let fault = parse(s).unwrap();
             assert_eq!(parse(&fault.to_string()), Ok(fault), "{s}");
@@ -452,6 +526,11 @@ mod tests {
             ("tenant-leak=0", "above 0"),
             ("slow-body=0/20ms", "BYTES/INTERVAL"),
             ("crash-after=lots", "whole number"),
+            ("event-delay=soon", "10ms..50ms"),
+            ("event-delay=80ms..20ms", "lower bound"),
+            ("event-drop=0", "above 0"),
+            ("event-leak=2", "at most 1"),
+            ("stream-close=0s", "above zero"),
         ] {
             let err = parse(s).unwrap_err();
             assert!(

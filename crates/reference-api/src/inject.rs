@@ -54,15 +54,26 @@ pub(crate) struct FaultPlan {
     pub crash_after: Option<u64>,
     /// What token verification lets through that it should not.
     pub auth_lax: crate::auth::Lax,
+    /// Delays of every event to every subscriber (several add up).
+    pub event_delay: Vec<Latency>,
+    /// Chance that a subscriber misses an event, the faults combined.
+    pub event_drop: f64,
+    /// Chance that an event also goes to another tenant, combined.
+    pub event_leak: f64,
+    /// How long a stream lives before the server closes it (the shortest).
+    pub stream_close: Option<Duration>,
 }
 
 impl FaultPlan {
     /// Folds a list of faults; later `slow-body` and `crash-after` faults
-    /// replace earlier ones, others accumulate.
+    /// replace earlier ones, the shortest `stream-close` wins, others
+    /// accumulate.
     pub fn new(faults: &[Fault]) -> Self {
         let mut plan = FaultPlan::default();
         let mut keep_going = 1.0;
         let mut no_leak = 1.0;
+        let mut no_event_drop = 1.0;
+        let mut no_event_leak = 1.0;
         for fault in faults {
             match *fault {
                 Fault::Latency(latency) => plan.latency.push(latency),
@@ -79,8 +90,16 @@ impl FaultPlan {
                 Fault::AuthAcceptExpired => plan.auth_lax.expired = true,
                 Fault::AuthAcceptAlgNone => plan.auth_lax.alg_none = true,
                 Fault::AuthAcceptForeignKey => plan.auth_lax.foreign_key = true,
+                Fault::EventDelay(latency) => plan.event_delay.push(latency),
+                Fault::EventDrop(p) => no_event_drop *= 1.0 - p,
+                Fault::EventLeak(p) => no_event_leak *= 1.0 - p,
+                Fault::StreamClose(after) => {
+                    plan.stream_close = Some(plan.stream_close.map_or(after, |d| d.min(after)));
+                }
             }
         }
+        plan.event_drop = 1.0 - no_event_drop;
+        plan.event_leak = 1.0 - no_event_leak;
         plan.error_rate = 1.0 - keep_going;
         plan.tenant_leak = 1.0 - no_leak;
         plan
@@ -389,6 +408,26 @@ mod tests {
         assert!((plan.error_rate - 0.75).abs() < 1e-12);
         assert_eq!(plan.tenant_leak, 1.0);
         assert!(plan.leaks_tenant());
+    }
+
+    #[test]
+    fn event_faults_fold_like_the_others() {
+        let plan = plan(&[
+            "event-drop=0.5",
+            "event-drop=0.5",
+            "event-leak=0.1",
+            "event-delay=5ms",
+            "event-delay=1ms..2ms",
+            "stream-close=30s",
+            "stream-close=10s",
+        ]);
+        assert!((plan.event_drop - 0.75).abs() < 1e-12);
+        assert!((plan.event_leak - 0.1).abs() < 1e-12);
+        assert_eq!(plan.event_delay.len(), 2);
+        assert_eq!(plan.stream_close, Some(Duration::from_secs(10)));
+        // Event faults are not request faults: no middleware runs for them.
+        assert!(!plan.has_front_faults());
+        assert!(!plan.has_body_faults());
     }
 
     #[test]

@@ -42,6 +42,7 @@
 //! | route | who | answer |
 //! |---|---|---|
 //! | `GET /health`, `GET /api/health` | anyone | `200 {"status":"ok"}` |
+//! | `GET /openapi.json` | anyone | this API as an OpenAPI 3.1 document |
 //! | `POST /api/auth/login` `{"email","password"}` | anyone | `200 {"token","token_type":"Bearer","expires_in","user":{..}}`, 401 |
 //! | `POST {orders}` | admin, dispatcher | 201 order; honours `Idempotency-Key` |
 //! | `GET {orders}?status=&idempotency_key=&limit=` | any role | `{"orders":[..],"count":N,"total":M}` |
@@ -54,6 +55,11 @@
 //! | `GET {orders}/{id}/adjustments` | admin, dispatcher | `{"adjustments":[..],"count","total"}` |
 //! | `POST /api/dispatch/assign` `{"loadId"}` | admin, dispatcher | `{"loadId","driverId","reason","score",..}` |
 //! | `GET /api/drivers/{id}/coaching` | admin, dispatcher, the driver | coaching tips |
+//! | `GET /events`, `GET /api/events` | any role (bearer or `?access_token=`) | the tenant's events as server-sent events |
+//! | `GET /ws`, `GET /api/ws` | any role (bearer or `?access_token=`) | the tenant's events over a WebSocket |
+//!
+//! The event streams and their JSON are described in `stream.rs` and
+//! `events.rs` (and README.md, "event streams").
 //!
 //! Status rules: 401 without a valid, unexpired bearer token; 403 for a role
 //! that may not act; 404 for anything of another tenant (never 403, which
@@ -128,7 +134,9 @@
 //!
 //! See [`Fault`] for the syntax (`--fault latency=20ms`, `error-rate=0.05`,
 //! `stall=1s@5s`, `tenant-leak=0.05`, `idempotency-race`, `slow-body=20ms`,
-//! `truncated-body`, `crash-after=1000`). With PostgreSQL, the HTTP faults
+//! `truncated-body`, `crash-after=1000`, and on the event streams
+//! `event-delay=50ms`, `event-drop=0.1`, `event-leak=0.05`,
+//! `stream-close=30s`). With PostgreSQL, the HTTP faults
 //! apply unchanged; `tenant-leak` reads the other tenant's order in a
 //! transaction set to that tenant (a wrong tenant context, the bug
 //! row-level security cannot catch); `idempotency-race` cannot happen (the
@@ -139,10 +147,12 @@ mod auth;
 mod dispatch;
 mod duration;
 mod error;
+mod events;
 mod fault;
 mod inject;
 mod lifecycle;
 mod migrate;
+mod openapi;
 mod optimise;
 mod orders;
 mod pool;
@@ -150,6 +160,7 @@ mod postgres;
 mod server;
 mod storage;
 mod store;
+mod stream;
 mod validate;
 
 use std::time::Duration;
@@ -158,6 +169,7 @@ pub use auth::{
     Claims, Role, SEED_PASSWORD, SEED_USERS, SeedUser, TokenError, sign_token, verify_token,
 };
 pub use fault::{Fault, FaultError, Latency};
+pub use openapi::document as openapi_document;
 pub use postgres::{DatabaseUrl, TargetError, migrate};
 pub use server::{PreparedTarget, RunningTarget, prepare, serve, spawn, spawn_on};
 
@@ -167,6 +179,9 @@ pub const TENANTS: &[&str] = &["acme", "globex"];
 /// The JWT secret used when none is configured. Fine for a local reference
 /// target, which is why `convoy target` refuses public addresses by default.
 pub const DEV_JWT_SECRET: &str = "convoy-reference-target-dev-secret";
+
+/// The most events [`TargetConfig::event_buffer`] may keep per tenant.
+pub const MAX_EVENT_BUFFER: usize = 1 << 20;
 
 /// How the reference target runs: its faults, its token signing, its threads.
 #[derive(Debug, Clone, PartialEq)]
@@ -190,6 +205,14 @@ pub struct TargetConfig {
     pub database: Option<DatabaseUrl>,
     /// Most connections to the database at once.
     pub database_connections: usize,
+    /// Events each tenant's stream keeps for subscribers that have not read
+    /// them yet; one that falls further behind loses the oldest and is told
+    /// how many (`lagged`).
+    pub event_buffer: usize,
+    /// Seed for the draws of the event faults (`event-drop`, `event-leak`,
+    /// the range of `event-delay`), so that a run can be repeated; `None`
+    /// draws from entropy.
+    pub event_seed: Option<u64>,
 }
 
 impl Default for TargetConfig {
@@ -202,6 +225,8 @@ impl Default for TargetConfig {
             max_orders_per_tenant: 100_000,
             database: None,
             database_connections: 8,
+            event_buffer: 1024,
+            event_seed: None,
         }
     }
 }
@@ -225,8 +250,9 @@ impl TargetConfig {
         self
     }
 
-    /// Checks what can be checked before starting: a JWT secret, a database
-    /// URL that parses, and faults that fit the backend. The
+    /// Checks what can be checked before starting: a JWT secret, an event
+    /// buffer of a sensible size, a database URL that parses, and faults
+    /// that fit the backend. The
     /// `idempotency-race` fault cannot happen with PostgreSQL, whose unique
     /// key `(tenant_id, idempotency_key)` refuses a second order for a key.
     pub fn validate(&self) -> Result<(), TargetError> {
@@ -234,6 +260,12 @@ impl TargetConfig {
             return Err(TargetError::Config(
                 "the JWT secret must not be empty".to_string(),
             ));
+        }
+        if !(1..=MAX_EVENT_BUFFER).contains(&self.event_buffer) {
+            return Err(TargetError::Config(format!(
+                "the event buffer must hold 1 to {MAX_EVENT_BUFFER} events, found {}",
+                self.event_buffer
+            )));
         }
         if let Some(url) = &self.database {
             url.config()?;
@@ -266,6 +298,19 @@ mod tests {
         assert!(config.faults.is_empty());
         assert_eq!(config.token_ttl, Duration::from_secs(3600));
         assert_eq!(config.jwt_secret, DEV_JWT_SECRET);
+    }
+
+    #[test]
+    fn the_event_buffer_must_fit() {
+        for bad in [0, MAX_EVENT_BUFFER + 1] {
+            let config = TargetConfig {
+                event_buffer: bad,
+                ..TargetConfig::default()
+            };
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains("event buffer"), "{err}");
+        }
+        assert!(TargetConfig::default().validate().is_ok());
     }
 
     #[test]

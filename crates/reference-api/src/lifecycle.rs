@@ -7,13 +7,18 @@
 //! accepting the same order at once yield one 200 and one 409. Delivery
 //! writes a row to the order's ledger (`order_adjustments`) in the same
 //! critical section or transaction as the status change.
+//!
+//! Each transition, once stored, is published as `order.status` on the
+//! tenant's event stream (`events.rs`).
 
 use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use super::auth::{Caller, Role};
 use super::error::ApiError;
+use super::events::{EventKind, OrderFacts};
 use super::optimise::plan_route;
 use super::orders::order_id;
 use super::server::AppState;
@@ -50,6 +55,25 @@ fn assigned_to_caller(order: &Order, caller: &Caller) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Publishes a stored transition as `order.status`.
+fn published(
+    state: &AppState,
+    tenant: TenantId,
+    id: Uuid,
+    status: OrderStatus,
+    driver_id: Option<&str>,
+) {
+    state.events.publish(
+        tenant,
+        EventKind::OrderStatus,
+        OrderFacts {
+            id,
+            status,
+            driver_id,
+        },
+    );
+}
+
 /// `POST /orders/{id}/accept` (driver): the caller becomes the order's driver.
 pub(crate) async fn accept(
     State(state): State<AppState>,
@@ -70,6 +94,13 @@ pub(crate) async fn accept(
             Ok((order.clone(), None))
         })
         .await?;
+    published(
+        &state,
+        caller.tenant,
+        order.id,
+        order.status,
+        order.driver_id.as_deref(),
+    );
     Ok(Json(order))
 }
 
@@ -95,9 +126,17 @@ pub(crate) async fn route(
             order.route = Some(route);
             answer["order_id"] = json!(order.id.to_string());
             answer["status"] = json!(order.status);
-            Ok((answer, None))
+            Ok(((answer, order.driver_id.clone()), None))
         })
         .await?;
+    let (answer, driver) = answer;
+    published(
+        &state,
+        caller.tenant,
+        id,
+        OrderStatus::Routed,
+        driver.as_deref(),
+    );
     Ok(Json(answer))
 }
 
@@ -134,9 +173,17 @@ pub(crate) async fn deliver(
                 created_at: now,
             };
             let answer = json!({ "order": order, "adjustment": adjustment });
-            Ok((answer, Some(adjustment)))
+            Ok(((answer, order.driver_id.clone()), Some(adjustment)))
         })
         .await?;
+    let (answer, driver) = answer;
+    published(
+        &state,
+        caller.tenant,
+        id,
+        OrderStatus::Delivered,
+        driver.as_deref(),
+    );
     Ok(Json(answer))
 }
 

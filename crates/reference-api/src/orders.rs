@@ -7,7 +7,8 @@
 //! storage (one tenant lock in memory, `INSERT ... ON CONFLICT` on the
 //! per-tenant unique key in PostgreSQL), so concurrent replays create
 //! exactly one order. Every lookup is scoped to the caller's tenant; another
-//! tenant's order is a 404.
+//! tenant's order is a 404. A stored order (not a replay) is published as
+//! `order.created` on the tenant's event stream.
 
 use std::collections::HashMap;
 
@@ -23,6 +24,7 @@ use uuid::Uuid;
 
 use super::auth::{Caller, Role};
 use super::error::ApiError;
+use super::events::{EventKind, OrderFacts};
 use super::server::AppState;
 use super::storage::{Creation, OrderFilter};
 use super::store::{IdempotentAnswer, Order, OrderStatus, TenantId, new_id, timestamp};
@@ -49,8 +51,9 @@ pub(crate) async fn create(
         Sha256::digest(serde_json::Value::Object(object).to_string()).into();
 
     let now = timestamp();
+    let id = new_id();
     let order = Order {
-        id: new_id(),
+        id,
         tenant: caller.tenant.name(),
         reference: new.reference,
         status: OrderStatus::Created,
@@ -82,7 +85,18 @@ pub(crate) async fn create(
         )
         .await?
     {
-        Creation::Created => Ok(stored_answer(&answer, false)),
+        Creation::Created => {
+            state.events.publish(
+                caller.tenant,
+                EventKind::OrderCreated,
+                OrderFacts {
+                    id,
+                    status: OrderStatus::Created,
+                    driver_id: None,
+                },
+            );
+            Ok(stored_answer(&answer, false))
+        }
         Creation::Existing(first) if first.fingerprint != fingerprint => Err(ApiError::invalid(
             "Idempotency-Key",
             "Idempotency-Key was already used with a different request body",

@@ -41,12 +41,14 @@ use super::TargetConfig;
 use super::auth;
 use super::dispatch;
 use super::error::no_route;
+use super::events::EventBus;
 use super::inject::{self, FaultPlan};
 use super::lifecycle;
 use super::orders;
 use super::postgres::{PgStore, TargetError};
 use super::storage::{OrderFilter, Storage};
 use super::store::{Store, TenantId};
+use super::stream;
 
 /// The shared state of a running target.
 #[derive(Debug)]
@@ -55,6 +57,8 @@ pub(crate) struct TargetState {
     pub token_ttl: Duration,
     pub faults: FaultPlan,
     pub storage: Storage,
+    /// Every tenant's order and dispatch events, for `/events` and `/ws`.
+    pub events: EventBus,
     /// When the server started; stall windows count from here.
     pub started: Instant,
     /// Requests seen so far, `/health` included.
@@ -80,10 +84,12 @@ impl TargetState {
                 Storage::Postgres(Box::new(store))
             }
         };
+        let faults = FaultPlan::new(&config.faults);
         Ok(Arc::new(TargetState {
             jwt_secret: config.jwt_secret.clone(),
             token_ttl: config.token_ttl,
-            faults: FaultPlan::new(&config.faults),
+            events: EventBus::new(config.event_buffer, &faults, config.event_seed),
+            faults,
             storage,
             started: Instant::now(),
             requests: AtomicU64::new(0),
@@ -148,7 +154,7 @@ impl KillSwitch {
 pub(crate) const BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 /// Order routes, mounted under each of these prefixes.
-const ORDER_PREFIXES: [&str; 3] = ["/api/orders", "/api/shipments", "/orders"];
+pub(crate) const ORDER_PREFIXES: [&str; 3] = ["/api/orders", "/api/shipments", "/orders"];
 
 async fn health() -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {
     (
@@ -184,9 +190,16 @@ fn router(state: AppState) -> Router {
     if state.faults.has_body_faults() {
         api = api.layer(from_fn_with_state(state.clone(), inject::body_faults));
     }
+    // The streams stay outside the body faults, which read a whole body
+    // before re-sending it: a stream never ends.
     Router::new()
         .route("/health", get(health))
         .route("/api/health", get(health))
+        .route("/openapi.json", get(super::openapi::serve))
+        .route("/events", get(stream::sse))
+        .route("/api/events", get(stream::sse))
+        .route("/ws", get(stream::ws))
+        .route("/api/ws", get(stream::ws))
         .merge(api)
         .method_not_allowed_fallback(super::error::method_not_allowed)
         .fallback(no_route)

@@ -34,6 +34,11 @@ impl TenantId {
         TENANTS[self.0]
     }
 
+    /// The tenant's place in [`TENANTS`], for per-tenant arrays.
+    pub fn index(self) -> usize {
+        self.0
+    }
+
     /// Every tenant.
     pub fn all() -> impl Iterator<Item = TenantId> {
         (0..TENANTS.len()).map(TenantId)

@@ -2,12 +2,15 @@
 //!
 //! [`changepoint`] finds change points in one series of numbers;
 //! [`series`] groups stored reports into comparable series and runs it on
-//! each figure of each step. Reading and writing the history directory is
+//! each figure of each step; [`evaluate`] measures how well a nightly gate
+//! on them finds planted regressions in recorded noise. Reading and writing the history directory is
 //! [`crate::report::history`]'s.
 
 pub mod changepoint;
+pub mod evaluate;
 pub mod render;
 pub mod series;
+pub mod trend;
 
 pub use changepoint::{ChangePoint, Options};
 pub use series::{Analysis, analyse};

@@ -64,7 +64,7 @@ pub fn table(a: &Analysis) -> String {
 pub fn markdown(a: &Analysis) -> String {
     let mut out = String::from("## Run history: change points\n\n");
     for line in header(a).lines() {
-        let _ = writeln!(out, "{line}  ");
+        let _ = writeln!(out, "{}  ", md_escape(line));
     }
     for s in &a.series {
         let _ = writeln!(
@@ -91,10 +91,11 @@ pub fn markdown(a: &Analysis) -> String {
 fn header(a: &Analysis) -> String {
     let m = &a.method;
     let mut out = format!(
-        "{} runs in {} series; change points by E-Divisive with a t-test (p ≤ {}, window {}, a level holds ≥ {} runs{})\n",
+        "{} runs in {} series; change points by E-Divisive with a t-test (p ≤ {} corrected for the search, a move ≥ {}σ of the runs' noise, window {}, a level holds ≥ {} runs{})\n",
         a.runs,
         a.series.len(),
         m.max_p_value,
+        m.min_sigmas,
         m.window,
         m.min_run,
         if m.min_magnitude > 0.0 {
@@ -103,6 +104,40 @@ fn header(a: &Analysis) -> String {
             String::new()
         }
     );
+    if let Some(g) = &a.gate {
+        let newest = if g.since == 1 {
+            "the newest run".to_string()
+        } else {
+            format!("the newest {} runs", g.since)
+        };
+        if g.failed {
+            let _ = writeln!(
+                out,
+                "GATE FAILED: {} regression(s) first shown by {newest}:",
+                g.regressions.len()
+            );
+            for h in &g.regressions {
+                let c = &h.change;
+                let _ = writeln!(
+                    out,
+                    "  {} · {} {}: {} → {} ({}), landed in run {}{}",
+                    h.series,
+                    c.step,
+                    c.metric.name(),
+                    value(c.metric, c.before),
+                    value(c.metric, c.after),
+                    c.magnitude
+                        .map_or("from 0".to_string(), |m| format!("{:+.1}%", m * 100.0)),
+                    c.run_id,
+                    c.commit
+                        .as_ref()
+                        .map_or(String::new(), |c| format!(" (commit {c})"))
+                );
+            }
+        } else {
+            let _ = writeln!(out, "gate passed: no regression first shown by {newest}");
+        }
+    }
     if a.partial_runs > 0 {
         let _ = writeln!(
             out,
@@ -114,15 +149,7 @@ fn header(a: &Analysis) -> String {
 }
 
 fn title(s: &Series) -> String {
-    let mut t = s.command.clone();
-    if let Some(sc) = &s.scenario {
-        let _ = write!(t, " {sc}");
-    }
-    if let Some(p) = &s.profile {
-        let _ = write!(t, " profile {p}");
-    }
-    let _ = write!(t, " against {}", s.target);
-    t
+    s.title()
 }
 
 fn value(metric: Metric, v: f64) -> String {
@@ -171,5 +198,75 @@ fn md_escape(s: &str) -> String {
             _ => out.push(ch),
         }
     }
+    out
+}
+
+/// The analysis as a standalone HTML page: the Markdown's content, and a
+/// small chart per figure that changed (and per step's p95), its change
+/// points dashed and the newest run ringed.
+pub fn html(a: &Analysis) -> String {
+    use crate::report::html::escape;
+    use crate::report::trend;
+    let mut out = String::from(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n\
+<title>convoy history: change points</title>\n<style>\n\
+body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#111827}\
+table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #d1d5db;padding:3px 8px;text-align:left}\
+.trends{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0;border:1px solid #d1d5db;border-radius:6px;padding:6px}\
+figure.regressed{border-color:#dc2626}figcaption{font-size:12px;color:#4b5563}.fail{color:#dc2626;font-weight:600}\n\
+</style>\n</head>\n<body>\n<h1>Run history: change points</h1>\n",
+    );
+    for line in header(a).lines() {
+        let class = if line.starts_with("GATE FAILED") {
+            " class=\"fail\""
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "<p{class}>{}</p>", escape(line));
+    }
+    for s in &a.series {
+        let _ = writeln!(
+            out,
+            "<section>\n<h2>{}</h2>\n<p>{} runs, newest <code>{}</code>.</p>",
+            escape(&title(s)),
+            s.runs,
+            escape(&s.last_run)
+        );
+        if s.changes.is_empty() {
+            out.push_str("<p>No change points.</p>\n");
+        } else {
+            out.push_str("<table>\n<tr><th>step</th><th>figure</th><th>run</th><th>date</th><th>commit</th><th>before → after</th><th>change</th><th>p</th></tr>\n");
+            for c in &s.changes {
+                out.push_str("<tr>");
+                for cell in cells(c) {
+                    let _ = write!(out, "<td>{}</td>", escape(&cell));
+                }
+                out.push_str("</tr>\n");
+            }
+            out.push_str("</table>\n");
+        }
+        if !s.charts.is_empty() {
+            out.push_str("<div class=\"trends\">\n");
+            for t in &s.charts {
+                let _ = writeln!(
+                    out,
+                    "<figure{}>{}<figcaption>{} {} · {}</figcaption></figure>",
+                    if t.regressed {
+                        " class=\"regressed\""
+                    } else {
+                        ""
+                    },
+                    trend::svg(t),
+                    escape(&t.step),
+                    t.figure.name(),
+                    escape(&trend::sparkline(&t.values)),
+                );
+            }
+            out.push_str("</div>\n");
+        }
+        out.push_str("</section>\n");
+    }
+    out.push_str("</body>\n</html>\n");
     out
 }

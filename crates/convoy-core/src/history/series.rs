@@ -3,7 +3,8 @@
 //!
 //! Runs are comparable when they ran the same command, scenario set and
 //! load profile against the same target (the built-in reference API counts
-//! as one target whatever port it was given). Within a series each step's
+//! as one target whatever port it was given, and so does any target on
+//! loopback). Within a series each step's
 //! p50, p95 and p99 latency, error rate and throughput are analysed apart;
 //! runs stopped before their plan ended measured less and are left out.
 
@@ -13,6 +14,8 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use super::changepoint::{self, Options};
+use crate::report::compare::Figure;
+use crate::report::trend::Trend;
 use crate::report::{Report, StepReport, TargetSource};
 
 /// The schema identifier of the history analysis.
@@ -52,6 +55,17 @@ impl Metric {
             Metric::P99Ms => "p99",
             Metric::ErrorRate => "error rate",
             Metric::Rps => "throughput",
+        }
+    }
+
+    /// The same figure as a comparison names it.
+    pub fn figure(self) -> Figure {
+        match self {
+            Metric::P50Ms => Figure::P50,
+            Metric::P95Ms => Figure::P95,
+            Metric::P99Ms => Figure::P99,
+            Metric::ErrorRate => Figure::ErrorRate,
+            Metric::Rps => Figure::Rps,
         }
     }
 
@@ -95,8 +109,63 @@ pub struct Analysis {
     pub runs: usize,
     /// Runs left out because they were stopped early (partial).
     pub partial_runs: usize,
+    /// The nightly gate's verdict, when one was asked for
+    /// (`--fail-on-change-since K`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<Gate>,
     /// One entry per comparable series, largest first.
     pub series: Vec<Series>,
+}
+
+/// The nightly gate: fails when a regression was first shown by one of the
+/// newest runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gate {
+    /// K: a regression first shown by one of the newest K runs of its
+    /// series fails the gate.
+    pub since: usize,
+    /// Whether it failed.
+    pub failed: bool,
+    /// The regressions that failed it (copies of entries of `changes`).
+    pub regressions: Vec<GateHit>,
+}
+
+/// One regression that failed the gate, and where it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateHit {
+    /// The series' title (command, scenario, profile, target).
+    pub series: String,
+    /// The change.
+    pub change: Change,
+}
+
+impl Analysis {
+    /// Applies the nightly gate: fails when a regression (of at least
+    /// the method's minimum change) was first shown by one of the newest
+    /// `since` runs of its series.
+    pub fn apply_gate(&mut self, since: usize) {
+        let regressions: Vec<GateHit> = self
+            .series
+            .iter()
+            .flat_map(|s| {
+                s.changes
+                    .iter()
+                    .filter(move |c| {
+                        c.direction == Direction::Regression
+                            && c.flagged_runs_ago.is_some_and(|ago| ago < since)
+                    })
+                    .map(move |c| GateHit {
+                        series: s.title(),
+                        change: c.clone(),
+                    })
+            })
+            .collect();
+        self.gate = Some(Gate {
+            since,
+            failed: !regressions.is_empty(),
+            regressions,
+        });
+    }
 }
 
 /// The change-point method and its settings.
@@ -112,6 +181,8 @@ pub struct Method {
     pub min_run: usize,
     /// Smallest relative change kept.
     pub min_magnitude: f64,
+    /// Smallest move kept, in robust standard deviations of the runs.
+    pub min_sigmas: f64,
 }
 
 /// Runs of one command, scenario set and profile against one target.
@@ -131,6 +202,10 @@ pub struct Series {
     pub last_run: String,
     /// Change points, per step and metric, oldest first.
     pub changes: Vec<Change>,
+    /// The series of each figure that changed, and of each step's p95,
+    /// for the HTML output (not part of the JSON).
+    #[serde(skip)]
+    pub charts: Vec<Trend>,
 }
 
 /// One change point of one step's figure.
@@ -156,10 +231,42 @@ pub struct Change {
     pub after: f64,
     /// `after / before - 1`; `null` when the level before was 0.
     pub magnitude: Option<f64>,
-    /// The t-test's p-value: lower is more certain.
+    /// The t-test's p-value, corrected for the search over split points:
+    /// lower is more certain.
     pub p_value: f64,
+    /// The move in robust standard deviations of the runs around their
+    /// levels; `null` when they do not vary around their levels at all.
+    pub sigmas: Option<f64>,
+    /// How many runs ago the analysis first showed this change: 0 when
+    /// the newest run made it visible (a change is confirmed once its new
+    /// level has held `min_run` runs); `null` when it was shown more than
+    /// a window ago.
+    pub flagged_runs_ago: Option<usize>,
     /// Worse or better for the user.
     pub direction: Direction,
+}
+
+impl Series {
+    /// `run order-lifecycle profile light against builtin`.
+    pub fn title(&self) -> String {
+        let mut t = self.command.clone();
+        if let Some(sc) = &self.scenario {
+            t.push(' ');
+            t.push_str(sc);
+        }
+        if let Some(p) = &self.profile {
+            t.push_str(" profile ");
+            t.push_str(p);
+        }
+        t.push_str(" against ");
+        t.push_str(&self.target);
+        t
+    }
+}
+
+/// Whether two runs belong to the same series (see the module docs).
+pub fn same_series(a: &Report, b: &Report) -> bool {
+    key(a) == key(b)
 }
 
 /// The series a run belongs to.
@@ -169,7 +276,9 @@ fn key(r: &Report) -> Key {
     let target = if r.target_source == Some(TargetSource::Builtin) {
         "builtin".to_string()
     } else {
-        r.target.clone()
+        // A target on loopback is the same whatever port it was given, as
+        // merging and comparing take it.
+        crate::report::merge::target_identity(&r.target)
     };
     (
         r.command.clone(),
@@ -203,14 +312,18 @@ pub fn analyse(runs: &[Report], options: &Options) -> Analysis {
     }
     let mut series: Vec<Series> = groups
         .into_iter()
-        .map(|((command, scenario, profile, target), runs)| Series {
-            command,
-            scenario,
-            profile,
-            target,
-            runs: runs.len(),
-            last_run: runs.last().map(|r| r.run_id.clone()).unwrap_or_default(),
-            changes: changes(&runs, options),
+        .map(|((command, scenario, profile, target), runs)| {
+            let (changes, charts) = changes(&runs, options);
+            Series {
+                command,
+                scenario,
+                profile,
+                target,
+                runs: runs.len(),
+                last_run: runs.last().map(|r| r.run_id.clone()).unwrap_or_default(),
+                changes,
+                charts,
+            }
         })
         .collect();
     series.sort_by_key(|s| std::cmp::Reverse(s.runs));
@@ -222,15 +335,17 @@ pub fn analyse(runs: &[Report], options: &Options) -> Analysis {
             window: options.window,
             min_run: options.min_run,
             min_magnitude: options.min_magnitude,
+            min_sigmas: options.min_sigmas,
         },
         runs: runs.len(),
         partial_runs,
+        gate: None,
         series,
     }
 }
 
 /// The change points of every step's figures over one series' runs.
-fn changes(runs: &[&Report], options: &Options) -> Vec<Change> {
+fn changes(runs: &[&Report], options: &Options) -> (Vec<Change>, Vec<Trend>) {
     // Step names in first-seen order, so output follows the scenario.
     let mut names: Vec<&str> = Vec::new();
     for r in runs {
@@ -241,6 +356,7 @@ fn changes(runs: &[&Report], options: &Options) -> Vec<Change> {
         }
     }
     let mut out = Vec::new();
+    let mut charts = Vec::new();
     for name in names {
         for metric in Metric::ALL {
             let points: Vec<(&Report, f64)> = runs
@@ -252,6 +368,21 @@ fn changes(runs: &[&Report], options: &Options) -> Vec<Change> {
                 .collect();
             let values: Vec<f64> = points.iter().map(|(_, v)| *v).collect();
             let found = changepoint::detect(&values, options);
+            // Charted: what changed, and every step's p95 for context.
+            if values.len() >= 2 && (!found.is_empty() || metric == Metric::P95Ms) {
+                let newest = found.last().filter(|c| {
+                    (c.mean_after > c.mean_before) == metric.worse_when_up()
+                        && changepoint::flagged_runs_ago(&values, c, options, 1) == Some(0)
+                });
+                charts.push(Trend {
+                    step: name.to_string(),
+                    figure: metric.figure(),
+                    run_ids: points.iter().map(|(r, _)| r.run_id.clone()).collect(),
+                    changes: found.iter().map(|c| c.index).collect(),
+                    regressed: newest.is_some(),
+                    values: values.clone(),
+                });
+            }
             for (k, cp) in found.iter().enumerate() {
                 let next = found.get(k + 1).map_or(points.len(), |n| n.index);
                 let run = points[cp.index].0;
@@ -267,6 +398,13 @@ fn changes(runs: &[&Report], options: &Options) -> Vec<Change> {
                     after: cp.mean_after,
                     magnitude: cp.magnitude,
                     p_value: cp.p_value,
+                    sigmas: cp.sigmas.is_finite().then_some(cp.sigmas),
+                    flagged_runs_ago: changepoint::flagged_runs_ago(
+                        &values,
+                        cp,
+                        options,
+                        options.window,
+                    ),
                     direction: if up == metric.worse_when_up() {
                         Direction::Regression
                     } else {
@@ -276,5 +414,5 @@ fn changes(runs: &[&Report], options: &Options) -> Vec<Change> {
             }
         }
     }
-    out
+    (out, charts)
 }

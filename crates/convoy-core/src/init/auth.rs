@@ -194,6 +194,9 @@ fn find_login<'a>(spec: &Spec, ops: &'a [Operation]) -> Result<Option<Login<'a>>
             let lower = n.to_ascii_lowercase();
             if lower.contains("pass") || lower.contains("secret") {
                 body.insert(n, Value::String("{{ password }}".into()));
+            } else if super::tenant::is_tenant_name(&n) && !lower.contains("account") {
+                // The identity's own tenant (the suite is then multi-tenant).
+                body.insert(n, Value::String("{{ tenant }}".into()));
             } else if ["email", "user", "login", "name", "client_id", "account"]
                 .iter()
                 .any(|w| lower.contains(w))

@@ -17,7 +17,7 @@ use super::steps::{StepPlan, Steps, properties, request_body};
 use super::toml_text::{comment, string, value};
 
 /// The resource's name from its collection path: `/v1/orders` → `orders`.
-fn resource_name(path: &str) -> String {
+pub(super) fn resource_name(path: &str) -> String {
     let seg = path
         .trim_end_matches('/')
         .rsplit('/')
@@ -34,7 +34,7 @@ fn resource_name(path: &str) -> String {
         .collect()
 }
 
-fn singular(name: &str) -> String {
+pub(super) fn singular(name: &str) -> String {
     let n = name.replace('-', "_");
     if let Some(stem) = n.strip_suffix("ies") {
         format!("{stem}y")
@@ -141,18 +141,30 @@ fn find_property(
     Ok(None)
 }
 
-pub(super) type Lifecycle = Result<(String, String), String>;
+/// A drafted lifecycle: the resource's name, the journey's text, and
+/// where its items live when the id could be found: `(item path, its
+/// parameter, the variable the id is captured in, the id's pointer in the
+/// create answer)`.
+pub(super) struct Drafted {
+    pub(super) resource: String,
+    pub(super) text: String,
+    pub(super) item: Option<(String, String, String, String)>,
+}
+
+pub(super) type Lifecycle = Result<Drafted, String>;
 
 /// The lifecycle journey of the collection `create.path`, or why none.
 pub(super) fn lifecycle(
     spec: &Spec,
+    steps: &Steps<'_>,
     ops: &[Operation],
     create: &Operation,
     header: &str,
     used: &mut BTreeSet<(String, String)>,
 ) -> Result<Lifecycle, InitError> {
     let coll = create.path.trim_end_matches('/');
-    if coll.contains('{') {
+    // A tenant in the path is filled by the identity, not a nesting.
+    if coll.replace(super::tenant::TENANT_VAR, "").contains('{') {
         return Ok(Err(
             "its path has parameters convoy cannot fill yet (nested resource)".into(),
         ));
@@ -174,7 +186,6 @@ pub(super) fn lifecycle(
         ));
     }
     let resource = resource_name(coll);
-    let steps = Steps::new(spec);
     let mut s = comment(header);
     let _ = writeln!(s, "name = {}", string(&format!("{resource}-lifecycle")));
     let mut done = vec!["create"];
@@ -279,7 +290,11 @@ pub(super) fn lifecycle(
     }
     let _ = writeln!(s, "description = {}\n", string(&desc));
     s.push_str(&body);
-    Ok(Ok((resource, s)))
+    Ok(Ok(Drafted {
+        resource,
+        text: s,
+        item: item_ops,
+    }))
 }
 
 /// The update's body: its example, or its required fields, or (nothing

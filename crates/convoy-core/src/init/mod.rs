@@ -4,20 +4,30 @@
 //! from its schemas ([`sample`]), drafting scenarios and the suite
 //! ([`openapi`]: operations, the health scenario and the suite; one step
 //! per operation in `steps`, lifecycle journeys in `lifecycle`, the README
-//! in `readme`; the auth in [`auth`]) and writing them as TOML
-//! ([`toml_text`]).
+//! in `readme`; the auth in [`auth`]; the tenants and the isolation
+//! journey in [`tenant`], the idempotent replays in `replay`, the load
+//! profiles in `profiles`; what is left out, with its JSON pointer, in
+//! `unsupported`) and writing them as TOML
+//! ([`toml_text`]). [`har`] drafts a journey from a recorded session
+//! instead.
 //!
 //! What it writes is plain scenario files: `convoy smoke DIR` loads them
 //! like any other, and nothing at run time knows they were generated.
 
 pub mod auth;
+pub mod fetch;
+pub mod har;
 mod lifecycle;
 pub mod openapi;
+mod profiles;
 mod readme;
+mod replay;
 pub mod sample;
 pub mod spec;
 mod steps;
+pub mod tenant;
 pub mod toml_text;
+mod unsupported;
 
 use std::path::{Path, PathBuf};
 
@@ -48,6 +58,14 @@ pub enum InitError {
         /// The JSON pointer of the offending item (`#` for the root).
         pointer: String,
         /// What is wrong.
+        message: String,
+    },
+    /// The document could not be fetched from its URL.
+    #[error("{url}: {message}")]
+    Fetch {
+        /// The URL.
+        url: String,
+        /// What went wrong.
         message: String,
     },
     /// The output folder exists and is not empty.
@@ -83,6 +101,10 @@ pub struct Draft {
     pub operations: usize,
     /// Lifecycle journeys drafted.
     pub journeys: usize,
+    /// Creates replayed with one `Idempotency-Key`.
+    pub replays: usize,
+    /// Whether a tenant-isolation journey was drafted.
+    pub isolation: bool,
 }
 
 impl Draft {

@@ -12,10 +12,13 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::auth;
-use super::lifecycle::lifecycle;
+use super::lifecycle::{lifecycle, singular};
+use super::profiles;
 use super::readme::readme;
+use super::replay;
 use super::spec::{Spec, pointer_segment};
 use super::steps::{StepPlan, Steps};
+use super::tenant::{self, Tenancy};
 use super::toml_text::{comment, string};
 use super::{Draft, InitError};
 
@@ -204,10 +207,26 @@ pub fn draft_file(path: &Path, opts: &Options) -> Result<Draft, InitError> {
     draft(&Spec::load(path)?, opts)
 }
 
+/// Drafts the suite of the document at `source`: an `http(s)://` URL
+/// (fetched with one GET) or a file.
+pub fn draft_source(source: &str, opts: &Options) -> Result<Draft, InitError> {
+    if super::fetch::is_url(source) {
+        draft(&super::fetch::fetch(source)?, opts)
+    } else {
+        draft_file(Path::new(source), opts)
+    }
+}
+
 /// Drafts the suite of `spec`.
 pub fn draft(spec: &Spec, opts: &Options) -> Result<Draft, InitError> {
-    let ops = operations(spec)?;
-    let auth = auth::draft(spec, &ops, &opts.env_prefix)?;
+    let mut ops = operations(spec)?;
+    let mut auth = auth::draft(spec, &ops, &opts.env_prefix)?;
+    let tenancy = tenant::detect(spec, &ops, &auth)?;
+    if let Some(Tenancy::Path { param, .. }) = &tenancy {
+        for op in &mut ops {
+            op.path = op.path.replace(&format!("{{{param}}}"), tenant::TENANT_VAR);
+        }
+    }
     let mut used: BTreeSet<(String, String)> = BTreeSet::new();
     let mut left_out: Vec<(String, String)> = Vec::new();
     if let Some(l) = &auth.login {
@@ -227,6 +246,13 @@ pub fn draft(spec: &Spec, opts: &Options) -> Result<Draft, InitError> {
         "Drafted by `convoy init --openapi {}` from {title} {version}.\nEdit freely: convoy reads it as any scenario.\n",
         opts.source_name
     );
+    let mut steps = Steps::new(spec);
+    if tenancy.is_some() {
+        steps = steps.acting_as(tenant::OWNER, true);
+    }
+    if let Some(Tenancy::Header { name, .. }) = &tenancy {
+        steps = steps.skipping_header(name);
+    }
     let mut files = Vec::new();
     let mut journeys = 0;
 
@@ -241,7 +267,7 @@ pub fn draft(spec: &Spec, opts: &Options) -> Result<Draft, InitError> {
                 "name = \"health\"\ndescription = {}\n",
                 string(&format!("{} {} answers as documented", op.method, op.path))
             );
-            s.push_str(&Steps::new(spec).step(op, "health", &StepPlan::default())?);
+            s.push_str(&steps.step(op, "health", &StepPlan::default())?);
             files.push(("health.toml".to_string(), s));
         }
         None => left_out.push((
@@ -252,21 +278,62 @@ pub fn draft(spec: &Spec, opts: &Options) -> Result<Draft, InitError> {
 
     // Lifecycles.
     let mut names = BTreeSet::new();
+    let mut resources = Vec::new();
+    let mut creates = Vec::new();
+    let mut singulars = BTreeSet::new();
     for create in ops.iter().filter(|o| o.method == "POST") {
         let key = (create.method.clone(), create.path.clone());
         if used.contains(&key) || create.path.trim_end_matches('/').ends_with('}') {
             continue;
         }
-        match lifecycle(spec, &ops, create, &header, &mut used)? {
-            Ok((resource, text)) => {
-                let mut name = format!("{resource}-lifecycle");
+        match lifecycle(spec, &steps, &ops, create, &header, &mut used)? {
+            Ok(d) => {
+                let mut name = format!("{}-lifecycle", d.resource);
                 let mut n = 2;
                 while !names.insert(name.clone()) {
-                    name = format!("{resource}-lifecycle-{n}");
+                    name = format!("{}-lifecycle-{n}", d.resource);
                     n += 1;
                 }
+                // The journey's name is a metric name: unique, as the file's.
+                let text = d.text.replacen(
+                    &format!("name = \"{}-lifecycle\"", d.resource),
+                    &format!("name = {}", string(&name)),
+                    1,
+                );
                 files.push((format!("{name}.toml"), text));
                 journeys += 1;
+                // Step names are metric names: a second resource of the
+                // same name is told apart by its path.
+                let mut one = singular(&d.resource);
+                if !singulars.insert(one.clone()) {
+                    one = format!("{one} at {}", create.path);
+                }
+                match d.item {
+                    Some((item_path, param, var, ptr)) => {
+                        if replay::key_header(create).is_some() {
+                            creates.push(replay::Create {
+                                op: create,
+                                name: one.clone(),
+                                id_pointer: ptr.clone(),
+                                var: var.clone(),
+                                item: (item_path.clone(), param.clone()),
+                            });
+                        }
+                        resources.push(tenant::Resource {
+                            create,
+                            item_path,
+                            param,
+                            var,
+                            id_pointer: ptr,
+                            name: one,
+                        });
+                    }
+                    None if replay::key_header(create).is_some() => left_out.push((
+                        format!("POST {} (idempotent replay)", create.path),
+                        "its create answer names no id for the replays to agree on".into(),
+                    )),
+                    None => {}
+                }
             }
             Err(why) => {
                 used.insert(key);
@@ -282,22 +349,84 @@ pub fn draft(spec: &Spec, opts: &Options) -> Result<Draft, InitError> {
             ));
         }
     }
+    left_out.extend(super::unsupported::left_out(spec, &ops));
     left_out.sort();
     left_out.dedup();
+
+    let replays = creates.len();
+    if let Some(text) = replay::replay(spec, &steps, &ops, &creates, &header)? {
+        files.push(("idempotent-replay.toml".into(), text));
+    }
+    let mut isolation = false;
+    if tenancy.is_some() {
+        match tenant::isolation(spec, &steps, &ops, &resources, &header)? {
+            Some(text) => {
+                files.push(("tenant-isolation.toml".into(), text));
+                isolation = true;
+            }
+            None => left_out.push((
+                "tenant isolation".into(),
+                "no resource with a read, update or delete route to probe".into(),
+            )),
+        }
+    }
 
     let mut suite = comment(&header);
     suite.push_str("# What every scenario of this folder shares.\n");
     suite.push_str("[defaults]\nheaders = { \"Accept\" = \"application/json\" }\n\n");
-    suite.push_str(&auth.toml);
+    let mut tenancy_note = String::new();
+    match &tenancy {
+        Some(t) => {
+            let (auth_part, fields) = match auth
+                .toml
+                .split_once(&format!("[identities.{}]\n", auth::IDENTITY))
+            {
+                Some((a, f)) => (a.to_string(), f.to_string()),
+                None => (auth.toml.clone(), String::new()),
+            };
+            let (ids, env) = tenant::identities(t, &auth, &fields, &opts.env_prefix);
+            suite.push_str(&auth_part);
+            suite.push_str(&ids);
+            auth.env = env;
+            tenancy_note = format!(
+                "## Tenants\n\nThe API is multi-tenant: {} says which tenant a request acts for. The suite acts as two identities, `{}` (every journey) and `{}` (the prober of `tenant-isolation.toml`, which must be refused everything of `{}`'s); give them users of two different tenants.\n\n",
+                t.origin(),
+                tenant::OWNER,
+                tenant::PROBER,
+                tenant::OWNER
+            );
+        }
+        None => suite.push_str(&auth.toml),
+    }
     files.insert(0, ("suite.toml".into(), suite));
     files.push((
+        "profiles.toml".into(),
+        profiles::profiles(
+            &header,
+            profiles::Counted {
+                isolation,
+                replay: replays > 0,
+            },
+        ),
+    ));
+    files.push((
         "README.md".into(),
-        readme(spec, opts, &auth, &files, &left_out, ops.len()),
+        readme(
+            spec,
+            opts,
+            &auth,
+            &files,
+            &left_out,
+            ops.len(),
+            &tenancy_note,
+        ),
     ));
     Ok(Draft {
         files,
         operations: ops.len(),
         journeys,
+        replays,
+        isolation,
     })
 }
 

@@ -17,6 +17,7 @@ pub(super) fn readme(
     files: &[(String, String)],
     left_out: &[(String, String)],
     ops: usize,
+    tenancy: &str,
 ) -> String {
     let title = spec
         .root
@@ -72,17 +73,25 @@ pub(super) fn readme(
         }
         r.push('\n');
     }
+    r.push_str(tenancy);
     r.push_str("## Files\n\n");
     for (name, text) in files {
         let desc = text
             .lines()
             .find_map(|l| l.strip_prefix("description = "))
             .map(|d| d.trim_matches('"').to_string());
+        let fallback = match name.as_str() {
+            "profiles.toml" => {
+                ": load profiles (light, moderate, heavy, launch) with SLA gates: `convoy run . --profiles profiles.toml --profile light --target URL`"
+            }
+            "README.md" => ": this file",
+            _ => ": the auth and identities every scenario shares",
+        };
         let _ = writeln!(
             r,
             "- `{name}`{}",
             desc.map(|d| format!(": {d}"))
-                .unwrap_or_else(|| ": the auth and identity every scenario shares".into())
+                .unwrap_or_else(|| fallback.into())
         );
     }
     r.push_str("\n## Left out\n\n");

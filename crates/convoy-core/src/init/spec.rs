@@ -11,7 +11,7 @@ use super::InitError;
 
 /// The most a spec file may weigh: a spec is text a person wrote or a
 /// framework generated, never a data dump.
-const MAX_SPEC_BYTES: u64 = 32 * 1024 * 1024;
+pub(super) const MAX_SPEC_BYTES: u64 = 32 * 1024 * 1024;
 
 /// How deep `$ref`s may chain before one is taken for a cycle.
 const MAX_REF_DEPTH: usize = 32;
@@ -100,6 +100,10 @@ impl Spec {
         match self.root.get("paths") {
             Some(Value::Object(_)) => Ok(()),
             Some(_) => Err(self.error("/paths", "`paths` is not an object".into())),
+            None if self.root.get("webhooks").is_some() => Err(self.error(
+                "/paths",
+                "no `paths`, only `webhooks` (requests the API sends, which convoy does not receive): nothing to test".into(),
+            )),
             None => Err(self.error("/paths", "no `paths`: nothing to test".into())),
         }
     }

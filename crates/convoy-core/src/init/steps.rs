@@ -29,15 +29,44 @@ pub(super) struct StepPlan {
     pub(super) status: Option<u16>,
     /// Leave out the required-field checks (e.g. a 404 answer).
     pub(super) bare: bool,
+    /// The idempotency key's template instead of a fresh `{{ uuid }}`.
+    pub(super) idempotency_key: Option<String>,
+    /// `let` variables, `(name, template)`.
+    pub(super) lets: Vec<(String, String)>,
 }
 
 pub(super) struct Steps<'a> {
     spec: &'a Spec,
+    /// The identity secured steps act as.
+    identity: &'a str,
+    /// Every step acts as it, secured or not (its headers carry the tenant).
+    every: bool,
+    /// Header parameters the identity sends itself (the tenant header),
+    /// lower case.
+    skip_headers: Vec<String>,
 }
 
 impl<'a> Steps<'a> {
     pub(super) fn new(spec: &'a Spec) -> Self {
-        Steps { spec }
+        Steps {
+            spec,
+            identity: IDENTITY,
+            every: false,
+            skip_headers: Vec::new(),
+        }
+    }
+
+    /// Steps acting as `identity`; all of them when `every`.
+    pub(super) fn acting_as(mut self, identity: &'a str, every: bool) -> Self {
+        self.identity = identity;
+        self.every = every;
+        self
+    }
+
+    /// Leaves the header parameter `name` to the identity.
+    pub(super) fn skipping_header(mut self, name: &str) -> Self {
+        self.skip_headers.push(name.to_ascii_lowercase());
+        self
     }
 
     /// One `[[step]]` for `op`.
@@ -58,8 +87,8 @@ impl<'a> Steps<'a> {
         let _ = writeln!(s, "# {} {} ({}){summary}", op.method, op.path, op.origin());
         s.push_str("[[step]]\n");
         let _ = writeln!(s, "name = {}", string(name));
-        if op.secured {
-            let _ = writeln!(s, "as = \"{IDENTITY}\"");
+        if op.secured || self.every {
+            let _ = writeln!(s, "as = \"{}\"", self.identity);
         }
         let _ = writeln!(s, "method = \"{}\"", op.method);
         let mut path = op.path.clone();
@@ -67,18 +96,32 @@ impl<'a> Steps<'a> {
             path = path.replace(&format!("{{{p}}}"), t);
         }
         let _ = writeln!(s, "path = {}", string(&path));
+        if !plan.lets.is_empty() {
+            let lets: Vec<String> = plan
+                .lets
+                .iter()
+                .map(|(k, v)| format!("{k} = {}", string(v)))
+                .collect();
+            let _ = writeln!(s, "let = {{ {} }}", lets.join(", "));
+        }
         let mut query = Map::new();
         let mut headers = Map::new();
         for (p, at) in &op.params {
             let name = p.get("name").and_then(Value::as_str).unwrap_or("");
             let required = p.get("required") == Some(&Value::Bool(true));
             let lower = name.to_ascii_lowercase();
+            if self.skip_headers.contains(&lower)
+                && p.get("in").and_then(Value::as_str) == Some("header")
+            {
+                continue;
+            }
             match p.get("in").and_then(Value::as_str) {
                 Some("query") if required => {
                     query.insert(name.into(), Value::String(param_value(spec, p, at, name)?));
                 }
                 Some("header") if lower.contains("idempotency") => {
-                    headers.insert(name.into(), Value::String("{{ uuid }}".into()));
+                    let key = plan.idempotency_key.as_deref().unwrap_or("{{ uuid }}");
+                    headers.insert(name.into(), Value::String(key.into()));
                 }
                 Some("header")
                     if required

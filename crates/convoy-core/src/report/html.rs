@@ -80,6 +80,7 @@ pub fn render(report: &Report) -> String {
     if let Some(c) = &report.comparison {
         comparison(&mut out, c);
     }
+    out.push_str(&super::trend::html(&report.trends));
     failures(&mut out, report);
     let _ = write!(
         out,

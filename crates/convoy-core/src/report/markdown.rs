@@ -27,6 +27,7 @@ pub fn render(report: &Report) -> String {
     if let Some(c) = &report.comparison {
         out.push_str(&render_comparison(c));
     }
+    out.push_str(&super::trend::markdown(&report.trends));
     failures(&mut out, report);
     footer(&mut out, report);
     out
@@ -267,6 +268,7 @@ pub fn render_comparison(c: &Comparison) -> String {
             Change::Regression => "❌",
             Change::Improvement => "🟢",
             Change::Noise => "〰️",
+            Change::Unconfirmed => "❔",
             _ => "➖",
         };
         let _ = writeln!(

@@ -38,6 +38,7 @@ pub mod markdown;
 pub mod merge;
 mod svg;
 pub mod text;
+pub mod trend;
 pub mod validate;
 pub mod verdict;
 
@@ -143,6 +144,10 @@ pub struct Report {
     /// The comparison with a baseline, when the run was compared with one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comparison: Option<Comparison>,
+    /// The compared figures over the recent runs of this series, with
+    /// their change points, when the run was given a history.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trends: Vec<trend::Trend>,
 }
 
 /// Where a run's target came from.
@@ -387,6 +392,7 @@ impl Report {
             auth_renewals: result.auth_renewals,
             gates: Vec::new(),
             comparison: None,
+            trends: Vec::new(),
         }
     }
 

@@ -1,0 +1,290 @@
+//! How well a nightly gate finds regressions on real run-to-run noise: the
+//! figures of issue 18, computed the same way by `ci/bench/history.sh`
+//! (on noise recorded there) and by the unit tests (on the recorded file).
+//!
+//! A synthetic nightly series is built by resampling a recorded noise
+//! series (each night a recorded run's value, relative to the recording's
+//! median, drawn with a seeded generator) and planting, at night
+//! [`Setup::at`], a lasting shift towards worse or a single-night spike.
+//! Every night from [`Setup::warmup`] on, each method sees the nights so
+//! far and either raises an alarm or not:
+//!
+//! * **convoy**: `convoy history --fail-on-change-since 1`: a regression
+//!   change point that tonight's analysis shows and yesterday's did not;
+//! * **tolerance**: the plain rule, tonight worse than the baseline (the
+//!   series' first night, a promoted run) by more than the tolerance;
+//! * **compare**: `convoy compare`'s rule, the tolerance *and* the noise
+//!   band of the last [`crate::report::compare::HISTORY_WINDOW`] nights.
+//!
+//! An alarm on a night before the plant, or anywhere in a quiet series, is
+//! a false alarm. A shift is found when an alarm falls within
+//! [`Setup::lookahead`] nights of it; alarms after the first are repeats.
+//! A spike is a night of noise: any alarm it draws is counted as flagging
+//! it. Pure arithmetic and a seeded generator: the same noise gives the
+//! same figures.
+
+use super::changepoint::{self, ChangePoint, Options};
+use crate::report::compare::{HISTORY_WINDOW, noise_band};
+
+/// One recorded noise series: a figure of a step over repeated runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Noise {
+    /// `step figure`, e.g. `overall p95`.
+    pub name: String,
+    /// Whether a rise is worse (latency) or a fall is (throughput).
+    pub worse_when_up: bool,
+    /// The recorded values, one per run.
+    pub values: Vec<f64>,
+}
+
+/// Reads the noise file `ci/bench/history.sh` records: a CSV header
+/// `run,step,FIGURE...` then one line per run and step. Each figure whose
+/// name ends in `_ms` is a latency (worse when up); `rps` is worse when
+/// down; other columns are ignored.
+pub fn parse_noise(text: &str) -> Result<Vec<Noise>, String> {
+    let mut lines = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'));
+    let header: Vec<&str> = lines.next().ok_or("empty noise file")?.split(',').collect();
+    if header.len() < 3 || header[0] != "run" || header[1] != "step" {
+        return Err("the header must start with run,step".to_string());
+    }
+    let mut out: Vec<Noise> = Vec::new();
+    for (n, line) in lines.enumerate() {
+        let cells: Vec<&str> = line.split(',').collect();
+        if cells.len() != header.len() {
+            return Err(format!(
+                "line {}: {} cells, the header has {}",
+                n + 2,
+                cells.len(),
+                header.len()
+            ));
+        }
+        for (col, name) in header.iter().enumerate().skip(2) {
+            let worse_when_up = if name.ends_with("_ms") {
+                true
+            } else if *name == "rps" {
+                false
+            } else {
+                continue;
+            };
+            let v: f64 = cells[col]
+                .trim()
+                .parse()
+                .map_err(|_| format!("line {}: {name} is not a number: {:?}", n + 2, cells[col]))?;
+            let label = format!("{} {}", cells[1].trim(), name.trim_end_matches("_ms"));
+            match out.iter_mut().find(|s| s.name == label) {
+                Some(s) => s.values.push(v),
+                None => out.push(Noise {
+                    name: label,
+                    worse_when_up,
+                    values: vec![v],
+                }),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What is planted in a synthetic series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Plant {
+    /// Nothing: every night is quiet.
+    Quiet,
+    /// From night `at` on, the level is this much worse (0.10 = 10 %).
+    Shift(f64),
+    /// Night `at` alone is this much worse.
+    Spike(f64),
+}
+
+/// The shape of the experiment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Setup {
+    /// Nights per series.
+    pub len: usize,
+    /// The night a shift or spike is planted.
+    pub at: usize,
+    /// Nights judged from (earlier ones are the first history).
+    pub warmup: usize,
+    /// A shift counts as found when an alarm falls this many nights after
+    /// it, at most (the night itself included).
+    pub lookahead: usize,
+    /// Series per plant.
+    pub series: usize,
+    /// The first seed; series `i` uses `seed + i`.
+    pub seed: u64,
+    /// The change-point settings.
+    pub options: Options,
+    /// The tolerance of the plain rule and of compare's rule.
+    pub tolerance: f64,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            len: 60,
+            at: 40,
+            warmup: 10,
+            lookahead: 10,
+            series: 100,
+            seed: 1,
+            options: Options::default(),
+            tolerance: crate::report::compare::DEFAULT_TOLERANCE,
+        }
+    }
+}
+
+/// The judges compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Change points, new tonight (`--fail-on-change-since 1`).
+    Convoy,
+    /// Tonight against the baseline, tolerance only.
+    Tolerance,
+    /// Tonight against the baseline, tolerance and noise band.
+    Compare,
+}
+
+impl Method {
+    /// Every method, in table order.
+    pub const ALL: [Method; 3] = [Method::Convoy, Method::Tolerance, Method::Compare];
+
+    /// The name in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Convoy => "convoy history",
+            Method::Tolerance => "baseline ± tolerance",
+            Method::Compare => "compare (tolerance + noise)",
+        }
+    }
+}
+
+/// The counts of one method on one plant over all its series.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Score {
+    /// Series.
+    pub series: usize,
+    /// Series whose plant drew an alarm within the lookahead.
+    pub found: usize,
+    /// Alarms on quiet nights (before the plant, or in a quiet series).
+    pub false_alarms: usize,
+    /// Quiet nights judged.
+    pub quiet_nights: usize,
+    /// Alarms after the first true one (the same regression again).
+    pub repeats: usize,
+}
+
+impl Score {
+    /// Found / series.
+    pub fn recall(&self) -> f64 {
+        ratio(self.found, self.series)
+    }
+
+    /// Found / (found + false alarms): of the alarms that are not repeats,
+    /// the share that were right.
+    pub fn precision(&self) -> f64 {
+        ratio(self.found, self.found + self.false_alarms)
+    }
+
+    /// False alarms per 100 quiet nights.
+    pub fn false_per_100(&self) -> f64 {
+        100.0 * ratio(self.false_alarms, self.quiet_nights)
+    }
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+/// A synthetic series of `setup.len` nights at level 100 with `noise`'s
+/// relative spread, `plant` planted towards worse.
+pub fn synthesise(noise: &Noise, plant: Plant, setup: &Setup, seed: u64) -> Vec<f64> {
+    let mut sorted = noise.values.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2].max(f64::MIN_POSITIVE);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let worse = |x: f64, by: f64| {
+        if noise.worse_when_up {
+            x * (1.0 + by)
+        } else {
+            x / (1.0 + by)
+        }
+    };
+    (0..setup.len)
+        .map(|night| {
+            let x = 100.0 * noise.values[rng.usize(..noise.values.len())] / median;
+            match plant {
+                Plant::Shift(by) if night >= setup.at => worse(x, by),
+                Plant::Spike(by) if night == setup.at => worse(x, by),
+                _ => x,
+            }
+        })
+        .collect()
+}
+
+/// The nights on which `method` raises an alarm over `series`.
+pub fn alarms(method: Method, series: &[f64], worse_when_up: bool, setup: &Setup) -> Vec<usize> {
+    let worse = |from: f64, to: f64| if worse_when_up { to > from } else { to < from };
+    let mut out = Vec::new();
+    let mut yesterday: Vec<ChangePoint> = Vec::new();
+    for night in 0..series.len() {
+        let seen = &series[..=night];
+        let alarm = match method {
+            Method::Convoy => {
+                let today = changepoint::detect(seen, &setup.options);
+                let fresh = today.iter().any(|c| {
+                    let up = c.mean_after > c.mean_before;
+                    worse(c.mean_before, c.mean_after)
+                        && !yesterday
+                            .iter()
+                            .any(|y| changepoint::same_change(y, c.index, up, &setup.options))
+                });
+                yesterday = today;
+                fresh
+            }
+            Method::Tolerance | Method::Compare => {
+                let (base, tonight) = (series[0], series[night]);
+                let beyond =
+                    worse(base, tonight) && (tonight - base).abs() > setup.tolerance * base;
+                let history = &seen[night.saturating_sub(HISTORY_WINDOW)..night];
+                let noisy = method == Method::Compare
+                    && noise_band(history, 0.0).is_some_and(|band| (tonight - base).abs() <= band);
+                beyond && !noisy
+            }
+        };
+        if alarm && night >= setup.warmup {
+            out.push(night);
+        }
+    }
+    out
+}
+
+/// Scores `method` on `plant` over `setup.series` series of `noise`.
+pub fn score(noise: &Noise, plant: Plant, method: Method, setup: &Setup) -> Score {
+    let mut s = Score::default();
+    for i in 0..setup.series {
+        let series = synthesise(noise, plant, setup, setup.seed + i as u64);
+        let nights = alarms(method, &series, noise.worse_when_up, setup);
+        s.series += 1;
+        let quiet_until = match plant {
+            Plant::Quiet => setup.len,
+            Plant::Shift(_) | Plant::Spike(_) => setup.at,
+        };
+        s.quiet_nights += quiet_until.saturating_sub(setup.warmup);
+        s.false_alarms += nights.iter().filter(|&&n| n < quiet_until).count();
+        let after: Vec<usize> = nights
+            .iter()
+            .copied()
+            .filter(|&n| n >= quiet_until)
+            .collect();
+        if plant != Plant::Quiet
+            && after
+                .first()
+                .is_some_and(|&n| n < setup.at + setup.lookahead)
+        {
+            s.found += 1;
+            s.repeats += after.len() - 1;
+        }
+    }
+    s
+}
