@@ -124,8 +124,9 @@ impl<S: StepTable> Compile<S> for AuthProbe {
     type Table = RawAuthProbe;
 
     const WHAT: &'static str = "an auth probe step";
-    const STEP_KEYS: &'static [&'static str] =
-        &["as", "method", "path", "query", "headers", "let", "json", "body"];
+    const STEP_KEYS: &'static [&'static str] = &[
+        "as", "method", "path", "query", "headers", "let", "json", "body",
+    ];
 
     fn unused_hint(key: &str) -> Option<String> {
         Some(
@@ -214,7 +215,9 @@ impl<S: StepTable> Compile<S> for AuthProbe {
         {
             return Err(c
                 .err(s.span(), format!("{ok} is an acceptance, not a refusal"))
-                .with_hint("list the statuses this API refuses bad credentials with, such as [401]"));
+                .with_hint(
+                    "list the statuses this API refuses bad credentials with, such as [401]",
+                ));
         }
         let mut request = request::compile(c, step.span(), &step.get_ref().keys())?;
         request.status = refused.clone();
@@ -327,7 +330,9 @@ fn credential(
 ) -> Result<Option<String>, String> {
     let jwt = || match real {
         Some(Ok(j)) => Ok(j),
-        Some(Err(e)) => Err(format!("the identity's token: {e}; only no-token and garbled apply")),
+        Some(Err(e)) => Err(format!(
+            "the identity's token: {e}; only no-token and garbled apply"
+        )),
         None => Err("the identity has no token".to_string()),
     };
     Ok(Some(match p {
@@ -381,7 +386,12 @@ async fn probe(ap: &AuthProbe, ids: &AuthProbeIds, run: &mut StepRun<'_>) -> boo
         let sent = match credential(ap, *p, parsed.as_ref()) {
             Ok(c) => c,
             Err(why) => {
-                run.sample(&label, format!("not sent: {why}"), String::new(), String::new());
+                run.sample(
+                    &label,
+                    format!("not sent: {why}"),
+                    String::new(),
+                    String::new(),
+                );
                 continue;
             }
         };

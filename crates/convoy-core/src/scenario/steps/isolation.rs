@@ -183,8 +183,13 @@ impl<S: StepTable> Compile<S> for Isolation {
                 .all(|r| matches!(r.get_ref(), SpannedValue::Table(_)))
         {
             return Err(c
-                .err(res.span(), "`resource` is used by no route: each names its whole path")
-                .with_hint("remove `resource`, or write routes as \"METHOD\" or \"METHOD /suffix\" of it"));
+                .err(
+                    res.span(),
+                    "`resource` is used by no route: each names its whole path",
+                )
+                .with_hint(
+                    "remove `resource`, or write routes as \"METHOD\" or \"METHOD /suffix\" of it",
+                ));
         }
         Ok(Isolation {
             identity,
@@ -279,7 +284,9 @@ fn parse_route(
                 return Err(c
                     .err(
                         path.span(),
-                        format!("invalid path {p:?}: it starts with '/' (relative to the base URL)"),
+                        format!(
+                            "invalid path {p:?}: it starts with '/' (relative to the base URL)"
+                        ),
                     )
                     .with_hint(format!("write \"/{p}\"")));
             }
@@ -290,11 +297,10 @@ fn parse_route(
                 path.span(),
             ))
         }
-        _ => Err(c
-            .err(
-                r.span(),
-                "a route is \"METHOD\", \"METHOD /suffix\" or { method = \"GET\", path = \"/...\" }",
-            )),
+        _ => Err(c.err(
+            r.span(),
+            "a route is \"METHOD\", \"METHOD /suffix\" or { method = \"GET\", path = \"/...\" }",
+        )),
     }
 }
 

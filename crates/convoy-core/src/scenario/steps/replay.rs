@@ -96,7 +96,8 @@ impl<S: StepTable> Compile<S> for Replay {
                 |key| {
                     Some(match key {
                         "as" => "`verify` is sent as the step's identity".to_string(),
-                        "capture" => "`verify` captures nothing: capture from the replayed request".to_string(),
+                        "capture" => "`verify` captures nothing: capture from the replayed request"
+                            .to_string(),
                         _ => format!("`verify` is one request: {}", VERIFY_KEYS.join(", ")),
                     })
                 },
@@ -238,7 +239,11 @@ async fn replay(rp: &Replay, step_ids: &ReplayIds, run: &mut StepRun<'_>) -> boo
         return false;
     };
     let mut results = send_copies(rp, step_ids, run, &p, renewable).await;
-    if renewable && results.iter().any(|(r, _)| matches!(r, Ok(a) if a.status == 401)) {
+    if renewable
+        && results
+            .iter()
+            .any(|(r, _)| matches!(r, Ok(a) if a.status == 401))
+    {
         // The token expired: renew it once and replay every copy again
         // (the refused copies created nothing).
         if let Some(i) = identity {
@@ -430,7 +435,7 @@ async fn send_copies(
                 done - sent,
                 outcome,
                 !(status_expected(&outcome, &rp.statuses)
-                || (renewable && outcome == crate::metrics::Outcome::Status(401))),
+                    || (renewable && outcome == crate::metrics::Outcome::Status(401))),
             );
             results.push((res, done - run.scheduled));
         }
@@ -442,8 +447,14 @@ async fn send_copies(
                 Instant::now()
             };
             results.push(
-                run.send_renewable(p, step_ids.request.metric, scheduled, &rp.statuses, renewable)
-                    .await,
+                run.send_renewable(
+                    p,
+                    step_ids.request.metric,
+                    scheduled,
+                    &rp.statuses,
+                    renewable,
+                )
+                .await,
             );
         }
     }

@@ -187,15 +187,8 @@ pub(crate) async fn exchange(
             return None;
         }
     };
-    let (res, latency) = auth::send_as(
-        run,
-        identity,
-        &mut p,
-        metric,
-        run.scheduled,
-        &r.status,
-    )
-    .await;
+    let (res, latency) =
+        auth::send_as(run, identity, &mut p, metric, run.scheduled, &r.status).await;
     Some((p, res, latency))
 }
 
@@ -497,7 +490,10 @@ pub(crate) fn header(
 
 /// Where a capture reads its value: a JSON pointer, or a table with one of
 /// `json`, `jsonpath`, `header`, `regex`.
-pub(crate) fn capture_source(c: &Compiler<'_>, v: &Spanned<toml::Value>) -> Result<CaptureSource, Diagnostic> {
+pub(crate) fn capture_source(
+    c: &Compiler<'_>,
+    v: &Spanned<toml::Value>,
+) -> Result<CaptureSource, Diagnostic> {
     let pointer = |p: &str| -> Result<CaptureSource, Diagnostic> {
         if p.is_empty() || p.starts_with('/') {
             crate::scenario::json_pick::check_pointer_depth(p).map_err(|e| c.err(v.span(), e))?;

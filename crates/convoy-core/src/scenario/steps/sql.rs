@@ -131,7 +131,9 @@ impl<S: StepTable> Compile<S> for SqlStep {
 pub(crate) fn database_step_hint(kind: &str, key: &str) -> Option<String> {
     Some(match key {
         "checks" => format!("put its checks inside [step.{kind}]"),
-        "as" => format!("a database step connects with the `url` of [step.{kind}]: it acts as no identity"),
+        "as" => format!(
+            "a database step connects with the `url` of [step.{kind}]: it acts as no identity"
+        ),
         _ => format!("an {kind} step sends no HTTP request: move `{key}` to a step of its own"),
     })
 }
