@@ -16,6 +16,8 @@ pub const NAMES: &[&str] = &[
     "idempotent-replay",
     "tenant-isolation",
     "dispatch",
+    "realtime",
+    "realtime-ws",
 ];
 
 /// The source text of a built-in scenario.
@@ -27,6 +29,8 @@ pub fn source(name: &str) -> Option<&'static str> {
         "idempotent-replay" => include_str!("../../../../scenarios/idempotent-replay.toml"),
         "tenant-isolation" => include_str!("../../../../scenarios/tenant-isolation.toml"),
         "dispatch" => include_str!("../../../../scenarios/dispatch.toml"),
+        "realtime" => include_str!("../../../../scenarios/realtime.toml"),
+        "realtime-ws" => include_str!("../../../../scenarios/realtime-ws.toml"),
         _ => return None,
     })
 }
