@@ -227,9 +227,21 @@ fn leaked(journey: Journey) {
     let dir = tempfile::tempdir().unwrap();
     let (o, r) = smoke(journey, &["event-leak=1"], 1, dir.path());
     assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
-    // The owner still hears every event: no check fails, the leak is the
-    // verdict.
-    assert!(failed_checks(&r).is_empty(), "{:?}", failed_checks(&r));
+    // The owner still hears every event: no await fails, the probe is
+    // what fails.
+    let events = journey.events();
+    let failed = failed_checks(&r);
+    assert!(
+        failed.iter().any(|c| c.starts_with(journey.probe)),
+        "{failed:?}"
+    );
+    assert!(
+        r.checks
+            .iter()
+            .filter(|c| events.contains(&c.step))
+            .all(|c| c.failures == 0 && c.passes == 1),
+        "{failed:?}"
+    );
     // The order's four state changes, each leaked once.
     assert_eq!(isolation_violations(&r), 4, "{:?}", r.violations);
     let sample = r
