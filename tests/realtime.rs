@@ -250,7 +250,11 @@ fn leaked(journey: Journey) {
         .find(|f| f.violation == Some(Violation::TenantIsolationViolations))
         .expect("a violation sample");
     assert_eq!(sample.step, journey.probe);
-    assert!(sample.response.contains("\"tenant\":\"acme\""), "{}", sample.response);
+    assert!(
+        sample.response.contains("\"tenant\":\"acme\""),
+        "{}",
+        sample.response
+    );
     let gate = r
         .gates
         .iter()
@@ -276,7 +280,12 @@ fn ws_event_leak_counts_tenant_isolation_violations() {
 /// subscribe opens the stream again (a connect, not a policy reconnect).
 fn closed(journey: Journey) {
     let dir = tempfile::tempdir().unwrap();
-    let (o, r) = smoke(journey, &["stream-close=300ms", "latency=100ms"], 2, dir.path());
+    let (o, r) = smoke(
+        journey,
+        &["stream-close=300ms", "latency=100ms"],
+        2,
+        dir.path(),
+    );
     assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
     let closed: u64 = journey
         .events()
