@@ -348,3 +348,25 @@ fn sse_event_delay_fails_the_event_gates_while_checks_pass() {
 fn ws_event_delay_fails_the_event_gates_while_checks_pass() {
     delayed(WS);
 }
+
+#[test]
+fn both_journeys_run_side_by_side_with_their_own_events_and_each_gate_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, r) = convoy(
+        &["run", "realtime", "realtime-ws", "--profile", "smoke", "-q"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    for journey in [SSE, WS] {
+        for event in journey.events() {
+            assert_eq!(step(&r, &event).histograms.latency.count(), 1, "{event}");
+        }
+    }
+    // Eight event gates, and the gates both journeys carry listed once.
+    assert_eq!(event_gates(&r).len(), 8, "{:#?}", r.gates);
+    let mut expressions: Vec<&str> = r.gates.iter().map(|g| g.expression.as_str()).collect();
+    let all = expressions.len();
+    expressions.sort();
+    expressions.dedup();
+    assert_eq!(expressions.len(), all, "{expressions:?}");
+}

@@ -158,11 +158,19 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     }
     let profile =
         crate::profile::resolve(&args.profile, &args.profile_files).map_err(CliError::usage)?;
-    let mut gate_texts = profile.gates.clone();
-    for s in &scenarios {
-        gate_texts.extend(s.gates.iter().cloned());
+    // Each gate once, as smoke does: journeys that share a gate (the
+    // realtime pair's `checks == 100%`) would otherwise list it per journey.
+    let mut gate_texts: Vec<String> = Vec::new();
+    for g in profile
+        .gates
+        .iter()
+        .chain(scenarios.iter().flat_map(|s| s.gates.iter()))
+        .chain(&args.gates)
+    {
+        if !gate_texts.iter().any(|t| t.trim() == g.trim()) {
+            gate_texts.push(g.clone());
+        }
     }
-    gate_texts.extend(args.gates.iter().cloned());
     let gates: Vec<Gate> = gate_texts
         .iter()
         .map(|g| {
