@@ -370,3 +370,22 @@ fn both_journeys_run_side_by_side_with_their_own_events_and_each_gate_once() {
     expressions.dedup();
     assert_eq!(expressions.len(), all, "{expressions:?}");
 }
+
+#[test]
+fn the_seed_003_preset_gates_real_time_updates_at_100ms() {
+    let preset = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/presets/logistics-ai.toml");
+    let preset = preset.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (faults, code) in [(&[][..], 0), (&["event-delay=150ms"][..], 1)] {
+        let target = target_support::start(faults);
+        let url = target.base_url();
+        let out = dir.path().join(format!("out-{code}"));
+        let (o, r) = convoy(&["smoke", preset, "--target", &url, "-q"], &out);
+        assert_eq!(o.status.code(), Some(code), "{faults:?}: {}", describe(&o));
+        assert!(failed_checks(&r).is_empty(), "{:?}", failed_checks(&r));
+        let gates = event_gates(&r);
+        assert_eq!(gates.len(), 4, "{:#?}", r.gates);
+        assert!(gates.iter().all(|g| g.threshold == "< 100ms"), "{gates:#?}");
+        assert!(gates.iter().all(|g| g.passed == (code == 0)), "{gates:#?}");
+    }
+}
