@@ -2,7 +2,11 @@
 //! (`ci/bench/events.sh`, `ci/bench/streams.sh`): prints its base URL on
 //! the first line of stdout, then serves until killed.
 //!
-//! `cargo run --release --example stream_relay -- [--delay 50ms]`
+//! `cargo run --release --example stream_relay -- [--delay 50ms] [--flood RATE|max]`
+//!
+//! `--flood` gives every subscriber its own endless run of events (RATE per
+//! second each, or as fast as it reads) and counts them in `GET /stats`
+//! (`ci/bench/stream_events.sh`).
 
 #[path = "../tests/streams_support/mod.rs"]
 mod streams_support;
@@ -21,8 +25,17 @@ fn main() {
                     std::process::exit(2)
                 });
             }
+            "--flood" => {
+                let v = args.next().unwrap_or_default();
+                knobs.flood = Some(v.parse().unwrap_or_else(|e| {
+                    eprintln!("stream_relay: --flood: {e}");
+                    std::process::exit(2)
+                }));
+            }
             other => {
-                eprintln!("stream_relay: unknown argument {other:?} (takes --delay DURATION)");
+                eprintln!(
+                    "stream_relay: unknown argument {other:?} (takes --delay DURATION, --flood RATE|max)"
+                );
                 std::process::exit(2)
             }
         }

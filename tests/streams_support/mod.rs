@@ -54,6 +54,38 @@ pub struct Knobs {
     pub close: bool,
     /// Streams are answered with this status instead.
     pub refuse: Option<u16>,
+    /// Every subscriber gets its own endless run of events at this pace
+    /// (instead of the events orders cause), counted in `GET /stats`.
+    pub flood: Option<Flood>,
+}
+
+/// The pace of a flood, per subscriber.
+#[derive(Debug, Clone, Copy)]
+pub enum Flood {
+    /// This many events per second.
+    Rate(u32),
+    /// As fast as the subscriber reads them.
+    Max,
+}
+
+impl std::str::FromStr for Flood {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Flood, String> {
+        match s {
+            "max" => Ok(Flood::Max),
+            _ => match s.parse::<u32>() {
+                Ok(n) if n > 0 => Ok(Flood::Rate(n)),
+                _ => Err(format!("{s:?} is neither a positive rate nor \"max\"")),
+            },
+        }
+    }
+}
+
+/// Flood subscribers and the events written to them, per kind.
+#[derive(Default)]
+struct Counts {
+    subscribers: AtomicU64,
+    events: AtomicU64,
 }
 
 struct Relay {
@@ -61,6 +93,8 @@ struct Relay {
     bus: broadcast::Sender<(String, String)>,
     seq: AtomicU64,
     orders: AtomicU64,
+    sse_flood: Counts,
+    ws_flood: Counts,
 }
 
 /// A running relay on a loopback port.
@@ -80,6 +114,8 @@ impl Server {
             bus,
             seq: AtomicU64::new(0),
             orders: AtomicU64::new(0),
+            sse_flood: Counts::default(),
+            ws_flood: Counts::default(),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -95,6 +131,7 @@ impl Server {
             .route("/t/{tenant}/orders/{id}/deliver", post(deliver))
             .route("/t/{tenant}/events", get(sse))
             .route("/t/{tenant}/ws", get(ws))
+            .route("/stats", get(stats))
             .with_state(relay.clone());
         runtime.spawn(async move {
             axum::serve(listener, app).await.unwrap();
@@ -217,6 +254,48 @@ fn refusal(relay: &Relay, headers: &HeaderMap, query: &Option<String>) -> Option
     )
 }
 
+/// `GET /stats`: the flood subscribers so far and the events written to
+/// them, per kind (an SSE event counts when handed to the HTTP server, a
+/// WebSocket one when its send completes; either may still sit in socket
+/// buffers).
+async fn stats(State(relay): State<Arc<Relay>>) -> Response {
+    let c = |c: &Counts| {
+        json!({
+            "subscribers": c.subscribers.load(Ordering::Relaxed),
+            "events": c.events.load(Ordering::Relaxed),
+        })
+    };
+    axum::Json(json!({ "sse": c(&relay.sse_flood), "ws": c(&relay.ws_flood) })).into_response()
+}
+
+/// One subscriber's flood: `order.status` events of `tenant` at `pace`.
+fn flood_events(
+    tenant: String,
+    pace: Flood,
+) -> impl futures_util::Stream<Item = String> + Send + 'static {
+    let start = tokio::time::Instant::now();
+    futures_util::stream::unfold(0u64, move |sent| {
+        let tenant = tenant.clone();
+        async move {
+            if let Flood::Rate(rate) = pace {
+                // Paced from the start rather than per event, so a late
+                // wake-up sends what is due at once and the rate holds.
+                let due = start + Duration::from_secs_f64((sent + 1) as f64 / rate as f64);
+                tokio::time::sleep_until(due).await;
+            }
+            let event = json!({
+                "type": "order.status",
+                "tenant": tenant,
+                "order_id": "ord-flood",
+                "status": "in_transit",
+                "at": "2026-12-07T15:00:00Z",
+                "seq": sent,
+            });
+            Some((event.to_string(), sent + 1))
+        }
+    })
+}
+
 /// An event as the event stream writes it: a comment, an id, its JSON
 /// over two `data:` lines, CRLF line endings.
 fn sse_text(json: &str) -> String {
@@ -239,7 +318,27 @@ async fn sse(
     if let Some(r) = refusal(&relay, &headers, &query) {
         return r;
     }
-    let close = relay.knobs.lock().unwrap().close;
+    let (close, flood) = {
+        let k = relay.knobs.lock().unwrap();
+        (k.close, k.flood)
+    };
+    use futures_util::StreamExt;
+    if let Some(pace) = flood {
+        relay.sse_flood.subscribers.fetch_add(1, Ordering::Relaxed);
+        let counted = relay.clone();
+        let hello = futures_util::stream::once(async {
+            Ok::<_, std::io::Error>(bytes::Bytes::from_static(b": hello\r\n\r\n"))
+        });
+        let events = flood_events(tenant, pace).map(move |json| {
+            counted.sse_flood.events.fetch_add(1, Ordering::Relaxed);
+            Ok(bytes::Bytes::from(sse_text(&json)))
+        });
+        return Response::builder()
+            .header("content-type", "text/event-stream")
+            .header("cache-control", "no-cache")
+            .body(Body::from_stream(hello.chain(events)))
+            .unwrap();
+    }
     let rx = relay.bus.subscribe();
     let hello = futures_util::stream::once(async {
         Ok::<_, std::io::Error>(bytes::Bytes::from_static(b": hello\r\n\r\n"))
@@ -264,7 +363,6 @@ async fn sse(
             }
         },
     );
-    use futures_util::StreamExt;
     Response::builder()
         .header("content-type", "text/event-stream")
         .header("cache-control", "no-cache")
@@ -285,7 +383,13 @@ async fn ws(
     if let Some(r) = refusal(&relay, &headers, &query) {
         return r;
     }
-    let close = relay.knobs.lock().unwrap().close;
+    let (close, flood) = {
+        let k = relay.knobs.lock().unwrap();
+        (k.close, k.flood)
+    };
+    if let Some(pace) = flood {
+        return upgrade.on_upgrade(move |socket| ws_flood(relay, socket, tenant, pace));
+    }
     // Subscribed before the upgrade is answered: an event caused right
     // after the client sees the 101 reaches it.
     let mut rx = relay.bus.subscribe();
@@ -320,4 +424,30 @@ async fn ws(
             }
         }
     })
+}
+
+/// A WebSocket flood: events at `pace` until the client goes away.
+async fn ws_flood(
+    relay: Arc<Relay>,
+    mut socket: axum::extract::ws::WebSocket,
+    tenant: String,
+    pace: Flood,
+) {
+    use futures_util::StreamExt;
+    relay.ws_flood.subscribers.fetch_add(1, Ordering::Relaxed);
+    let mut events = std::pin::pin!(flood_events(tenant, pace));
+    loop {
+        tokio::select! {
+            Some(json) = events.next() => {
+                if socket.send(Message::Text(json.into())).await.is_err() {
+                    return;
+                }
+                relay.ws_flood.events.fetch_add(1, Ordering::Relaxed);
+            }
+            msg = socket.recv() => match msg {
+                Some(Ok(_)) => {}
+                None | Some(Err(_)) => return,
+            },
+        }
+    }
 }
