@@ -233,8 +233,8 @@ pub fn alarms(method: Method, series: &[f64], worse_when_up: bool, setup: &Setup
             Method::Convoy => {
                 let today = changepoint::detect(seen, &setup.options);
                 let fresh = today.iter().any(|c| {
-                    let up = c.mean_after > c.mean_before;
-                    worse(c.mean_before, c.mean_after)
+                    let up = c.after > c.before;
+                    worse(c.before, c.after)
                         && !yesterday
                             .iter()
                             .any(|y| changepoint::same_change(y, c.index, up, &setup.options))
