@@ -15,17 +15,31 @@ use convoy_core::history::evaluate::{self, Method, Plant, Setup};
 fn main() {
     let mut args = std::env::args().skip(1);
     let Some(path) = args.next() else {
-        eprintln!("usage: history_bench NOISE.csv [SERIES_PER_CASE [LOOKAHEAD_NIGHTS]]");
+        eprintln!("usage: history_bench NOISE.csv|gaussian:SD [SERIES_PER_CASE [LOOKAHEAD_NIGHTS]]");
         std::process::exit(3);
     };
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        eprintln!("cannot read {path}: {e}");
-        std::process::exit(3)
-    });
-    let noises = evaluate::parse_noise(&text).unwrap_or_else(|e| {
-        eprintln!("{path}: {e}");
-        std::process::exit(3)
-    });
+    // `gaussian:SD`: 1,000 runs of normal noise of relative size SD (e.g.
+    // 0.03), to see the method where the machine is quieter than this one.
+    let noises = if let Some(sd) = path.strip_prefix("gaussian:") {
+        let sd: f64 = sd.parse().unwrap_or_else(|_| {
+            eprintln!("gaussian:SD wants a number, e.g. gaussian:0.03");
+            std::process::exit(3)
+        });
+        vec![evaluate::Noise {
+            name: format!("overall gaussian {:.1}%", sd * 100.0),
+            worse_when_up: true,
+            values: evaluate::gaussian_noise(1000, sd, 7),
+        }]
+    } else {
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            eprintln!("cannot read {path}: {e}");
+            std::process::exit(3)
+        });
+        evaluate::parse_noise(&text).unwrap_or_else(|e| {
+            eprintln!("{path}: {e}");
+            std::process::exit(3)
+        })
+    };
     let series = match args.next().map(|s| s.parse::<usize>()) {
         None => 200,
         Some(Ok(n)) if n > 0 => n,

@@ -305,8 +305,7 @@ fn rank_sum_lower_tail(m: usize, n: usize, u: usize) -> f64 {
 }
 
 fn binomial(n: usize, k: usize) -> f64 {
-    (ln_gamma(n as f64 + 1.0) - ln_gamma(k as f64 + 1.0) - ln_gamma((n - k) as f64 + 1.0))
-        .exp()
+    (ln_gamma(n as f64 + 1.0) - ln_gamma(k as f64 + 1.0) - ln_gamma((n - k) as f64 + 1.0)).exp()
 }
 
 /// `P(Z ≥ z)` for the standard normal.

@@ -80,9 +80,8 @@ pub fn trends(current: &Report, history: &[Report], options: &Options) -> Vec<Tr
             }
             let values: Vec<f64> = points.iter().map(|(_, v)| *v).collect();
             let found = changepoint::detect(&values, options);
-            let worse = |c: &changepoint::ChangePoint| {
-                (c.after > c.before) == figure.higher_is_worse()
-            };
+            let worse =
+                |c: &changepoint::ChangePoint| (c.after > c.before) == figure.higher_is_worse();
             let confirmed_tonight = found.iter().any(|c| {
                 worse(c) && changepoint::flagged_runs_ago(&values, c, options, 1) == Some(0)
             });
