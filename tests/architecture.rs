@@ -135,7 +135,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         (
             "report",
             &[
-                "engine", "gate", "metrics", "plan", "redact", "rls", "summary", "units",
+                "engine", "gate", "metrics", "plan", "redact", "rls", "stats", "summary", "units",
             ][..],
         ),
         (

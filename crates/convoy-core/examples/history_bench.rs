@@ -15,7 +15,9 @@ use convoy_core::history::evaluate::{self, Method, Plant, Setup};
 fn main() {
     let mut args = std::env::args().skip(1);
     let Some(path) = args.next() else {
-        eprintln!("usage: history_bench NOISE.csv|gaussian:SD [SERIES_PER_CASE [LOOKAHEAD_NIGHTS]]");
+        eprintln!(
+            "usage: history_bench NOISE.csv|gaussian:SD [SERIES_PER_CASE [LOOKAHEAD_NIGHTS]]"
+        );
         std::process::exit(3);
     };
     // `gaussian:SD`: 1,000 runs of normal noise of relative size SD (e.g.
