@@ -61,4 +61,4 @@ mod syntax;
 pub use evaluate::{GateResult, all_passed, evaluate, measure};
 pub use figures::{CheckFigures, Figures, RunFigures, ScopeFigures};
 pub use lost::{LiveFigures, already_lost};
-pub use syntax::{Gate, GateError, Metric, Op, Scope, Threshold, Unit, parse_all};
+pub use syntax::{Gate, GateError, Metric, Op, Scope, ScopeKind, Threshold, Unit, parse_all};
