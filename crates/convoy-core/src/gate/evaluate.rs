@@ -108,8 +108,10 @@ impl Gate {
     ) -> Verdict {
         let word = kind.word();
         let parts = figures.parts();
-        let members: Vec<&(Scope, ScopeFigures)> =
-            parts.iter().filter(|(s, _)| s.kind() == Some(kind)).collect();
+        let members: Vec<&(Scope, ScopeFigures)> = parts
+            .iter()
+            .filter(|(s, _)| s.kind() == Some(kind))
+            .collect();
         if members.is_empty() {
             // As for a name the run does not have: the gate fails, saying so.
             return Verdict::unmeasured(format!("no such {word} (the run has none)"));
@@ -121,15 +123,30 @@ impl Gate {
         let (quiet, judged): (Vec<_>, Vec<_>) = members
             .into_iter()
             .partition(|(_, f)| kind == ScopeKind::Stream && f.requests == 0 && f.errors == 0);
+        // A stream has several rows (connects, first events, reconnects):
+        // the verdict counts rows, not streams.
+        let noun = match kind {
+            ScopeKind::Stream => "stream row",
+            _ => word,
+        };
+        let count = |n: usize| match n {
+            1 => format!("1 {noun}"),
+            n => format!("{n} {noun}s"),
+        };
         if judged.is_empty() {
             return Verdict::unmeasured(format!(
-                "nothing measured ({} {word} metrics counted nothing)",
-                quiet.len()
+                "nothing measured ({} counted nothing)",
+                count(quiet.len())
             ));
         }
         let verdicts: Vec<(&str, Verdict)> = judged
             .iter()
-            .map(|(s, _)| (s.name().unwrap_or_default(), self.judge(s, figures, baseline)))
+            .map(|(s, _)| {
+                (
+                    s.name().unwrap_or_default(),
+                    self.judge(s, figures, baseline),
+                )
+            })
             .collect();
         let failed: Vec<&(&str, Verdict)> = verdicts.iter().filter(|(_, v)| !v.passed).collect();
         let pool: Vec<&(&str, Verdict)> = if failed.is_empty() {
@@ -138,10 +155,7 @@ impl Gate {
             failed.clone()
         };
         let worst = self.worst(&pool);
-        let of = match verdicts.len() {
-            1 => format!("1 {word}"),
-            n => format!("{n} {word}s"),
-        };
+        let of = count(verdicts.len());
         let display = if failed.is_empty() {
             match worst {
                 Some((name, v)) => format!("{} at worst ({name:?}), {of}", v.display),
@@ -170,7 +184,9 @@ impl Gate {
     /// The verdict furthest on the wrong side of the operator: the largest
     /// value for `<`, the smallest for `>`, the first for `==` and `!=`.
     fn worst<'v>(&self, pool: &[&'v (&'v str, Verdict)]) -> Option<(&'v str, &'v Verdict)> {
-        let measured = pool.iter().filter_map(|(n, v)| v.actual.map(|a| (a, *n, v)));
+        let measured = pool
+            .iter()
+            .filter_map(|(n, v)| v.actual.map(|a| (a, *n, v)));
         let pick = match self.op {
             Op::Lt | Op::Le => measured.max_by(|a, b| a.0.total_cmp(&b.0)),
             Op::Gt | Op::Ge => measured.min_by(|a, b| a.0.total_cmp(&b.0)),
@@ -556,19 +572,28 @@ mod tests {
         RunFigures {
             overall: scope(100, 0, Some(40.0)),
             parts: vec![
-                (Scope::Step("create order".into()), scope(100, 0, Some(40.0))),
+                (
+                    Scope::Step("create order".into()),
+                    scope(100, 0, Some(40.0)),
+                ),
                 (Scope::Stream("orders".into()), scope(10, 0, Some(20.0))),
                 (
                     Scope::Stream("orders · first event".into()),
                     scope(10, 0, Some(30.0)),
                 ),
                 (Scope::Stream("orders · reconnect".into()), quiet),
-                (Scope::Event("order created".into()), scope(100, 0, Some(80.0))),
+                (
+                    Scope::Event("order created".into()),
+                    scope(100, 0, Some(80.0)),
+                ),
                 (
                     Scope::Event("order delivered".into()),
                     scope(100, 0, Some(95.0)),
                 ),
-                (Scope::Journey("lifecycle".into()), scope(100, 0, Some(300.0))),
+                (
+                    Scope::Journey("lifecycle".into()),
+                    scope(100, 0, Some(300.0)),
+                ),
             ],
             ..RunFigures::default()
         }
@@ -620,7 +645,8 @@ mod tests {
     fn a_wildcard_fails_on_an_event_without_data_but_passes_over_a_quiet_stream_row() {
         let mut f = realtime();
         // Every await of "order routed" timed out: errors, no latency.
-        f.parts.push((Scope::Event("order routed".into()), scope(5, 5, None)));
+        f.parts
+            .push((Scope::Event("order routed".into()), scope(5, 5, None)));
         let r = eval("event:* p95 < 100ms", &f, None);
         assert_eq!(
             verdict(&r),
@@ -639,7 +665,7 @@ mod tests {
                 true,
                 Some(30.0),
                 "< 100ms",
-                r#"30.00ms at worst ("orders · first event"), 2 streams"#
+                r#"30.00ms at worst ("orders · first event"), 2 stream rows"#
             )
         );
         // Once it reconnects, it is.
@@ -651,7 +677,7 @@ mod tests {
                 false,
                 Some(400.0),
                 "< 100ms",
-                r#"1 failed of 3 streams: "orders · reconnect" 400.0ms"#
+                r#"1 failed of 3 stream rows: "orders · reconnect" 400.0ms"#
             )
         );
     }
@@ -667,7 +693,9 @@ mod tests {
         let r = eval("event:nope p95 < 100ms", &f, None);
         assert_eq!(r.actual_display, "no such event (the run has none)");
         let mut quiet = realtime();
-        quiet.parts.retain(|(s, _)| s == &Scope::Stream("orders · reconnect".into()));
+        quiet
+            .parts
+            .retain(|(s, _)| s == &Scope::Stream("orders · reconnect".into()));
         let r = eval("stream:* p95 < 100ms", &quiet, None);
         assert_eq!(
             verdict(&r),
@@ -675,7 +703,7 @@ mod tests {
                 false,
                 None,
                 "< 100ms",
-                "nothing measured (1 stream metrics counted nothing)"
+                "nothing measured (1 stream row counted nothing)"
             )
         );
     }
@@ -696,7 +724,8 @@ mod tests {
                 r#"1 failed of 2 events: "order delivered" 95.00ms against <= baseline * 1.10 (= 77.00ms, baseline 70.00ms)"#
             )
         );
-        base.parts.retain(|(s, _)| s != &Scope::Event("order created".into()));
+        base.parts
+            .retain(|(s, _)| s != &Scope::Event("order created".into()));
         let r = eval("event:* p95 <= baseline * 2", &f, Some(&base));
         assert_eq!(
             r.actual_display,

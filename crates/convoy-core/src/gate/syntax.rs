@@ -522,9 +522,18 @@ mod tests {
         let g = gate("event:* p95 < 100ms");
         assert_eq!(g.scope, Scope::Every(ScopeKind::Event));
         assert_eq!(g.scope.to_string(), "event:*");
-        assert_eq!(gate("stream:*  p99 < 1s").scope, Scope::Every(ScopeKind::Stream));
-        assert_eq!(gate("step:* errors == 0").scope, Scope::Every(ScopeKind::Step));
-        assert_eq!(gate("journey:* p95 < 2s").scope, Scope::Every(ScopeKind::Journey));
+        assert_eq!(
+            gate("stream:*  p99 < 1s").scope,
+            Scope::Every(ScopeKind::Stream)
+        );
+        assert_eq!(
+            gate("step:* errors == 0").scope,
+            Scope::Every(ScopeKind::Step)
+        );
+        assert_eq!(
+            gate("journey:* p95 < 2s").scope,
+            Scope::Every(ScopeKind::Journey)
+        );
         // Quoted, `*` is a name like any other, and shows quoted again.
         let g = gate(r#"step:"*" p95 < 10ms"#);
         assert_eq!(g.scope, Scope::Step("*".into()));
@@ -535,6 +544,9 @@ mod tests {
         assert_eq!(e.column, 1);
         assert!(e.message.contains("drop `event:*`"), "{e}");
         let e = err("event:*");
-        assert!(e.message.contains("expected a space after `event:*`"), "{e}");
+        assert!(
+            e.message.contains("expected a space after `event:*`"),
+            "{e}"
+        );
     }
 }
