@@ -337,6 +337,8 @@ fn held_streams_count_toward_the_smoke_allowance_at_once() {
     let builtins = convoy::scenario::builtin::all().unwrap();
     let all = convoy::profile::run_bound(&smoke, &builtins);
     assert!(all.is_smoke(), "{all}");
+    // The concurrent replay's 5 copies, beside those four streams.
+    assert_eq!(all.in_flight, Some(9), "{all}");
     let realtime = convoy::scenario::load("realtime").unwrap();
     assert_eq!(
         convoy::profile::smoke_bound(std::slice::from_ref(&realtime), 1).in_flight,
