@@ -242,13 +242,15 @@ pub fn detect(series: &[f64], options: &Options) -> Vec<ChangePoint> {
 }
 
 /// How many runs ago the analysis first showed `change` (a change point of
-/// `series`): 0 when the analysis without the newest point does not show
-/// it, so tonight's run is the one that made it visible. A change is
-/// confirmed only once its new level has held [`Options::min_run`] points
-/// (more when the shift is small against the noise), so this is the night
-/// a nightly gate should fail on, once, while the change itself is dated
-/// to the run where it landed. `None` when it was already shown more than
-/// `limit` runs ago.
+/// `series`): 0 when no analysis of the series without its newest runs
+/// (back to `limit` runs ago) shows it, so tonight's run is the one that
+/// made it visible. A change is confirmed only once its new level has held
+/// [`Options::min_run`] points (more when the shift is small against the
+/// noise), so this is the night a nightly gate should fail on, once, while
+/// the change itself is dated to the run where it landed. A change that an
+/// earlier night showed, then lost for a night as its p-value wavered, is
+/// still as old as that earlier night: it does not fail the gate again.
+/// `None` when it was already shown `limit` runs ago.
 pub fn flagged_runs_ago(
     series: &[f64],
     change: &ChangePoint,
@@ -256,28 +258,33 @@ pub fn flagged_runs_ago(
     limit: usize,
 ) -> Option<usize> {
     let up = change.after > change.before;
-    for ago in 1..=limit.min(series.len()) {
+    let min_run = options.min_run.max(2);
+    // Oldest analysis first: the first that showed it.
+    for ago in (1..=limit.min(series.len())).rev() {
         let len = series.len() - ago;
-        // Too few points after it for any analysis to show it.
-        if len < change.index + options.min_run.max(2) {
-            return Some(ago - 1);
+        // Too few points for any analysis to show it, even dated as early
+        // as `same_change` allows.
+        if len < change.index.saturating_sub(2 * min_run - 1) + min_run {
+            continue;
         }
         let earlier = detect(&series[..len], options);
-        if !earlier
+        if earlier
             .iter()
             .any(|c| same_change(c, change.index, up, options))
         {
-            return Some(ago - 1);
+            return (ago < limit).then_some(ago);
         }
     }
-    None
+    Some(0)
 }
 
 /// Whether `c` is the change that landed at `index` going up (or down),
 /// as an analysis of a shorter or longer series shows it: the same way,
-/// dated within a level's length of it (more data may move the date).
+/// dated within two levels' length of it. More data moves the date: a
+/// change first seen early, when noise before it leaned the same way, is
+/// redated to where it landed a few nights later, and is the same change.
 pub fn same_change(c: &ChangePoint, index: usize, up: bool, options: &Options) -> bool {
-    (c.after > c.before) == up && c.index.abs_diff(index) < options.min_run.max(2)
+    (c.after > c.before) == up && c.index.abs_diff(index) < 2 * options.min_run.max(2)
 }
 
 /// Divisive bisection within one window: indices of its change points.
@@ -705,6 +712,36 @@ mod tests {
             .find(|&night| !detect(&xs[..=night], &welch).is_empty())
             .unwrap();
         assert!(first > 33, "{first}");
+    }
+
+    #[test]
+    fn a_change_that_wavers_is_still_flagged_once() {
+        // 8 % shifts over 3 % noise: near the threshold, so some nights'
+        // analyses lose the change, or date it a few nights off, and find
+        // it again. Counting only from yesterday's analysis and within a
+        // level's length of the date, 11 of these 40 series were flagged
+        // twice; now 1 is (its first alarm came 2 nights after the shift,
+        // dated 8 nights before it, with the noise leaning the same way).
+        let o = Options::default();
+        let (mut found, mut twice) = (0, 0);
+        for seed in 0..40 {
+            let mut rng = fastrand::Rng::with_seed(700 + seed);
+            let mut xs = noisy(&mut rng, 30, 100.0, 0.03);
+            xs.extend(noisy(&mut rng, 16, 108.0, 0.03));
+            let nights = (30..xs.len())
+                .filter(|&night| {
+                    let seen = &xs[..=night];
+                    detect(seen, &o).iter().any(|c| {
+                        c.after > c.before && flagged_runs_ago(seen, c, &o, o.window) == Some(0)
+                    })
+                })
+                .count();
+            found += usize::from(nights > 0);
+            twice += usize::from(nights > 1);
+        }
+        println!("found {found} of 40, {twice} flagged twice");
+        assert!(twice <= 1, "{twice} of 40 flagged twice");
+        assert!(found >= 30, "{found} of 40 found");
     }
 
     #[test]

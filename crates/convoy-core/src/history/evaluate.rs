@@ -10,7 +10,8 @@
 //! far and either raises an alarm or not:
 //!
 //! * **convoy**: `convoy history --fail-on-change-since 1`: a regression
-//!   change point that tonight's analysis shows and yesterday's did not;
+//!   change point that tonight's analysis shows and no earlier night's
+//!   did;
 //! * **tolerance**: the plain rule, tonight worse than the baseline (the
 //!   series' first night, a promoted run) by more than the tolerance;
 //! * **compare**: `convoy compare`'s rule, the tolerance *and* the noise
@@ -268,7 +269,9 @@ pub fn alarms(method: Method, series: &[f64], worse_when_up: bool, setup: &Setup
         }
         return out;
     }
-    let mut yesterday: Vec<ChangePoint> = Vec::new();
+    // Every change an earlier night showed: one that wavers out of sight
+    // for a night and back is not new (as `flagged_runs_ago` judges).
+    let mut shown: Vec<ChangePoint> = Vec::new();
     for night in 0..series.len() {
         let seen = &series[..=night];
         let alarm = match method {
@@ -277,11 +280,19 @@ pub fn alarms(method: Method, series: &[f64], worse_when_up: bool, setup: &Setup
                 let fresh = today.iter().any(|c| {
                     let up = c.after > c.before;
                     worse(c.before, c.after)
-                        && !yesterday
+                        && !shown
                             .iter()
                             .any(|y| changepoint::same_change(y, c.index, up, &setup.options))
                 });
-                yesterday = today;
+                for c in today {
+                    let up = c.after > c.before;
+                    if !shown
+                        .iter()
+                        .any(|y| changepoint::same_change(y, c.index, up, &setup.options))
+                    {
+                        shown.push(c);
+                    }
+                }
                 fresh
             }
             Method::Oracle => false,

@@ -370,18 +370,21 @@ fn changes(runs: &[&Report], options: &Options) -> (Vec<Change>, Vec<Trend>) {
                 .collect();
             let values: Vec<f64> = points.iter().map(|(_, v)| *v).collect();
             let found = changepoint::detect(&values, options);
+            let flagged: Vec<Option<usize>> = found
+                .iter()
+                .map(|c| changepoint::flagged_runs_ago(&values, c, options, options.window))
+                .collect();
             // Charted: what changed, and every step's p95 for context.
             if values.len() >= 2 && (!found.is_empty() || metric == Metric::P95Ms) {
-                let newest = found.last().filter(|c| {
-                    (c.after > c.before) == metric.worse_when_up()
-                        && changepoint::flagged_runs_ago(&values, c, options, 1) == Some(0)
+                let newest = found.iter().zip(&flagged).any(|(c, ago)| {
+                    (c.after > c.before) == metric.worse_when_up() && *ago == Some(0)
                 });
                 charts.push(Trend {
                     step: name.to_string(),
                     figure: metric.figure(),
                     run_ids: points.iter().map(|(r, _)| r.run_id.clone()).collect(),
                     changes: found.iter().map(|c| c.index).collect(),
-                    regressed: newest.is_some(),
+                    regressed: newest,
                     values: values.clone(),
                 });
             }
@@ -401,12 +404,7 @@ fn changes(runs: &[&Report], options: &Options) -> (Vec<Change>, Vec<Trend>) {
                     magnitude: cp.magnitude,
                     p_value: cp.p_value,
                     sigmas: cp.sigmas.is_finite().then_some(cp.sigmas),
-                    flagged_runs_ago: changepoint::flagged_runs_ago(
-                        &values,
-                        cp,
-                        options,
-                        options.window,
-                    ),
+                    flagged_runs_ago: flagged[k],
                     direction: if up == metric.worse_when_up() {
                         Direction::Regression
                     } else {

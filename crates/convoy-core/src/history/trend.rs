@@ -100,7 +100,8 @@ pub fn trends(current: &Report, history: &[Report], options: &Options) -> Vec<Tr
             let worse =
                 |c: &changepoint::ChangePoint| (c.after > c.before) == figure.higher_is_worse();
             let confirmed_tonight = found.iter().any(|c| {
-                worse(c) && changepoint::flagged_runs_ago(&values, c, options, 1) == Some(0)
+                worse(c)
+                    && changepoint::flagged_runs_ago(&values, c, options, options.window) == Some(0)
             });
             Some(Trend {
                 regressed: confirmed_tonight
