@@ -10,13 +10,16 @@
 //! secret of any auth kind may reach an artifact or the terminal, though
 //! the server echoes every credential it is given.
 
+mod cli_support;
 mod foreign_support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::Output;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cli_support::{convoy_with_env, files_under, outputs};
 use convoy::engine::{self, EngineOptions, RunControl, RunResult};
 use convoy::metrics::Violation;
 use convoy::plan::{HttpOptions, LoadModel};
@@ -368,32 +371,10 @@ fn a_planted_cross_tenant_leak_is_a_violation_on_every_tenancy() {
     }
 }
 
-fn convoy(args: &[&str], cwd: &Path) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_convoy"));
-    c.args(args).current_dir(cwd).env_remove("CONVOY_TARGET");
-    for (k, v) in env_vars() {
-        c.env(k, v);
-    }
-    c.output().expect("the convoy binary runs")
-}
-
-fn files_under(dir: &Path) -> Vec<(PathBuf, String)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((
-                    p.clone(),
-                    String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned(),
-                ));
-            }
-        }
-    }
-    out
+/// `convoy ARGS` in `cwd` with the Depot users' secrets in its
+/// environment.
+fn convoy(args: &[impl AsRef<OsStr>], cwd: &Path) -> Output {
+    convoy_with_env(args, cwd, env_vars())
 }
 
 /// `convoy run DIR` and `convoy smoke DIR` on every auth kind, with a
@@ -457,20 +438,9 @@ fn no_secret_of_any_auth_kind_reaches_an_artifact() {
             "{shape}: {}",
             String::from_utf8_lossy(&smoked.stderr)
         );
-        let mut artifacts: Vec<(String, String)> = files_under(out.path())
-            .into_iter()
-            .map(|(p, t)| (p.display().to_string(), t))
-            .collect();
-        for (name, o) in [("run", &ran), ("smoke", &smoked)] {
-            artifacts.push((
-                format!("{name} stdout"),
-                String::from_utf8_lossy(&o.stdout).into_owned(),
-            ));
-            artifacts.push((
-                format!("{name} stderr"),
-                String::from_utf8_lossy(&o.stderr).into_owned(),
-            ));
-        }
+        let mut artifacts = files_under(out.path());
+        artifacts.extend(outputs("run", &ran));
+        artifacts.extend(outputs("smoke", &smoked));
         let report = artifacts
             .iter()
             .find(|(n, _)| n.ends_with("run/report.json"))

@@ -13,12 +13,16 @@
 //! for every secret in its raw, JSON-escaped, percent-encoded and base64
 //! forms.
 
+mod cli_support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use cli_support::{command, convoy, files_under, outputs};
 
 const VAR_SECRET: &str = "var-S3cr/t+v=l\"ue";
 const ALICE_PASSWORD: &str = "alice-Pa\"ss/+=w0rd";
@@ -244,23 +248,6 @@ fn assert_clean(artifacts: &[(String, String)], issued: &[String]) {
     );
 }
 
-fn files_under(dir: &Path) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let p = entry.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
-                out.push((p.display().to_string(), text));
-            }
-        }
-    }
-    out
-}
-
 fn toml_str(s: &str) -> String {
     serde_json::to_string(s).unwrap()
 }
@@ -347,28 +334,6 @@ fn write_scenarios(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-fn convoy(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("CONVOY_TARGET")
-        .output()
-        .expect("the convoy binary runs")
-}
-
-fn outputs(name: &str, o: &Output) -> Vec<(String, String)> {
-    vec![
-        (
-            format!("{name} stdout"),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-        ),
-        (
-            format!("{name} stderr"),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        ),
-    ]
-}
-
 /// The secrets did reach the target, and the reports say where they were
 /// hidden: a test that finds nothing because nothing was sent proves
 /// nothing.
@@ -417,7 +382,7 @@ fn convoy_run_of_two_scenarios_against_an_echoing_target_leaks_nothing() {
         l.local_addr().unwrap()
     };
     let target = format!("http://{}", echo.addr);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_convoy"))
+    let mut child = command()
         .args(["run", &scenarios[0], &scenarios[1]])
         .args(["--target", &target, "--profile", "smoke"])
         .args(["--out", out.to_str().unwrap()])

@@ -8,13 +8,16 @@
 //! violation, on both kinds; gates read event latency; no token reaches an
 //! artifact; malformed stream steps are named at file:line:col.
 
+mod cli_support;
 mod streams_support;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cli_support::{convoy_with_env, files_under, outputs};
 use convoy::engine::{self, EngineOptions, RunControl, RunResult, StepKind};
 use convoy::metrics::{ErrorCause, StepStats, Violation};
 use convoy::plan::{HttpOptions, LoadModel};
@@ -236,7 +239,8 @@ fn awaits_pass_on_a_healthy_relay_and_the_stream_is_held_across_iterations() {
         assert_eq!(first.requests, 1, "{kind:?}");
         assert_eq!(
             metric(&r, "orders · reconnect", StepKind::Stream).requests,
-            0
+            0,
+            "{kind:?}"
         );
         assert!(r.violations.values().all(|n| *n == 0), "{kind:?}");
         // Stream metrics and events are not requests: the overall figures
@@ -267,69 +271,64 @@ fn event_latency_counts_from_the_causing_request_and_covers_a_planted_delay() {
     }
 }
 
+/// An event that never comes fails its await with the cause that says
+/// why: a relay that drops it is `event_timeout`, a stream that closes is
+/// `stream_closed`. Either way the arrival check fails once and the
+/// failure sample names the cause.
 #[test]
-fn a_dropped_event_is_a_failed_check_of_cause_event_timeout() {
-    for kind in KINDS {
-        let r = run(
+fn a_lost_event_is_an_error_of_its_cause() {
+    let cases = [
+        (
+            "a dropped event",
             Knobs {
                 drop: true,
                 ..Knobs::default()
             },
-            kind,
-            1,
-        );
-        let e = metric(&r, "order created", StepKind::Event);
-        assert_eq!(e.errors, 1, "{kind:?}");
-        assert_eq!(
-            e.error_counts.get(&ErrorCause::EventTimeout),
-            Some(&1),
-            "{kind:?}"
-        );
-        let check = r
-            .checks
-            .iter()
-            .find(|c| c.info.step == "order created" && c.info.name.contains("arrives within 2s"))
-            .expect("the arrival check");
-        assert_eq!(check.stats.failures, 1, "{kind:?}");
-        let sample = r
-            .failures
-            .iter()
-            .find(|f| f.step == "order created")
-            .expect("a sample");
-        assert_eq!(sample.cause, Some(ErrorCause::EventTimeout), "{kind:?}");
-        assert!(
-            sample.message.contains("no event on stream \"orders\""),
-            "{}",
-            sample.message
-        );
-    }
-}
-
-#[test]
-fn a_closed_stream_is_an_error_of_cause_stream_closed() {
-    for kind in KINDS {
-        let r = run(
+            ErrorCause::EventTimeout,
+            "no event on stream \"orders\"",
+        ),
+        (
+            "a closed stream",
             Knobs {
                 close: true,
                 ..Knobs::default()
             },
-            kind,
-            1,
-        );
-        let e = metric(&r, "order created", StepKind::Event);
-        assert_eq!(
-            e.error_counts.get(&ErrorCause::StreamClosed),
-            Some(&1),
-            "{kind:?}: {:?}",
-            failed(&r)
-        );
-        let sample = r
-            .failures
-            .iter()
-            .find(|f| f.step == "order created")
-            .unwrap();
-        assert_eq!(sample.cause, Some(ErrorCause::StreamClosed));
-        assert!(sample.message.contains("closed"), "{}", sample.message);
+            ErrorCause::StreamClosed,
+            "closed",
+        ),
+    ];
+    for (fault, knobs, cause, message) in cases {
+        for kind in KINDS {
+            let case = format!("{fault} on {kind:?}");
+            let r = run(knobs.clone(), kind, 1);
+            let e = metric(&r, "order created", StepKind::Event);
+            assert_eq!(e.errors, 1, "{case}: {:?}", failed(&r));
+            assert_eq!(
+                e.error_counts.get(&cause),
+                Some(&1),
+                "{case}: {:?}",
+                failed(&r)
+            );
+            let check = r
+                .checks
+                .iter()
+                .find(|c| {
+                    c.info.step == "order created" && c.info.name.contains("arrives within 2s")
+                })
+                .unwrap_or_else(|| panic!("{case}: no arrival check"));
+            assert_eq!(check.stats.failures, 1, "{case}");
+            let sample = r
+                .failures
+                .iter()
+                .find(|f| f.step == "order created")
+                .unwrap_or_else(|| panic!("{case}: no failure sample"));
+            assert_eq!(sample.cause, Some(cause), "{case}");
+            assert!(
+                sample.message.contains(message),
+                "{case}: {}",
+                sample.message
+            );
+        }
     }
 }
 
@@ -345,15 +344,28 @@ fn a_refused_stream_is_an_error_of_cause_stream_refused_with_its_status() {
                 kind,
                 1,
             );
+            let case = format!("{kind:?} {status}");
             let s = metric(&r, "orders", StepKind::Stream);
-            assert_eq!(s.errors, 1, "{kind:?} {status}");
-            assert_eq!(s.error_counts.get(&ErrorCause::StreamRefused), Some(&1));
-            assert_eq!(s.status_counts.get(&status), Some(&1));
-            let sample = r.failures.iter().find(|f| f.step == "orders").unwrap();
-            assert_eq!(sample.cause, Some(ErrorCause::StreamRefused));
-            assert_eq!(sample.status, Some(status));
+            assert_eq!(s.errors, 1, "{case}");
+            assert_eq!(
+                s.error_counts.get(&ErrorCause::StreamRefused),
+                Some(&1),
+                "{case}"
+            );
+            assert_eq!(s.status_counts.get(&status), Some(&1), "{case}");
+            let sample = r
+                .failures
+                .iter()
+                .find(|f| f.step == "orders")
+                .unwrap_or_else(|| panic!("{case}: no failure sample"));
+            assert_eq!(sample.cause, Some(ErrorCause::StreamRefused), "{case}");
+            assert_eq!(sample.status, Some(status), "{case}");
             // The journey stops at the failed subscribe.
-            assert_eq!(metric(&r, "order created", StepKind::Event).requests, 0);
+            assert_eq!(
+                metric(&r, "order created", StepKind::Event).requests,
+                0,
+                "{case}"
+            );
         }
     }
 }
@@ -368,7 +380,8 @@ fn a_leak_to_another_tenants_stream_is_a_tenant_isolation_violation() {
                 .get(&Violation::TenantIsolationViolations)
                 .copied()
                 .unwrap_or(0),
-            0
+            0,
+            "{kind:?}: the healthy relay leaks"
         );
         let r = run(
             Knobs {
@@ -389,9 +402,13 @@ fn a_leak_to_another_tenants_stream_is_a_tenant_isolation_violation() {
             .failures
             .iter()
             .find(|f| f.violation == Some(Violation::TenantIsolationViolations))
-            .expect("a violation sample");
-        assert_eq!(sample.step, "globex sees no acme event");
-        assert!(sample.response.contains("ord-acme-"), "{}", sample.response);
+            .unwrap_or_else(|| panic!("{kind:?}: no violation sample"));
+        assert_eq!(sample.step, "globex sees no acme event", "{kind:?}");
+        assert!(
+            sample.response.contains("ord-acme-"),
+            "{kind:?}: {}",
+            sample.response
+        );
     }
 }
 
@@ -418,32 +435,9 @@ fn events_buffered_before_the_await_still_count() {
 
 // ---- the binary: gates, exit codes, artifacts --------------------------
 
-fn convoy(args: &[&str], cwd: &Path) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_convoy"));
-    c.args(args).current_dir(cwd).env_remove("CONVOY_TARGET");
-    for (k, v) in env_vars() {
-        c.env(k, v);
-    }
-    c.output().expect("the convoy binary runs")
-}
-
-fn files_under(dir: &Path) -> Vec<(PathBuf, String)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((
-                    p.clone(),
-                    String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned(),
-                ));
-            }
-        }
-    }
-    out
+/// `convoy ARGS` in `cwd` with the relay's tokens in its environment.
+fn convoy(args: &[impl AsRef<OsStr>], cwd: &Path) -> Output {
+    convoy_with_env(args, cwd, env_vars())
 }
 
 fn run_cli(server: &Server, dir: &Path, text: &str, extra: &[&str]) -> (Output, PathBuf) {
@@ -570,19 +564,13 @@ fn no_token_reaches_an_artifact_in_a_header_or_the_query() {
                     ..Knobs::default()
                 },
             ] {
+                let case = format!("{kind:?} query={query} {knobs:?}");
                 let server = Server::start(knobs);
                 let (o, out) = run_cli(&server, dir.path(), &text, &[]);
-                assert_ne!(o.status.code(), Some(0), "{kind:?} fails on purpose");
-                seen.push((
-                    PathBuf::from("stdout"),
-                    String::from_utf8_lossy(&o.stdout).into_owned(),
-                ));
-                seen.push((
-                    PathBuf::from("stderr"),
-                    String::from_utf8_lossy(&o.stderr).into_owned(),
-                ));
+                assert_ne!(o.status.code(), Some(0), "{case} fails on purpose");
+                seen.extend(outputs(&case, &o));
                 let files = files_under(&out);
-                assert!(!files.is_empty(), "{kind:?} wrote no report");
+                assert!(!files.is_empty(), "{case} wrote no report");
                 seen.extend(files);
             }
         }
@@ -591,7 +579,7 @@ fn no_token_reaches_an_artifact_in_a_header_or_the_query() {
     for (path, text) in &seen {
         samples += text.matches("stream_refused").count();
         for (_, token) in TOKENS {
-            assert!(!text.contains(token), "{} shows a token", path.display());
+            assert!(!text.contains(token), "{path} shows a token");
         }
     }
     assert!(samples > 0, "the refusals were recorded");
@@ -686,12 +674,12 @@ fn a_reconnect_policy_is_followed_counted_and_stated() {
             .failures
             .iter()
             .find(|f| f.step == "order created")
-            .unwrap();
+            .unwrap_or_else(|| panic!("{kind:?}: no failure sample"));
         assert!(
             sample
                 .message
                 .contains("no reconnect left (2 made, max = 2)"),
-            "{}",
+            "{kind:?}: {}",
             sample.message
         );
     }
