@@ -22,7 +22,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant, SystemTime};
 
-use cli_support::{convoy_with_env, init_args, smoke_args, smoke_where_nothing_listens, text};
+use cli_support::{
+    assert_init_refuses, convoy_with_env, init_args, smoke_args, smoke_where_nothing_listens, text,
+};
 use convoy::target::RunningTarget;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -597,20 +599,7 @@ fn broken_recordings_are_named_not_panics() {
             "no API call",
         ),
     ];
-    for (name, body, expected) in cases {
-        let path = dir.path().join(name);
-        std::fs::write(&path, body).unwrap();
-        let out = dir.path().join(format!("out-{name}"));
-        let o = convoy(&init_args("--har", &path, &out), dir.path());
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(3), "{name}: {}", text(&o));
-        assert!(
-            err.contains(name) && err.contains(expected),
-            "{name}: {err}"
-        );
-        assert!(!err.contains("panicked"), "{name}: {err}");
-        assert!(!out.exists(), "{name}: nothing is written");
-    }
+    assert_init_refuses("--har", &cases, dir.path(), convoy);
     let o = convoy(
         &["init", "--har", "x.har", "--openapi", "y.json"],
         dir.path(),

@@ -21,7 +21,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use cli_support::{convoy_with_env, init_args, smoke_args, smoke_where_nothing_listens, text};
+use cli_support::{
+    assert_init_refuses, convoy_with_env, init_args, smoke_args, smoke_where_nothing_listens, text,
+};
 use serde_json::{Value, json};
 
 const EMAIL: &str = "shipper@parcel.test";
@@ -372,23 +374,7 @@ fn malformed_documents_are_named_not_panics() {
             "#/paths/~1orders/post/requestBody/content/application~1json/schema/$ref",
         ),
     ];
-    for (name, body, expected) in cases {
-        let path = dir.path().join(name);
-        std::fs::write(&path, body).unwrap();
-        let out = dir.path().join(format!("out-{name}"));
-        let o = convoy(&init_args("--openapi", &path, &out), dir.path());
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(3), "{name}: {}", text(&o));
-        assert!(
-            err.contains(name) && err.contains(expected),
-            "{name}: {err}"
-        );
-        assert!(!err.contains("panicked"), "{name}: {err}");
-        assert!(
-            !out.exists(),
-            "{name}: nothing is written for a bad document"
-        );
-    }
+    assert_init_refuses("--openapi", &cases, dir.path(), convoy);
 }
 
 /// A one-resource document secured by `scheme` (a securitySchemes entry).

@@ -474,24 +474,14 @@ fn gates_read_event_latency() {
         &text,
         &["-g", "event:\"order delivered\" p95 < 10s"],
     );
-    assert_eq!(
-        pass.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&pass.stderr)
-    );
+    assert_eq!(pass.status.code(), Some(0), "{}", cli_support::text(&pass));
     let (fail, out) = run_cli(
         &server,
         dir.path(),
         &text,
         &["-g", "event:\"order delivered\" p95 < 5ms"],
     );
-    assert_eq!(
-        fail.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&fail.stdout)
-    );
+    assert_eq!(fail.status.code(), Some(1), "{}", cli_support::text(&fail));
     let report = convoy::report::artifacts::read_report(&out).unwrap();
     let gate = report
         .gates
@@ -525,7 +515,7 @@ fn a_leak_exits_2_and_a_healthy_probe_exits_0() {
             o.status.code(),
             Some(0),
             "{kind:?}: {}",
-            String::from_utf8_lossy(&o.stdout)
+            cli_support::text(&o)
         );
         let leaky = Server::start(Knobs {
             leak: true,
@@ -536,7 +526,7 @@ fn a_leak_exits_2_and_a_healthy_probe_exits_0() {
             o.status.code(),
             Some(2),
             "{kind:?}: {}",
-            String::from_utf8_lossy(&o.stdout)
+            cli_support::text(&o)
         );
     }
 }
@@ -816,13 +806,7 @@ fn event_latency_of_shards_merges_exactly() {
             &text,
             &["--profile", "light", "--shard", shard],
         );
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert_eq!(o.status.code(), Some(0), "{}", cli_support::text(&o));
         let r = convoy::report::artifacts::read_report(&out).unwrap();
         let e = r
             .steps
@@ -846,12 +830,7 @@ fn event_latency_of_shards_merges_exactly() {
         ],
         dir.path(),
     );
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_eq!(o.status.code(), Some(0), "{}", cli_support::text(&o));
     let m = convoy::report::artifacts::read_report(&merged).unwrap();
     let e = m
         .steps

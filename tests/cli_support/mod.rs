@@ -89,6 +89,33 @@ pub fn init_args(from: &str, input: impl AsRef<OsStr>, out: &Path) -> Vec<OsStri
     ]
 }
 
+/// Each `(file name, body, expected)` case written into `dir` and drafted
+/// with `convoy init FROM FILE`, run by `convoy`, is refused: exit 3, a
+/// message naming the file and `expected`, no panic, nothing written.
+pub fn assert_init_refuses(
+    from: &str,
+    cases: &[(&str, &str, &str)],
+    dir: &Path,
+    convoy: impl Fn(&[OsString], &Path) -> Output,
+) {
+    for (name, body, expected) in cases {
+        let path = write(dir, name, body);
+        let out = dir.join(format!("out-{name}"));
+        let o = convoy(&init_args(from, &path, &out), dir);
+        let err = lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(3), "{name}: {}", text(&o));
+        assert!(
+            err.contains(name) && err.contains(expected),
+            "{name}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{name}: {err}");
+        assert!(
+            !out.exists(),
+            "{name}: nothing is written for a refused file"
+        );
+    }
+}
+
 /// The arguments of `convoy smoke SUITE --target TARGET --out OUT`.
 pub fn smoke_args(suite: &Path, target: &str, out: &Path) -> Vec<OsString> {
     vec![
