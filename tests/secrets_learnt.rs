@@ -334,6 +334,16 @@ fn write_scenarios(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The text of the `report.json` among `files`.
+fn report_json(files: &[(String, String)]) -> String {
+    files
+        .iter()
+        .find(|(n, _)| n.ends_with("report.json"))
+        .unwrap_or_else(|| panic!("no report.json: {files:?}"))
+        .1
+        .clone()
+}
+
 /// The secrets did reach the target, and the reports say where they were
 /// hidden: a test that finds nothing because nothing was sent proves
 /// nothing.
@@ -417,12 +427,7 @@ fn convoy_run_of_two_scenarios_against_an_echoing_target_leaks_nothing() {
     assert!(scraped.contains("access_token=…"), "{scraped}");
     artifacts.push(("/metrics".into(), scraped));
     let files = files_under(&out);
-    let json = files
-        .iter()
-        .find(|(n, _)| n.ends_with("report.json"))
-        .unwrap_or_else(|| panic!("no report.json: {files:?} {artifacts:?}"))
-        .1
-        .clone();
+    let json = report_json(&files);
     for ext in ["report.md", "report.html", "junit.xml"] {
         assert!(
             files.iter().any(|(n, _)| n.ends_with(ext)),
@@ -470,12 +475,7 @@ fn convoy_smoke_of_two_scenarios_against_an_echoing_target_leaks_nothing() {
         std::fs::read_to_string(&junit).unwrap(),
     ));
     let files = files_under(&out);
-    let json = files
-        .iter()
-        .find(|(n, _)| n.ends_with("report.json"))
-        .expect("a report.json")
-        .1
-        .clone();
+    let json = report_json(&files);
     artifacts.extend(files);
     assert_meaningful(&echo, &json);
     assert_clean(&artifacts, &echo.issued.lock().unwrap());

@@ -21,6 +21,7 @@ use cli_support::{convoy_with_env, files_under, outputs};
 use convoy::engine::{self, EngineOptions, RunControl, RunResult, StepKind};
 use convoy::metrics::{ErrorCause, StepStats, Violation};
 use convoy::plan::{HttpOptions, LoadModel};
+use convoy::report::{Report, StepReport};
 use convoy::scenario::parse::{self, Env};
 use convoy::scenario::{CustomRegistry, ScenarioWorkload};
 use streams_support::{Knobs, Server, TOKENS};
@@ -440,6 +441,17 @@ fn convoy(args: &[impl AsRef<OsStr>], cwd: &Path) -> Output {
     convoy_with_env(args, cwd, env_vars())
 }
 
+/// The event step `name` of a written report.
+fn written_event<'a>(r: &'a Report, name: &str) -> &'a StepReport {
+    let e = r
+        .steps
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no step {name:?} in the report"));
+    assert_eq!(e.kind, StepKind::Event, "{name}");
+    e
+}
+
 fn run_cli(server: &Server, dir: &Path, text: &str, extra: &[&str]) -> (Output, PathBuf) {
     let file = dir.join("realtime.toml");
     std::fs::write(&file, text).unwrap();
@@ -496,12 +508,7 @@ fn gates_read_event_latency() {
     assert!(junit.contains("order delivered"), "{junit}");
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("<span class=\"tag\">event</span>"));
-    let step = report
-        .steps
-        .iter()
-        .find(|s| s.name == "order delivered")
-        .unwrap();
-    assert_eq!(step.kind, StepKind::Event);
+    let step = written_event(&report, "order delivered");
 }
 
 #[test]
@@ -808,12 +815,7 @@ fn event_latency_of_shards_merges_exactly() {
         );
         assert_eq!(o.status.code(), Some(0), "{}", cli_support::text(&o));
         let r = convoy::report::artifacts::read_report(&out).unwrap();
-        let e = r
-            .steps
-            .iter()
-            .find(|s| s.name == "order delivered")
-            .unwrap();
-        assert_eq!(e.kind, StepKind::Event);
+        let e = written_event(&r, "order delivered");
         events += e.requests;
         reports.push(out.join("report.json"));
     }
@@ -832,12 +834,7 @@ fn event_latency_of_shards_merges_exactly() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", cli_support::text(&o));
     let m = convoy::report::artifacts::read_report(&merged).unwrap();
-    let e = m
-        .steps
-        .iter()
-        .find(|s| s.name == "order delivered")
-        .unwrap();
-    assert_eq!(e.kind, StepKind::Event);
+    let e = written_event(&m, "order delivered");
     assert_eq!(e.requests, events);
     assert_eq!(events, 50, "light: 5 users x 10 iterations");
     assert!(
