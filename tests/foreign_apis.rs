@@ -11,20 +11,18 @@
 //! the server echoes every credential it is given.
 
 mod cli_support;
+mod engine_support;
 mod foreign_support;
 
 use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Output;
-use std::sync::Arc;
-use std::time::Duration;
 
 use cli_support::{convoy_with_env, files_under, outputs};
-use convoy::engine::{self, EngineOptions, RunControl, RunResult};
+use convoy::engine::RunResult;
 use convoy::metrics::Violation;
-use convoy::plan::{HttpOptions, LoadModel};
 use convoy::scenario::parse::{self, Env};
-use convoy::scenario::{CustomRegistry, ScenarioWorkload};
+use engine_support::{failed_checks, run_one_user};
 use foreign_support::{Auth, Depot, Tenancy, USERS};
 
 /// The environment the scenarios read their secrets from.
@@ -165,40 +163,7 @@ fn load(dir: &Path) -> convoy::scenario::Scenario {
 }
 
 fn run(depot: &Depot, dir: &Path, iterations: u64) -> RunResult {
-    let url: url::Url = depot.url().parse().unwrap();
-    let workload = ScenarioWorkload::new(
-        vec![load(dir)],
-        Some(&url),
-        HttpOptions::default(),
-        CustomRegistry::new(),
-    )
-    .unwrap();
-    let options = EngineOptions {
-        workers: 1,
-        graceful_stop: Duration::from_secs(5),
-        ..EngineOptions::default()
-    };
-    engine::run(
-        &LoadModel::closed(1, iterations),
-        &options,
-        Arc::new(workload),
-        &RunControl::new(),
-        |_| {},
-    )
-    .unwrap()
-}
-
-fn failed_checks(r: &RunResult) -> Vec<String> {
-    r.checks
-        .iter()
-        .filter(|c| c.stats.failures > 0)
-        .map(|c| format!("{} › {}", c.info.step, c.info.name))
-        .chain(
-            r.failures
-                .iter()
-                .map(|f| format!("{}: {}", f.check, f.message)),
-        )
-        .collect()
+    run_one_user(&depot.url(), load(dir), iterations)
 }
 
 const SHAPES: &[(Auth, Tenancy)] = &[

@@ -9,6 +9,7 @@
 //! artifact; malformed stream steps are named at file:line:col.
 
 mod cli_support;
+mod engine_support;
 mod streams_support;
 
 use std::ffi::OsStr;
@@ -24,6 +25,7 @@ use convoy::plan::{HttpOptions, LoadModel};
 use convoy::report::{Report, StepReport};
 use convoy::scenario::parse::{self, Env};
 use convoy::scenario::{CustomRegistry, ScenarioWorkload};
+use engine_support::{failed_checks, run_one_user};
 use streams_support::{Knobs, Server, TOKENS};
 
 /// The environment the scenarios read their tokens from.
@@ -170,27 +172,7 @@ timeout = "100ms"
 fn run_text(server: &Server, text: &str, iterations: u64) -> RunResult {
     let s =
         parse::parse(Path::new("realtime.toml"), text, &TestEnv).unwrap_or_else(|d| panic!("{d}"));
-    let url: url::Url = server.url().parse().unwrap();
-    let workload = ScenarioWorkload::new(
-        vec![s],
-        Some(&url),
-        HttpOptions::default(),
-        CustomRegistry::new(),
-    )
-    .unwrap();
-    let options = EngineOptions {
-        workers: 1,
-        graceful_stop: Duration::from_secs(5),
-        ..EngineOptions::default()
-    };
-    engine::run(
-        &LoadModel::closed(1, iterations),
-        &options,
-        Arc::new(workload),
-        &RunControl::new(),
-        |_| {},
-    )
-    .unwrap()
+    run_one_user(&server.url(), s, iterations)
 }
 
 fn run(knobs: Knobs, kind: Kind, iterations: u64) -> RunResult {
@@ -208,26 +190,17 @@ fn metric<'a>(r: &'a RunResult, name: &str, kind: StepKind) -> &'a StepStats {
     &s.stats
 }
 
-fn failed(r: &RunResult) -> Vec<String> {
-    r.checks
-        .iter()
-        .filter(|c| c.stats.failures > 0)
-        .map(|c| format!("{} › {}", c.info.step, c.info.name))
-        .chain(
-            r.failures
-                .iter()
-                .map(|f| format!("{}: {}", f.check, f.message)),
-        )
-        .collect()
-}
-
 const KINDS: [Kind; 2] = [Kind::Sse, Kind::Ws];
 
 #[test]
 fn awaits_pass_on_a_healthy_relay_and_the_stream_is_held_across_iterations() {
     for kind in KINDS {
         let r = run(Knobs::default(), kind, 3);
-        assert!(failed(&r).is_empty(), "{kind:?}: {:?}", failed(&r));
+        assert!(
+            failed_checks(&r).is_empty(),
+            "{kind:?}: {:?}",
+            failed_checks(&r)
+        );
         for event in ["order created", "order delivered"] {
             let e = metric(&r, event, StepKind::Event);
             assert_eq!((e.requests, e.errors), (3, 0), "{kind:?} {event}");
@@ -262,7 +235,11 @@ fn event_latency_counts_from_the_causing_request_and_covers_a_planted_delay() {
             kind,
             2,
         );
-        assert!(failed(&r).is_empty(), "{kind:?}: {:?}", failed(&r));
+        assert!(
+            failed_checks(&r).is_empty(),
+            "{kind:?}: {:?}",
+            failed_checks(&r)
+        );
         for event in ["order created", "order delivered"] {
             let e = metric(&r, event, StepKind::Event);
             assert_eq!(e.latency.count(), 2, "{kind:?} {event}");
@@ -303,12 +280,12 @@ fn a_lost_event_is_an_error_of_its_cause() {
             let case = format!("{fault} on {kind:?}");
             let r = run(knobs.clone(), kind, 1);
             let e = metric(&r, "order created", StepKind::Event);
-            assert_eq!(e.errors, 1, "{case}: {:?}", failed(&r));
+            assert_eq!(e.errors, 1, "{case}: {:?}", failed_checks(&r));
             assert_eq!(
                 e.error_counts.get(&cause),
                 Some(&1),
                 "{case}: {:?}",
-                failed(&r)
+                failed_checks(&r)
             );
             let check = r
                 .checks
@@ -423,7 +400,7 @@ fn events_buffered_before_the_await_still_count() {
         "capture = { order_id = \"/id\" }\nthink = \"150ms\"\n",
     );
     let r = run_text(&server, &text, 1);
-    assert!(failed(&r).is_empty(), "{:?}", failed(&r));
+    assert!(failed_checks(&r).is_empty(), "{:?}", failed_checks(&r));
     let e = metric(&r, "order created", StepKind::Event);
     assert_eq!(e.latency.count(), 1);
     // Its latency is its arrival, not the end of the think time.
@@ -789,7 +766,7 @@ fn garbage_from_a_stream_peer_is_an_error_never_a_panic() {
 #[test]
 fn a_websocket_message_is_sent_and_its_answer_awaited() {
     let r = run(Knobs::default(), Kind::Ws, 2);
-    assert!(failed(&r).is_empty(), "{:?}", failed(&r));
+    assert!(failed_checks(&r).is_empty(), "{:?}", failed_checks(&r));
     let pong = metric(&r, "pong", StepKind::Event);
     assert_eq!((pong.requests, pong.errors), (2, 0));
     let sent = r
