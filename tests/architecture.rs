@@ -113,6 +113,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("safety", &[][..]),
         ("target_url", &[][..]),
         ("units", &[][..]),
+        ("stats", &[][..]),
         ("summary", &["metrics"][..]),
         ("engine", &["metrics", "plan"][..]),
         ("bench", &["engine", "metrics", "plan"][..]),
@@ -134,7 +135,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         (
             "report",
             &[
-                "engine", "gate", "metrics", "plan", "redact", "rls", "summary", "units",
+                "engine", "gate", "metrics", "plan", "redact", "rls", "stats", "summary", "units",
             ][..],
         ),
         (
@@ -148,7 +149,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         // recording's secrets are told by the names redaction uses.
         ("init", &["engine", "plan", "redact"][..]),
         // History reads stored reports; nothing reads it but the command line.
-        ("history", &["engine", "report", "units"][..]),
+        ("history", &["engine", "report", "stats", "units"][..]),
         ("profile", &["gate", "plan", "safety", "scenario"][..]),
         (
             "progress",

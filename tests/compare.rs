@@ -89,11 +89,22 @@ fn noise_the_history_has_seen_is_not_a_regression() {
 
 #[test]
 fn a_slowdown_beyond_even_a_noisy_history_is_flagged() {
+    // Nine runs swinging ±15 %: σ ≈ 16 %, and Student's t for 8 degrees
+    // of freedom puts the band at about 4.1 × √2 × σ ≈ 93 %. A doubling
+    // sits on that edge; two and a half times is beyond it.
     let history = history_with(&NOISY);
     let base = synthetic("base", 10, 100.0, 0, 1);
-    let current = synthetic("current", 11, 200.0, 0, 2);
+    let current = synthetic("current", 11, 250.0, 0, 2);
     let c = compare(&base, &current, &history, 0.10);
     assert_eq!(change(&c, "overall", Figure::P95), Change::Regression);
+    // The same doubling over a calm history of the same length is plain.
+    let calm = compare(
+        &base,
+        &synthetic("current", 11, 200.0, 0, 2),
+        &history_with(&CALM),
+        0.10,
+    );
+    assert_eq!(change(&calm, "overall", Figure::P95), Change::Regression);
 }
 
 #[test]

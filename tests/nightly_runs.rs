@@ -27,7 +27,7 @@ fn profiles(out: &Path) -> std::path::PathBuf {
     if !path.exists() {
         std::fs::write(
             &path,
-            "[profile.nightly]\nusers = 2\nduration = \"1s\"\ngates = [\"p95 < 1s\", \"error_rate == 0%\"]\n",
+            "[profile.nightly]\nusers = 2\nduration = \"1s\"\ngates = [\"p95 < 1s\", \"error_rate == 0%\", 'step:\"create order\" p99 < 5s', \"step:* p50 < 5s\"]\n",
         )
         .unwrap();
     }
@@ -160,7 +160,7 @@ fn a_run_with_history_shows_its_trends() {
         serde_json::from_str(&std::fs::read_to_string(tonight.join("report.json")).unwrap())
             .unwrap();
     let trends = report["trends"].as_array().expect("trends in report.json");
-    // The profile gates p95 and error_rate, overall.
+    // The profile gates p95 and error_rate, overall, and steps.
     let names: Vec<(String, String)> = trends
         .iter()
         .map(|t| {
@@ -174,6 +174,17 @@ fn a_run_with_history_shows_its_trends() {
         names.contains(&("overall".to_string(), "p95".to_string())),
         "{names:?}"
     );
+    // A quoted step name and a wildcard name steps too.
+    assert!(
+        names.contains(&("create order".to_string(), "p99".to_string())),
+        "{names:?}"
+    );
+    for step in ["create order", "deliver"] {
+        assert!(
+            names.contains(&(step.to_string(), "p50".to_string())),
+            "{step}: {names:?}"
+        );
+    }
     for t in trends {
         assert_eq!(t["values"].as_array().unwrap().len(), 5, "{t}");
         assert_eq!(t["run_ids"][4], report["run_id"], "this run is last");

@@ -143,9 +143,11 @@ fn healthy(journey: Journey) {
     // 10 iterations.
     let s = step(&r, journey.stream);
     assert_eq!((s.kind, s.requests, s.errors), (StepKind::Stream, 5, 0));
-    // The journey's own gates: one per event, checks, isolation.
+    // The journey's own gates: every event (one `event:*` gate), checks,
+    // isolation.
     let gates = event_gates(&r);
-    assert_eq!(gates.len(), 4, "{:#?}", r.gates);
+    assert_eq!(gates.len(), 1, "{:#?}", r.gates);
+    assert!(gates[0].actual_display.ends_with(", 4 events"), "{gates:?}");
     assert!(r.gates.iter().all(|g| g.passed), "{:#?}", r.gates);
     for metric in ["checks", "tenant_isolation_violations"] {
         assert!(r.gates.iter().any(|g| g.metric == metric), "{metric}");
@@ -156,7 +158,7 @@ fn healthy(journey: Journey) {
     for event in journey.events() {
         assert_eq!(step(&r, &event).histograms.latency.count(), 1, "{event}");
     }
-    assert_eq!(event_gates(&r).len(), 4);
+    assert_eq!(event_gates(&r).len(), 1);
     assert!(r.gates.iter().all(|g| g.passed), "{:#?}", r.gates);
 }
 
@@ -317,10 +319,18 @@ fn delayed(journey: Journey) {
     assert!(failed_checks(&r).is_empty(), "{:?}", failed_checks(&r));
     assert_eq!(isolation_violations(&r), 0);
     let gates = event_gates(&r);
-    assert_eq!(gates.len(), 4, "{:#?}", r.gates);
+    assert_eq!(gates.len(), 1, "{:#?}", r.gates);
     for g in gates {
         assert!(!g.passed, "{g:?}");
         assert!(g.actual.unwrap() >= 150.0, "{g:?}");
+        // Each late event named.
+        assert!(
+            g.actual_display.starts_with("4 failed of 4 events: "),
+            "{g:?}"
+        );
+        for event in journey.events() {
+            assert!(g.actual_display.contains(&format!("{event:?} ")), "{g:?}");
+        }
     }
     let checks = r.gates.iter().find(|g| g.metric == "checks").unwrap();
     assert!(checks.passed, "{checks:?}");
@@ -349,8 +359,11 @@ fn both_journeys_run_side_by_side_with_their_own_events_and_each_gate_once() {
             assert_eq!(step(&r, &event).histograms.latency.count(), 1, "{event}");
         }
     }
-    // Eight event gates, and the gates both journeys carry listed once.
-    assert_eq!(event_gates(&r).len(), 8, "{:#?}", r.gates);
+    // One event gate over the eight events, and the gates both journeys
+    // carry listed once.
+    let gates = event_gates(&r);
+    assert_eq!(gates.len(), 1, "{:#?}", r.gates);
+    assert!(gates[0].actual_display.ends_with(", 8 events"), "{gates:?}");
     let mut expressions: Vec<&str> = r.gates.iter().map(|g| g.expression.as_str()).collect();
     let all = expressions.len();
     expressions.sort();
@@ -371,8 +384,14 @@ fn the_seed_003_preset_gates_real_time_updates_at_100ms() {
         assert_eq!(o.status.code(), Some(code), "{faults:?}: {}", text(&o));
         assert!(failed_checks(&r).is_empty(), "{:?}", failed_checks(&r));
         let gates = event_gates(&r);
-        assert_eq!(gates.len(), 4, "{:#?}", r.gates);
+        assert_eq!(gates.len(), 1, "{:#?}", r.gates);
         assert!(gates.iter().all(|g| g.threshold == "< 100ms"), "{gates:#?}");
+        let judged = if code == 0 {
+            ", 4 events"
+        } else {
+            " of 4 events: "
+        };
+        assert!(gates[0].actual_display.contains(judged), "{gates:#?}");
         assert!(gates.iter().all(|g| g.passed == (code == 0)), "{gates:#?}");
     }
 }

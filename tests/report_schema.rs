@@ -572,3 +572,39 @@ fn the_readme_names_every_stop_reason() {
     }
     assert_eq!(in_schema.len(), every_stop_reason().len());
 }
+
+#[test]
+fn a_report_with_streams_and_wildcard_gates_matches_the_schema() {
+    // `realtime` holds two streams without a reconnect policy: their
+    // reconnect rows are marked `ruled_out`; its own gate is `event:*`.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("realtime");
+    run_into(
+        &out,
+        &[0],
+        &["realtime", "--profile", "smoke", "-g", "stream:* p95 < 10s"],
+    );
+    let report = report_json(&out);
+    let marked: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["ruled_out"] == true)
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        marked,
+        ["dispatcher events · reconnect", "globex events · reconnect"]
+    );
+    let scopes: Vec<&str> = report["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["scope"].as_str().unwrap())
+        .collect();
+    assert!(
+        scopes.contains(&"event:*") && scopes.contains(&"stream:*"),
+        "{scopes:?}"
+    );
+    assert_valid(&[("realtime", report)]);
+}

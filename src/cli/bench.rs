@@ -209,7 +209,7 @@ impl BenchArgs {
         } else {
             "-c/--connections"
         };
-        crate::engine::limits::ConnectionCap::here(1)
+        crate::engine::limits::ConnectionCap::here(crate::engine::limits::PerUser::ONE)
             .check(u64::from(model.max_users()), what)
             .map_err(CliError::usage)?;
         let mut engine = EngineOptions {

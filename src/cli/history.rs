@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use super::report::emit;
 use super::{CliError, Exit};
-use crate::history::{self, Options, render};
+use crate::history::{self, LevelTest, Options, render};
 
 /// How to print the change points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -44,9 +44,15 @@ pub struct Args {
     /// Shorthand for `--format md`.
     #[arg(long, conflicts_with = "format")]
     pub md: bool,
-    /// A change is kept when its t-test p-value is at most this.
+    /// A change is kept when its test's p-value, corrected for the search
+    /// over split points, is at most this.
     #[arg(long, value_name = "P", default_value_t = Options::default().max_p_value, value_parser = parse_p)]
     pub max_p_value: f64,
+    /// The test that judges a split: rank_sum (Mann–Whitney, exact
+    /// whatever the noise's shape), robust_shift (medians over the MAD) or
+    /// welch (Welch's t-test).
+    #[arg(long, value_name = "TEST", default_value = "rank_sum", value_parser = parse_test)]
+    pub test: LevelTest,
     /// Runs per search window (windows overlap by half).
     #[arg(long, value_name = "N", default_value_t = Options::default().window as u64, value_parser = clap::value_parser!(u64).range(6..=10_000))]
     pub window: u64,
@@ -72,6 +78,13 @@ pub struct Args {
     /// this file, whatever --format prints.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+}
+
+fn parse_test(s: &str) -> Result<LevelTest, String> {
+    LevelTest::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = LevelTest::ALL.iter().map(|t| t.name()).collect();
+        format!("unknown test {s:?}: one of {}", names.join(", "))
+    })
 }
 
 fn parse_p(s: &str) -> Result<f64, String> {
@@ -119,6 +132,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         min_run: args.min_run as usize,
         min_magnitude: args.min_change,
         min_sigmas: args.min_sigmas,
+        test: args.test,
     };
     let mut analysis = history::analyse(&h.runs, &options);
     if let Some(k) = args.fail_on_change_since {

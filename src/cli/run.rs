@@ -80,7 +80,8 @@ pub struct RunArgs {
     pub profile_files: Vec<PathBuf>,
     #[command(flatten)]
     pub target: TargetOpts,
-    /// Extra SLA gate, e.g. 'p99 < 1s' or 'step:"create order" p95 < 300ms' (repeatable).
+    /// Extra SLA gate, e.g. 'p99 < 1s', 'step:"create order" p95 < 300ms' or
+    /// 'event:* p95 < 100ms' (every awaited event) (repeatable).
     #[arg(short, long = "gate")]
     pub gates: Vec<String>,
     /// A saved report.json to compare with; relative gates such as
@@ -214,9 +215,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     preflight(&url, http.connect_timeout).map_err(preflight_failed)?;
     let names: Vec<String> = scenarios.iter().map(|s| s.name.clone()).collect();
     let requests_per_iteration = max_requests_per_iteration(&scenarios);
+    let held_streams = crate::profile::held_connections(&scenarios);
     let workload = ScenarioWorkload::new(scenarios, Some(&url), http, CustomRegistry::new())
         .map_err(CliError::usage)?;
     let secrets = workload.secrets().clone();
+    let ruled_out = workload.ruled_out_metrics();
     let mut options = EngineOptions {
         graceful_stop: args.graceful_stop,
         target_watch: Some(WatchPolicy::RUN),
@@ -240,10 +243,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         }
         None => planned,
     };
-    // Each user holds a connection (two descriptors when the reference
-    // target runs in this process): refuse what this machine cannot hold.
-    let fds_per_user = if embedded.is_some() { 2 } else { 1 };
-    crate::engine::limits::ConnectionCap::here(fds_per_user)
+    // Each user holds a connection, and one more per stream it holds (two
+    // descriptors each when the reference target runs in this process):
+    // refuse what this machine cannot hold.
+    let fds_per_connection = if embedded.is_some() { 2 } else { 1 };
+    let per_user = crate::engine::limits::PerUser::with_streams(held_streams, fds_per_connection);
+    crate::engine::limits::ConnectionCap::here(per_user)
         .check(
             u64::from(model.max_users()),
             &format!("profile {:?} (its peak users)", profile.name),
@@ -306,6 +311,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     meta.shard = args.shard;
     meta.commit = super::history::commit_under_test(args.commit.as_deref());
     let mut report = Report::new(&result, meta);
+    report.rule_out(&ruled_out);
     report.gates = gate::evaluate(&gates, &report, baseline.as_ref());
     if report.stop_reason == StopReason::AbortedByGate
         && let Some(g) = lost_gate

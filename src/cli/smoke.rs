@@ -181,6 +181,7 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
         printed: false,
     };
     let mut results = Vec::new();
+    let mut ruled_out = Vec::new();
     for s in scenarios {
         let name = s.name.clone();
         let workload = ScenarioWorkload::named(
@@ -192,6 +193,7 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
         )
         .map_err(CliError::usage)?
         .with_secrets(&secrets);
+        ruled_out.extend(workload.ruled_out_metrics());
         let options = EngineOptions {
             workers: 1,
             graceful_stop: Duration::from_secs(30),
@@ -219,6 +221,7 @@ pub fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
     meta.profile = Some("smoke".into());
     meta.commit = super::history::commit_under_test(args.commit.as_deref());
     let mut report = Report::new(&result, meta);
+    report.rule_out(&ruled_out);
     report.gates = gate::evaluate(&gates, &report, None);
     report.scrub(&secrets);
     // The summary first: a JUnit file that cannot be written (a full disk)

@@ -9,22 +9,39 @@
 //!
 //! `ci/bench/history.sh` records the noise file and runs this.
 
+use convoy_core::history::LevelTest;
 use convoy_core::history::evaluate::{self, Method, Plant, Setup};
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let Some(path) = args.next() else {
-        eprintln!("usage: history_bench NOISE.csv [SERIES_PER_CASE [LOOKAHEAD_NIGHTS]]");
+        eprintln!(
+            "usage: history_bench NOISE.csv|gaussian:SD [SERIES_PER_CASE [LOOKAHEAD_NIGHTS]]"
+        );
         std::process::exit(3);
     };
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        eprintln!("cannot read {path}: {e}");
-        std::process::exit(3)
-    });
-    let noises = evaluate::parse_noise(&text).unwrap_or_else(|e| {
-        eprintln!("{path}: {e}");
-        std::process::exit(3)
-    });
+    // `gaussian:SD`: 1,000 runs of normal noise of relative size SD (e.g.
+    // 0.03), to see the method where the machine is quieter than this one.
+    let noises = if let Some(sd) = path.strip_prefix("gaussian:") {
+        let sd: f64 = sd.parse().unwrap_or_else(|_| {
+            eprintln!("gaussian:SD wants a number, e.g. gaussian:0.03");
+            std::process::exit(3)
+        });
+        vec![evaluate::Noise {
+            name: format!("overall gaussian {:.1}%", sd * 100.0),
+            worse_when_up: true,
+            values: evaluate::gaussian_noise(1000, sd, 7),
+        }]
+    } else {
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            eprintln!("cannot read {path}: {e}");
+            std::process::exit(3)
+        });
+        evaluate::parse_noise(&text).unwrap_or_else(|e| {
+            eprintln!("{path}: {e}");
+            std::process::exit(3)
+        })
+    };
     let series = match args.next().map(|s| s.parse::<usize>()) {
         None => 200,
         Some(Ok(n)) if n > 0 => n,
@@ -41,19 +58,46 @@ fn main() {
             std::process::exit(3)
         }
     };
-    let setup = Setup {
+    let mut setup = Setup {
         series,
         lookahead,
         ..Setup::default()
     };
+    // Knobs for trying other settings of the method on the same noise.
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if let Some(test) = env("HISTORY_TEST") {
+        setup.options.test = match test.as_str() {
+            "robust" => LevelTest::Robust,
+            "ranks" => LevelTest::Ranks,
+            "welch" => LevelTest::Welch,
+            other => {
+                eprintln!("HISTORY_TEST must be robust, ranks or welch, not {other}");
+                std::process::exit(3)
+            }
+        };
+    }
+    if let Some(p) = env("HISTORY_P").and_then(|v| v.parse().ok()) {
+        setup.options.max_p_value = p;
+    }
+    if let Some(n) = env("HISTORY_MIN_RUN").and_then(|v| v.parse().ok()) {
+        setup.options.min_run = n;
+    }
+    if let Some(s) = env("HISTORY_MIN_SIGMAS").and_then(|v| v.parse().ok()) {
+        setup.options.min_sigmas = s;
+    }
+    let methods: Vec<Method> = match env("HISTORY_METHODS").as_deref() {
+        Some("convoy") => vec![Method::Convoy],
+        _ => Method::ALL.to_vec(),
+    };
     println!(
-        "{} series per case, {} nights each, plant at night {}, judged from night {}, found = alarm within {} nights; tolerance {:.0}%; convoy: p ≤ {} (search-corrected), ≥ {}σ, min_run {}",
+        "{} series per case, {} nights each, plant at night {}, judged from night {}, found = alarm within {} nights; tolerance {:.0}%; convoy: {:?} test, p ≤ {} (search-corrected), ≥ {}σ, min_run {}",
         setup.series,
         setup.len,
         setup.at,
         setup.warmup,
         setup.lookahead,
         setup.tolerance * 100.0,
+        setup.options.test,
         setup.options.max_p_value,
         setup.options.min_sigmas,
         setup.options.min_run,
@@ -105,7 +149,7 @@ fn main() {
             "  {:<28} {:<10} {:>12} {:>9} {:>14} {:>8}",
             "method", "plant", "recall", "precision", "false/100 qn", "repeats"
         );
-        for method in Method::ALL {
+        for &method in &methods {
             for (label, plant) in plants {
                 let mut s = evaluate::Score::default();
                 for noise in group {

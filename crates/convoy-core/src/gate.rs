@@ -8,7 +8,7 @@
 //! ```text
 //! gate      = [scope " "] metric op threshold
 //! scope     = ("step:" | "journey:" | "event:" | "stream:")
-//!             (name | '"' name with spaces '"')
+//!             (name | '"' name with spaces '"' | "*")
 //! metric    = p50 | p90 | p95 | p99 | p999 | max | min | mean
 //!           | error_rate | errors | rps | checks | requests | dropped
 //!           | idempotency_violations | tenant_isolation_violations
@@ -24,6 +24,14 @@
 //! (every request step merged). `dropped` and the violation counters exist
 //! for the whole run only.
 //!
+//! A `*` for the name is every metric of that kind, each judged as its own
+//! gate would be ([`Scope::Every`]): `event:* p95 < 100ms` holds when it
+//! holds for every awaited event of the run; its verdict names each that
+//! failed, and its `actual` is the worst value. `stream:*` passes over a
+//! stream row that counted nothing (the reconnects of a stream that held);
+//! every other kind judges, and fails, a metric without data as its named
+//! gate does. `step:"*"` is a step called `*`.
+//!
 //! A `baseline` threshold is the same figure (same scope and metric) in a
 //! baseline run, times the factor: `p95 <= baseline * 1.10` allows 10 %
 //! more than the baseline's p95.
@@ -31,7 +39,8 @@
 //! # Verdicts without data
 //!
 //! A gate fails, with a reason in [`GateResult::actual_display`], when its
-//! scope is not in the run (`no such step`), when a latency gate has no
+//! scope is not in the run (`no such step`; a wildcard that matches no
+//! metric: `no such event (the run has none)`), when a latency gate has no
 //! latency sample to measure, when a scoped `checks` gate finds no check in
 //! its step, or when a baseline gate is evaluated without a baseline. An
 //! overall `checks` gate on a run with no checks at all passes: there was
@@ -61,4 +70,4 @@ mod syntax;
 pub use evaluate::{GateResult, all_passed, evaluate, measure};
 pub use figures::{CheckFigures, Figures, RunFigures, ScopeFigures};
 pub use lost::{LiveFigures, already_lost};
-pub use syntax::{Gate, GateError, Metric, Op, Scope, Threshold, Unit, parse_all};
+pub use syntax::{Gate, GateError, Metric, Op, Scope, ScopeKind, Threshold, Unit, parse_all};

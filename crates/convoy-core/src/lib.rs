@@ -38,6 +38,7 @@ pub mod report;
 pub mod rls;
 pub mod safety;
 pub mod scenario;
+pub mod stats;
 pub mod summary;
 pub mod target_url;
 pub mod units;

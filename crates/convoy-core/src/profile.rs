@@ -261,25 +261,39 @@ pub fn resolve(name: &str, files: &[std::path::PathBuf]) -> Result<Profile, Stri
     })
 }
 
+/// The connections one user of a run over `scenarios` may hold besides its
+/// own for requests: the streams of every journey it subscribes in, kept
+/// across iterations.
+pub fn held_connections(scenarios: &[Scenario]) -> u64 {
+    scenarios
+        .iter()
+        .map(Scenario::held_connections)
+        .fold(0, u64::saturating_add)
+}
+
 /// An upper bound on what `convoy run` with `model` over `scenarios` sends
 /// to the target. A smoke-shaped model runs one iteration per journey of the
 /// weighted cycle (as `every_journey_once` in the `convoy` crate makes it),
 /// so weights of 1000000 and 999999 make a cycle of [`MAX_CYCLE`]
 /// iterations; any other model runs its iteration cap, each iteration any
 /// journey. Requests: iterations times the most one iteration sends;
-/// in flight: users times the most one iteration has at once; users: the
-/// model's peak. Shards split
+/// in flight: users times the most one iteration has at once, the streams
+/// a user holds included (every journey's: a user keeps them across
+/// iterations); users: the model's peak. Shards split
 /// this whole run: the bound is the run's, not one shard's.
 pub fn run_bound(model: &LoadModel, scenarios: &[Scenario]) -> LoadBound {
     let per_iteration: Option<Vec<u64>> = scenarios
         .iter()
         .map(Scenario::max_target_requests_per_iteration)
         .collect();
+    // A user keeps the streams of every journey it has run open while it
+    // sends its requests, and any user may run every journey.
     let in_flight_each = scenarios
         .iter()
         .map(Scenario::max_in_flight_per_iteration)
         .max()
-        .unwrap_or(1);
+        .unwrap_or(1)
+        .saturating_add(held_connections(scenarios));
     let requests = per_iteration.and_then(|each| {
         let most = each.iter().copied().max().unwrap_or(0);
         if model.is_smoke() {
@@ -333,10 +347,15 @@ pub fn smoke_bound(scenarios: &[Scenario], iterations: u64) -> LoadBound {
         .map(|once| once.saturating_mul(iterations));
     LoadBound {
         requests,
+        // Each journey runs on its own, its held streams closed when it
+        // ends: at most one journey's streams are open beside a request.
         in_flight: requests.map(|_| {
             scenarios
                 .iter()
-                .map(Scenario::max_in_flight_per_iteration)
+                .map(|s| {
+                    s.max_in_flight_per_iteration()
+                        .saturating_add(s.held_connections())
+                })
                 .max()
                 .unwrap_or(1)
         }),

@@ -13,7 +13,9 @@
 //! [`SMOKE_MAX_USERS`] (1) user. Every built-in scenario and every preset in
 //! `scenarios/presets/` fits it, by `convoy smoke` or `convoy run -p smoke`,
 //! so the post-deploy smoke gate works against any host: all the built-ins
-//! together send at most 43 requests, 5 at once (the concurrent replay);
+//! together send at most 43 requests, 5 at once (the concurrent replay;
+//! 9 by `convoy run -p smoke`, whose one user holds the four streams of the
+//! realtime journeys beside it: a held stream counts as a request at once);
 //! the largest preset (`logistik`) 21. A plan with no
 //! finite bound (an open model, a duration, a custom journey in Rust) is
 //! never smoke.

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{CheckFigures, Figures, Gate, Metric, Scope, ScopeFigures, Threshold};
+use super::{CheckFigures, Figures, Gate, Metric, Op, Scope, ScopeFigures, ScopeKind, Threshold};
 use crate::summary::LatencySummary;
 
 /// One SLA gate's verdict.
@@ -11,7 +11,8 @@ use crate::summary::LatencySummary;
 pub struct GateResult {
     /// The gate as written, e.g. `step:create_order p95 < 500ms`.
     pub expression: String,
-    /// `overall`, `step:NAME` or `journey:NAME`.
+    /// `overall`, `step:NAME`, `journey:NAME`, `event:NAME`, `stream:NAME`,
+    /// or a wildcard such as `event:*`.
     pub scope: String,
     /// The metric, e.g. `p95`, `error_rate`.
     pub metric: String,
@@ -29,57 +30,191 @@ pub struct GateResult {
 impl Gate {
     /// Evaluates the gate on `figures` (and `baseline` for relative gates).
     pub fn evaluate<F: Figures + ?Sized>(&self, figures: &F, baseline: Option<&F>) -> GateResult {
-        let mut result = GateResult {
+        let verdict = match &self.scope {
+            Scope::Every(kind) => self.judge_every(*kind, figures, baseline),
+            scope => self.judge(scope, figures, baseline),
+        };
+        GateResult {
             expression: self.expression.clone(),
             scope: self.scope.to_string(),
             metric: self.metric.name().to_string(),
-            threshold: self.threshold_display(),
-            actual: None,
-            actual_display: String::new(),
+            threshold: verdict
+                .threshold
+                .unwrap_or_else(|| self.threshold_display()),
+            actual: verdict.actual,
+            actual_display: verdict.display,
+            passed: verdict.passed,
+        }
+    }
+
+    /// The gate judged on one named scope (or the whole run).
+    fn judge<F: Figures + ?Sized>(
+        &self,
+        scope: &Scope,
+        figures: &F,
+        baseline: Option<&F>,
+    ) -> Verdict {
+        let actual = match measure(figures, scope, self.metric) {
+            Ok(v) => v,
+            Err(why) => return Verdict::unmeasured(why),
+        };
+        let mut verdict = Verdict {
+            actual: Some(actual),
+            display: self.metric.format(actual),
+            threshold: None,
             passed: false,
         };
-        let actual = match measure(figures, &self.scope, self.metric) {
-            Ok(v) => v,
-            Err(why) => {
-                result.actual_display = why;
-                return result;
-            }
-        };
-        result.actual = Some(actual);
-        result.actual_display = self.metric.format(actual);
-        if self.metric == Metric::Checks
-            && self.scope == Scope::Overall
-            && figures.checks().is_empty()
+        if self.metric == Metric::Checks && *scope == Scope::Overall && figures.checks().is_empty()
         {
-            result.actual_display += " (no checks)";
+            verdict.display += " (no checks)";
         }
         let limit = match self.threshold {
             Threshold::Value(v) => v,
             Threshold::Baseline { factor } => {
                 let Some(base) = baseline else {
-                    result.actual_display += " (no baseline given)";
-                    return result;
+                    verdict.display += " (no baseline given)";
+                    return verdict;
                 };
-                match measure(base, &self.scope, self.metric) {
+                match measure(base, scope, self.metric) {
                     Ok(b) => {
                         let limit = b * factor;
-                        result.threshold = format!(
+                        verdict.threshold = Some(format!(
                             "{} (= {}, baseline {})",
                             self.threshold_display(),
                             self.metric.format(limit),
                             self.metric.format(b)
-                        );
+                        ));
                         limit
                     }
                     Err(why) => {
-                        result.actual_display += &format!(" (baseline: {why})");
-                        return result;
+                        verdict.display += &format!(" (baseline: {why})");
+                        return verdict;
                     }
                 }
             }
         };
-        result.passed = self.op.holds(actual, limit);
-        result
+        verdict.passed = self.op.holds(actual, limit);
+        verdict
+    }
+
+    /// A wildcard gate (`event:* p95 < 100ms`): the gate judged on every
+    /// metric of `kind`, holding when it holds for each. The verdict names
+    /// each metric that failed, or the worst value when none did.
+    fn judge_every<F: Figures + ?Sized>(
+        &self,
+        kind: ScopeKind,
+        figures: &F,
+        baseline: Option<&F>,
+    ) -> Verdict {
+        let word = kind.word();
+        let parts = figures.parts();
+        let members: Vec<&(Scope, ScopeFigures)> = parts
+            .iter()
+            .filter(|(s, _)| s.kind() == Some(kind))
+            .collect();
+        if members.is_empty() {
+            // As for a name the run does not have: the gate fails, saying so.
+            return Verdict::unmeasured(format!("no such {word} (the run has none)"));
+        }
+        // A stream's rows count things that may rightly never happen (a
+        // reconnect, when the stream held): a row that counted nothing has
+        // nothing to judge. An await or a step that never ran is judged,
+        // and fails, as its own gate would.
+        let (quiet, judged): (Vec<_>, Vec<_>) = members
+            .into_iter()
+            .partition(|(_, f)| kind == ScopeKind::Stream && f.requests == 0 && f.errors == 0);
+        // A stream has several rows (connects, first events, reconnects):
+        // the verdict counts rows, not streams.
+        let noun = match kind {
+            ScopeKind::Stream => "stream row",
+            _ => word,
+        };
+        let count = |n: usize| match n {
+            1 => format!("1 {noun}"),
+            n => format!("{n} {noun}s"),
+        };
+        if judged.is_empty() {
+            return Verdict::unmeasured(format!(
+                "nothing measured ({} counted nothing)",
+                count(quiet.len())
+            ));
+        }
+        let verdicts: Vec<(&str, Verdict)> = judged
+            .iter()
+            .map(|(s, _)| {
+                (
+                    s.name().unwrap_or_default(),
+                    self.judge(s, figures, baseline),
+                )
+            })
+            .collect();
+        let failed: Vec<&(&str, Verdict)> = verdicts.iter().filter(|(_, v)| !v.passed).collect();
+        let pool: Vec<&(&str, Verdict)> = if failed.is_empty() {
+            verdicts.iter().collect()
+        } else {
+            failed.clone()
+        };
+        let worst = self.worst(&pool);
+        let of = count(verdicts.len());
+        let display = if failed.is_empty() {
+            match worst {
+                Some((name, v)) => format!("{} at worst ({name:?}), {of}", v.display),
+                None => format!("{of} held"),
+            }
+        } else {
+            let each: Vec<String> = failed
+                .iter()
+                .map(|(name, v)| match &v.threshold {
+                    Some(t) if v.actual.is_some() => format!("{name:?} {} against {t}", v.display),
+                    _ => format!("{name:?} {}", v.display),
+                })
+                .collect();
+            format!("{} failed of {of}: {}", failed.len(), each.join("; "))
+        };
+        Verdict {
+            actual: worst.and_then(|(_, v)| v.actual),
+            display,
+            // Each metric has its own baseline: the verdict names the
+            // limits of those that failed.
+            threshold: None,
+            passed: failed.is_empty(),
+        }
+    }
+
+    /// The verdict furthest on the wrong side of the operator: the largest
+    /// value for `<`, the smallest for `>`, the first for `==` and `!=`.
+    fn worst<'v>(&self, pool: &[&'v (&'v str, Verdict)]) -> Option<(&'v str, &'v Verdict)> {
+        let measured = pool
+            .iter()
+            .filter_map(|(n, v)| v.actual.map(|a| (a, *n, v)));
+        let pick = match self.op {
+            Op::Lt | Op::Le => measured.max_by(|a, b| a.0.total_cmp(&b.0)),
+            Op::Gt | Op::Ge => measured.min_by(|a, b| a.0.total_cmp(&b.0)),
+            Op::Eq | Op::Ne => measured.into_iter().next(),
+        };
+        pick.map(|(_, n, v)| (n, v))
+    }
+}
+
+/// A gate's verdict on one scope, before it becomes a [`GateResult`].
+struct Verdict {
+    actual: Option<f64>,
+    display: String,
+    /// The threshold as shown, when it is not the gate's own (a baseline
+    /// gate shows the limit it worked out).
+    threshold: Option<String>,
+    passed: bool,
+}
+
+impl Verdict {
+    /// No value to judge, for the reason `why`: a failed gate.
+    fn unmeasured(why: String) -> Verdict {
+        Verdict {
+            actual: None,
+            display: why,
+            threshold: None,
+            passed: false,
+        }
     }
 }
 
@@ -132,6 +267,7 @@ pub fn measure<F: Figures + ?Sized>(
         Metric::Dropped => Ok(step.dropped as f64),
         Metric::Checks => match scope {
             Scope::Overall => Ok(checks_pass_rate(&figures.checks())),
+            Scope::Every(_) => Err(format!("{scope} is judged metric by metric")),
             Scope::Step(name) | Scope::Journey(name) | Scope::Event(name) | Scope::Stream(name) => {
                 let (mut passes, mut failures) = (0u64, 0u64);
                 for c in figures.checks().iter().filter(|c| &c.step == name) {
@@ -184,9 +320,12 @@ fn name_of(scope: &Scope) -> Option<&str> {
 }
 
 fn find_scope<F: Figures + ?Sized>(figures: &F, scope: &Scope) -> Result<ScopeFigures, String> {
-    let (name, word) = match scope.name() {
-        None => return Ok(figures.overall()),
-        Some(n) => (n, scope.word()),
+    let (name, word) = match (scope, scope.name()) {
+        (Scope::Every(_), _) => {
+            return Err(format!("{scope} names every {}, not one", scope.word()));
+        }
+        (_, None) => return Ok(figures.overall()),
+        (_, Some(n)) => (n, scope.word()),
     };
     let parts = figures.parts();
     if let Some((_, f)) = parts.iter().find(|(s, _)| s == scope) {
@@ -417,5 +556,180 @@ mod tests {
         assert!(!all_passed(&results));
         assert!(all_passed(&results[..1]));
         assert!(all_passed(&[]));
+    }
+
+    /// A run with three awaited events (one never arrived) and a stream
+    /// whose reconnect row counted nothing.
+    fn realtime() -> RunFigures {
+        let quiet = ScopeFigures {
+            requests: 0,
+            errors: 0,
+            error_rate: 0.0,
+            rps: 0.0,
+            dropped: 0,
+            latency_ms: None,
+        };
+        RunFigures {
+            overall: scope(100, 0, Some(40.0)),
+            parts: vec![
+                (
+                    Scope::Step("create order".into()),
+                    scope(100, 0, Some(40.0)),
+                ),
+                (Scope::Stream("orders".into()), scope(10, 0, Some(20.0))),
+                (
+                    Scope::Stream("orders · first event".into()),
+                    scope(10, 0, Some(30.0)),
+                ),
+                (Scope::Stream("orders · reconnect".into()), quiet),
+                (
+                    Scope::Event("order created".into()),
+                    scope(100, 0, Some(80.0)),
+                ),
+                (
+                    Scope::Event("order delivered".into()),
+                    scope(100, 0, Some(95.0)),
+                ),
+                (
+                    Scope::Journey("lifecycle".into()),
+                    scope(100, 0, Some(300.0)),
+                ),
+            ],
+            ..RunFigures::default()
+        }
+    }
+
+    #[test]
+    fn a_wildcard_judges_every_metric_of_its_kind() {
+        let f = realtime();
+        let r = eval("event:* p95 < 100ms", &f, None);
+        assert_eq!(
+            verdict(&r),
+            (
+                true,
+                Some(95.0),
+                "< 100ms",
+                r#"95.00ms at worst ("order delivered"), 2 events"#
+            )
+        );
+        assert_eq!(r.scope, "event:*");
+        // The same gate, stricter: both fail, and each is named.
+        let r = eval("event:* p95 < 90ms", &f, None);
+        assert_eq!(
+            verdict(&r),
+            (
+                false,
+                Some(95.0),
+                "< 90ms",
+                r#"1 failed of 2 events: "order delivered" 95.00ms"#
+            )
+        );
+        let r = eval("event:* p95 < 50ms", &f, None);
+        assert_eq!(
+            r.actual_display,
+            r#"2 failed of 2 events: "order created" 80.00ms; "order delivered" 95.00ms"#
+        );
+        // `>` looks for the smallest value.
+        let r = eval("event:* p95 > 50ms", &f, None);
+        assert_eq!((r.passed, r.actual), (true, Some(80.0)));
+        let r = eval("step:* p95 < 50ms", &f, None);
+        assert_eq!((r.passed, r.actual), (true, Some(40.0)));
+        let r = eval("journey:* p95 < 200ms", &f, None);
+        assert_eq!(
+            r.actual_display,
+            r#"1 failed of 1 journey: "lifecycle" 300.0ms"#
+        );
+    }
+
+    #[test]
+    fn a_wildcard_fails_on_an_event_without_data_but_passes_over_a_quiet_stream_row() {
+        let mut f = realtime();
+        // Every await of "order routed" timed out: errors, no latency.
+        f.parts
+            .push((Scope::Event("order routed".into()), scope(5, 5, None)));
+        let r = eval("event:* p95 < 100ms", &f, None);
+        assert_eq!(
+            verdict(&r),
+            (
+                false,
+                None,
+                "< 100ms",
+                r#"1 failed of 3 events: "order routed" no latency samples"#
+            )
+        );
+        // The reconnect row counted nothing: not judged.
+        let r = eval("stream:* p95 < 100ms", &f, None);
+        assert_eq!(
+            verdict(&r),
+            (
+                true,
+                Some(30.0),
+                "< 100ms",
+                r#"30.00ms at worst ("orders · first event"), 2 stream rows"#
+            )
+        );
+        // Once it reconnects, it is.
+        f.parts[3].1 = scope(1, 0, Some(400.0));
+        let r = eval("stream:* p95 < 100ms", &f, None);
+        assert_eq!(
+            verdict(&r),
+            (
+                false,
+                Some(400.0),
+                "< 100ms",
+                r#"1 failed of 3 stream rows: "orders · reconnect" 400.0ms"#
+            )
+        );
+    }
+
+    #[test]
+    fn a_wildcard_that_matches_nothing_fails_like_an_unknown_name() {
+        let f = run();
+        let r = eval("event:* p95 < 100ms", &f, None);
+        assert_eq!(
+            verdict(&r),
+            (false, None, "< 100ms", "no such event (the run has none)")
+        );
+        let r = eval("event:nope p95 < 100ms", &f, None);
+        assert_eq!(r.actual_display, "no such event (the run has none)");
+        let mut quiet = realtime();
+        quiet
+            .parts
+            .retain(|(s, _)| s == &Scope::Stream("orders · reconnect".into()));
+        let r = eval("stream:* p95 < 100ms", &quiet, None);
+        assert_eq!(
+            verdict(&r),
+            (
+                false,
+                None,
+                "< 100ms",
+                "nothing measured (1 stream row counted nothing)"
+            )
+        );
+    }
+
+    #[test]
+    fn a_wildcard_baseline_gate_compares_each_metric_with_its_own() {
+        let f = realtime();
+        let mut base = realtime();
+        base.parts[4].1.latency_ms = latency(85.0); // order created
+        base.parts[5].1.latency_ms = latency(70.0); // order delivered
+        let r = eval("event:* p95 <= baseline * 1.10", &f, Some(&base));
+        assert_eq!(
+            verdict(&r),
+            (
+                false,
+                Some(95.0),
+                "<= baseline * 1.10",
+                r#"1 failed of 2 events: "order delivered" 95.00ms against <= baseline * 1.10 (= 77.00ms, baseline 70.00ms)"#
+            )
+        );
+        base.parts
+            .retain(|(s, _)| s != &Scope::Event("order created".into()));
+        let r = eval("event:* p95 <= baseline * 2", &f, Some(&base));
+        assert_eq!(
+            r.actual_display,
+            r#"1 failed of 2 events: "order created" 80.00ms (baseline: no such event (have: order delivered))"#
+        );
     }
 }

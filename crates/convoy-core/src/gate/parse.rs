@@ -1,7 +1,7 @@
 //! The gate parser: hand-written because the grammar is tiny and every
 //! error must point at a column (see the grammar in the parent module).
 
-use super::{Gate, GateError, Metric, Op, Scope, Threshold, Unit};
+use super::{Gate, GateError, Metric, Op, Scope, ScopeKind, Threshold, Unit};
 
 /// A hand-written parser: the grammar is tiny and the errors must point at
 /// a column.
@@ -93,18 +93,27 @@ impl<'a> Parser<'a> {
 
     fn scope(&mut self) -> Result<Scope, GateError> {
         let rest = self.rest();
-        let (make, prefix): (fn(String) -> Scope, &str) = if rest.starts_with("step:") {
-            (Scope::Step, "step:")
-        } else if rest.starts_with("journey:") {
-            (Scope::Journey, "journey:")
-        } else if rest.starts_with("event:") {
-            (Scope::Event, "event:")
-        } else if rest.starts_with("stream:") {
-            (Scope::Stream, "stream:")
-        } else {
+        let Some((kind, prefix)) = [
+            (ScopeKind::Step, "step:"),
+            (ScopeKind::Journey, "journey:"),
+            (ScopeKind::Event, "event:"),
+            (ScopeKind::Stream, "stream:"),
+        ]
+        .into_iter()
+        .find(|(_, prefix)| rest.starts_with(prefix)) else {
             return Ok(Scope::Overall);
         };
         self.pos += prefix.len();
+        // A bare `*` is every metric of the kind; a step really called `*`
+        // is written quoted, `step:"*"`.
+        if self
+            .rest()
+            .strip_prefix('*')
+            .is_some_and(|after| after.starts_with(char::is_whitespace))
+        {
+            self.pos += 1;
+            return Ok(Scope::Every(kind));
+        }
         let name = if self.rest().starts_with('"') {
             let open = self.pos;
             self.pos += 1;
@@ -150,7 +159,7 @@ impl<'a> Parser<'a> {
                 format!("expected a space after `{prefix}{name}`, {}", self.found()),
             ));
         }
-        Ok(make(name))
+        Ok(kind.named(name))
     }
 
     fn metric(&mut self) -> Result<Metric, GateError> {

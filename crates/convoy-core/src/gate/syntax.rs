@@ -24,6 +24,44 @@ pub struct GateError {
     pub expression: String,
 }
 
+/// The kinds of metric a scope names: what `step:`, `journey:`, `event:`
+/// and `stream:` each pick out of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScopeKind {
+    /// Request steps.
+    Step,
+    /// Journeys (whole iterations).
+    Journey,
+    /// Awaited events (`[step.await]`).
+    Event,
+    /// Stream metrics (`[step.subscribe]`): connects, first events,
+    /// reconnects.
+    Stream,
+}
+
+impl ScopeKind {
+    /// The word a gate writes before the name: `step`, `journey`, `event`,
+    /// `stream`.
+    pub fn word(self) -> &'static str {
+        match self {
+            ScopeKind::Step => "step",
+            ScopeKind::Journey => "journey",
+            ScopeKind::Event => "event",
+            ScopeKind::Stream => "stream",
+        }
+    }
+
+    /// The scope of the metric of this kind called `name`.
+    pub fn named(self, name: String) -> Scope {
+        match self {
+            ScopeKind::Step => Scope::Step(name),
+            ScopeKind::Journey => Scope::Journey(name),
+            ScopeKind::Event => Scope::Event(name),
+            ScopeKind::Stream => Scope::Stream(name),
+        }
+    }
+}
+
 /// Which part of the run a gate looks at.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Scope {
@@ -38,37 +76,52 @@ pub enum Scope {
     Event(String),
     /// One stream (`[step.subscribe]`), by its step's name: its connects.
     Stream(String),
+    /// Every metric of a kind, each judged on its own (`event:*`): the gate
+    /// holds when it holds for each of them.
+    Every(ScopeKind),
 }
 
 impl Scope {
-    /// The name of a step, journey, event or stream scope.
+    /// The name of a step, journey, event or stream scope (`None` for the
+    /// whole run and for a wildcard).
     pub fn name(&self) -> Option<&str> {
         match self {
-            Scope::Overall => None,
+            Scope::Overall | Scope::Every(_) => None,
             Scope::Step(n) | Scope::Journey(n) | Scope::Event(n) | Scope::Stream(n) => Some(n),
+        }
+    }
+
+    /// The kind of metric the scope names (`None` for the whole run).
+    pub fn kind(&self) -> Option<ScopeKind> {
+        match self {
+            Scope::Overall => None,
+            Scope::Step(_) => Some(ScopeKind::Step),
+            Scope::Journey(_) => Some(ScopeKind::Journey),
+            Scope::Event(_) => Some(ScopeKind::Event),
+            Scope::Stream(_) => Some(ScopeKind::Stream),
+            Scope::Every(k) => Some(*k),
         }
     }
 
     /// The word a gate writes before the name: `step`, `journey`, `event`,
     /// `stream` (`overall` for the whole run).
     pub fn word(&self) -> &'static str {
-        match self {
-            Scope::Overall => "overall",
-            Scope::Step(_) => "step",
-            Scope::Journey(_) => "journey",
-            Scope::Event(_) => "event",
-            Scope::Stream(_) => "stream",
-        }
+        self.kind().map_or("overall", ScopeKind::word)
     }
 }
 
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Scope::Every(kind) = self {
+            return write!(f, "{}:*", kind.word());
+        }
         let (kind, name) = match self.name() {
             None => return f.write_str("overall"),
             Some(n) => (self.word(), n),
         };
-        if name.chars().any(|c| c.is_whitespace() || c == '"') {
+        // A step really called `*` is quoted, so that it reads back as that
+        // step and not as the wildcard.
+        if name == "*" || name.chars().any(|c| c.is_whitespace() || c == '"') {
             write!(f, "{kind}:\"{}\"", name.replace('"', "\\\""))
         } else {
             write!(f, "{kind}:{name}")
@@ -462,5 +515,38 @@ mod tests {
         assert_eq!(Metric::Checks.format(1.0), "100%");
         assert_eq!(Metric::Rps.format(98.06), "98.1/s");
         assert_eq!(Metric::Requests.format(12345.0), "12,345");
+    }
+
+    #[test]
+    fn parses_wildcard_scopes() {
+        let g = gate("event:* p95 < 100ms");
+        assert_eq!(g.scope, Scope::Every(ScopeKind::Event));
+        assert_eq!(g.scope.to_string(), "event:*");
+        assert_eq!(
+            gate("stream:*  p99 < 1s").scope,
+            Scope::Every(ScopeKind::Stream)
+        );
+        assert_eq!(
+            gate("step:* errors == 0").scope,
+            Scope::Every(ScopeKind::Step)
+        );
+        assert_eq!(
+            gate("journey:* p95 < 2s").scope,
+            Scope::Every(ScopeKind::Journey)
+        );
+        // Quoted, `*` is a name like any other, and shows quoted again.
+        let g = gate(r#"step:"*" p95 < 10ms"#);
+        assert_eq!(g.scope, Scope::Step("*".into()));
+        assert_eq!(g.scope.to_string(), r#"step:"*""#);
+        assert_eq!(gate("step:*x p95 < 1s").scope, Scope::Step("*x".into()));
+        // The whole-run counters refuse a wildcard as they refuse a name.
+        let e = err("event:* dropped == 0");
+        assert_eq!(e.column, 1);
+        assert!(e.message.contains("drop `event:*`"), "{e}");
+        let e = err("event:*");
+        assert!(
+            e.message.contains("expected a space after `event:*`"),
+            "{e}"
+        );
     }
 }

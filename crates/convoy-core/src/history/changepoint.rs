@@ -1,16 +1,17 @@
 //! Change points in a series of numbers: where its level moved and stayed.
 //!
 //! The method is E-Divisive means (Matteson & James, 2014) with the
-//! permutation test replaced by a t-test, as Apache Otava (formerly
-//! hunter) does, so the same series always gives the same answer:
+//! permutation test replaced by a deterministic two-sample test, as Apache
+//! Otava (formerly hunter) does with a t-test, so the same series always
+//! gives the same answer:
 //!
 //! 1. The series is cut into windows of [`Options::window`] points that
 //!    overlap by half. In each window, divisive bisection: for every
 //!    segment between the change points known so far, the split that
 //!    maximises the energy statistic Q̂ (the mean distance across the split
 //!    minus the mean distances within each side, weighted by the sides'
-//!    sizes) is the candidate; the strongest candidate is kept when a
-//!    Welch t-test between its two sides, corrected for the search
+//!    sizes) is the candidate; the strongest candidate is kept when the
+//!    [`LevelTest`] between its two sides, corrected for the search
 //!    (below), gives a p-value at most [`Options::max_p_value`], and
 //!    bisection goes on; otherwise the window is done.
 //! 2. The candidates of all windows are merged over the whole series: each
@@ -19,29 +20,49 @@
 //!    fails the threshold, the noise test, [`Options::min_magnitude`] or
 //!    the minimum level length, its neighbours then retested.
 //!
+//! # Why a rank test
+//!
+//! Run-to-run noise on a shared machine is not normal: most nights sit
+//! within a few per cent, and now and then a stretch of nights runs 20 to
+//! 100 % slower because something else had the CPU (recorded in
+//! `ci/bench/history-noise.csv`). A test that assumes normal noise
+//! misjudges such a series either way: Welch's t-test (the first method)
+//! lets a few wild nights inflate its variance and missed even 50 % shifts
+//! of p95 (11 % found), while a test on medians scaled by the median
+//! absolute deviation (`LevelTest::Robust`) takes a cluster of slow nights
+//! for a shift and raised 1.5 to 3 false alarms per 100 quiet nights. The
+//! Mann–Whitney rank-sum test asks only whether the nights after a split
+//! tend to rank above the nights before it, so its p-value is exact
+//! whatever the noise's shape: on the recorded noise it keeps false alarms
+//! near 0.25 per 100 quiet nights while finding 96–100 % of 50 % shifts
+//! of p50, p95 and throughput (`ci/bench/history.sh`; the figures and the
+//! other tests side by side in `ci/bench/README.md`).
+//!
 //! # Why the p-value is corrected, and the noise test
 //!
-//! The t-test judges the split the search picked as the best of all the
+//! The test judges the split the search picked as the best of all the
 //! splits of its segment, so its plain p-value is optimistic: on a quiet
 //! series the best of 45 splits looks far less likely than any one split
 //! does. The p-value kept is therefore Šidák-corrected for the number `m`
 //! of splits the search could have picked in that segment,
 //! `1 − (1 − p)^m`, the chance that *some* split looks this strong when
 //! nothing changed (exact for independent splits, conservative for the
-//! overlapping ones a search compares).
+//! overlapping ones a search compares). It is also the larger of the
+//! test's p-value with and without each side's one point farthest towards
+//! the other, so that no change rests on a single night (two slow nights
+//! among four are not a level of four). Both make the p-value kept
+//! conservative, so the threshold is 0.2 rather than Otava's 0.001: on the
+//! recorded noise that is 0.2 to 0.3 false alarms per 100 quiet nights,
+//! within the goal of 1 with room to spare, and each step down costs
+//! recall (0.05: 15 % of 10 % p50 shifts found instead of 32 %).
 //!
 //! A change must also move the level by at least [`Options::min_sigmas`]
 //! times the series' own run-to-run noise, estimated robustly as
 //! `1.4826 × MAD` of each point from its own level's median (the mean
 //! absolute deviation × 1.2533 when the MAD is 0 because most points tie):
-//! a move smaller than one night's usual wobble is not worth a page.
-//!
-//! Welch's test keeps the method conservative on heavy-tailed figures: a
-//! few wild nights inflate the variance of their side rather than fake a
-//! shift, so a single slow night at the end of a series cannot confirm a
-//! change; the price on such noise is recall (see `ci/bench/history.sh`).
-//! Rank-based search with Yuen's trimmed test was tried on recorded noise
-//! and did worse: splits dated a night or two off and slower confirmation.
+//! a move smaller than one night's usual wobble is not worth a page. Both
+//! are judged on the logarithm of the values when they are all positive:
+//! noise in latency and throughput grows with the level.
 //!
 //! A level must hold for [`Options::min_run`] points to count: a single
 //! slow night, or a two-night blip that returns, is noise, not a change.
@@ -50,22 +71,105 @@
 //!
 //! Pure arithmetic: no I/O, no randomness, no imports from the harness.
 
+use crate::stats::{self, median};
+
 /// How change points are searched for.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Options {
-    /// A change is kept when the t-test's two-sided p-value is at most
-    /// this (Otava's default: 0.001).
+    /// A change is kept when its test's two-sided p-value, corrected for
+    /// the search, is at most this (see the module docs for why 0.2).
     pub max_p_value: f64,
     /// Points per search window; windows overlap by half (Otava's default:
     /// 50). Bounds the cost and lets an old change not mask a new one.
     pub window: usize,
-    /// Fewest points a level must hold on each side of a change.
+    /// Fewest points a level must hold on each side of a change (4: two
+    /// slow nights and an ordinary one are not a level).
     pub min_run: usize,
     /// Changes smaller than this relative move (0.05 = 5 %) are dropped.
     pub min_magnitude: f64,
     /// Changes that move the level by less than this many times the
     /// series' robust run-to-run noise (see the module docs) are dropped.
     pub min_sigmas: f64,
+    /// How the two sides of a split are judged.
+    pub test: LevelTest,
+}
+
+/// The test that judges whether the two sides of a split sit at different
+/// levels (see the module docs for why the default is what it is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LevelTest {
+    /// Mann–Whitney rank-sum test, exact in the tail (the default).
+    Ranks,
+    /// Hodges–Lehmann shift over the pooled robust deviation.
+    Robust,
+    /// Welch's t-test on the values themselves (convoy's first method).
+    Welch,
+}
+
+impl LevelTest {
+    /// Every test, default first.
+    pub const ALL: [LevelTest; 3] = [LevelTest::Ranks, LevelTest::Robust, LevelTest::Welch];
+
+    /// The name on the command line and in `convoy.history/v1`'s method.
+    pub fn name(self) -> &'static str {
+        match self {
+            LevelTest::Ranks => "rank_sum",
+            LevelTest::Robust => "robust_shift",
+            LevelTest::Welch => "welch",
+        }
+    }
+
+    /// The test named `name`.
+    pub fn from_name(name: &str) -> Option<LevelTest> {
+        LevelTest::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// The p-value that `a` and `b` sit at the same level, the larger of
+    /// the test on them and on them less each side's one point farthest
+    /// towards the other: a change must not rest on a single night (two
+    /// slow nights among four are not a level of four).
+    fn p_value(self, a: &[f64], b: &[f64]) -> f64 {
+        let full = self.test(a, b);
+        if a.len() < 3 || b.len() < 3 {
+            return full;
+        }
+        let up = median(b) > median(a);
+        let without = |xs: &[f64], drop_max: bool| -> Vec<f64> {
+            let pick = if drop_max {
+                xs.iter()
+                    .copied()
+                    .enumerate()
+                    .max_by(|x, y| x.1.total_cmp(&y.1))
+            } else {
+                xs.iter()
+                    .copied()
+                    .enumerate()
+                    .min_by(|x, y| x.1.total_cmp(&y.1))
+            };
+            let skip = pick.map_or(usize::MAX, |(i, _)| i);
+            xs.iter()
+                .enumerate()
+                .filter(|&(i, _)| i != skip)
+                .map(|(_, &x)| x)
+                .collect()
+        };
+        full.max(self.test(&without(a, !up), &without(b, up)))
+    }
+
+    fn test(self, a: &[f64], b: &[f64]) -> f64 {
+        match self {
+            LevelTest::Robust => stats::robust_shift_test(a, b),
+            LevelTest::Ranks => stats::rank_sum_test(a, b),
+            LevelTest::Welch => stats::welch(a, b),
+        }
+    }
+
+    /// Whether the series is judged on a log scale: run-to-run noise in
+    /// latency and throughput is proportional to the level, so a 10 %
+    /// move is the same size at 2 ms as at 200 ms.
+    fn log_scale(self) -> bool {
+        self != LevelTest::Welch
+    }
 }
 
 /// The default of [`Options::min_sigmas`].
@@ -74,11 +178,12 @@ pub const MIN_SIGMAS: f64 = 1.0;
 impl Default for Options {
     fn default() -> Self {
         Options {
-            max_p_value: 0.001,
+            max_p_value: 0.2,
             window: 50,
-            min_run: 3,
+            min_run: 4,
             min_magnitude: 0.0,
             min_sigmas: MIN_SIGMAS,
+            test: LevelTest::Ranks,
         }
     }
 }
@@ -88,14 +193,14 @@ impl Default for Options {
 pub struct ChangePoint {
     /// Index of the first point of the new level.
     pub index: usize,
-    /// Mean of the level before (back to the previous change point).
-    pub mean_before: f64,
-    /// Mean of the level after (up to the next change point).
-    pub mean_after: f64,
-    /// `mean_after / mean_before - 1`; `None` when the level before was 0
+    /// Median of the level before (back to the previous change point).
+    pub before: f64,
+    /// Median of the level after (up to the next change point).
+    pub after: f64,
+    /// `after / before - 1`; `None` when the level before was 0
     /// (an error rate going from none to some has no relative size).
     pub magnitude: Option<f64>,
-    /// The t-test's two-sided p-value, corrected for the search over the
+    /// The test's two-sided p-value, corrected for the search over the
     /// segment's splits: the chance that some split of it would show a
     /// difference this large if there were no change.
     pub p_value: f64,
@@ -113,12 +218,17 @@ pub fn detect(series: &[f64], options: &Options) -> Vec<ChangePoint> {
     if series.len() < 2 * min_run || series.iter().any(|v| !v.is_finite()) {
         return Vec::new();
     }
+    let judged: Vec<f64> = if options.test.log_scale() && series.iter().all(|&v| v > 0.0) {
+        series.iter().map(|v| v.ln()).collect()
+    } else {
+        series.to_vec()
+    };
     let mut found = Vec::new();
     let step = window / 2;
     let mut start = 0;
     loop {
         let end = (start + window).min(series.len());
-        for i in bisect(&series[start..end], options.max_p_value, min_run) {
+        for i in bisect(&judged[start..end], options, min_run) {
             found.push(start + i);
         }
         if end == series.len() {
@@ -128,7 +238,7 @@ pub fn detect(series: &[f64], options: &Options) -> Vec<ChangePoint> {
     }
     found.sort_unstable();
     found.dedup();
-    merge(series, found, options, min_run)
+    merge(series, &judged, found, options, min_run)
 }
 
 /// How many runs ago the analysis first showed `change` (a change point of
@@ -145,7 +255,7 @@ pub fn flagged_runs_ago(
     options: &Options,
     limit: usize,
 ) -> Option<usize> {
-    let up = change.mean_after > change.mean_before;
+    let up = change.after > change.before;
     for ago in 1..=limit.min(series.len()) {
         let len = series.len() - ago;
         // Too few points after it for any analysis to show it.
@@ -167,11 +277,11 @@ pub fn flagged_runs_ago(
 /// as an analysis of a shorter or longer series shows it: the same way,
 /// dated within a level's length of it (more data may move the date).
 pub fn same_change(c: &ChangePoint, index: usize, up: bool, options: &Options) -> bool {
-    (c.mean_after > c.mean_before) == up && c.index.abs_diff(index) < options.min_run.max(2)
+    (c.after > c.before) == up && c.index.abs_diff(index) < options.min_run.max(2)
 }
 
 /// Divisive bisection within one window: indices of its change points.
-fn bisect(xs: &[f64], max_p: f64, min_run: usize) -> Vec<usize> {
+fn bisect(xs: &[f64], o: &Options, min_run: usize) -> Vec<usize> {
     let mut cuts: Vec<usize> = Vec::new();
     loop {
         let mut bounds = Vec::with_capacity(cuts.len() + 2);
@@ -188,8 +298,8 @@ fn bisect(xs: &[f64], max_p: f64, min_run: usize) -> Vec<usize> {
         let Some((tau, _)) = best else { break };
         let i = bounds.partition_point(|&b| b <= tau);
         let (lo, hi) = (bounds[i - 1], bounds[i]);
-        let p = searched(welch(&xs[lo..tau], &xs[tau..hi]), hi - lo, min_run);
-        if p > max_p {
+        let p = searched(o.test.p_value(&xs[lo..tau], &xs[tau..hi]), hi - lo, min_run);
+        if p > o.max_p_value {
             break;
         }
         cuts.push(tau);
@@ -248,9 +358,15 @@ fn q_hat(m: usize, n: usize, across: f64, within_left: f64, within_right: f64) -
 
 /// Merges the windows' candidates over the whole series: retests each
 /// between its neighbours and drops the weakest failure until none fails.
-fn merge(series: &[f64], mut cuts: Vec<usize>, o: &Options, min_run: usize) -> Vec<ChangePoint> {
+fn merge(
+    series: &[f64],
+    judged: &[f64],
+    mut cuts: Vec<usize>,
+    o: &Options,
+    min_run: usize,
+) -> Vec<ChangePoint> {
     loop {
-        let points = describe(series, &cuts, min_run);
+        let points = describe(series, judged, &cuts, o, min_run);
         let fails = |c: &ChangePoint, left: usize, right: usize| {
             left < min_run
                 || right < min_run
@@ -286,21 +402,28 @@ fn merge(series: &[f64], mut cuts: Vec<usize>, o: &Options, min_run: usize) -> V
     }
 }
 
-/// Each cut described between its neighbouring cuts.
-fn describe(series: &[f64], cuts: &[usize], min_run: usize) -> Vec<ChangePoint> {
+/// Each cut described between its neighbouring cuts: levels and
+/// magnitude from the values themselves, the tests on the judged scale.
+fn describe(
+    series: &[f64],
+    judged: &[f64],
+    cuts: &[usize],
+    o: &Options,
+    min_run: usize,
+) -> Vec<ChangePoint> {
     (0..cuts.len())
         .map(|k| {
             let lo = if k == 0 { 0 } else { cuts[k - 1] };
             let hi = cuts.get(k + 1).copied().unwrap_or(series.len());
-            let (before, after) = (&series[lo..cuts[k]], &series[cuts[k]..hi]);
-            let (mean_before, mean_after) = (mean(before), mean(after));
+            let (before, after) = (median(&series[lo..cuts[k]]), median(&series[cuts[k]..hi]));
+            let (jb, ja) = (&judged[lo..cuts[k]], &judged[cuts[k]..hi]);
             ChangePoint {
                 index: cuts[k],
-                mean_before,
-                mean_after,
-                magnitude: (mean_before != 0.0).then(|| mean_after / mean_before - 1.0),
-                p_value: searched(welch(before, after), hi - lo, min_run),
-                sigmas: sigmas(before, after),
+                before,
+                after,
+                magnitude: (before != 0.0).then(|| after / before - 1.0),
+                p_value: searched(o.test.p_value(jb, ja), hi - lo, min_run),
+                sigmas: sigmas(jb, ja),
             }
         })
         .collect()
@@ -314,24 +437,30 @@ fn searched(p: f64, len: usize, min_run: usize) -> f64 {
     (-(m * (-p).ln_1p()).exp_m1()).clamp(0.0, 1.0)
 }
 
-/// How far apart the two levels' means are, in robust standard
-/// deviations of the points around their own level's median.
+/// How far apart the two levels are, in robust standard deviations of
+/// the points around their own level's median. The new level is taken at
+/// its most modest middle point (the lower of the two middle points of an
+/// even count when it rose, the upper when it fell), so a level counts
+/// only when most of its points moved: two slow nights and two ordinary
+/// ones are not a new level, whatever the ranks say.
 fn sigmas(before: &[f64], after: &[f64]) -> f64 {
-    let (mb, ma) = (median(before), median(after));
-    let deviations: Vec<f64> = before
-        .iter()
-        .map(|x| (x - mb).abs())
-        .chain(after.iter().map(|x| (x - ma).abs()))
-        .collect();
-    let mad = median(&deviations);
-    let sigma = if mad > 0.0 {
-        1.4826 * mad
-    } else {
-        // Most points tie on their level's median: the ones that moved
-        // set the noise.
-        1.2533 * mean(&deviations)
+    let sigma = stats::robust_sigma(before, after);
+    let from = median(before);
+    let up = median(after) > from;
+    let mut sorted = after.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    let modest = match n {
+        0 => from,
+        _ if n % 2 == 1 => sorted[n / 2],
+        _ if up => sorted[n / 2 - 1],
+        _ => sorted[n / 2],
     };
-    let diff = (mean(after) - mean(before)).abs();
+    let diff = if up == (modest > from) {
+        (modest - from).abs()
+    } else {
+        0.0
+    };
     if sigma > 0.0 {
         diff / sigma
     } else if diff > 0.0 {
@@ -339,138 +468,6 @@ fn sigmas(before: &[f64], after: &[f64]) -> f64 {
     } else {
         0.0
     }
-}
-
-fn median(xs: &[f64]) -> f64 {
-    let mut v = xs.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    match n {
-        0 => 0.0,
-        _ if n % 2 == 1 => v[n / 2],
-        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
-fn mean(xs: &[f64]) -> f64 {
-    xs.iter().sum::<f64>() / xs.len() as f64
-}
-
-/// Sample variance (n − 1).
-fn variance(xs: &[f64]) -> f64 {
-    let m = mean(xs);
-    xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (xs.len() - 1) as f64
-}
-
-/// Two-sided p-value of Welch's t-test (unequal variances) that `a` and
-/// `b` have the same mean. Sides of fewer than two points cannot be
-/// tested (1.0). Two noiseless sides are the same level when their means
-/// are equal (1.0) and certainly different otherwise (0.0).
-fn welch(a: &[f64], b: &[f64]) -> f64 {
-    if a.len() < 2 || b.len() < 2 {
-        return 1.0;
-    }
-    let (na, nb) = (a.len() as f64, b.len() as f64);
-    let (va, vb) = (variance(a) / na, variance(b) / nb);
-    let diff = mean(a) - mean(b);
-    let se2 = va + vb;
-    // Relative to the level: sums of equal floats leave rounding dust.
-    let scale = mean(a).abs().max(mean(b).abs()).max(f64::MIN_POSITIVE);
-    if se2 <= (scale * 1e-12).powi(2) {
-        return if diff.abs() <= scale * 1e-12 {
-            1.0
-        } else {
-            0.0
-        };
-    }
-    let t = diff / se2.sqrt();
-    let df = se2 * se2 / (va * va / (na - 1.0) + vb * vb / (nb - 1.0));
-    student_t_two_sided(t, df)
-}
-
-/// `P(|T| ≥ |t|)` for Student's t with `df` degrees of freedom.
-fn student_t_two_sided(t: f64, df: f64) -> f64 {
-    let x = df / (df + t * t);
-    incomplete_beta(x, df / 2.0, 0.5).clamp(0.0, 1.0)
-}
-
-/// The regularised incomplete beta function `I_x(a, b)`, by its continued
-/// fraction (modified Lentz), using the symmetry `I_x(a,b) = 1 − I_{1−x}(b,a)`
-/// where the fraction converges slowly.
-fn incomplete_beta(x: f64, a: f64, b: f64) -> f64 {
-    if x <= 0.0 {
-        return 0.0;
-    }
-    if x >= 1.0 {
-        return 1.0;
-    }
-    let ln_front = ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln();
-    if x < (a + 1.0) / (a + b + 2.0) {
-        ln_front.exp() * beta_fraction(x, a, b) / a
-    } else {
-        1.0 - ln_front.exp() * beta_fraction(1.0 - x, b, a) / b
-    }
-}
-
-fn beta_fraction(x: f64, a: f64, b: f64) -> f64 {
-    const TINY: f64 = 1e-300;
-    let mut c = 1.0;
-    let mut d = 1.0 - (a + b) * x / (a + 1.0);
-    if d.abs() < TINY {
-        d = TINY;
-    }
-    d = 1.0 / d;
-    let mut h = d;
-    for m in 1..=300 {
-        let m = m as f64;
-        let m2 = 2.0 * m;
-        for num in [
-            m * (b - m) * x / ((a + m2 - 1.0) * (a + m2)),
-            -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1.0)),
-        ] {
-            d = 1.0 + num * d;
-            if d.abs() < TINY {
-                d = TINY;
-            }
-            c = 1.0 + num / c;
-            if c.abs() < TINY {
-                c = TINY;
-            }
-            d = 1.0 / d;
-            h *= d * c;
-        }
-        if (d * c - 1.0).abs() < 1e-15 {
-            break;
-        }
-    }
-    h
-}
-
-/// `ln Γ(x)` for `x > 0` (Lanczos, g = 7, nine coefficients).
-fn ln_gamma(x: f64) -> f64 {
-    const G: [f64; 9] = [
-        0.999_999_999_999_809_9,
-        676.520_368_121_885_1,
-        -1_259.139_216_722_402_8,
-        771.323_428_777_653_1,
-        -176.615_029_162_140_6,
-        12.507_343_278_686_905,
-        -0.138_571_095_265_720_12,
-        9.984_369_578_019_572e-6,
-        1.505_632_735_149_311_6e-7,
-    ];
-    if x < 0.5 {
-        // Reflection keeps the approximation where it is accurate.
-        let pi = std::f64::consts::PI;
-        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
-    }
-    let x = x - 1.0;
-    let mut sum = G[0];
-    for (i, g) in G.iter().enumerate().skip(1) {
-        sum += g / (x + i as f64);
-    }
-    let t = x + 7.5;
-    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
 }
 
 #[cfg(test)]
@@ -498,17 +495,6 @@ mod tests {
     }
 
     #[test]
-    fn the_t_distribution_matches_known_values() {
-        // Two-sided critical values: t(10) = 2.228 at 5 %, t(5) = 4.032 at 1 %.
-        assert!((student_t_two_sided(2.228, 10.0) - 0.05).abs() < 5e-4);
-        assert!((student_t_two_sided(4.032, 5.0) - 0.01).abs() < 1e-4);
-        assert!((student_t_two_sided(0.0, 7.0) - 1.0).abs() < 1e-12);
-        // Large df approaches the normal: 1.96 → 5 %.
-        assert!((student_t_two_sided(1.96, 1e6) - 0.05).abs() < 1e-3);
-        assert!((ln_gamma(5.0) - 24f64.ln()).abs() < 1e-12);
-    }
-
-    #[test]
     fn steps_of_every_size_are_found_where_they_land() {
         for (seed, shift) in [(1, 0.05), (2, 0.10), (3, 0.20), (4, 0.50), (5, -0.20)] {
             let xs = step_series(seed, shift, 30, 60);
@@ -517,9 +503,10 @@ mod tests {
             let cp = cps[0];
             assert_eq!(cp.index, 30, "shift {shift}");
             let m = cp.magnitude.unwrap();
-            assert!((m - shift).abs() < 0.01, "shift {shift}: magnitude {m}");
+            // Levels are medians: within 2 % of the planted shift.
+            assert!((m - shift).abs() < 0.02, "shift {shift}: magnitude {m}");
             assert!(cp.p_value <= 0.001);
-            assert!((cp.mean_before - 100.0).abs() < 1.0);
+            assert!((cp.before - 100.0).abs() < 1.0);
         }
     }
 
@@ -539,7 +526,7 @@ mod tests {
         xs.extend(noisy(&mut rng, 20, 90.0, 0.01));
         let cps = detect(&xs, &Options::default());
         assert_eq!(cps.iter().map(|c| c.index).collect::<Vec<_>>(), [20, 40]);
-        assert!((cps[1].mean_before - 120.0).abs() < 1.5);
+        assert!((cps[1].before - 120.0).abs() < 1.5);
     }
 
     #[test]
@@ -565,6 +552,38 @@ mod tests {
         }
         let cps = detect(&xs, &Options::default());
         assert_eq!(cps.iter().map(|c| c.index).collect::<Vec<_>>(), [30]);
+    }
+
+    #[test]
+    fn two_slow_nights_are_a_blip_once_they_return() {
+        // The newest two nights 30 % slower. Until the next night nobody
+        // can tell a blip from a new level; with a level of min_run (4)
+        // nights needed, most of them moved, and no change resting on one
+        // night, few of these 100 series show a change that night (19
+        // with min_run 3 alone). Once two ordinary nights follow, none
+        // does.
+        let series = |seed: u64| {
+            let mut rng = fastrand::Rng::with_seed(4100 + seed);
+            let mut xs = noisy(&mut rng, 47, 100.0, 0.02);
+            xs[45] *= 1.3;
+            xs[46] *= 1.3;
+            let after = noisy(&mut rng, 2, 100.0, 0.02);
+            (xs, after)
+        };
+        let mut early = 0;
+        for seed in 0..100 {
+            let (mut xs, after) = series(seed);
+            early += usize::from(!detect(&xs, &Options::default()).is_empty());
+            xs.extend(after);
+            assert_eq!(detect(&xs, &Options::default()), [], "seed {seed}");
+        }
+        assert!(early <= 5, "{early} of 100");
+        // Two more slow nights instead make it a change, dated where it
+        // landed.
+        let (mut xs, _) = series(0);
+        xs.extend([130.5, 129.6]);
+        let cps = detect(&xs, &Options::default());
+        assert_eq!(cps.iter().map(|c| c.index).collect::<Vec<_>>(), [45]);
     }
 
     #[test]
@@ -669,13 +688,23 @@ mod tests {
                 }
             }
         }
-        // Landed at 30; flagged once, when its new level has held enough
-        // nights for the t-test (at least min_run, 3; here 5: three points
-        // leave Welch's test two degrees of freedom).
-        assert_eq!(flagged, [(34, 30)]);
+        // Landed at 30; flagged once, on the night its new level has held
+        // min_run (4) nights.
+        assert_eq!(flagged, [(33, 30)]);
         let cp = detect(&xs, &o)[0];
-        assert_eq!(flagged_runs_ago(&xs, &cp, &o, 50), Some(5));
-        assert_eq!(flagged_runs_ago(&xs, &cp, &o, 4), None);
+        assert_eq!(flagged_runs_ago(&xs, &cp, &o, 50), Some(6));
+        assert_eq!(flagged_runs_ago(&xs, &cp, &o, 5), None);
+        // Welch's test needs more nights: a few points leave it few
+        // degrees of freedom.
+        let welch = Options {
+            test: LevelTest::Welch,
+            max_p_value: 0.001,
+            ..o
+        };
+        let first = (0..xs.len())
+            .find(|&night| !detect(&xs[..=night], &welch).is_empty())
+            .unwrap();
+        assert!(first > 33, "{first}");
     }
 
     #[test]
@@ -702,7 +731,7 @@ mod tests {
         let cps = detect(&xs, &Options::default());
         assert_eq!(cps.len(), 1);
         assert_eq!((cps[0].index, cps[0].magnitude), (20, None));
-        assert_eq!(cps[0].p_value, 0.0);
+        assert!(cps[0].p_value < 1e-6, "{:?}", cps[0]);
     }
 
     #[test]

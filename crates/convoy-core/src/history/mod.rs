@@ -12,5 +12,5 @@ pub mod render;
 pub mod series;
 pub mod trend;
 
-pub use changepoint::{ChangePoint, Options};
+pub use changepoint::{ChangePoint, LevelTest, Options};
 pub use series::{Analysis, analyse};

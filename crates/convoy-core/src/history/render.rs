@@ -91,9 +91,15 @@ pub fn markdown(a: &Analysis) -> String {
 fn header(a: &Analysis) -> String {
     let m = &a.method;
     let mut out = format!(
-        "{} runs in {} series; change points by E-Divisive with a t-test (p ≤ {} corrected for the search, a move ≥ {}σ of the runs' noise, window {}, a level holds ≥ {} runs{})\n",
+        "{} runs in {} series; change points by E-Divisive with {} (p ≤ {} corrected for the search, a move ≥ {}σ of the runs' noise, window {}, a level holds ≥ {} runs{})\n",
         a.runs,
         a.series.len(),
+        match m.name.strip_prefix("e_divisive_") {
+            Some("rank_sum") => "a rank-sum test",
+            Some("robust_shift") => "a robust shift test",
+            Some("welch") => "Welch's t-test",
+            _ => "a two-sample test",
+        },
         m.max_p_value,
         m.min_sigmas,
         m.window,

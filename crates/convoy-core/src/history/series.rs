@@ -171,7 +171,9 @@ impl Analysis {
 /// The change-point method and its settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Method {
-    /// Always `e_divisive_t_test`.
+    /// `e_divisive` and the test that judges each split:
+    /// `e_divisive_rank_sum` (the default), `e_divisive_robust_shift` or
+    /// `e_divisive_welch`.
     pub name: String,
     /// Largest p-value a change may have.
     pub max_p_value: f64,
@@ -231,7 +233,7 @@ pub struct Change {
     pub after: f64,
     /// `after / before - 1`; `null` when the level before was 0.
     pub magnitude: Option<f64>,
-    /// The t-test's p-value, corrected for the search over split points:
+    /// The test's p-value, corrected for the search over split points:
     /// lower is more certain.
     pub p_value: f64,
     /// The move in robust standard deviations of the runs around their
@@ -330,7 +332,7 @@ pub fn analyse(runs: &[Report], options: &Options) -> Analysis {
     Analysis {
         schema: SCHEMA.to_string(),
         method: Method {
-            name: "e_divisive_t_test".to_string(),
+            name: format!("e_divisive_{}", options.test.name()),
             max_p_value: options.max_p_value,
             window: options.window,
             min_run: options.min_run,
@@ -371,7 +373,7 @@ fn changes(runs: &[&Report], options: &Options) -> (Vec<Change>, Vec<Trend>) {
             // Charted: what changed, and every step's p95 for context.
             if values.len() >= 2 && (!found.is_empty() || metric == Metric::P95Ms) {
                 let newest = found.last().filter(|c| {
-                    (c.mean_after > c.mean_before) == metric.worse_when_up()
+                    (c.after > c.before) == metric.worse_when_up()
                         && changepoint::flagged_runs_ago(&values, c, options, 1) == Some(0)
                 });
                 charts.push(Trend {
@@ -386,7 +388,7 @@ fn changes(runs: &[&Report], options: &Options) -> (Vec<Change>, Vec<Trend>) {
             for (k, cp) in found.iter().enumerate() {
                 let next = found.get(k + 1).map_or(points.len(), |n| n.index);
                 let run = points[cp.index].0;
-                let up = cp.mean_after > cp.mean_before;
+                let up = cp.after > cp.before;
                 out.push(Change {
                     step: name.to_string(),
                     metric,
@@ -394,8 +396,8 @@ fn changes(runs: &[&Report], options: &Options) -> (Vec<Change>, Vec<Trend>) {
                     started_at: run.started_at,
                     commit: run.commit.clone(),
                     runs_since: next - cp.index,
-                    before: cp.mean_before,
-                    after: cp.mean_after,
+                    before: cp.before,
+                    after: cp.after,
                     magnitude: cp.magnitude,
                     p_value: cp.p_value,
                     sigmas: cp.sigmas.is_finite().then_some(cp.sigmas),

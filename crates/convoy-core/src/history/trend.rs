@@ -4,9 +4,20 @@
 
 use super::changepoint::{self, Options};
 use super::series::same_series;
+use crate::engine::StepKind;
 use crate::report::Report;
 use crate::report::compare::{Change, Figure};
 use crate::report::trend::Trend;
+
+/// The gate language's scope word for metrics of `kind`.
+fn scope_kind(kind: StepKind) -> &'static str {
+    match kind {
+        StepKind::Request => "step",
+        StepKind::Journey => "journey",
+        StepKind::Event => "event",
+        StepKind::Stream => "stream",
+    }
+}
 
 /// At most this many runs (this one included) in a trend.
 pub const TREND_RUNS: usize = 30;
@@ -37,12 +48,18 @@ pub fn trends(current: &Report, history: &[Report], options: &Options) -> Vec<Tr
         }
     };
     for g in &current.gates {
-        let step = match g.scope.split_once(':') {
-            Some((_, name)) => name,
-            None => "overall",
+        let Some(f) = Figure::ALL.into_iter().find(|f| f.name() == g.metric) else {
+            continue;
         };
-        if let Some(f) = Figure::ALL.into_iter().find(|f| f.name() == g.metric) {
-            want(&mut wanted, step, f);
+        match g.scope.split_once(':') {
+            // `event:*`: every metric of that kind the run has.
+            Some((kind, "*")) => {
+                for s in current.steps.iter().filter(|s| scope_kind(s.kind) == kind) {
+                    want(&mut wanted, &s.name, f);
+                }
+            }
+            Some((_, name)) => want(&mut wanted, name.trim_matches('"'), f),
+            None => want(&mut wanted, "overall", f),
         }
     }
     if let Some(c) = &current.comparison {
@@ -80,9 +97,8 @@ pub fn trends(current: &Report, history: &[Report], options: &Options) -> Vec<Tr
             }
             let values: Vec<f64> = points.iter().map(|(_, v)| *v).collect();
             let found = changepoint::detect(&values, options);
-            let worse = |c: &changepoint::ChangePoint| {
-                (c.mean_after > c.mean_before) == figure.higher_is_worse()
-            };
+            let worse =
+                |c: &changepoint::ChangePoint| (c.after > c.before) == figure.higher_is_worse();
             let confirmed_tonight = found.iter().any(|c| {
                 worse(c) && changepoint::flagged_runs_ago(&values, c, options, 1) == Some(0)
             });

@@ -394,7 +394,7 @@ fn steps(out: &mut String, report: &Report) {
             latency(s, l.max)
         );
     };
-    for s in &report.steps {
+    for s in report.shown_steps() {
         row(out, s, "");
     }
     if report.steps.len() != 1 {

@@ -140,7 +140,7 @@ fn steps(out: &mut String, report: &Report) {
             ms(l.max)
         );
     };
-    for s in &report.steps {
+    for s in report.shown_steps() {
         let name = match s.kind {
             StepKind::Request => code(&s.name),
             StepKind::Journey => format!("{} (journey)", code(&s.name)),

@@ -243,6 +243,14 @@ pub fn merge_labelled<S: AsRef<str>>(
             .all(|r| r.target_source.is_none_or(|x| x == *s))
     });
     let mut merged = Report::new(&result, meta);
+    // The shards ran the same scenarios: what one rules out, all do.
+    let ruled_out: Vec<&str> = first
+        .steps
+        .iter()
+        .filter(|s| s.ruled_out)
+        .map(|s| s.name.as_str())
+        .collect();
+    merged.rule_out(&ruled_out);
     let gates = stored_gates(reports, label)?;
     merged.gates = gate::evaluate(&gates, &merged, None);
     Ok(merged)

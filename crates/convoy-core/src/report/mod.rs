@@ -216,6 +216,12 @@ pub struct StepReport {
     pub error_counts: BTreeMap<ErrorCause, u64>,
     /// The raw histograms: HdrHistogram V2 (deflate), base64, microseconds.
     pub histograms: Histograms,
+    /// The scenario rules out what this metric counts: the reconnects of a
+    /// stream whose policy is `reconnect = "none"`. The row stays here
+    /// (counting 0, for tools); the text, Markdown and HTML reports leave
+    /// it out while it counts nothing ([`StepReport::shown`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ruled_out: bool,
 }
 
 /// The serialised histograms of a step.
@@ -271,7 +277,14 @@ impl StepReport {
                 latency: stats.latency.clone(),
                 service: stats.service.clone(),
             },
+            ruled_out: false,
         }
+    }
+
+    /// Whether the human-readable reports show this row: every row but a
+    /// ruled-out one ([`StepReport::ruled_out`]) that counted nothing.
+    pub fn shown(&self) -> bool {
+        !(self.ruled_out && self.requests == 0 && self.errors == 0)
     }
 
     /// Whether any response was timed: a step that never ran, or whose
@@ -396,6 +409,22 @@ impl Report {
         }
     }
 
+    /// Marks the rows named in `names` as ruled out by their scenario
+    /// ([`StepReport::ruled_out`]).
+    pub fn rule_out<S: AsRef<str>>(&mut self, names: &[S]) {
+        for s in &mut self.steps {
+            if names.iter().any(|n| n.as_ref() == s.name) {
+                s.ruled_out = true;
+            }
+        }
+    }
+
+    /// The step rows the human-readable reports show, in order (see
+    /// [`StepReport::shown`]).
+    pub fn shown_steps(&self) -> impl Iterator<Item = &StepReport> {
+        self.steps.iter().filter(|s| s.shown())
+    }
+
     /// Rebuilds the engine result this report was made from.
     pub fn to_result(&self) -> RunResult {
         RunResult {
@@ -491,7 +520,14 @@ impl Report {
         let version = std::mem::take(&mut self.convoy_version);
         let gates = std::mem::take(&mut self.gates);
         let comparison = self.comparison.take();
+        let ruled_out: Vec<String> = self
+            .steps
+            .iter()
+            .filter(|s| s.ruled_out)
+            .map(|s| s.name.clone())
+            .collect();
         *self = Report::new(&self.to_result(), meta);
+        self.rule_out(&ruled_out);
         self.convoy_version = version;
         self.gates = gates;
         self.comparison = comparison;

@@ -468,7 +468,7 @@ fn steps_table(report: &Report, width: Option<usize>) -> String {
         }
         cells
     };
-    let mut rows: Vec<Vec<String>> = report.steps.iter().map(&mut row).collect();
+    let mut rows: Vec<Vec<String>> = report.shown_steps().map(&mut row).collect();
     if report.steps.len() > 1 {
         rows.push(row(&report.overall));
     }

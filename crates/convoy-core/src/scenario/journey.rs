@@ -120,6 +120,13 @@ impl Scenario {
             .max(1)
     }
 
+    /// The connections a user running this journey keeps open besides its
+    /// own for requests: one per stream it subscribes to, held across steps
+    /// and iterations (and so at once with every request it sends).
+    pub fn held_connections(&self) -> u64 {
+        self.steps.iter().map(|s| s.action.held_connections()).sum()
+    }
+
     /// Names of every step metric this scenario records, in order, with the
     /// request steps of replays and probes expanded.
     pub fn step_names(&self) -> Vec<String> {

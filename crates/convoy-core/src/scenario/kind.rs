@@ -90,6 +90,14 @@ pub(crate) trait Kind: Sized {
         1
     }
 
+    /// The connections a user keeps open after the step, besides its own
+    /// for requests: a held stream's (`[step.subscribe]`), for the rest of
+    /// the user's life. They count against the open-file limit and the
+    /// smoke allowance's requests at once.
+    fn held_connections(&self) -> u64 {
+        0
+    }
+
     /// Values the step holds that must never be shown.
     fn secrets(&self) -> Vec<String> {
         Vec::new()

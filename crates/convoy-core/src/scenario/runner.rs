@@ -251,6 +251,24 @@ impl ScenarioWorkload {
         self
     }
 
+    /// The metrics whose rows the scenarios rule out: the reconnect row
+    /// of each stream whose policy is `reconnect = "none"`, which never
+    /// counts anything ([`crate::report::Report::rule_out`]).
+    pub fn ruled_out_metrics(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for j in &self.journeys {
+            for (st, ids) in j.steps.iter().zip(&j.ids) {
+                if let (super::steps::Action::Subscribe(s), super::steps::StepIds::Subscribe(ids)) =
+                    (&st.action, ids)
+                    && matches!(s.reconnect, super::stream::Reconnect::None)
+                {
+                    out.push(self.steps[ids.reconnect].name.clone());
+                }
+            }
+        }
+        out
+    }
+
     /// How many iterations run every journey exactly once per weight unit.
     pub fn cycle_len(&self) -> usize {
         self.pick.len()

@@ -274,6 +274,15 @@ macro_rules! kinds {
                 }
             }
 
+            /// The connections a user keeps open after the step, besides
+            /// its own for requests (a held stream's).
+            pub fn held_connections(&self) -> u64 {
+                match self {
+                    Action::$dvariant(k) => k.held_connections(),
+                    $( Action::$variant(k) => k.held_connections(), )*
+                }
+            }
+
             /// Values the step holds that must never be shown.
             pub(crate) fn secrets(&self) -> Vec<String> {
                 match self {

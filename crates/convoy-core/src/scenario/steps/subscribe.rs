@@ -230,6 +230,11 @@ impl Kind for Subscribe {
         Some(1)
     }
 
+    /// The stream, held after the step for the rest of the user's life.
+    fn held_connections(&self) -> u64 {
+        1
+    }
+
     async fn execute(&self, ids: &SubscribeIds, run: &mut StepRun<'_>) -> bool {
         // Boxed: opening a stream is a large future that plain request
         // steps would otherwise carry.

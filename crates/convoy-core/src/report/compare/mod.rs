@@ -13,7 +13,7 @@
 //! 1. it goes the bad way (latency or error rate up, throughput down);
 //! 2. it is beyond the tolerance: `|relative| > tolerance`;
 //! 3. it is beyond the noise: `|delta| > noise`, where
-//!    `noise = 3 × √2 × σ` and `σ` estimates one run's standard deviation
+//!    `noise = t × √2 × σ` and `σ` estimates one run's standard deviation
 //!    of the same figure over the history:
 //!    * normally `1.4826 × MAD` (median absolute deviation), which is
 //!      robust: a single bad night barely moves it;
@@ -32,9 +32,16 @@
 //!      1/1,024 to 1/2,048 of the value), one request's share of the error
 //!      rate, one request's worth of throughput.
 //!
-//!    `√2` turns `σ` into the deviation of the difference of two runs; 3
-//!    of those makes a false alarm on pure noise rare (about 1 in 700 per
-//!    figure for normally distributed noise).
+//!    `√2` turns `σ` into the deviation of the difference of two runs;
+//!    `t` of those makes a false alarm on pure noise rare: `t` is
+//!    Student's t for `n − 1` degrees of freedom (`n` runs in the
+//!    history) leaving [`NOISE_P_VALUE`] (0.27 %, about 1 in 370 per
+//!    figure) in its tails, 3 for a long history of normal noise, 3.6 for
+//!    20 runs and 6.6 for 5, because a `σ` estimated from a handful of
+//!    runs is itself uncertain and a fixed 3 cried wolf on short histories.
+//!    The band is never narrower than the sampling noise within the two
+//!    runs (below): a history of quiet nights cannot vouch for a figure
+//!    the runs themselves measured loosely.
 //!
 //! The same change the good way is an **improvement**. A change beyond the
 //! tolerance but within the noise is reported as **noise**, not flagged. A
@@ -92,6 +99,11 @@ use super::merge::target_identity;
 use super::{Report, StepReport};
 use crate::engine::StepKind;
 
+mod noise;
+
+use noise::resolution;
+pub use noise::{history_sigmas, latency_resolution_ms, noise_band, within_run_band};
+
 /// Default tolerance: 10 %.
 pub const DEFAULT_TOLERANCE: f64 = 0.10;
 /// At most this many of the most recent comparable runs make the history.
@@ -100,9 +112,14 @@ pub const HISTORY_WINDOW: usize = 20;
 pub const MIN_HISTORY: usize = 5;
 /// Error rates below this are taken as this for the relative change.
 pub const ERROR_RATE_FLOOR: f64 = 0.01;
-/// How many standard deviations of the difference of two runs count as
-/// beyond the noise.
+/// How many standard deviations of the sampling noise within two runs
+/// count as beyond the noise.
 pub const NOISE_SIGMAS: f64 = 3.0;
+/// The chance a quiet run falls beyond the history's noise band: that of
+/// a normal value beyond ±3σ. The band's width in σ is Student's t for
+/// this chance ([`noise::history_sigmas`]), as σ is estimated from the
+/// history's few runs.
+pub const NOISE_P_VALUE: f64 = 0.0027;
 
 /// The figures compared, for every step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -603,9 +620,16 @@ fn delta(
 ) -> FigureDelta {
     let current = figure.of(step);
     let baseline = base.and_then(|b| figure.of(b));
+    // The history's band, never narrower than the sampling noise within
+    // the two runs: a history of quiet nights says nothing about a run
+    // too short to measure its own p99 well.
+    let within = base.and_then(|b| within_run_band(figure, b, step));
     let (noise, noise_source) = match noise_band(history, resolution(figure, step, history)) {
-        Some(n) => (Some(n), Some(NoiseSource::History)),
-        None => match base.and_then(|b| within_run_band(figure, b, step)) {
+        Some(n) => (
+            Some(within.map_or(n, |w| n.max(w))),
+            Some(NoiseSource::History),
+        ),
+        None => match within {
             Some(n) => (Some(n), Some(NoiseSource::WithinRun)),
             None => (None, None),
         },
@@ -676,135 +700,6 @@ fn delta(
     row
 }
 
-/// The noise band of a figure whose history is `values`, measured with a
-/// resolution of `resolution` (the smallest step between two values that
-/// means anything): `3 × √2 × σ`, `σ` as the module docs say. `None` with
-/// fewer than [`MIN_HISTORY`] values.
-pub fn noise_band(values: &[f64], resolution: f64) -> Option<f64> {
-    if values.len() < MIN_HISTORY {
-        return None;
-    }
-    let m = median(values);
-    let deviations: Vec<f64> = values.iter().map(|v| (v - m).abs()).collect();
-    let mad = median(&deviations);
-    let sigma = if mad > resolution {
-        MAD_TO_SIGMA * mad
-    } else {
-        // Half the runs or more sit on the median: the MAD sees none of
-        // the runs that moved. Their mean distance from the median does.
-        let mean_deviation = deviations.iter().sum::<f64>() / deviations.len() as f64;
-        (MEAN_DEVIATION_TO_SIGMA * mean_deviation).max(MAD_TO_SIGMA * mad)
-    };
-    // Heavy tails: on a shared machine most runs sit tight and a few
-    // nights stray far, which the MAD does not see. The second-largest
-    // deviation does (one wild night still cannot widen the band).
-    let mut sorted = deviations.clone();
-    sorted.sort_by(f64::total_cmp);
-    let second = sorted[sorted.len() - 2];
-    let sigma = sigma.max(second / TAIL_DEVIATION_TO_SIGMA);
-    Some(NOISE_SIGMAS * std::f64::consts::SQRT_2 * sigma.max(resolution.max(0.0)))
-}
-
-/// The noise band of `figure` from the sampling noise within `base` and
-/// `current` alone (see the module docs): `None` when either run has no
-/// sample of it.
-pub fn within_run_band(figure: Figure, base: &StepReport, current: &StepReport) -> Option<f64> {
-    let sd = |step: &StepReport| -> Option<f64> {
-        let n = step.requests as f64;
-        match figure {
-            Figure::P50 | Figure::P95 | Figure::P99 => {
-                quantile_sd_ms(&step.histograms.latency, figure.quantile()?)
-            }
-            Figure::Rps => (n > 0.0).then(|| step.rps / n.sqrt()),
-            Figure::ErrorRate => None,
-        }
-    };
-    let sigma = match figure {
-        Figure::ErrorRate => {
-            let (nb, nc) = (base.requests as f64, current.requests as f64);
-            if nb == 0.0 || nc == 0.0 {
-                return None;
-            }
-            let p = (base.errors + current.errors) as f64 / (nb + nc);
-            (p * (1.0 - p) * (1.0 / nb + 1.0 / nc)).sqrt()
-        }
-        _ => {
-            let (b, c) = (sd(base)?, sd(current)?);
-            (b * b + c * c).sqrt()
-        }
-    };
-    let values = [figure.of(base)?, figure.of(current)?];
-    let floor = resolution(figure, current, &values);
-    Some(NOISE_SIGMAS * sigma.max(floor.max(0.0)))
-}
-
-/// The standard deviation, in ms, of quantile `q` of the samples in `h`:
-/// half the spread between the values one binomial standard deviation of
-/// rank either side of it. `None` for an empty histogram.
-fn quantile_sd_ms(h: &crate::metrics::histogram::LatencyHistogram, q: f64) -> Option<f64> {
-    let n = h.count();
-    if n == 0 {
-        return None;
-    }
-    let s = (q * (1.0 - q) / n as f64).sqrt();
-    let lo = h.quantile_micros((q - s).max(0.0));
-    let hi = h.quantile_micros((q + s).min(1.0));
-    Some(hi.saturating_sub(lo) as f64 / 2000.0)
-}
-
-/// Scales a MAD to the standard deviation of normally distributed values.
-const MAD_TO_SIGMA: f64 = 1.4826;
-/// The second-largest of 5 to 20 absolute deviations of normally
-/// distributed values is about 1.2 to 1.9 standard deviations: 2 keeps
-/// Gaussian histories' bands where the MAD puts them.
-const TAIL_DEVIATION_TO_SIGMA: f64 = 2.0;
-/// Scales a mean absolute deviation to the standard deviation of normally
-/// distributed values (`√(π/2)`).
-const MEAN_DEVIATION_TO_SIGMA: f64 = 1.2533;
-
-/// The smallest meaningful step of `figure` around the values of its
-/// history (see the module docs).
-fn resolution(figure: Figure, step: &StepReport, history: &[f64]) -> f64 {
-    match figure {
-        Figure::P50 | Figure::P95 | Figure::P99 => latency_resolution_ms(median(history)),
-        Figure::ErrorRate if step.requests > 0 => 1.0 / step.requests as f64,
-        Figure::Rps if step.requests > 0 => step.rps / step.requests as f64,
-        Figure::ErrorRate | Figure::Rps => 0.0,
-    }
-}
-
-/// The width, in ms, of the HdrHistogram bucket that holds `ms`: the
-/// histograms keep [`SIGNIFICANT_DIGITS`] digits, so values below the
-/// first power of two above `2 × 10^digits` µs are exact to 1 µs, and
-/// above it the step doubles with every power of two.
-///
-/// [`SIGNIFICANT_DIGITS`]: crate::metrics::histogram::SIGNIFICANT_DIGITS
-pub fn latency_resolution_ms(ms: f64) -> f64 {
-    let digits = crate::metrics::histogram::SIGNIFICANT_DIGITS as i32;
-    let exact_below = (2.0 * 10f64.powi(digits)).log2().ceil(); // 2^11 µs for 3 digits
-    let us = (ms * 1000.0).max(1.0);
-    let magnitude = us.log2().floor();
-    let step_us = if magnitude < exact_below {
-        1.0
-    } else {
-        (magnitude - exact_below + 1.0).exp2()
-    };
-    step_us / 1000.0
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        0.0
-    } else if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -816,54 +711,6 @@ mod tests {
         assert!(parse_tolerance("10").unwrap_err().contains("10%"));
         assert!(parse_tolerance("-1%").is_err());
         assert!(parse_tolerance("lots").is_err());
-    }
-
-    #[test]
-    fn mad_ignores_one_wild_run() {
-        let calm = [100.0, 102.0, 98.0, 101.0, 99.0, 100.0];
-        let mut wild = calm.to_vec();
-        wild.push(400.0);
-        let a = noise_band(&calm, 0.1).unwrap();
-        let b = noise_band(&wild, 0.1).unwrap();
-        assert!(a > 0.0 && b < 2.0 * a, "{a} vs {b}");
-        assert_eq!(noise_band(&calm[..4], 0.1), None);
-    }
-
-    #[test]
-    fn ties_on_the_median_do_not_collapse_the_band() {
-        // Six of eight runs read the same microsecond: MAD = 0.
-        let tied = [0.151, 0.151, 0.151, 0.151, 0.151, 0.151, 0.143, 0.213];
-        let deviations: Vec<f64> = tied.iter().map(|v| (v - 0.151f64).abs()).collect();
-        assert_eq!(median(&deviations), 0.0, "the case the fallback is for");
-        let band = noise_band(&tied, latency_resolution_ms(0.151)).unwrap();
-        // 1.2533 × mean deviation (0.07 / 8) × 3 × √2.
-        let expected = 3.0 * std::f64::consts::SQRT_2 * 1.2533 * (0.008 + 0.062) / 8.0;
-        assert!((band - expected).abs() < 1e-9, "{band} vs {expected}");
-        // Every run equal: only the resolution is left, never 0.
-        let same = [0.151; 6];
-        let floor = noise_band(&same, 0.001).unwrap();
-        assert!((floor - 3.0 * std::f64::consts::SQRT_2 * 0.001).abs() < 1e-12);
-    }
-
-    #[test]
-    fn latency_resolution_follows_the_histogram_buckets() {
-        assert_eq!(latency_resolution_ms(0.151), 0.001);
-        assert_eq!(latency_resolution_ms(2.047), 0.001);
-        assert_eq!(latency_resolution_ms(2.048), 0.002);
-        assert_eq!(latency_resolution_ms(5.0), 0.004);
-        assert_eq!(latency_resolution_ms(1000.0), 0.512);
-        // The same widths the histogram itself reports.
-        let h = hdrhistogram::Histogram::<u64>::new(3).unwrap();
-        for us in [151u64, 2047, 2048, 5000, 1_000_000] {
-            let range = h.equivalent_range(us) as f64 / 1000.0;
-            assert_eq!(latency_resolution_ms(us as f64 / 1000.0), range, "{us} µs");
-        }
-    }
-
-    #[test]
-    fn median_of_even_and_odd_counts() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
     }
 
     #[test]
