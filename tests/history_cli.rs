@@ -249,6 +249,43 @@ fn a_missing_or_empty_directory_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(3));
 }
 
+#[test]
+fn each_test_can_be_chosen_and_is_named_in_the_output() {
+    let dir = write_history(&nights(0.50, 30, 5));
+    let mut found = Vec::new();
+    for test in ["rank_sum", "robust_shift", "welch"] {
+        let out = convoy_as_is(&[
+            "history",
+            dir.path().to_str().unwrap(),
+            "--test",
+            test,
+            "--json",
+        ]);
+        assert!(out.status.success(), "{test}");
+        let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(value["method"]["name"], format!("e_divisive_{test}"));
+        assert_schema_valid("history-v1.schema.json", &value);
+        let a: Analysis = serde_json::from_value(value).unwrap();
+        // A 50 % step over 2 % noise: every test dates it to night 30.
+        let runs: Vec<String> = a.series[0]
+            .changes
+            .iter()
+            .filter(|c| c.metric == Metric::P95Ms)
+            .map(|c| c.run_id.clone())
+            .collect();
+        found.push((test, runs));
+    }
+    for (test, runs) in &found {
+        assert_eq!(runs, &["night-30"], "{test}: {found:?}");
+    }
+    let table = convoy_as_is(&["history", dir.path().to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("rank-sum test"));
+    let out = convoy_as_is(&["history", dir.path().to_str().unwrap(), "--test", "bayes"]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rank_sum, robust_shift, welch"), "{err}");
+}
+
 /// Validates `doc` against `reports/schema/NAME`.
 fn assert_schema_valid(name: &str, doc: &serde_json::Value) {
     const SCRIPT: &str = r#"

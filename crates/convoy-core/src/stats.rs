@@ -272,8 +272,10 @@ pub fn rank_sum_test(a: &[f64], b: &[f64]) -> f64 {
     let approx = (2.0 * normal_upper_tail(z)).min(1.0);
     // Counting costs m·n·U: done wherever it is cheap or the answer could
     // matter; far from significance the approximation is close enough.
-    let cheap = m * n * (tail as usize + 1) <= 20_000;
-    if approx > 0.2 && !cheap {
+    // Counting is bounded in time and memory, and C(m + n, m) must fit an
+    // f64: beyond that the samples are large enough for the approximation.
+    let cost = (m * n).saturating_mul(tail as usize + 1);
+    if (approx > 0.2 && cost > 20_000) || cost > 5_000_000 || m + n > 1_000 {
         return approx;
     }
     (2.0 * rank_sum_lower_tail(m, n, tail.floor() as usize)).min(1.0)
@@ -379,6 +381,18 @@ mod tests {
         }
         let exact = rank_sum_lower_tail(4, 5, 6);
         assert!((exact - f64::from(count) / 126.0).abs() < 1e-12, "{exact}");
+    }
+
+    #[test]
+    fn large_samples_are_approximated_not_counted() {
+        // Beyond what counting can hold: answered at once, and sensibly.
+        let a: Vec<f64> = (0..3000).map(f64::from).collect();
+        let b: Vec<f64> = (0..3000).map(|i| f64::from(i) + 0.5).collect();
+        let p = rank_sum_test(&a, &b);
+        assert!(p > 0.5 && p <= 1.0, "{p}");
+        let far: Vec<f64> = (0..600).map(|i| f64::from(i) + 10_000.0).collect();
+        let p = rank_sum_test(&a[..600], &far);
+        assert!(p < 1e-10, "{p}");
     }
 
     #[test]
