@@ -9,9 +9,12 @@
 //! (RFC 6761), so a refusal that came after a lookup or a connection would
 //! be "target unreachable" (exit 4), not the allow-list's exit 3.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod cli_support;
 
+use std::path::Path;
+use std::process::Output;
+
+use cli_support::{convoy_as_is, stderr};
 use convoy::profile::{run_bound, smoke_bound};
 use convoy::safety::{SMOKE_MAX_IN_FLIGHT, SMOKE_MAX_REQUESTS, SMOKE_MAX_USERS};
 use convoy::scenario::{self, Scenario};
@@ -19,17 +22,6 @@ use convoy::target::{self, TargetConfig};
 
 const REFUSED: &str = "https://not-allowed.invalid";
 const ALLOWANCE: &str = "smoke allowance of 500 requests, 20 at once, from 1 user";
-
-fn convoy(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 /// Exit 3, naming the bound, the allowance and the flag for the host.
 fn assert_refused(out: &Output, bound: &str) {
@@ -108,7 +100,7 @@ fn every_builtin_scenario_and_preset_fits_the_smoke_allowance_by_both_commands()
 #[test]
 fn the_smoke_bound_really_bounds_what_convoy_smoke_sends() {
     let t = target::spawn(TargetConfig::default()).unwrap();
-    let out = convoy(&["smoke", "--json", "--no-reports", "--target", &t.base_url()]);
+    let out = convoy_as_is(&["smoke", "--json", "--no-reports", "--target", &t.base_url()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let sent = report["overall"]["requests"].as_u64().unwrap();
@@ -133,7 +125,7 @@ fn heavy_weights_make_run_p_smoke_a_load_refused_before_any_lookup() {
         "light.toml",
         "name = \"light\"\nweight = 999999\n\n[[step]]\npath = \"/health\"\nstatus = 200\n",
     );
-    let out = convoy(&[
+    let out = convoy_as_is(&[
         "run",
         &heavy,
         &light,
@@ -150,7 +142,7 @@ fn heavy_weights_make_run_p_smoke_a_load_refused_before_any_lookup() {
     );
     // Allowed by name, the same plan passes the allow-list and stops only
     // at the lookup.
-    let out = convoy(&[
+    let out = convoy_as_is(&[
         "run",
         &heavy,
         &light,
@@ -187,7 +179,7 @@ fn a_large_concurrent_replay_is_refused_in_smoke_and_run_but_goes_to_loopback() 
             REFUSED,
         ],
     ] {
-        let out = convoy(&command);
+        let out = convoy_as_is(&command);
         assert_refused(
             &out,
             "refusing to send up to 1000 requests, 1000 at once, from 1 user to",
@@ -195,11 +187,11 @@ fn a_large_concurrent_replay_is_refused_in_smoke_and_run_but_goes_to_loopback() 
     }
     // Few requests, too many at once.
     let wide = write(dir.path(), "wide.toml", &replay(21));
-    let out = convoy(&["smoke", &wide, "--no-reports", "--target", REFUSED]);
+    let out = convoy_as_is(&["smoke", &wide, "--no-reports", "--target", REFUSED]);
     assert_refused(&out, "up to 21 requests, 21 at once, from 1 user");
     // The same plan to loopback is not the allow-list's business.
     let t = target::spawn(TargetConfig::default()).unwrap();
-    let out = convoy(&["smoke", &wide, "--no-reports", "--target", &t.base_url()]);
+    let out = convoy_as_is(&["smoke", &wide, "--no-reports", "--target", &t.base_url()]);
     assert!(!stderr(&out).contains("refusing"), "{}", stderr(&out));
     assert_ne!(out.status.code(), Some(3), "{}", stderr(&out));
 }
@@ -213,7 +205,7 @@ fn a_duration_or_open_model_is_never_smoke() {
         "[profile.one-user-for-a-second]\nusers = 1\nduration = \"1s\"\n\n[profile.trickle]\nrate = \"1/s\"\nduration = \"1s\"\nmax_in_flight = 1\n",
     );
     for profile in ["one-user-for-a-second", "trickle"] {
-        let out = convoy(&[
+        let out = convoy_as_is(&[
             "run",
             "health",
             "--profiles",
@@ -231,7 +223,7 @@ fn a_duration_or_open_model_is_never_smoke() {
 #[test]
 fn few_requests_from_several_users_are_load() {
     // `light` on `health`: 50 requests, 5 users.
-    let out = convoy(&[
+    let out = convoy_as_is(&[
         "run",
         "health",
         "--profile",
@@ -257,7 +249,7 @@ fn builtin_smoke_still_goes_to_any_host() {
             REFUSED,
         ],
     ] {
-        let out = convoy(&command);
+        let out = convoy_as_is(&command);
         let err = stderr(&out);
         assert!(!err.contains("refusing"), "{err}");
         assert_eq!(out.status.code(), Some(4), "{err}");

@@ -2,83 +2,61 @@
 //! loopback ports (wiremock, which keeps every request it received, and the
 //! reference target for a target that dies).
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod cli_support;
 
+use std::path::Path;
+use std::process::Output;
+
+use cli_support::{MockApi, full_width, stderr, stdout};
 use convoy::report::{self, Report};
 use convoy::target::{self, Fault, TargetConfig};
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
-fn convoy() -> Command {
-    {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_convoy"));
-        // Summaries fit COLUMNS when it is set; these tests read them whole.
-        c.env_remove("COLUMNS");
-        c
-    }
-}
+use wiremock::{Mock, ResponseTemplate};
 
 /// Runs `convoy bench ARGS`, quietly.
 fn bench(args: &[&str]) -> Output {
-    convoy().arg("bench").args(args).arg("-q").output().unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    full_width()
+        .arg("bench")
+        .args(args)
+        .arg("-q")
+        .output()
+        .unwrap()
 }
 
 /// A wiremock server answering `GET /probe` with 200 and anything POSTed to
 /// `/probe` with 201; `first_503` requests answer 503 first.
-struct Probe {
-    rt: tokio::runtime::Runtime,
-    server: MockServer,
-}
+struct Probe(MockApi);
 
 impl Probe {
     fn start(first_503: u64) -> Probe {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let server = rt.block_on(async {
-            let server = MockServer::start().await;
-            if first_503 > 0 {
+        let api = MockApi::start();
+        if first_503 > 0 {
+            api.mount(
                 Mock::given(path("/probe"))
                     .respond_with(ResponseTemplate::new(503))
                     .up_to_n_times(first_503)
-                    .with_priority(1)
-                    .mount(&server)
-                    .await;
-            }
+                    .with_priority(1),
+            );
+        }
+        api.mount(
             Mock::given(method("GET"))
                 .and(path("/probe"))
-                .respond_with(ResponseTemplate::new(200).set_body_string("{\"status\":\"ok\"}"))
-                .mount(&server)
-                .await;
+                .respond_with(ResponseTemplate::new(200).set_body_string("{\"status\":\"ok\"}")),
+        );
+        api.mount(
             Mock::given(method("POST"))
                 .and(path("/probe"))
-                .respond_with(ResponseTemplate::new(201))
-                .mount(&server)
-                .await;
-            server
-        });
-        Probe { rt, server }
+                .respond_with(ResponseTemplate::new(201)),
+        );
+        Probe(api)
     }
 
     fn url(&self) -> String {
-        format!("{}/probe", self.server.uri())
+        format!("{}/probe", self.0.uri())
     }
 
     fn received(&self) -> Vec<wiremock::Request> {
-        self.rt
-            .block_on(self.server.received_requests())
-            .expect("recording is on")
+        self.0.received()
     }
 }
 
@@ -309,7 +287,7 @@ fn a_target_that_dies_during_a_fixed_count_run_stops_it_as_target_down() {
 #[test]
 fn the_terminal_output_draws_a_latency_histogram_unless_quiet() {
     let probe = Probe::start(0);
-    let out = convoy()
+    let out = full_width()
         .args(["bench", &probe.url(), "-n", "50", "-c", "2"])
         .output()
         .unwrap();
@@ -344,7 +322,7 @@ fn the_terminal_output_draws_a_latency_histogram_unless_quiet() {
 #[test]
 fn a_narrow_columns_fits_every_line() {
     let probe = Probe::start(0);
-    let out = convoy()
+    let out = full_width()
         .env("COLUMNS", "60")
         .args(["bench", &probe.url(), "-n", "30", "-c", "2"])
         .output()

@@ -3,65 +3,45 @@
 //! exit 0), `CONVOY_ALLOW_HOST` read by bench as by run, and
 //! `--metrics-addr` saying where it serves.
 
-use std::process::{Command, Output};
+mod cli_support;
+
+use std::process::Output;
 
 use clap::Parser as _;
+use cli_support::{MockApi, command, text};
 use convoy::report::Report;
 use wiremock::matchers::path;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, ResponseTemplate};
 
 /// A wiremock server answering every request to `/probe` with `status`.
-struct Server {
-    rt: tokio::runtime::Runtime,
-    server: MockServer,
-}
+struct Server(MockApi);
 
 impl Server {
     fn answering(status: u16) -> Server {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let server = rt.block_on(async {
-            let server = MockServer::start().await;
+        let api = MockApi::start();
+        api.mount(
             Mock::given(path("/probe"))
-                .respond_with(ResponseTemplate::new(status).set_body_string("{}"))
-                .mount(&server)
-                .await;
-            server
-        });
-        Server { rt, server }
+                .respond_with(ResponseTemplate::new(status).set_body_string("{}")),
+        );
+        Server(api)
     }
 
     fn url(&self) -> String {
-        format!("{}/probe", self.server.uri())
+        format!("{}/probe", self.0.uri())
     }
 
     fn received(&self) -> usize {
-        self.rt
-            .block_on(self.server.received_requests())
-            .expect("recording is on")
-            .len()
+        self.0.received().len()
     }
 }
 
 fn bench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convoy"))
+    command()
         .arg("bench")
         .args(args)
         .args(["-q", "-c", "2"])
         .output()
         .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn report(o: &Output) -> Report {

@@ -1,20 +1,14 @@
 //! The `convoy` binary end to end: exit codes, report files, interruption
 //! and a target that dies mid-run.
 
+mod cli_support;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cli_support::{free_port, full_width};
 use convoy::target::{self, Fault, TargetConfig};
-
-fn convoy() -> Command {
-    {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_convoy"));
-        // Summaries fit COLUMNS when it is set; these tests read them whole.
-        c.env_remove("COLUMNS");
-        c
-    }
-}
 
 fn read_report(dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json written");
@@ -30,7 +24,7 @@ fn long_profile(dir: &Path) -> std::path::PathBuf {
 #[test]
 fn run_passes_against_the_embedded_target_and_writes_every_report() {
     let dir = tempfile::tempdir().unwrap();
-    let out = convoy()
+    let out = full_width()
         .args([
             "run",
             "health",
@@ -60,7 +54,7 @@ fn run_passes_against_the_embedded_target_and_writes_every_report() {
 #[test]
 fn failing_checks_exit_2_and_failing_gates_exit_1() {
     let t = target::spawn(TargetConfig::default().with_fault(Fault::IdempotencyRace)).unwrap();
-    let out = convoy()
+    let out = full_width()
         .args([
             "run",
             "idempotent-replay",
@@ -80,7 +74,7 @@ fn failing_checks_exit_2_and_failing_gates_exit_1() {
     );
 
     let t = target::spawn(TargetConfig::default()).unwrap();
-    let out = convoy()
+    let out = full_width()
         .args([
             "run",
             "health",
@@ -107,20 +101,20 @@ fn usage_errors_exit_3_with_the_position() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("bad.toml");
     std::fs::write(&f, "[[step]]\npath = \"/\"\ncaptrue = 1\n").unwrap();
-    let out = convoy().arg("run").arg(&f).output().unwrap();
+    let out = full_width().arg("run").arg(&f).output().unwrap();
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml:3:1"), "{err}");
     assert!(err.contains("did you mean \"capture\"?"), "{err}");
 
-    let out = convoy()
+    let out = full_width()
         .args(["run", "--profile", "lihgt"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean \"light\""));
 
-    let out = convoy()
+    let out = full_width()
         .args(["bench", "http://127.0.0.1:1/", "--rate", "fast"])
         .output()
         .unwrap();
@@ -129,13 +123,9 @@ fn usage_errors_exit_3_with_the_position() {
 
 #[test]
 fn an_unreachable_target_exits_4_within_the_connect_timeout() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let start = Instant::now();
-    let out = convoy()
+    let out = full_width()
         .args([
             "run",
             "health",
@@ -158,7 +148,7 @@ fn a_target_that_dies_mid_run_gives_a_partial_report_and_exit_4() {
     let profiles = long_profile(dir.path());
     let t = target::spawn(TargetConfig::default().with_fault(Fault::CrashAfter(300))).unwrap();
     let out_dir = dir.path().join("out");
-    let out = convoy()
+    let out = full_width()
         .args(["run", "health", "--profile", "long", "--profiles"])
         .arg(&profiles)
         .arg("--out")
@@ -186,7 +176,7 @@ fn smoke_against_a_target_that_dies_gives_a_partial_report_and_exit_4() {
     // in one of them and refuses every connection after.
     let t = target::spawn(TargetConfig::default().with_fault(Fault::CrashAfter(5))).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let out = convoy()
+    let out = full_width()
         .args(["smoke", "--quiet", "--target", &t.base_url(), "--out"])
         .arg(dir.path())
         .output()
@@ -219,7 +209,7 @@ fn ctrl_c_writes_a_partial_report_and_exits_5() {
     let profiles = long_profile(dir.path());
     let out_dir = dir.path().join("out");
     let t = target::spawn(TargetConfig::default()).unwrap();
-    let mut child = convoy()
+    let mut child = full_width()
         .args(["run", "health", "--profile", "long", "--profiles"])
         .arg(&profiles)
         .arg("--out")
@@ -256,7 +246,7 @@ fn ctrl_c_writes_a_partial_report_and_exits_5() {
 #[test]
 fn load_against_a_host_not_on_the_allow_list_is_refused_before_any_traffic() {
     // The check happens before any lookup or connection: nothing is sent.
-    let out = convoy()
+    let out = full_width()
         .args(["bench", "https://api.example.com/health", "-n", "100"])
         .output()
         .unwrap();
@@ -264,7 +254,7 @@ fn load_against_a_host_not_on_the_allow_list_is_refused_before_any_traffic() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--allow-host api.example.com"), "{err}");
 
-    let out = convoy()
+    let out = full_width()
         .args([
             "run",
             "health",
@@ -300,7 +290,7 @@ fn run_aborting_on(
     target: &str,
     out: &Path,
 ) -> std::process::Output {
-    let mut cmd = convoy();
+    let mut cmd = full_width();
     cmd.args(["run", scenario, "--profile", "custom", "--profiles"])
         .arg(profiles);
     for gate in gates {
@@ -430,7 +420,7 @@ fn abort_on_fail_stops_at_the_first_failed_check_under_checks_100() {
 fn a_relative_gate_without_a_baseline_is_refused_before_the_load() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("out");
-    let out = convoy()
+    let out = full_width()
         .args(["run", "health", "--profile", "smoke", "--gate"])
         .arg("p95 <= baseline * 1.10")
         .arg("--out")
@@ -445,7 +435,7 @@ fn a_relative_gate_without_a_baseline_is_refused_before_the_load() {
 #[test]
 fn the_smoke_profile_runs_every_journey_once() {
     let dir = tempfile::tempdir().unwrap();
-    let out = convoy()
+    let out = full_width()
         .args(["run", "--profile", "smoke", "--quiet", "--out"])
         .arg(dir.path())
         .output()
@@ -474,13 +464,9 @@ fn an_unwritable_out_is_a_configuration_error_before_anything_runs() {
     std::fs::write(&file, "not a directory").unwrap();
     // The target is unreachable: had convoy gone as far as the load, it
     // would have exited 4.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     for command in ["run", "smoke"] {
-        let out = convoy()
+        let out = full_width()
             .args([command, "health", "--target"])
             .arg(format!("http://127.0.0.1:{port}"))
             .arg("--out")
@@ -500,7 +486,7 @@ fn history_problems_are_said_not_swallowed() {
     let t = target::spawn(TargetConfig::default()).unwrap();
     let base = dir.path().join("base");
     let run = |extra: &[&std::ffi::OsStr]| {
-        convoy()
+        full_width()
             .args(["run", "health", "--profile", "smoke", "--quiet"])
             .args(["--target", &t.base_url()])
             .args(extra)
@@ -543,14 +529,14 @@ fn baseline_record_refuses_to_keep_no_run() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("run");
     let history = dir.path().join("history");
-    let out = convoy()
+    let out = full_width()
         .args(["run", "health", "--profile", "smoke", "--quiet", "--out"])
         .arg(&out_dir)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let record = |keep: &str| {
-        convoy()
+        full_width()
             .args(["baseline", "record"])
             .arg(&out_dir)
             .arg("--history")

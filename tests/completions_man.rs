@@ -4,7 +4,11 @@
 //! and the manual pages render in groff without a warning (skipped with a
 //! notice when groff is missing, unless `CONVOY_REQUIRE_GROFF` is set).
 
-use std::process::{Command, Output, Stdio};
+mod cli_support;
+
+use std::process::{Command, Stdio};
+
+use cli_support::convoy_as_is;
 
 const SUBCOMMANDS: [&str; 10] = [
     "run",
@@ -19,13 +23,6 @@ const SUBCOMMANDS: [&str; 10] = [
     "man",
 ];
 
-fn convoy(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 fn have(tool: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
@@ -34,7 +31,7 @@ fn have(tool: &str) -> bool {
 }
 
 fn completions(shell: &str) -> String {
-    let o = convoy(&["completions", shell]);
+    let o = convoy_as_is(&["completions", shell]);
     assert!(o.status.success(), "{shell}: {o:?}");
     String::from_utf8(o.stdout).unwrap()
 }
@@ -101,7 +98,7 @@ fn the_zsh_and_fish_scripts_parse_where_those_shells_are_installed() {
 
 #[test]
 fn an_unknown_shell_is_a_usage_error_listing_the_shells() {
-    let o = convoy(&["completions", "tcsh"]);
+    let o = convoy_as_is(&["completions", "tcsh"]);
     assert_eq!(o.status.code(), Some(3));
     let err = String::from_utf8_lossy(&o.stderr);
     for shell in ["bash", "zsh", "fish", "powershell"] {
@@ -145,7 +142,7 @@ fn render(page: &[u8]) -> Option<String> {
 
 #[test]
 fn the_man_page_renders_with_the_subcommands_and_exit_codes() {
-    let o = convoy(&["man"]);
+    let o = convoy_as_is(&["man"]);
     assert!(o.status.success(), "{o:?}");
     assert!(o.stdout.starts_with(b".ie") || o.stdout.starts_with(b".TH"));
     let Some(text) = render(&o.stdout) else {
@@ -169,7 +166,7 @@ fn the_man_page_renders_with_the_subcommands_and_exit_codes() {
 fn man_dir_writes_a_page_per_subcommand_that_renders() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("man1");
-    let o = convoy(&["man", "--dir", out.to_str().unwrap()]);
+    let o = convoy_as_is(&["man", "--dir", out.to_str().unwrap()]);
     assert!(o.status.success(), "{o:?}");
     for sub in SUBCOMMANDS {
         let page = out.join(format!("convoy-{sub}.1"));

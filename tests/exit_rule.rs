@@ -5,34 +5,13 @@
 //! interrupted (5), target unreachable (4), checks or violations (2),
 //! gates or regression (1). See README, "Exit codes".
 
+mod cli_support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-use convoy::target::{self, RunningTarget, TargetConfig};
+use cli_support::{convoy_from_root, lossy, start_target};
 use serde_json::Value;
-
-fn convoy(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .args(args)
-        .env_remove("CONVOY_TARGET")
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn start(faults: &[&str]) -> RunningTarget {
-    let mut config = TargetConfig {
-        worker_threads: 1,
-        ..TargetConfig::default()
-    };
-    for f in faults {
-        config = config.with_fault(f.parse().expect("a valid fault"));
-    }
-    target::spawn(config).expect("the target starts")
-}
 
 fn code(out: &Output) -> Option<i32> {
     out.status.code()
@@ -54,7 +33,7 @@ const LEAKY_AND_SLOW: &[&str] = &["tenant-leak=1.0", "latency=300ms"];
 
 #[test]
 fn failed_checks_and_a_failed_gate_exit_2_in_run_and_smoke() {
-    let t = start(LEAKY_AND_SLOW);
+    let t = start_target(LEAKY_AND_SLOW);
     let url = t.base_url();
     let dir = tempfile::tempdir().unwrap();
     for command in [
@@ -72,8 +51,8 @@ fn failed_checks_and_a_failed_gate_exit_2_in_run_and_smoke() {
             "--out",
             out_dir.to_str().unwrap(),
         ]);
-        let out = convoy(&args);
-        assert_eq!(code(&out), Some(2), "{command:?}: {}", text(&out.stderr));
+        let out = convoy_from_root(&args);
+        assert_eq!(code(&out), Some(2), "{command:?}: {}", lossy(&out.stderr));
         let r = read(&out_dir);
         // All three happened: the code is the checks'.
         assert!(r["violations"]["tenant_isolation_violations"].as_u64() > Some(0));
@@ -89,10 +68,10 @@ fn failed_checks_and_a_failed_gate_exit_2_in_run_and_smoke() {
 
 #[test]
 fn report_gate_judges_a_saved_report_by_the_same_rule() {
-    let t = start(LEAKY_AND_SLOW);
+    let t = start_target(LEAKY_AND_SLOW);
     let dir = tempfile::tempdir().unwrap();
     let leaky = dir.path().join("leaky");
-    let out = convoy(&[
+    let out = convoy_from_root(&[
         "smoke",
         "tenant-isolation",
         "--target",
@@ -101,20 +80,20 @@ fn report_gate_judges_a_saved_report_by_the_same_rule() {
         "--out",
         leaky.to_str().unwrap(),
     ]);
-    assert_eq!(code(&out), Some(2), "{}", text(&out.stderr));
+    assert_eq!(code(&out), Some(2), "{}", lossy(&out.stderr));
     let leaky = leaky.to_str().unwrap();
     // Checks failed in the report, whatever the new gates say: 2.
     for g in ["p95 < 200ms", "p95 < 60s"] {
-        let out = convoy(&["report", leaky, "--gate", g]);
-        assert_eq!(code(&out), Some(2), "{g}: {}", text(&out.stderr));
+        let out = convoy_from_root(&["report", leaky, "--gate", g]);
+        assert_eq!(code(&out), Some(2), "{g}: {}", lossy(&out.stderr));
     }
     // Rendering alone judges nothing.
-    let out = convoy(&["report", leaky]);
-    assert_eq!(code(&out), Some(0), "{}", text(&out.stderr));
+    let out = convoy_from_root(&["report", leaky]);
+    assert_eq!(code(&out), Some(0), "{}", lossy(&out.stderr));
 
-    let healthy = start(&["latency=300ms"]);
+    let healthy = start_target(&["latency=300ms"]);
     let clean = dir.path().join("clean");
-    let out = convoy(&[
+    let out = convoy_from_root(&[
         "smoke",
         "health",
         "--target",
@@ -123,15 +102,20 @@ fn report_gate_judges_a_saved_report_by_the_same_rule() {
         "--out",
         clean.to_str().unwrap(),
     ]);
-    assert_eq!(code(&out), Some(0), "{}", text(&out.stderr));
+    assert_eq!(code(&out), Some(0), "{}", lossy(&out.stderr));
     let clean_dir = clean.clone();
     let clean = clean.to_str().unwrap();
     assert_eq!(
-        code(&convoy(&["report", clean, "--gate", "p95 < 200ms"])),
+        code(&convoy_from_root(&[
+            "report",
+            clean,
+            "--gate",
+            "p95 < 200ms"
+        ])),
         Some(1)
     );
     assert_eq!(
-        code(&convoy(&["report", clean, "--gate", "p95 < 60s"])),
+        code(&convoy_from_root(&["report", clean, "--gate", "p95 < 60s"])),
         Some(0)
     );
 
@@ -140,34 +124,34 @@ fn report_gate_judges_a_saved_report_by_the_same_rule() {
     let mut r = read(&clean_dir);
     r["violations"]["tenant_isolation_violations"] = 1.into();
     let violated = write_json(&dir.path().join("violated.json"), &r);
-    let out = convoy(&[
+    let out = convoy_from_root(&[
         "report",
         violated.to_str().unwrap(),
         "--gate",
         "p95 < 200ms",
     ]);
-    assert_eq!(code(&out), Some(2), "{}", text(&out.stderr));
+    assert_eq!(code(&out), Some(2), "{}", lossy(&out.stderr));
     // Interrupted, with a failed gate and a violation: 5.
     r["partial"] = true.into();
     r["stop_reason"] = "interrupted".into();
     let interrupted = write_json(&dir.path().join("interrupted.json"), &r);
-    let out = convoy(&[
+    let out = convoy_from_root(&[
         "report",
         interrupted.to_str().unwrap(),
         "--gate",
         "p95 < 200ms",
     ]);
-    assert_eq!(code(&out), Some(5), "{}", text(&out.stderr));
+    assert_eq!(code(&out), Some(5), "{}", lossy(&out.stderr));
     // The target died too: 4 before everything.
     r["stop_reason"] = "target_down".into();
     let down = write_json(&dir.path().join("down.json"), &r);
-    let out = convoy(&["report", down.to_str().unwrap(), "--gate", "p95 < 200ms"]);
-    assert_eq!(code(&out), Some(4), "{}", text(&out.stderr));
+    let out = convoy_from_root(&["report", down.to_str().unwrap(), "--gate", "p95 < 200ms"]);
+    assert_eq!(code(&out), Some(4), "{}", lossy(&out.stderr));
 }
 
 #[test]
 fn merge_applies_the_rule_to_the_union_of_its_shards() {
-    let t = start(LEAKY_AND_SLOW);
+    let t = start_target(LEAKY_AND_SLOW);
     let dir = tempfile::tempdir().unwrap();
     let profiles = dir.path().join("profiles.toml");
     std::fs::write(&profiles, "[profile.pair]\nusers = 2\niterations = 1\n").unwrap();
@@ -175,7 +159,7 @@ fn merge_applies_the_rule_to_the_union_of_its_shards() {
     for i in 0..2 {
         let out_dir = dir.path().join(format!("shard-{i}"));
         let shard = format!("{i}/2");
-        let out = convoy(&[
+        let out = convoy_from_root(&[
             "run",
             "tenant-isolation",
             "--profiles",
@@ -192,14 +176,14 @@ fn merge_applies_the_rule_to_the_union_of_its_shards() {
             "--out",
             out_dir.to_str().unwrap(),
         ]);
-        assert_eq!(code(&out), Some(2), "shard {shard}: {}", text(&out.stderr));
+        assert_eq!(code(&out), Some(2), "shard {shard}: {}", lossy(&out.stderr));
         shards.push(out_dir);
     }
     let mut args = vec!["merge"];
     args.extend(shards.iter().map(|p| p.to_str().unwrap()));
     args.push("--json");
-    let out = convoy(&args);
-    assert_eq!(code(&out), Some(2), "{}", text(&out.stderr));
+    let out = convoy_from_root(&args);
+    assert_eq!(code(&out), Some(2), "{}", lossy(&out.stderr));
     let merged: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
         merged["gates"]
@@ -216,9 +200,9 @@ fn the_readme_and_help_state_the_rule() {
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     assert!(readme.contains("the code is the **first** of these that\nhappened"));
     for command in ["run", "smoke", "bench", "merge", "report"] {
-        let out = convoy(&[command, "--help"]);
+        let out = convoy_from_root(&[command, "--help"]);
         assert_eq!(code(&out), Some(0));
-        let help = text(&out.stdout);
+        let help = lossy(&out.stdout);
         assert!(
             help.contains("When several happen at once")
                 && help.contains("4 target died mid-run, 3 local error"),

@@ -10,18 +10,19 @@
 //! secret of any auth kind may reach an artifact or the terminal, though
 //! the server echoes every credential it is given.
 
+mod cli_support;
+mod engine_support;
 mod foreign_support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::Arc;
-use std::time::Duration;
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::Output;
 
-use convoy::engine::{self, EngineOptions, RunControl, RunResult};
+use cli_support::{convoy_with_env, files_under, outputs};
+use convoy::engine::RunResult;
 use convoy::metrics::Violation;
-use convoy::plan::{HttpOptions, LoadModel};
 use convoy::scenario::parse::{self, Env};
-use convoy::scenario::{CustomRegistry, ScenarioWorkload};
+use engine_support::{failed_checks, run_one_user};
 use foreign_support::{Auth, Depot, Tenancy, USERS};
 
 /// The environment the scenarios read their secrets from.
@@ -162,40 +163,7 @@ fn load(dir: &Path) -> convoy::scenario::Scenario {
 }
 
 fn run(depot: &Depot, dir: &Path, iterations: u64) -> RunResult {
-    let url: url::Url = depot.url().parse().unwrap();
-    let workload = ScenarioWorkload::new(
-        vec![load(dir)],
-        Some(&url),
-        HttpOptions::default(),
-        CustomRegistry::new(),
-    )
-    .unwrap();
-    let options = EngineOptions {
-        workers: 1,
-        graceful_stop: Duration::from_secs(5),
-        ..EngineOptions::default()
-    };
-    engine::run(
-        &LoadModel::closed(1, iterations),
-        &options,
-        Arc::new(workload),
-        &RunControl::new(),
-        |_| {},
-    )
-    .unwrap()
-}
-
-fn failed_checks(r: &RunResult) -> Vec<String> {
-    r.checks
-        .iter()
-        .filter(|c| c.stats.failures > 0)
-        .map(|c| format!("{} › {}", c.info.step, c.info.name))
-        .chain(
-            r.failures
-                .iter()
-                .map(|f| format!("{}: {}", f.check, f.message)),
-        )
-        .collect()
+    run_one_user(&depot.url(), load(dir), iterations)
 }
 
 const SHAPES: &[(Auth, Tenancy)] = &[
@@ -368,32 +336,10 @@ fn a_planted_cross_tenant_leak_is_a_violation_on_every_tenancy() {
     }
 }
 
-fn convoy(args: &[&str], cwd: &Path) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_convoy"));
-    c.args(args).current_dir(cwd).env_remove("CONVOY_TARGET");
-    for (k, v) in env_vars() {
-        c.env(k, v);
-    }
-    c.output().expect("the convoy binary runs")
-}
-
-fn files_under(dir: &Path) -> Vec<(PathBuf, String)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((
-                    p.clone(),
-                    String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned(),
-                ));
-            }
-        }
-    }
-    out
+/// `convoy ARGS` in `cwd` with the Depot users' secrets in its
+/// environment.
+fn convoy(args: &[impl AsRef<OsStr>], cwd: &Path) -> Output {
+    convoy_with_env(args, cwd, env_vars())
 }
 
 /// `convoy run DIR` and `convoy smoke DIR` on every auth kind, with a
@@ -457,20 +403,9 @@ fn no_secret_of_any_auth_kind_reaches_an_artifact() {
             "{shape}: {}",
             String::from_utf8_lossy(&smoked.stderr)
         );
-        let mut artifacts: Vec<(String, String)> = files_under(out.path())
-            .into_iter()
-            .map(|(p, t)| (p.display().to_string(), t))
-            .collect();
-        for (name, o) in [("run", &ran), ("smoke", &smoked)] {
-            artifacts.push((
-                format!("{name} stdout"),
-                String::from_utf8_lossy(&o.stdout).into_owned(),
-            ));
-            artifacts.push((
-                format!("{name} stderr"),
-                String::from_utf8_lossy(&o.stderr).into_owned(),
-            ));
-        }
+        let mut artifacts = files_under(out.path());
+        artifacts.extend(outputs("run", &ran));
+        artifacts.extend(outputs("smoke", &smoked));
         let report = artifacts
             .iter()
             .find(|(n, _)| n.ends_with("run/report.json"))

@@ -7,12 +7,14 @@
 //! skipped with a notice when it is missing unless
 //! `CONVOY_REQUIRE_JSONSCHEMA` is set).
 
+mod cli_support;
 mod report_support;
 
 use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
+use cli_support::convoy_as_is;
 use convoy::history::series::{Analysis, Direction, Metric};
 use convoy::report::{Report, history};
 use report_support::synthetic;
@@ -46,15 +48,8 @@ fn write_history(runs: &[Report]) -> tempfile::TempDir {
     dir
 }
 
-fn convoy(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 fn analyse_json(dir: &Path) -> (Analysis, serde_json::Value) {
-    let out = convoy(&["history", dir.to_str().unwrap(), "--json"]);
+    let out = convoy_as_is(&["history", dir.to_str().unwrap(), "--json"]);
     assert!(
         out.status.success(),
         "{}",
@@ -123,7 +118,7 @@ fn a_quiet_history_has_no_change_points() {
 fn gate(runs: &[Report], n: usize, k: usize) -> (Option<i32>, Analysis, serde_json::Value) {
     let dir = write_history(&runs[..n]);
     let k = k.to_string();
-    let out = convoy(&[
+    let out = convoy_as_is(&[
         "history",
         dir.path().to_str().unwrap(),
         "--fail-on-change-since",
@@ -200,7 +195,7 @@ fn a_one_night_spike_or_a_blip_never_fails_the_gate() {
 fn the_history_html_charts_what_changed() {
     let dir = write_history(&nights(0.20, 30, 7));
     let html = dir.path().join("history.html");
-    let out = convoy(&[
+    let out = convoy_as_is(&[
         "history",
         dir.path().to_str().unwrap(),
         "--html",
@@ -213,7 +208,7 @@ fn the_history_html_charts_what_changed() {
     assert!(page.contains("class=\"change\""), "a change point is drawn");
     assert!(page.contains("night-30"));
     // The same page from --format html.
-    let out = convoy(&["history", dir.path().to_str().unwrap(), "--format", "html"]);
+    let out = convoy_as_is(&["history", dir.path().to_str().unwrap(), "--format", "html"]);
     assert_eq!(
         String::from_utf8(out.stdout).unwrap().trim_end(),
         page.trim_end()
@@ -225,27 +220,27 @@ fn the_same_history_gives_the_same_output_in_every_format() {
     let dir = write_history(&nights(0.10, 40, 21));
     let path = dir.path().to_str().unwrap();
     for format in ["table", "md", "json"] {
-        let first = convoy(&["history", path, "--format", format]);
+        let first = convoy_as_is(&["history", path, "--format", format]);
         assert!(first.status.success());
-        let again = convoy(&["history", path, "--format", format]);
+        let again = convoy_as_is(&["history", path, "--format", format]);
         assert_eq!(first.stdout, again.stdout, "{format}");
     }
-    let table = String::from_utf8(convoy(&["history", path]).stdout).unwrap();
+    let table = String::from_utf8(convoy_as_is(&["history", path]).stdout).unwrap();
     assert!(table.contains("night-40"), "{table}");
     assert!(table.contains("c0ffee40"), "{table}");
-    let md = String::from_utf8(convoy(&["history", path, "--md"]).stdout).unwrap();
+    let md = String::from_utf8(convoy_as_is(&["history", path, "--md"]).stdout).unwrap();
     assert!(md.contains("| create\\_order | p95 | night-40 |"), "{md}");
 }
 
 #[test]
 fn a_missing_or_empty_directory_is_a_usage_error() {
-    let out = convoy(&["history", "/nonexistent/convoy/history"]);
+    let out = convoy_as_is(&["history", "/nonexistent/convoy/history"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no history at"));
     let empty = tempfile::tempdir().unwrap();
-    let out = convoy(&["history", empty.path().to_str().unwrap()]);
+    let out = convoy_as_is(&["history", empty.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(3));
-    let out = convoy(&[
+    let out = convoy_as_is(&[
         "history",
         empty.path().to_str().unwrap(),
         "--max-p-value",
@@ -259,7 +254,7 @@ fn each_test_can_be_chosen_and_is_named_in_the_output() {
     let dir = write_history(&nights(0.50, 30, 5));
     let mut found = Vec::new();
     for test in ["rank_sum", "robust_shift", "welch"] {
-        let out = convoy(&[
+        let out = convoy_as_is(&[
             "history",
             dir.path().to_str().unwrap(),
             "--test",
@@ -283,9 +278,9 @@ fn each_test_can_be_chosen_and_is_named_in_the_output() {
     for (test, runs) in &found {
         assert_eq!(runs, &["night-30"], "{test}: {found:?}");
     }
-    let table = convoy(&["history", dir.path().to_str().unwrap()]);
+    let table = convoy_as_is(&["history", dir.path().to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&table.stdout).contains("rank-sum test"));
-    let out = convoy(&["history", dir.path().to_str().unwrap(), "--test", "bayes"]);
+    let out = convoy_as_is(&["history", dir.path().to_str().unwrap(), "--test", "bayes"]);
     assert_ne!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("rank_sum, robust_shift, welch"), "{err}");

@@ -2,16 +2,12 @@
 //! error and a documented exit code, never a panic (exit 101) or an abort
 //! (134). Each case here once crashed the binary.
 
+mod cli_support;
+
 use std::process::{Command, Output};
 
+use cli_support::{BIN, command, convoy_as_is};
 use convoy::target::{self, TargetConfig};
-
-fn convoy(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 /// Exit 3 (usage) with `message` on stderr, and no panic.
 fn assert_usage_error(out: &Output, message: &str) {
@@ -42,7 +38,7 @@ fn durations_beyond_any_run_are_refused_before_the_run_starts() {
     ] {
         let mut args = vec!["bench", url.as_str(), "-q"];
         args.extend(flags.iter().copied());
-        assert_usage_error(&convoy(&args), TOO_LONG);
+        assert_usage_error(&convoy_as_is(&args), TOO_LONG);
     }
     let base = t.base_url().to_string();
     for flags in [
@@ -59,7 +55,7 @@ fn durations_beyond_any_run_are_refused_before_the_run_starts() {
             "--no-reports",
         ];
         args.extend(flags.iter().copied());
-        assert_usage_error(&convoy(&args), TOO_LONG);
+        assert_usage_error(&convoy_as_is(&args), TOO_LONG);
     }
 }
 
@@ -87,7 +83,7 @@ fn a_profile_file_with_a_duration_beyond_any_run_is_refused() {
     ] {
         let file = dir.path().join(format!("{name}.toml"));
         std::fs::write(&file, body).unwrap();
-        let out = convoy(&[
+        let out = convoy_as_is(&[
             "run",
             "health",
             "--target",
@@ -109,7 +105,7 @@ fn a_profile_file_with_a_duration_beyond_any_run_is_refused() {
 /// Runs convoy with its standard output on `stdout`; returns its exit code
 /// and standard error.
 fn convoy_with_stdout(args: &[&str], stdout: std::process::Stdio) -> (Option<i32>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_convoy"))
+    let mut child = command()
         .args(args)
         .stdout(stdout)
         .stderr(std::process::Stdio::piped())
@@ -231,7 +227,7 @@ fn a_json_pointer_of_200000_segments_is_refused_at_load_with_its_position() {
     for (name, text, position) in cases {
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
-        let out = convoy(&["smoke", path.to_str().unwrap(), "--no-reports"]);
+        let out = convoy_as_is(&["smoke", path.to_str().unwrap(), "--no-reports"]);
         assert_usage_error(&out, "has 200000 segments, more than the 128 allowed");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -279,7 +275,7 @@ fn unwritable_output_paths_are_refused_before_any_request() {
             bad.as_str(),
         ],
     ] {
-        let out = convoy(&args);
+        let out = convoy_as_is(&args);
         assert_usage_error(&out, "cannot write");
         assert_eq!(t.requests_seen(), 0, "{args:?}: a request was sent");
     }
@@ -293,7 +289,7 @@ fn a_report_file_lost_to_a_full_disk_is_a_local_error_after_the_summary() {
     }
     let t = target::spawn(TargetConfig::default()).unwrap();
     let url = format!("{}/health", t.base_url());
-    let out = convoy(&["bench", url.as_str(), "-n", "5", "-q", "-o", "/dev/full"]);
+    let out = convoy_as_is(&["bench", url.as_str(), "-n", "5", "-q", "-o", "/dev/full"]);
     assert_usage_error(&out, "cannot write /dev/full");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -330,7 +326,7 @@ fn zero_timeouts_are_usage_errors_in_every_command() {
                 "0ms",
             ],
         ] {
-            assert_usage_error(&convoy(&args), flag);
+            assert_usage_error(&convoy_as_is(&args), flag);
         }
     }
     assert_eq!(t.requests_seen(), 0);
@@ -340,7 +336,7 @@ fn zero_timeouts_are_usage_errors_in_every_command() {
 fn more_connections_than_the_machine_can_hold_are_refused_with_the_cap() {
     let t = target::spawn(TargetConfig::default()).unwrap();
     let url = format!("{}/health", t.base_url());
-    let out = convoy(&["bench", url.as_str(), "-c", "100000000", "-n", "5", "-q"]);
+    let out = convoy_as_is(&["bench", url.as_str(), "-c", "100000000", "-n", "5", "-q"]);
     assert_usage_error(&out, "more than convoy can hold here: at most ");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("100000000"), "{stderr}");
@@ -350,7 +346,7 @@ fn more_connections_than_the_machine_can_hold_are_refused_with_the_cap() {
     );
     assert_eq!(t.requests_seen(), 0);
     // Users of a staged plan and of a profile alike.
-    let out = convoy(&["bench", url.as_str(), "--stages", "100000000,1s", "-q"]);
+    let out = convoy_as_is(&["bench", url.as_str(), "--stages", "100000000,1s", "-q"]);
     assert_usage_error(&out, "at most ");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("huge.toml");
@@ -360,7 +356,7 @@ fn more_connections_than_the_machine_can_hold_are_refused_with_the_cap() {
     )
     .unwrap();
     let base = t.base_url().to_string();
-    let out = convoy(&[
+    let out = convoy_as_is(&[
         "run",
         "health",
         "--target",
@@ -390,7 +386,7 @@ fn refused_reconnects_after_a_crash_are_not_counted_as_requests() {
     let file = dir.path().join("down.json");
     let url = format!("{}/health", t.base_url());
     let c = CONNECTIONS.to_string();
-    let out = convoy(&[
+    let out = convoy_as_is(&[
         "bench",
         url.as_str(),
         "-c",
@@ -469,7 +465,7 @@ fn running_out_of_file_descriptors_is_a_local_error_not_the_targets() {
         for limit in 4..=24 {
             let out = Command::new("sh")
                 .args(["-c", &format!("ulimit -n {limit} && exec \"$0\" \"$@\"")])
-                .arg(env!("CARGO_BIN_EXE_convoy"))
+                .arg(BIN)
                 .args(args)
                 .output()
                 .unwrap();

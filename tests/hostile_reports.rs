@@ -6,31 +6,22 @@
 //! compares without panicking (the deterministic counterpart of the
 //! `report_read` fuzz target, over the same seeds).
 
+mod cli_support;
 mod report_support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use cli_support::{code, command, output_in, stderr};
 use convoy::gate::{self, Gate};
 use convoy::report::{self, Format, Report, artifacts, compare, json, merge};
 use serde_json::Value;
 
+/// `convoy ARGS` in `dir`.
 fn convoy(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("convoy runs")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exited with a code, not a signal")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    output_in(command(), args, dir)
 }
 
 /// The seed reports of the fuzz target: real runs (a whole run, a shard,

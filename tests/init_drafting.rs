@@ -4,27 +4,23 @@
 //! draft are listed with their JSON pointers while the rest is drafted; a
 //! URL that does not answer the document is an error naming it.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod cli_support;
 
-use serde_json::json;
+use std::path::PathBuf;
 
-fn convoy(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("CONVOY_TARGET")
-        .output()
-        .expect("the convoy binary runs")
-}
+use cli_support::{convoy, init_args, text};
+use serde_json::{Value, json};
 
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+/// `convoy init --openapi` of `doc`, written as `name` into a fresh
+/// folder; the folder (kept while the test needs it) and the suite's.
+fn draft(name: &str, doc: &Value) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join(name);
+    std::fs::write(&spec, doc.to_string()).unwrap();
+    let out = dir.path().join("suite");
+    let o = convoy(&init_args("--openapi", &spec, &out), dir.path());
+    assert_eq!(o.status.code(), Some(0), "{name}: {}", text(&o));
+    (dir, out)
 }
 
 /// What convoy does not draft is named in the README with its JSON
@@ -51,21 +47,7 @@ fn unsupported_features_are_listed_with_their_pointers() {
             }
         }
     });
-    let dir = tempfile::tempdir().unwrap();
-    let spec = dir.path().join("hooks.json");
-    std::fs::write(&spec, doc.to_string()).unwrap();
-    let out = dir.path().join("suite");
-    let o = convoy(
-        &[
-            "init",
-            "--openapi",
-            spec.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (_dir, out) = draft("hooks.json", &doc);
     assert!(
         out.join("health.toml").exists(),
         "the rest is still drafted"
@@ -123,21 +105,7 @@ fn a_tenant_in_the_path_drafts_two_identities_and_probes() {
             "/tenants/{tenantId}/depots/{depotId}": item
         }
     });
-    let dir = tempfile::tempdir().unwrap();
-    let spec = dir.path().join("depots.json");
-    std::fs::write(&spec, doc.to_string()).unwrap();
-    let out = dir.path().join("suite");
-    let o = convoy(
-        &[
-            "init",
-            "--openapi",
-            spec.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (_dir, out) = draft("depots.json", &doc);
     let suite = std::fs::read_to_string(out.join("suite.toml")).unwrap();
     assert!(
         suite.contains("[identities.tenant_a]") && suite.contains("{{ env.API_TENANT_B }}"),
@@ -192,19 +160,13 @@ fn a_url_without_a_document_is_named() {
     });
     let out = dir.path().join("suite");
     let url = format!("http://{addr}/openapi.json");
-    let o = convoy(
-        &["init", "--openapi", &url, "--out", out.to_str().unwrap()],
-        dir.path(),
-    );
+    let o = convoy(&init_args("--openapi", &url, &out), dir.path());
     server.join().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(err.contains(&url) && err.contains("404"), "{err}");
     // Nothing listens there any more: the refusal is named too.
-    let o = convoy(
-        &["init", "--openapi", &url, "--out", out.to_str().unwrap()],
-        dir.path(),
-    );
+    let o = convoy(&init_args("--openapi", &url, &out), dir.path());
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains(&url),

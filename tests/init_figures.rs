@@ -14,12 +14,16 @@
 //! Each test skips with a notice when what it needs is missing, unless
 //! `CONVOY_REQUIRE_OPENAPI_FIGURES=1` / `CONVOY_REQUIRE_FASTAPI=1`.
 
+mod cli_support;
+
+use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cli_support::{convoy_with_env, free_port, init_args, request_steps, smoke_args, text};
 use convoy_core::init::openapi::{Options, draft_file};
 use convoy_core::scenario::parse::{Env, FileKind, classify, parse_in_suite};
 use serde_json::Value;
@@ -145,14 +149,6 @@ impl Drop for Uvicorn {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Whether `GET /health` answers 200.
 fn healthy(addr: SocketAddr) -> bool {
     let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
@@ -166,15 +162,6 @@ fn healthy(addr: SocketAddr) -> bool {
     let mut answer = String::new();
     let _ = s.read_to_string(&mut answer);
     answer.starts_with("HTTP/1.1 200")
-}
-
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]
@@ -219,20 +206,20 @@ fn fastapi_app_drafted_from_its_own_openapi_passes_smoke() {
 
     let dir = tempfile::tempdir().unwrap();
     let suite = dir.path().join("suite");
-    let convoy = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_convoy"))
-            .args(args)
-            .current_dir(dir.path())
-            .env_remove("CONVOY_TARGET")
-            .env("API_TENANT_A_KEY", "key-acme-7d1f")
-            .env("API_TENANT_A", "acme")
-            .env("API_TENANT_B_KEY", "key-globex-52c9")
-            .env("API_TENANT_B", "globex")
-            .output()
-            .unwrap()
+    let convoy = |args: &[OsString]| {
+        convoy_with_env(
+            args,
+            dir.path(),
+            [
+                ("API_TENANT_A_KEY", "key-acme-7d1f"),
+                ("API_TENANT_A", "acme"),
+                ("API_TENANT_B_KEY", "key-globex-52c9"),
+                ("API_TENANT_B", "globex"),
+            ],
+        )
     };
     let url = format!("http://{addr}/openapi.json");
-    let o = convoy(&["init", "--openapi", &url, "--out", suite.to_str().unwrap()]);
+    let o = convoy(&init_args("--openapi", &url, &suite));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let said = String::from_utf8_lossy(&o.stdout).to_string();
     for file in [
@@ -246,14 +233,7 @@ fn fastapi_app_drafted_from_its_own_openapi_passes_smoke() {
 
     let reports = dir.path().join("reports");
     let target = format!("http://{addr}");
-    let o = convoy(&[
-        "smoke",
-        suite.to_str().unwrap(),
-        "--target",
-        &target,
-        "--out",
-        reports.to_str().unwrap(),
-    ]);
+    let o = convoy(&smoke_args(&suite, &target, &reports));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -263,23 +243,7 @@ fn fastapi_app_drafted_from_its_own_openapi_passes_smoke() {
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(reports.join("report.json")).unwrap())
             .unwrap();
-    let checks = report["checks"].as_array().unwrap();
-    let steps: Vec<&Value> = report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["kind"] == "request")
-        .collect();
-    let green = steps
-        .iter()
-        .filter(|s| {
-            s["errors"] == 0
-                && checks
-                    .iter()
-                    .filter(|c| c["step"] == s["name"])
-                    .all(|c| c["failures"] == 0)
-        })
-        .count();
+    let (steps, green) = request_steps(&report);
     // The probes were refused and the replays agreed: they ran.
     assert!(
         steps

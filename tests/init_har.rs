@@ -13,13 +13,18 @@
 //! (`CONVOY_WRITE_HAR_FIXTURE=1 cargo nextest run --test init_har`
 //! rewrites it).
 
+mod cli_support;
 #[path = "target_support/mod.rs"]
 mod support;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant, SystemTime};
 
+use cli_support::{
+    assert_init_refuses, convoy_with_env, init_args, smoke_args, smoke_where_nothing_listens, text,
+};
 use convoy::target::RunningTarget;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -191,34 +196,30 @@ fn record(target: &RunningTarget) -> Recorded {
     rt.block_on(async {
         let mut r = Recorder::new(target);
         let base = r.base.clone();
-        r.browser_noise(
-            &format!("{base}/"),
-            "GET",
-            "text/html",
-            "document",
-            "<html></html>",
-        );
-        r.browser_noise(
-            &format!("{base}/static/app.js"),
-            "GET",
-            "text/javascript",
-            "script",
-            "let a;",
-        );
-        r.browser_noise(
-            &format!("{base}/static/app.css"),
-            "GET",
-            "text/css",
-            "stylesheet",
-            "a{}",
-        );
-        r.browser_noise(
-            "https://fonts.example.net/inter.woff2",
-            "GET",
-            "font/woff2",
-            "font",
-            "",
-        );
+        // What a browser fetches before anyone logs in.
+        for (url, mime, kind, body) in [
+            (format!("{base}/"), "text/html", "document", "<html></html>"),
+            (
+                format!("{base}/static/app.js"),
+                "text/javascript",
+                "script",
+                "let a;",
+            ),
+            (
+                format!("{base}/static/app.css"),
+                "text/css",
+                "stylesheet",
+                "a{}",
+            ),
+            (
+                "https://fonts.example.net/inter.woff2".into(),
+                "font/woff2",
+                "font",
+                "",
+            ),
+        ] {
+            r.browser_noise(&url, "GET", mime, kind, body);
+        }
         let (st, login) = r
             .send(
                 Method::POST,
@@ -326,40 +327,33 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn convoy(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("CONVOY_TARGET")
-        .env("API_USERNAME", ADMIN)
-        .env("API_PASSWORD", PASSWORD)
-        .env("API_USER2_USERNAME", DRIVER)
-        .env("API_USER2_PASSWORD", PASSWORD)
-        .output()
-        .expect("the convoy binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+/// `convoy ARGS` in `cwd` with the recorded users' credentials, as the
+/// drafted suites read them.
+fn convoy(args: &[impl AsRef<OsStr>], cwd: &Path) -> Output {
+    convoy_with_env(
+        args,
+        cwd,
+        [
+            ("API_USERNAME", ADMIN),
+            ("API_PASSWORD", PASSWORD),
+            ("API_USER2_USERNAME", DRIVER),
+            ("API_USER2_PASSWORD", PASSWORD),
+        ],
     )
 }
 
 fn init(har: &Path, out: &Path, cwd: &Path) {
-    let o = convoy(
-        &[
-            "init",
-            "--har",
-            har.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        cwd,
-    );
+    let o = convoy(&init_args("--har", har, out), cwd);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+/// `convoy init --har` of `har` into `dir/suite`, checked against what
+/// the recording holds; the suite's folder.
+fn draft_checked(har_file: &Path, har: &Value, dir: &Path) -> PathBuf {
+    let suite = dir.join("suite");
+    init(har_file, &suite, dir);
+    check_draft(&suite, har);
+    suite
 }
 
 /// Every file of `dir`, concatenated.
@@ -373,14 +367,7 @@ fn all_text(dir: &Path) -> String {
 
 fn smoke(suite: &Path, target: &RunningTarget, dir: &Path) -> Output {
     convoy(
-        &[
-            "smoke",
-            suite.to_str().unwrap(),
-            "--target",
-            &target.base_url(),
-            "--out",
-            dir.join("reports").to_str().unwrap(),
-        ],
+        &smoke_args(suite, &target.base_url(), &dir.join("reports")),
         dir,
     )
 }
@@ -489,9 +476,7 @@ fn recorded_session_replays_against_fresh_and_shifted_targets() {
     let path = fixture("reference-session.har");
     let har: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let suite = dir.path().join("suite");
-    init(&path, &suite, dir.path());
-    check_draft(&suite, &har);
+    let suite = draft_checked(&path, &har, dir.path());
 
     let fresh = support::start(&[]);
     let o = smoke(&suite, &fresh, dir.path());
@@ -528,9 +513,7 @@ fn a_fresh_recording_drafts_a_passing_journey() {
     if std::env::var_os("CONVOY_WRITE_HAR_FIXTURE").is_some() {
         std::fs::write(fixture("reference-session.har"), &text_har).unwrap();
     }
-    let suite = dir.path().join("suite");
-    init(&path, &suite, dir.path());
-    check_draft(&suite, &rec.har);
+    let suite = draft_checked(&path, &rec.har, dir.path());
     let all = all_text(&suite);
     for v in &rec.made_up {
         assert!(!all.contains(v.as_str()), "{v} is written as recorded");
@@ -560,17 +543,7 @@ fn a_fresh_recording_drafts_a_passing_journey() {
 fn chrome_export_with_odd_fields_drafts_a_suite_convoy_loads() {
     let dir = tempfile::tempdir().unwrap();
     let suite = dir.path().join("suite");
-    let o = convoy(
-        &[
-            "init",
-            "--har",
-            fixture("chrome-odd.har").to_str().unwrap(),
-            "--out",
-            suite.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    init(&fixture("chrome-odd.har"), &suite, dir.path());
     let all = all_text(&suite);
     for secret in [
         "chrome-static-token-5f1d2e3c4b5a",
@@ -596,25 +569,12 @@ fn chrome_export_with_odd_fields_drafts_a_suite_convoy_loads() {
     );
     // It loads: with the token set, smoke gets as far as connecting
     // (exit 4: nothing listens) rather than refusing a file (exit 3).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let o = Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .args([
-            "smoke",
-            suite.to_str().unwrap(),
-            "--target",
-            &format!("http://127.0.0.1:{port}"),
-        ])
-        .arg("--out")
-        .arg(dir.path().join("reports"))
-        .current_dir(dir.path())
-        .env_remove("CONVOY_TARGET")
-        .env("API_TOKEN", "not-a-real-token-1234")
-        .output()
-        .unwrap();
+    let o = smoke_where_nothing_listens(
+        &suite,
+        &dir.path().join("reports"),
+        dir.path(),
+        [("API_TOKEN", "not-a-real-token-1234")],
+    );
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
 }
 
@@ -639,29 +599,7 @@ fn broken_recordings_are_named_not_panics() {
             "no API call",
         ),
     ];
-    for (name, body, expected) in cases {
-        let path = dir.path().join(name);
-        std::fs::write(&path, body).unwrap();
-        let out = dir.path().join(format!("out-{name}"));
-        let o = convoy(
-            &[
-                "init",
-                "--har",
-                path.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ],
-            dir.path(),
-        );
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(3), "{name}: {}", text(&o));
-        assert!(
-            err.contains(name) && err.contains(expected),
-            "{name}: {err}"
-        );
-        assert!(!err.contains("panicked"), "{name}: {err}");
-        assert!(!out.exists(), "{name}: nothing is written");
-    }
+    assert_init_refuses("--har", &cases, dir.path(), convoy);
     let o = convoy(
         &["init", "--har", "x.har", "--openapi", "y.json"],
         dir.path(),
@@ -760,11 +698,6 @@ fn every_credential_kind_drafts_a_suite_convoy_loads() {
         ),
     ];
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     for (name, har, expected, secrets) in cases {
         let path = dir.path().join(format!("{name}.har"));
         std::fs::write(&path, har).unwrap();
@@ -775,22 +708,16 @@ fn every_credential_kind_drafts_a_suite_convoy_loads() {
         for s in secrets {
             assert!(!all.contains(s), "{name}: {s} is written:\n{all}");
         }
-        let o = Command::new(env!("CARGO_BIN_EXE_convoy"))
-            .args([
-                "smoke",
-                suite.to_str().unwrap(),
-                "--target",
-                &format!("http://127.0.0.1:{port}"),
-            ])
-            .arg("--out")
-            .arg(dir.path().join(format!("reports-{name}")))
-            .current_dir(dir.path())
-            .env_remove("CONVOY_TARGET")
-            .env("API_USERNAME", "someone")
-            .env("API_PASSWORD", "not-a-real-secret-1234")
-            .env("API_TOKEN", "not-a-real-token-1234")
-            .output()
-            .unwrap();
+        let o = smoke_where_nothing_listens(
+            &suite,
+            &dir.path().join(format!("reports-{name}")),
+            dir.path(),
+            [
+                ("API_USERNAME", "someone"),
+                ("API_PASSWORD", "not-a-real-secret-1234"),
+                ("API_TOKEN", "not-a-real-token-1234"),
+            ],
+        );
         assert_eq!(o.status.code(), Some(4), "{name}: {}\n{all}", text(&o));
     }
 }

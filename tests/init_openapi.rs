@@ -7,10 +7,13 @@
 //! an update. A malformed document is an error naming the file, not a
 //! panic.
 
+mod cli_support;
+
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path as UrlPath, State};
@@ -18,6 +21,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use cli_support::{
+    assert_init_refuses, convoy_with_env, init_args, smoke_args, smoke_where_nothing_listens, text,
+};
 use serde_json::{Value, json};
 
 const EMAIL: &str = "shipper@parcel.test";
@@ -251,56 +257,27 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn convoy(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("CONVOY_TARGET")
-        .env("API_USERNAME", EMAIL)
-        .env("API_PASSWORD", PASSWORD)
-        .output()
-        .expect("the convoy binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+/// `convoy ARGS` in `cwd` with the depot's credentials, as the drafted
+/// suites read them.
+fn convoy(args: &[impl AsRef<OsStr>], cwd: &Path) -> Output {
+    convoy_with_env(
+        args,
+        cwd,
+        [("API_USERNAME", EMAIL), ("API_PASSWORD", PASSWORD)],
     )
 }
 
 /// Drafts the suite of `spec` into a fresh folder and returns it.
 fn init(spec: &str, dir: &Path) -> PathBuf {
     let out = dir.join("suite");
-    let o = convoy(
-        &[
-            "init",
-            "--openapi",
-            fixture(spec).to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        dir,
-    );
+    let o = convoy(&init_args("--openapi", fixture(spec), &out), dir);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     out
 }
 
 fn smoke(suite: &Path, addr: SocketAddr, dir: &Path) -> Output {
     let target = format!("http://{addr}/v1");
-    convoy(
-        &[
-            "smoke",
-            suite.to_str().unwrap(),
-            "--target",
-            &target,
-            "--out",
-            dir.join("reports").to_str().unwrap(),
-        ],
-        dir,
-    )
+    convoy(&smoke_args(suite, &target, &dir.join("reports")), dir)
 }
 
 fn drafted_smoke_passes(spec: &str) {
@@ -397,32 +374,7 @@ fn malformed_documents_are_named_not_panics() {
             "#/paths/~1orders/post/requestBody/content/application~1json/schema/$ref",
         ),
     ];
-    for (name, body, expected) in cases {
-        let path = dir.path().join(name);
-        std::fs::write(&path, body).unwrap();
-        let out = dir.path().join(format!("out-{name}"));
-        let o = convoy(
-            &[
-                "init",
-                "--openapi",
-                path.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ],
-            dir.path(),
-        );
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(3), "{name}: {}", text(&o));
-        assert!(
-            err.contains(name) && err.contains(expected),
-            "{name}: {err}"
-        );
-        assert!(!err.contains("panicked"), "{name}: {err}");
-        assert!(
-            !out.exists(),
-            "{name}: nothing is written for a bad document"
-        );
-    }
+    assert_init_refuses("--openapi", &cases, dir.path(), convoy);
 }
 
 /// A one-resource document secured by `scheme` (a securitySchemes entry).
@@ -490,26 +442,11 @@ fn every_auth_kind_drafts_a_suite_convoy_loads() {
         ),
     ];
     let dir = tempfile::tempdir().unwrap();
-    // A port nothing listens on: bound, then released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     for (i, (scheme, expected, vars)) in kinds.into_iter().enumerate() {
         let spec = dir.path().join(format!("spec-{i}.json"));
         std::fs::write(&spec, secured_doc(scheme.clone())).unwrap();
         let out = dir.path().join(format!("suite-{i}"));
-        let o = convoy(
-            &[
-                "init",
-                "--openapi",
-                spec.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ],
-            dir.path(),
-        );
+        let o = convoy(&init_args("--openapi", &spec, &out), dir.path());
         assert_eq!(o.status.code(), Some(0), "{scheme}: {}", text(&o));
         let suite = std::fs::read_to_string(out.join("suite.toml")).unwrap();
         assert!(suite.contains(expected), "{scheme}: {suite}");
@@ -523,25 +460,18 @@ fn every_auth_kind_drafts_a_suite_convoy_loads() {
             lifecycle.contains("path = \"/depots/{{ depot_id }}\""),
             "{lifecycle}"
         );
-        let mut c = Command::new(env!("CARGO_BIN_EXE_convoy"));
-        c.args([
-            "smoke",
-            out.to_str().unwrap(),
-            "--target",
-            &format!("http://127.0.0.1:{port}"),
-        ])
-        .arg("--out")
-        .arg(dir.path().join(format!("reports-{i}")))
-        .current_dir(dir.path())
-        .env_remove("CONVOY_TARGET");
         for v in vars {
             assert!(
                 readme.contains(v),
                 "{scheme}: {v} not in the README: {readme}"
             );
-            c.env(v, "not-a-real-secret-1234");
         }
-        let o = c.output().unwrap();
+        let o = smoke_where_nothing_listens(
+            &out,
+            &dir.path().join(format!("reports-{i}")),
+            dir.path(),
+            vars.iter().map(|v| (v, "not-a-real-secret-1234")),
+        );
         assert_eq!(o.status.code(), Some(4), "{scheme}: {}", text(&o));
     }
 }

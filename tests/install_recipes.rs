@@ -12,6 +12,8 @@
 //! recipes name has them); without curl the test is skipped with a notice
 //! unless `CONVOY_REQUIRE_CURL` is set.
 
+mod cli_support;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -19,6 +21,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use cli_support::{BIN, text};
 use yaml_rust2::{Yaml, YamlLoader};
 
 fn root() -> PathBuf {
@@ -157,7 +160,7 @@ fn archive_name() -> String {
 fn release_dir(tamper: bool) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let stage = tempfile::tempdir().unwrap();
-    std::fs::copy(env!("CARGO_BIN_EXE_convoy"), stage.path().join("convoy")).unwrap();
+    std::fs::copy(BIN, stage.path().join("convoy")).unwrap();
     let archive = archive_name();
     pack(stage.path(), &dir.path().join(&archive));
     let sums = Command::new("sha256sum")
@@ -220,15 +223,6 @@ fn run_script(shell: &[&str], script: &str, vars: &[(String, String)], home: &Pa
     cmd.output().unwrap()
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// A string-valued mapping as (name, value) pairs.
 fn string_vars(y: &Yaml) -> Vec<(String, String)> {
     y.as_hash()
@@ -251,7 +245,7 @@ fn var<'a>(vars: &'a [(String, String)], name: &str) -> &'a str {
 fn assert_is_this_convoy(bin: &Path, origin: &str) {
     assert_eq!(
         std::fs::read(bin).unwrap_or_else(|e| panic!("{origin}: {}: {e}", bin.display())),
-        std::fs::read(env!("CARGO_BIN_EXE_convoy")).unwrap(),
+        std::fs::read(BIN).unwrap(),
         "{origin}: the installed binary is not the one served"
     );
     let version = Command::new(bin).arg("--version").output().unwrap();

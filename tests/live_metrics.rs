@@ -4,6 +4,8 @@
 //! counters only go up, and once the run has ended the figures equal the
 //! report's.
 
+mod cli_support;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -11,6 +13,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use cli_support::command;
 use convoy::report::{Report, artifacts};
 use convoy::target::{self, TargetConfig};
 
@@ -158,7 +161,7 @@ fn scrape_until_exit(mut child: Child, addr: SocketAddr) -> (Vec<String>, std::p
 /// `linger` after the run), scraping until it exits; asserts it exits 0 and
 /// returns the scrapes, parsed.
 fn scrape_convoy(args: &[&str], addr: SocketAddr, linger: &str) -> Vec<Vec<Sample>> {
-    let child = Command::new(env!("CARGO_BIN_EXE_convoy"))
+    let child = command()
         .args(args)
         .args([
             "--metrics-addr",
@@ -607,7 +610,7 @@ fn the_grafana_dashboard_and_alerts_read_only_metrics_the_exporter_writes() {
 
 /// Spawns the binary with metrics on `addr`; waits until they are served.
 fn spawn_with_metrics(args: &[&str], addr: SocketAddr) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_convoy"))
+    let mut child = command()
         .args(args)
         .args(["--metrics-addr", &addr.to_string()])
         .stdout(Stdio::piped())

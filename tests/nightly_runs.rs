@@ -15,15 +15,11 @@
 //! scheduling hiccup of a busy machine does not make half the run; no
 //! timing is asserted.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod cli_support;
 
-fn convoy(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use std::path::Path;
+
+use cli_support::convoy_as_is;
 
 /// A one-second profile, written beside `out`.
 fn profiles(out: &Path) -> std::path::PathBuf {
@@ -52,7 +48,7 @@ fn run(out: &Path, extra: &[&str]) {
         out.to_str().unwrap(),
     ];
     args.extend(extra);
-    let o = convoy(&args);
+    let o = convoy_as_is(&args);
     assert!(
         out.join("report.json").exists(),
         "{}",
@@ -72,7 +68,7 @@ fn compare(a: &Path, b: &Path, history: Option<&Path>) -> (usize, Option<i32>, s
     if let Some(h) = history {
         args.extend(["--history", h.to_str().unwrap()]);
     }
-    let o = convoy(&args);
+    let o = convoy_as_is(&args);
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let regressions = json["rows"]
         .as_array()
@@ -113,7 +109,7 @@ fn identical_back_to_back_runs_do_not_cry_wolf() {
         assert_eq!(code, Some(if plain > 0 { 1 } else { 0 }));
         assert_eq!(code_with, Some(if with > 0 { 1 } else { 0 }));
         for run in [&a, &b] {
-            let o = convoy(&[
+            let o = convoy_as_is(&[
                 "baseline",
                 "record",
                 run.to_str().unwrap(),
@@ -133,7 +129,7 @@ fn identical_back_to_back_runs_do_not_cry_wolf() {
     );
     // The summary says which rule judged.
     let a = tmp.path().join("a0");
-    let text = convoy(&[
+    let text = convoy_as_is(&[
         "compare",
         a.to_str().unwrap(),
         tmp.path().join("b0").to_str().unwrap(),
@@ -149,7 +145,7 @@ fn a_run_with_history_shows_its_trends() {
     for i in 0..4 {
         let out = tmp.path().join(format!("night{i}"));
         run(&out, &[]);
-        let o = convoy(&[
+        let o = convoy_as_is(&[
             "baseline",
             "record",
             out.to_str().unwrap(),

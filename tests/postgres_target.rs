@@ -11,12 +11,14 @@
 //! with a notice, when the variable is unset, unless
 //! `CONVOY_REQUIRE_POSTGRES` is set, as `.ci/run` does.
 
+mod cli_support;
 mod postgres_support;
 mod target_support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
+use cli_support::command;
 use convoy::report::Report;
 use convoy::target::{self, RunningTarget, TargetConfig};
 use postgres_support::{block_on, empty_database, exec, fresh_database, query_i64, server_url};
@@ -62,7 +64,7 @@ fn run(
 ) -> (i32, Report, String) {
     let dir = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_convoy"))
+    let out: Output = command()
         .arg("run")
         .args(
             scenarios

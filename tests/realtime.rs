@@ -7,11 +7,13 @@
 //! No test bounds a time: the planted delay (150 ms) is judged by convoy's
 //! own `event:... p95 < 100ms` gates, with a wide margin.
 
+mod cli_support;
 mod target_support;
 
 use std::path::Path;
 use std::process::Output;
 
+use cli_support::{command, text};
 use convoy::engine::StepKind;
 use convoy::metrics::{ErrorCause, Violation};
 use convoy::report::{Report, StepReport};
@@ -56,21 +58,15 @@ impl Journey {
 
 /// `convoy ARGS`, with the report it wrote to `out` read back.
 fn convoy(args: &[&str], out: &Path) -> (Output, Report) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_convoy"))
+    let output = command()
         .args(args)
         .arg("--out")
         .arg(out)
         .env_remove("CONVOY_TARGET")
         .output()
         .expect("the convoy binary runs");
-    let report = convoy::report::artifacts::read_report(out).unwrap_or_else(|e| {
-        panic!(
-            "no report in {} ({e}): {}\n{}",
-            out.display(),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
+    let report = convoy::report::artifacts::read_report(out)
+        .unwrap_or_else(|e| panic!("no report in {} ({e}): {}", out.display(), text(&output)));
     (output, report)
 }
 
@@ -120,15 +116,6 @@ fn isolation_violations(r: &Report) -> u64 {
         .unwrap_or(0)
 }
 
-fn describe(o: &Output) -> String {
-    format!(
-        "exit {:?}\n{}\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// The event gates a journey carries, with their verdicts.
 fn event_gates(r: &Report) -> Vec<&convoy::report::GateResult> {
     r.gates
@@ -142,7 +129,7 @@ fn event_gates(r: &Report) -> Vec<&convoy::report::GateResult> {
 fn healthy(journey: Journey) {
     let dir = tempfile::tempdir().unwrap();
     let (o, r) = convoy(&["run", journey.name, "-q"], &dir.path().join("run"));
-    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(failed_checks(&r).is_empty(), "{:?}", failed_checks(&r));
     assert_eq!(isolation_violations(&r), 0);
     assert_eq!(r.iterations, 50);
@@ -167,7 +154,7 @@ fn healthy(journey: Journey) {
     }
 
     let (o, r) = smoke(journey, &[], 1, &dir.path().join("smoke"));
-    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     for event in journey.events() {
         assert_eq!(step(&r, &event).histograms.latency.count(), 1, "{event}");
     }
@@ -189,7 +176,7 @@ fn ws_realtime_passes_run_and_smoke_on_a_healthy_target() {
 fn dropped(journey: Journey) {
     let dir = tempfile::tempdir().unwrap();
     let (o, r) = smoke(journey, &["event-drop=1"], 1, dir.path());
-    assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let first = &journey.events()[0];
     let e = step(&r, first);
     assert_eq!(
@@ -228,7 +215,7 @@ fn ws_event_drop_fails_the_awaits_with_event_timeout() {
 fn leaked(journey: Journey) {
     let dir = tempfile::tempdir().unwrap();
     let (o, r) = smoke(journey, &["event-leak=1"], 1, dir.path());
-    assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     // The owner still hears every event: no await fails, the probe is
     // what fails.
     let events = journey.events();
@@ -288,7 +275,7 @@ fn closed(journey: Journey) {
         2,
         dir.path(),
     );
-    assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let closed: u64 = journey
         .events()
         .iter()
@@ -328,7 +315,7 @@ fn ws_stream_close_fails_the_awaits_with_stream_closed() {
 fn delayed(journey: Journey) {
     let dir = tempfile::tempdir().unwrap();
     let (o, r) = smoke(journey, &["event-delay=150ms"], 1, dir.path());
-    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(failed_checks(&r).is_empty(), "{:?}", failed_checks(&r));
     assert_eq!(isolation_violations(&r), 0);
     let gates = event_gates(&r);
@@ -366,7 +353,7 @@ fn both_journeys_run_side_by_side_with_their_own_events_and_each_gate_once() {
         &["run", "realtime", "realtime-ws", "--profile", "smoke", "-q"],
         dir.path(),
     );
-    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     for journey in [SSE, WS] {
         for event in journey.events() {
             assert_eq!(step(&r, &event).histograms.latency.count(), 1, "{event}");
@@ -394,7 +381,7 @@ fn the_seed_003_preset_gates_real_time_updates_at_100ms() {
         let url = target.base_url();
         let out = dir.path().join(format!("out-{code}"));
         let (o, r) = convoy(&["smoke", preset, "--target", &url, "-q"], &out);
-        assert_eq!(o.status.code(), Some(code), "{faults:?}: {}", describe(&o));
+        assert_eq!(o.status.code(), Some(code), "{faults:?}: {}", text(&o));
         assert!(failed_checks(&r).is_empty(), "{:?}", failed_checks(&r));
         let gates = event_gates(&r);
         assert_eq!(gates.len(), 1, "{:#?}", r.gates);

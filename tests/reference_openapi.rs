@@ -7,11 +7,15 @@
 //! (exit 2, violations counted in the report) on `--fault tenant-leak=1`
 //! and on `--fault idempotency-race`.
 
+mod cli_support;
+
 use std::collections::BTreeSet;
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::str::FromStr;
 
+use cli_support::{convoy_with_env, init_args, request_steps, smoke_args, text};
 use convoy::target::{Fault, RunningTarget, SEED_PASSWORD, TargetConfig, openapi_document, spawn};
 use serde_json::{Value, json};
 
@@ -301,38 +305,24 @@ fn every_documented_operation_answers_a_documented_status() {
     assert!(sent >= 30, "only {sent} operations documented");
 }
 
-fn convoy(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("CONVOY_TARGET")
-        .env("API_TENANT_A_USERNAME", "admin@acme.test")
-        .env("API_TENANT_A_PASSWORD", SEED_PASSWORD)
-        .env("API_TENANT_B_USERNAME", "admin@globex.test")
-        .env("API_TENANT_B_PASSWORD", SEED_PASSWORD)
-        .output()
-        .expect("the convoy binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+/// `convoy ARGS` in `cwd` with the seeded admins of two tenants, as the
+/// drafted suite reads them.
+fn convoy(args: &[impl AsRef<OsStr>], cwd: &Path) -> Output {
+    convoy_with_env(
+        args,
+        cwd,
+        [
+            ("API_TENANT_A_USERNAME", "admin@acme.test"),
+            ("API_TENANT_A_PASSWORD", SEED_PASSWORD),
+            ("API_TENANT_B_USERNAME", "admin@globex.test"),
+            ("API_TENANT_B_PASSWORD", SEED_PASSWORD),
+        ],
     )
 }
 
 fn smoke(suite: &Path, t: &RunningTarget, out: &Path) -> (Output, Value) {
     let o = convoy(
-        &[
-            "smoke",
-            suite.to_str().unwrap(),
-            "--target",
-            &format!("http://{}", t.addr()),
-            "--out",
-            out.to_str().unwrap(),
-        ],
+        &smoke_args(suite, &format!("http://{}", t.addr()), out),
         suite.parent().unwrap(),
     );
     let report = std::fs::read_to_string(out.join("report.json"))
@@ -347,10 +337,7 @@ fn a_suite_drafted_from_its_url_passes_smoke_and_catches_both_faults() {
     let healthy = target(&[]);
     let url = format!("http://{}/openapi.json", healthy.addr());
     let suite = dir.path().join("suite");
-    let o = convoy(
-        &["init", "--openapi", &url, "--out", suite.to_str().unwrap()],
-        dir.path(),
-    );
+    let o = convoy(&init_args("--openapi", &url, &suite), dir.path());
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("a tenant-isolation journey"), "{stdout}");
@@ -371,22 +358,7 @@ fn a_suite_drafted_from_its_url_passes_smoke_and_catches_both_faults() {
     assert!(!String::from_utf8_lossy(&o.stdout).contains(SEED_PASSWORD));
     let checks = report["checks"].as_array().unwrap();
     assert!(checks.len() > 100, "{} checks in the report", checks.len());
-    let steps: Vec<&Value> = report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["kind"] == "request")
-        .collect();
-    let green = steps
-        .iter()
-        .filter(|s| {
-            s["errors"] == 0
-                && checks
-                    .iter()
-                    .filter(|c| c["step"] == s["name"])
-                    .all(|c| c["failures"] == 0)
-        })
-        .count();
+    let (steps, green) = request_steps(&report);
     assert_eq!(green, steps.len());
     let journeys = std::fs::read_dir(&suite)
         .unwrap()

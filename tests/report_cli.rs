@@ -1,38 +1,20 @@
 //! `convoy report`, `convoy compare` and `convoy baseline` as a user runs
 //! them: the binary, real files, documented exit codes.
 
+mod cli_support;
 mod report_support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
+use cli_support::{code, full_width, output_in, stderr, stdout};
 use convoy::report::compare::{Change, Comparison};
 use convoy::report::{self, Report, artifacts, json};
 use report_support::{showcase_with_gates, synthetic};
 
+/// `convoy ARGS` in `dir`, whole summaries.
 fn convoy(args: &[&str], dir: &Path) -> Output {
-    {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_convoy"));
-        // Summaries fit COLUMNS when it is set; these tests read them whole.
-        c.env_remove("COLUMNS");
-        c
-    }
-    .args(args)
-    .current_dir(dir)
-    .output()
-    .expect("convoy runs")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exited")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    output_in(full_width(), args, dir)
 }
 
 fn save(dir: &Path, name: &str, r: &Report) {

@@ -9,12 +9,14 @@
 //! unless `CONVOY_REQUIRE_JUNITPARSER` / `CONVOY_REQUIRE_JUNIT2HTML` is set,
 //! as `.ci/run` does after `pip install junitparser junit2html`.
 
+mod cli_support;
 mod report_support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
+use cli_support::convoy;
 use convoy::metrics::Violation;
 use convoy::report::{self, Report, artifacts};
 use convoy::target::{self, TargetConfig};
@@ -214,15 +216,6 @@ fn a_failed_check_or_violation_says_why_in_its_message() {
     );
     assert!(page.contains("expected status 201, got 500"));
     assert!(page.contains("run completed"));
-}
-
-fn convoy(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("CONVOY_TARGET")
-        .output()
-        .expect("the convoy binary runs")
 }
 
 /// `convoy smoke` of every built-in journey against a reference target

@@ -11,12 +11,14 @@
 //! notice, when it is not installed, unless `CONVOY_REQUIRE_JSONSCHEMA` is
 //! set, as `.ci/run` does after `pip install jsonschema`.
 
+mod cli_support;
 mod report_support;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
+use cli_support::convoy_as_is;
 use convoy::engine::{StepKind, StopReason};
 use convoy::metrics::{ErrorCause, Violation};
 use convoy::plan::{LoadModel, OpenModel, Ramp};
@@ -106,17 +108,10 @@ fn assert_valid(documents: &[(&str, Value)]) {
     );
 }
 
-fn convoy(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .args(args)
-        .output()
-        .expect("convoy runs")
-}
-
 /// Runs convoy and asserts it exits with one of `codes`, showing its stderr
 /// when it does not.
 fn convoy_exits(codes: &[i32], args: &[&str]) {
-    let o = convoy(args);
+    let o = convoy_as_is(args);
     assert!(
         o.status.code().is_some_and(|c| codes.contains(&c)),
         "exit {:?}, expected one of {codes:?}:\n{}",
@@ -312,7 +307,7 @@ fn the_reports_of_real_runs_match_the_schema() {
     assert_eq!(field(7, "shard"), Value::Null);
 
     // `convoy compare --format json` prints the same comparison object.
-    let o = convoy(&[
+    let o = convoy_as_is(&[
         "compare",
         path(&normal),
         path(&compared),

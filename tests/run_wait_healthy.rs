@@ -2,42 +2,26 @@
 //! target answers waits for the health endpoint, within a deadline, instead
 //! of failing at once.
 
-use std::process::{Child, Command, Output};
+mod cli_support;
+
+use std::process::Output;
 use std::time::Duration;
 
-fn convoy() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_convoy"))
-}
+use cli_support::{KillOnDrop, command, free_port, text};
 
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+/// `convoy target` on `port`, killed when the test ends.
+fn start_target(port: u16) -> KillOnDrop {
+    KillOnDrop(
+        command()
+            .args(["target", "--addr", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
     )
 }
 
-/// A loopback port nothing listens on (for now).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Target(Child);
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn run(port: u16, extra: &[&str]) -> Output {
-    convoy()
+    command()
         .args(["run", "health", "--profile", "smoke", "--no-reports"])
         .arg("--target")
         .arg(format!("http://127.0.0.1:{port}/"))
@@ -69,13 +53,7 @@ fn a_run_started_before_its_target_waits_for_it_and_passes() {
 
     let starter = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(1500));
-        Target(
-            convoy()
-                .args(["target", "--addr", &format!("127.0.0.1:{port}")])
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
+        start_target(port)
     });
     let o = run(port, &["--wait-healthy", "60s"]);
     let _target = starter.join().unwrap();
@@ -90,13 +68,7 @@ fn a_run_started_before_its_target_waits_for_it_and_passes() {
 #[test]
 fn a_health_path_that_never_answers_200_keeps_waiting_until_the_deadline() {
     let port = free_port();
-    let _target = Target(
-        convoy()
-            .args(["target", "--addr", &format!("127.0.0.1:{port}")])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _target = start_target(port);
     // /nowhere answers 404 on the reference target.
     let o = run(port, &["--wait-healthy", "5s", "--health-path", "/nowhere"]);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));

@@ -6,13 +6,15 @@
 //! terminal table, report.json, report.md, junit.xml, report.html, and what
 //! the real binary prints and writes for `convoy run` and `convoy bench`.
 
+mod cli_support;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
+use cli_support::{convoy, files_under, free_port, outputs};
 use convoy::engine::{self, EngineOptions, RunControl};
 use convoy::plan::{ClosedModel, HttpOptions, LoadModel, Ramp};
 use convoy::redact::{REDACTED, redact_url};
@@ -224,24 +226,6 @@ fn assert_clean(artifacts: &[(String, String)], token: &str) {
     assert!(leaks.is_empty(), "secrets leaked:\n{}", leaks.join("\n"));
 }
 
-/// Every file under `dir`, with its text.
-fn files_under(dir: &Path) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let p = entry.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
-                out.push((p.display().to_string(), text));
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn no_artifact_of_a_failing_journey_holds_a_secret() {
     let t = target::spawn(TargetConfig::default()).unwrap();
@@ -327,28 +311,6 @@ fn no_artifact_of_a_failing_journey_holds_a_secret() {
     assert_clean(&artifacts, &token);
 }
 
-fn convoy(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("CONVOY_TARGET")
-        .output()
-        .expect("the convoy binary runs")
-}
-
-fn outputs(name: &str, o: &Output) -> Vec<(String, String)> {
-    vec![
-        (
-            format!("{name} stdout"),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-        ),
-        (
-            format!("{name} stderr"),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        ),
-    ]
-}
-
 /// `convoy run JOURNEY --profile smoke`, once per journey (smoke runs one
 /// iteration, so one journey per run).
 #[test]
@@ -408,7 +370,6 @@ fn convoy_smoke_prints_and_writes_no_secret() {
         ]
         .map(String::from),
     );
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = convoy(&args, dir.path());
     let mut artifacts = outputs("convoy smoke", &o);
     assert!(
@@ -473,9 +434,7 @@ fn failing_convoy_bench_error_messages_hold_no_secret() {
     let token = issued_token(&t);
     let dir = tempfile::tempdir().unwrap();
     // A port nothing listens on: bench fails before or while sending.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    let port = free_port();
     let url = format!(
         "http://convoy:{BENCH_URL_PASSWORD}@127.0.0.1:{port}/api/orders?token={BENCH_QUERY_TOKEN}"
     );

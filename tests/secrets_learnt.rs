@@ -13,12 +13,16 @@
 //! for every secret in its raw, JSON-escaped, percent-encoded and base64
 //! forms.
 
+mod cli_support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use cli_support::{command, convoy, files_under, outputs};
 
 const VAR_SECRET: &str = "var-S3cr/t+v=l\"ue";
 const ALICE_PASSWORD: &str = "alice-Pa\"ss/+=w0rd";
@@ -244,23 +248,6 @@ fn assert_clean(artifacts: &[(String, String)], issued: &[String]) {
     );
 }
 
-fn files_under(dir: &Path) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let p = entry.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
-                out.push((p.display().to_string(), text));
-            }
-        }
-    }
-    out
-}
-
 fn toml_str(s: &str) -> String {
     serde_json::to_string(s).unwrap()
 }
@@ -347,26 +334,14 @@ fn write_scenarios(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-fn convoy(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("CONVOY_TARGET")
-        .output()
-        .expect("the convoy binary runs")
-}
-
-fn outputs(name: &str, o: &Output) -> Vec<(String, String)> {
-    vec![
-        (
-            format!("{name} stdout"),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-        ),
-        (
-            format!("{name} stderr"),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        ),
-    ]
+/// The text of the `report.json` among `files`.
+fn report_json(files: &[(String, String)]) -> String {
+    files
+        .iter()
+        .find(|(n, _)| n.ends_with("report.json"))
+        .unwrap_or_else(|| panic!("no report.json: {files:?}"))
+        .1
+        .clone()
 }
 
 /// The secrets did reach the target, and the reports say where they were
@@ -417,7 +392,7 @@ fn convoy_run_of_two_scenarios_against_an_echoing_target_leaks_nothing() {
         l.local_addr().unwrap()
     };
     let target = format!("http://{}", echo.addr);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_convoy"))
+    let mut child = command()
         .args(["run", &scenarios[0], &scenarios[1]])
         .args(["--target", &target, "--profile", "smoke"])
         .args(["--out", out.to_str().unwrap()])
@@ -452,12 +427,7 @@ fn convoy_run_of_two_scenarios_against_an_echoing_target_leaks_nothing() {
     assert!(scraped.contains("access_token=…"), "{scraped}");
     artifacts.push(("/metrics".into(), scraped));
     let files = files_under(&out);
-    let json = files
-        .iter()
-        .find(|(n, _)| n.ends_with("report.json"))
-        .unwrap_or_else(|| panic!("no report.json: {files:?} {artifacts:?}"))
-        .1
-        .clone();
+    let json = report_json(&files);
     for ext in ["report.md", "report.html", "junit.xml"] {
         assert!(
             files.iter().any(|(n, _)| n.ends_with(ext)),
@@ -505,12 +475,7 @@ fn convoy_smoke_of_two_scenarios_against_an_echoing_target_leaks_nothing() {
         std::fs::read_to_string(&junit).unwrap(),
     ));
     let files = files_under(&out);
-    let json = files
-        .iter()
-        .find(|(n, _)| n.ends_with("report.json"))
-        .expect("a report.json")
-        .1
-        .clone();
+    let json = report_json(&files);
     artifacts.extend(files);
     assert_meaningful(&echo, &json);
     assert_clean(&artifacts, &echo.issued.lock().unwrap());

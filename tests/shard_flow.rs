@@ -3,19 +3,18 @@
 //! The merged report must be exactly the union of the shards: request
 //! count, histograms, checks, and gates computed on the union.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod cli_support;
 
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use cli_support::{MockApi, command};
 use convoy::gate::{self, Gate};
 use convoy::metrics::StepStats;
 use convoy::report::{Report, StepReport, artifacts};
 use convoy::target::{self, TargetConfig};
 
 const SHARDS: u32 = 3;
-
-fn convoy() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_convoy"))
-}
 
 fn check(out: &Output, expected: i32, what: &str) {
     assert_eq!(
@@ -48,7 +47,7 @@ fn bench_shards(url: &str, load: &[&str], dir: &Path) -> Vec<PathBuf> {
 fn run_shards(args: impl Fn(u32) -> Vec<String>) {
     let children: Vec<_> = (0..SHARDS)
         .map(|i| {
-            convoy()
+            command()
                 .args(args(i))
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
@@ -63,7 +62,7 @@ fn run_shards(args: impl Fn(u32) -> Vec<String>) {
 
 fn merge(inputs: &[PathBuf], extra: &[&str], dir: &Path) -> (Output, Report) {
     let merged_json = dir.join("merged.json");
-    let out = convoy()
+    let out = command()
         .arg("merge")
         .args(inputs)
         .arg("-o")
@@ -243,7 +242,7 @@ fn reports_of_different_runs_are_refused_with_exit_3() {
     let t = target::spawn(TargetConfig::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let bench = dir.path().join("bench.json");
-    let out = convoy()
+    let out = command()
         .args(["bench", &format!("{}/health", t.base_url()), "-n", "20"])
         .args(["-c", "2", "--shard", "0/2", "-q", "--output"])
         .arg(&bench)
@@ -251,7 +250,7 @@ fn reports_of_different_runs_are_refused_with_exit_3() {
         .unwrap();
     check(&out, 0, "bench");
     let run = dir.path().join("run");
-    let out = convoy()
+    let out = command()
         .args(["run", "health", "--profile", "smoke", "--target"])
         .arg(t.base_url())
         .args(["-q", "--out"])
@@ -259,7 +258,7 @@ fn reports_of_different_runs_are_refused_with_exit_3() {
         .output()
         .unwrap();
     check(&out, 0, "run");
-    let out = convoy()
+    let out = command()
         .arg("merge")
         .arg(&bench)
         .arg(&run)
@@ -276,7 +275,7 @@ fn reports_of_different_runs_are_refused_with_exit_3() {
     assert!(!dir.path().join("m.json").exists());
 
     // One shard of two is not a whole run.
-    let out = convoy().arg("merge").arg(&bench).output().unwrap();
+    let out = command().arg("merge").arg(&bench).output().unwrap();
     check(&out, 3, "merge of one shard of two");
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing shard 1/2"));
 }
@@ -284,7 +283,7 @@ fn reports_of_different_runs_are_refused_with_exit_3() {
 /// Runs shard `i` of [`SHARDS`] of `scenario` with `profile` (in
 /// `profiles`) against `target`, writing no report.
 fn run_one_shard(scenario: &Path, profiles: &Path, target: &str, i: u32) -> Output {
-    convoy()
+    command()
         .arg("run")
         .arg(scenario)
         .arg("--profiles")
@@ -315,12 +314,7 @@ fn rows_per_shard(requests: &[wiremock::Request]) -> Vec<std::collections::BTree
 fn shards_use_disjoint_data_rows() {
     use std::collections::BTreeSet;
     use wiremock::matchers::method;
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    use wiremock::{Mock, ResponseTemplate};
     let dir = tempfile::tempdir().unwrap();
     // 12 rows; 6 users of 4 iterations: 2 users a shard, each walking the
     // 4 rows of its shard's block.
@@ -329,14 +323,8 @@ fn shards_use_disjoint_data_rows() {
     let profiles = dir.path().join("profiles.toml");
     std::fs::write(&profiles, "[profile.six]\nusers = 6\niterations = 4\n").unwrap();
     for mode in ["sequential", "random"] {
-        let server = rt.block_on(async {
-            let server = MockServer::start().await;
-            Mock::given(method("GET"))
-                .respond_with(ResponseTemplate::new(200))
-                .mount(&server)
-                .await;
-            server
-        });
+        let server = MockApi::start();
+        server.mount(Mock::given(method("GET")).respond_with(ResponseTemplate::new(200)));
         let scenario = dir.path().join(format!("rows-{mode}.toml"));
         std::fs::write(
             &scenario,
@@ -350,7 +338,7 @@ fn shards_use_disjoint_data_rows() {
             let out = run_one_shard(&scenario, &profiles, &server.uri(), i);
             check(&out, 0, &format!("{mode} shard {i}"));
         }
-        let requests = rt.block_on(server.received_requests()).unwrap();
+        let requests = server.received();
         assert_eq!(requests.len(), 24, "{mode}");
         let used = rows_per_shard(&requests);
         for (i, rows) in used.iter().enumerate() {
@@ -393,7 +381,7 @@ fn bad_shard_values_and_unsplittable_loads_exit_3() {
             vec!["bench", "http://127.0.0.1:9/", "-n", "1"],
             vec!["run", "health", "--target", "http://127.0.0.1:9"],
         ] {
-            let out = convoy()
+            let out = command()
                 .args(&cmd)
                 .arg(format!("--shard={bad}"))
                 .output()
@@ -411,7 +399,7 @@ fn bad_shard_values_and_unsplittable_loads_exit_3() {
     }
     // An in-flight cap of 1 cannot be split over 3 shards (each would run
     // one, three in all); refused before any request.
-    let out = convoy()
+    let out = command()
         .args(["bench", "http://127.0.0.1:9/", "--rate", "10/s", "-d", "1s"])
         .args(["-c", "1", "--shard", "1/3"])
         .output()
@@ -422,7 +410,7 @@ fn bad_shard_values_and_unsplittable_loads_exit_3() {
         err.contains("shard 1/3 has no request in flight") && err.contains("in-flight cap is 1"),
         "{err}"
     );
-    let out = convoy()
+    let out = command()
         .args([
             "bench",
             "http://127.0.0.1:9/",

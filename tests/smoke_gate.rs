@@ -5,52 +5,29 @@
 //! identity's login is one line; a failed check shows the start of the
 //! answer, redacted.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod cli_support;
 
-use convoy::target::{self, RunningTarget, TargetConfig};
+use std::process::Output;
+
+use cli_support::{MockApi, command, full_width, lossy, start_target, write};
 use serde_json::Value;
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, ResponseTemplate};
 
+/// `convoy ARGS`, whole summaries, deciding its own target and
+/// allow-list.
 fn convoy(args: &[&str]) -> Output {
-    {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_convoy"));
-        // Summaries fit COLUMNS when it is set; these tests read them whole.
-        c.env_remove("COLUMNS");
-        c
-    }
-    .args(args)
-    .env_remove("CONVOY_TARGET")
-    .env_remove("CONVOY_ALLOW_HOST")
-    .output()
-    .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, body).unwrap();
-    p
-}
-
-fn start(faults: &[&str]) -> RunningTarget {
-    let mut config = TargetConfig {
-        worker_threads: 1,
-        ..TargetConfig::default()
-    };
-    for f in faults {
-        config = config.with_fault(f.parse().expect("a valid fault"));
-    }
-    target::spawn(config).expect("the target starts")
+    full_width()
+        .args(args)
+        .env_remove("CONVOY_TARGET")
+        .env_remove("CONVOY_ALLOW_HOST")
+        .output()
+        .unwrap()
 }
 
 fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}\n{}", text(&out.stdout), text(&out.stderr)))
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", lossy(&out.stdout), lossy(&out.stderr)))
 }
 
 /// The verdict of gate `expression` in a JSON report.
@@ -65,7 +42,7 @@ fn gate<'a>(r: &'a Value, expression: &str) -> &'a Value {
 
 #[test]
 fn a_latency_gate_fails_a_smoke_of_a_slow_target_with_exit_1() {
-    let t = start(&["latency=300ms"]);
+    let t = start_target(&["latency=300ms"]);
     let out = convoy(&[
         "smoke",
         "health",
@@ -77,13 +54,13 @@ fn a_latency_gate_fails_a_smoke_of_a_slow_target_with_exit_1() {
         "--json",
     ]);
     // Every answer is right, and late: the gate, not the checks, fails.
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{}", lossy(&out.stderr));
     let r = json(&out);
     assert_eq!(gate(&r, "p95 < 200ms")["passed"], false);
     assert_eq!(gate(&r, "checks == 100%")["passed"], true);
     // The same target without the gate passes.
     let out = convoy(&["smoke", "health", "--target", &t.base_url(), "--no-reports"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{}", lossy(&out.stderr));
 }
 
 #[test]
@@ -95,7 +72,7 @@ fn a_scenarios_own_gates_are_applied() {
         "name = \"gated\"\ngates = [\"p95 < 200ms\", \"error_rate == 0%\"]\n\n[[step]]\npath = \"/health\"\nstatus = 200\n",
     );
     let file = file.to_str().unwrap();
-    let slow = start(&["latency=300ms"]);
+    let slow = start_target(&["latency=300ms"]);
     let out = convoy(&[
         "smoke",
         file,
@@ -104,11 +81,11 @@ fn a_scenarios_own_gates_are_applied() {
         "--no-reports",
         "--json",
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{}", lossy(&out.stderr));
     let r = json(&out);
     assert_eq!(gate(&r, "p95 < 200ms")["passed"], false);
     assert_eq!(gate(&r, "error_rate == 0%")["passed"], true);
-    let fast = start(&[]);
+    let fast = start_target(&[]);
     let out = convoy(&[
         "smoke",
         file,
@@ -117,7 +94,7 @@ fn a_scenarios_own_gates_are_applied() {
         "--no-reports",
         "--json",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{}", lossy(&out.stderr));
     let r = json(&out);
     assert_eq!(gate(&r, "p95 < 200ms")["passed"], true);
     assert_eq!(r["gates"].as_array().unwrap().len(), 3, "{}", r["gates"]);
@@ -134,16 +111,16 @@ fn a_gate_smoke_cannot_judge_is_refused_before_any_request() {
         "http://127.0.0.1:9",
         "--no-reports",
     ]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "{}", lossy(&out.stderr));
     assert!(
-        text(&out.stderr).contains("baseline"),
+        lossy(&out.stderr).contains("baseline"),
         "{}",
-        text(&out.stderr)
+        lossy(&out.stderr)
     );
     let out = convoy(&["smoke", "health", "-g", "p95 <", "--no-reports"]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "{}", lossy(&out.stderr));
     let out = convoy(&["smoke", "health", "--iterations", "0", "--no-reports"]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "{}", lossy(&out.stderr));
 }
 
 /// The issue's figure: `--iterations 20` catches a 30 % tenant leak in
@@ -152,7 +129,7 @@ fn a_gate_smoke_cannot_judge_is_refused_before_any_request() {
 fn twenty_iterations_catch_a_leak_in_thirty_percent_of_reads_every_time() {
     let mut caught = 0;
     for attempt in 0..10 {
-        let t = start(&["tenant-leak=0.3"]);
+        let t = start_target(&["tenant-leak=0.3"]);
         let out = convoy(&[
             "smoke",
             "tenant-isolation",
@@ -202,8 +179,8 @@ fn iterations_count_toward_the_smoke_allowance() {
         "https://not-allowed.invalid",
         "--no-reports",
     ]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{}", lossy(&out.stderr));
+    let err = lossy(&out.stderr);
     assert!(
         err.contains("refusing to send") && err.contains("--allow-host"),
         "{err}"
@@ -219,7 +196,7 @@ fn iterations_count_toward_the_smoke_allowance() {
         "not-allowed.invalid",
         "--no-reports",
     ]);
-    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(4), "{}", lossy(&out.stderr));
 }
 
 #[test]
@@ -249,7 +226,7 @@ status = 200
     let a = write(dir.path(), "a.toml", &scenario("first"));
     let b = write(dir.path(), "b.toml", &scenario("second"));
     let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
-    let t = start(&[]);
+    let t = start_target(&[]);
     let steps = |r: &Value| -> Vec<String> {
         let mut s: Vec<String> = r["steps"]
             .as_array()
@@ -269,7 +246,7 @@ status = 200
         "--no-reports",
         "--json",
     ]);
-    assert_eq!(smoke.status.code(), Some(0), "{}", text(&smoke.stderr));
+    assert_eq!(smoke.status.code(), Some(0), "{}", lossy(&smoke.stderr));
     let run = convoy(&[
         "run",
         a,
@@ -281,7 +258,7 @@ status = 200
         "--no-reports",
         "--json",
     ]);
-    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    assert_eq!(run.status.code(), Some(0), "{}", lossy(&run.stderr));
     let (smoke, run) = (json(&smoke), json(&run));
     assert_eq!(steps(&smoke), steps(&run));
     assert!(
@@ -307,7 +284,7 @@ status = 200
     );
     // The listing: one line for the login, not one per journey.
     let out = convoy(&["smoke", a, b, "--target", &t.base_url(), "--no-reports"]);
-    let listing = text(&out.stdout);
+    let listing = lossy(&out.stdout);
     assert_eq!(
         listing
             .lines()
@@ -320,34 +297,26 @@ status = 200
 
 #[test]
 fn a_failed_check_shows_the_start_of_the_answer_redacted() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
     let password = "pw-Smoke-7f3a9c";
-    let server = rt.block_on(async {
-        let server = MockServer::start().await;
+    let server = MockApi::start();
+    server.mount(
         Mock::given(method("POST"))
             .and(path("/login"))
             .respond_with(
                 ResponseTemplate::new(200).set_body_string(r#"{"token":"tok-abc123xyz"}"#),
-            )
-            .mount(&server)
-            .await;
-        // The API explains a refusal in its body, echoing what it got, and
-        // goes on far longer than a terminal line.
-        let body = format!(
-            r#"{{"error":"missing tenant header","echo":"{password}","trace":"{}"}}"#,
-            "x".repeat(2000)
-        );
+            ),
+    );
+    // The API explains a refusal in its body, echoing what it got, and goes
+    // on far longer than a terminal line.
+    let body = format!(
+        r#"{{"error":"missing tenant header","echo":"{password}","trace":"{}"}}"#,
+        "x".repeat(2000)
+    );
+    server.mount(
         Mock::given(method("GET"))
             .and(path("/orders"))
-            .respond_with(ResponseTemplate::new(400).set_body_string(body))
-            .mount(&server)
-            .await;
-        server
-    });
+            .respond_with(ResponseTemplate::new(400).set_body_string(body)),
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = write(
         dir.path(),
@@ -380,8 +349,8 @@ status = 200
         "--no-reports",
         "-q",
     ]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    let listing = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{}", lossy(&out.stderr));
+    let listing = lossy(&out.stdout);
     let answer = listing
         .lines()
         .find(|l| l.trim_start().starts_with("answer: "))
@@ -396,21 +365,20 @@ status = 200
         answer.ends_with('…') && answer.chars().count() < 400,
         "{answer}"
     );
-    drop(rt);
 }
 
 #[test]
 fn smoke_prints_its_check_list_and_a_short_summary_fitted_to_columns() {
-    let t = start(&[]);
-    let out = Command::new(env!("CARGO_BIN_EXE_convoy"))
+    let t = start_target(&[]);
+    let out = command()
         .args(["smoke", "--target", &t.base_url(), "--no-reports"])
         .env("COLUMNS", "60")
         .env_remove("CONVOY_TARGET")
         .env_remove("CONVOY_ALLOW_HOST")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", lossy(&out.stderr));
+    let stdout = lossy(&out.stdout);
     for line in stdout.lines() {
         assert!(line.chars().count() <= 60, "{line:?} in\n{stdout}");
     }

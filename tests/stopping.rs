@@ -6,18 +6,21 @@
 //! promise of about 3.5 s); the measured figures are in the commit that
 //! added them.
 
+mod cli_support;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use cli_support::{command, free_port};
 use convoy::target::{self, RunningTarget, TargetConfig};
 
 /// What only a hang reaches.
 const WATCHDOG: Duration = Duration::from_secs(20);
 
 fn convoy(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_convoy"));
+    let mut c = command();
     c.args(args).stdout(Stdio::null()).stderr(Stdio::null());
     c
 }
@@ -171,11 +174,7 @@ fn sigterm_during_metrics_linger_ends_it_with_the_runs_exit_code() {
 
 #[test]
 fn sigterm_during_wait_healthy_exits_5_and_says_so() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let target = format!("http://127.0.0.1:{port}");
     let mut child = convoy(&[
         "smoke",

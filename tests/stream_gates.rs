@@ -10,12 +10,14 @@
 //! No test bounds a time: the relay delays every event by 30 ms, and the
 //! failing gates ask for less than that.
 
+mod cli_support;
 mod streams_support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 use std::time::Duration;
 
+use cli_support::{command, output_in, write};
 use convoy::report::{GateResult, Report};
 use streams_support::{Knobs, Server, TOKENS};
 
@@ -101,22 +103,11 @@ fn env_vars() -> Vec<(String, String)> {
         .collect()
 }
 
+/// `convoy ARGS` in `dir` with the relay's tokens.
 fn convoy_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .args(args)
-        .current_dir(dir)
-        .envs(env_vars())
-        .output()
-        .unwrap()
-}
-
-fn describe(o: &Output) -> String {
-    format!(
-        "exit {:?}\n{}\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    let mut c = command();
+    c.envs(env_vars());
+    output_in(c, args, dir)
 }
 
 /// `convoy run FILE --target RELAY --out DIR/OUT -p smoke EXTRA…`; the
@@ -139,14 +130,8 @@ fn run(server: &Server, dir: &Path, file: &Path, out: &str, extra: &[&str]) -> (
     args.extend_from_slice(extra);
     let o = convoy_in(dir, &args);
     let report = convoy::report::artifacts::read_report(&out)
-        .unwrap_or_else(|e| panic!("{e}: {}", describe(&o)));
+        .unwrap_or_else(|e| panic!("{e}: {}", cli_support::text(&o)));
     (o, report)
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
 }
 
 fn gate<'a>(r: &'a Report, expression: &str) -> &'a GateResult {
@@ -185,7 +170,7 @@ fn event_wildcards_judge_every_event_from_scenario_profile_and_command_line() {
     // On the command line: a wide bar passes, with the worst event named.
     let plain = write(d, "plain.toml", &scenario(&[]));
     let (o, r) = run(&server, d, &plain, "wide", &["-g", "event:* p95 < 10s"]);
-    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", cli_support::text(&o));
     let g = gate(&r, "event:* p95 < 10s");
     assert!(g.passed, "{g:?}");
     assert!(g.actual_display.contains("at worst (\"order "), "{g:?}");
@@ -193,13 +178,13 @@ fn event_wildcards_judge_every_event_from_scenario_profile_and_command_line() {
 
     // Below the planted delay: exit 1, both events named.
     let (o, r) = run(&server, d, &plain, "cli", &["-g", "event:* p95 < 5ms"]);
-    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", cli_support::text(&o));
     names_both_events(gate(&r, "event:* p95 < 5ms"));
 
     // In the scenario's own gates.
     let own = write(d, "own.toml", &scenario(&["event:* p95 < 5ms"]));
     let (o, r) = run(&server, d, &own, "scenario", &[]);
-    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", cli_support::text(&o));
     names_both_events(gate(&r, "event:* p95 < 5ms"));
 
     // In a profile's gates.
@@ -220,7 +205,7 @@ fn event_wildcards_judge_every_event_from_scenario_profile_and_command_line() {
             profiles.to_str().unwrap(),
         ],
     );
-    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", cli_support::text(&o));
     names_both_events(gate(&r, "event:* p95 < 5ms"));
 
     // Judged again on a saved run: `convoy report --gate`.
@@ -233,7 +218,7 @@ fn event_wildcards_judge_every_event_from_scenario_profile_and_command_line() {
             "event:* p95 < 5ms",
         ],
     );
-    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", cli_support::text(&o));
     let shown = String::from_utf8_lossy(&o.stdout);
     assert!(shown.contains("2 failed of 2 events"), "{shown}");
 }
@@ -254,7 +239,7 @@ fn a_merge_judges_event_wildcards_on_the_union_of_the_shards() {
             &out,
             &["--profile", "light", "--shard", shard],
         );
-        assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+        assert_eq!(o.status.code(), Some(0), "{}", cli_support::text(&o));
         assert!(gate(&r, "event:* p95 < 10s").passed);
         reports.push(d.join(out).join("report.json"));
     }
@@ -271,7 +256,7 @@ fn a_merge_judges_event_wildcards_on_the_union_of_the_shards() {
             "event:* p95 < 5ms",
         ],
     );
-    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", cli_support::text(&o));
     let m = convoy::report::artifacts::read_report(&merged).unwrap();
     // The shards' own wildcard, judged again on the merge, and the new one.
     let stored = gate(&m, "event:* p95 < 10s");
@@ -289,7 +274,7 @@ fn a_stream_wildcard_passes_over_rows_that_counted_nothing() {
     // globex's stream never carries an event and neither stream
     // reconnects: three rows count nothing, three are judged.
     let (o, r) = run(&server, d, &file, "streams", &["-g", "stream:* p95 < 10s"]);
-    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", cli_support::text(&o));
     let quiet: Vec<&str> = r
         .steps
         .iter()
@@ -315,7 +300,7 @@ fn a_stream_wildcard_passes_over_rows_that_counted_nothing() {
         "named",
         &["-g", "stream:\"orders · reconnect\" p95 < 10s"],
     );
-    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", cli_support::text(&o));
     let g = gate(&r, "stream:\"orders · reconnect\" p95 < 10s");
     assert_eq!(g.actual_display, "no latency samples");
 }
@@ -348,7 +333,7 @@ fn a_wildcard_that_matches_nothing_fails_like_an_unknown_name() {
     );
     // Loaded and run like a gate on a name the run lacks: judged, failed,
     // with the reason in the report.
-    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", cli_support::text(&o));
     for (expression, why) in [
         ("stream:* p95 < 10s", "no such stream (the run has none)"),
         ("event:* p95 < 10s", "no such event (the run has none)"),

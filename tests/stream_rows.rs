@@ -10,11 +10,13 @@
 //!   more per subscribe step per user against the open-file limit, and the
 //!   smoke allowance counts it as one more request at once.
 
+mod cli_support;
 mod streams_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
+use cli_support::{BIN, command, output_in, write};
 use serde_json::Value;
 use streams_support::{Knobs, Server, TOKENS};
 
@@ -64,26 +66,15 @@ event = "order.status"
 timeout = "2s"
 "#;
 
+/// `convoy ARGS` in `dir` with the relay's tokens.
 fn convoy_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .args(args)
-        .current_dir(dir)
-        .envs(
-            TOKENS
-                .iter()
-                .map(|(t, tok)| (format!("RELAY_{}_TOKEN", t.to_uppercase()), *tok)),
-        )
-        .output()
-        .unwrap()
-}
-
-fn describe(o: &Output) -> String {
-    format!(
-        "exit {:?}\n{}\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    let mut c = command();
+    c.envs(
+        TOKENS
+            .iter()
+            .map(|(t, tok)| (format!("RELAY_{}_TOKEN", t.to_uppercase()), *tok)),
+    );
+    output_in(c, args, dir)
 }
 
 fn read(p: &Path) -> String {
@@ -150,16 +141,10 @@ fn left_out_of(text: &str, md: &str, html: &str) {
     assert!(html.contains("<code>orders · first event</code>"));
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
 /// `convoy report DIR -f FORMAT` on standard output.
 fn rendered(dir: &Path, report: &Path, format: &str) -> String {
     let o = convoy_in(dir, &["report", report.to_str().unwrap(), "-f", format]);
-    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", cli_support::text(&o));
     String::from_utf8(o.stdout).unwrap()
 }
 
@@ -188,7 +173,7 @@ fn a_reconnect_row_the_policy_rules_out_is_kept_in_json_and_left_out_of_the_tabl
                 out.to_str().unwrap(),
             ],
         );
-        assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+        assert_eq!(o.status.code(), Some(0), "{}", cli_support::text(&o));
         let json: Value = serde_json::from_str(&read(&out.join("report.json"))).unwrap();
         kept_and_marked(&json);
         // What the run printed, and the files it wrote.
@@ -212,7 +197,7 @@ fn a_reconnect_row_the_policy_rules_out_is_kept_in_json_and_left_out_of_the_tabl
             merged.to_str().unwrap(),
         ],
     );
-    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", cli_support::text(&o));
     kept_and_marked(&serde_json::from_str(&read(&merged)).unwrap());
     left_out_of(
         &rendered(d, &merged, "table"),
@@ -244,7 +229,7 @@ fn the_builtin_realtime_journey_shows_no_reconnect_rows() {
             out.to_str().unwrap(),
         ],
     );
-    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", cli_support::text(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     // Both streams hold without a policy: their reconnect rows are in the
     // JSON only.
@@ -273,7 +258,7 @@ fn a_user_that_holds_streams_needs_a_connection_for_each() {
     );
     let out = Command::new("sh")
         .args(["-c", "ulimit -n 200 && exec \"$0\" \"$@\""])
-        .arg(env!("CARGO_BIN_EXE_convoy"))
+        .arg(BIN)
         .args([
             "run",
             "realtime",
@@ -287,7 +272,7 @@ fn a_user_that_holds_streams_needs_a_connection_for_each() {
         .current_dir(dir.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", cli_support::text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("asks for 30, more than convoy can hold here: at most 22 users of 3 connections each (one for requests, 2 for the streams it holds)"),
@@ -323,7 +308,7 @@ fn held_streams_count_toward_the_smoke_allowance_at_once() {
             "--no-reports",
         ],
     );
-    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", cli_support::text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("refusing to send up to 21 requests, 21 at once, from 1 user"),

@@ -8,18 +8,24 @@
 //! violation, on both kinds; gates read event latency; no token reaches an
 //! artifact; malformed stream steps are named at file:line:col.
 
+mod cli_support;
+mod engine_support;
 mod streams_support;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cli_support::{convoy_with_env, files_under, outputs};
 use convoy::engine::{self, EngineOptions, RunControl, RunResult, StepKind};
 use convoy::metrics::{ErrorCause, StepStats, Violation};
 use convoy::plan::{HttpOptions, LoadModel};
+use convoy::report::{Report, StepReport};
 use convoy::scenario::parse::{self, Env};
 use convoy::scenario::{CustomRegistry, ScenarioWorkload};
+use engine_support::{failed_checks, run_one_user};
 use streams_support::{Knobs, Server, TOKENS};
 
 /// The environment the scenarios read their tokens from.
@@ -166,27 +172,7 @@ timeout = "100ms"
 fn run_text(server: &Server, text: &str, iterations: u64) -> RunResult {
     let s =
         parse::parse(Path::new("realtime.toml"), text, &TestEnv).unwrap_or_else(|d| panic!("{d}"));
-    let url: url::Url = server.url().parse().unwrap();
-    let workload = ScenarioWorkload::new(
-        vec![s],
-        Some(&url),
-        HttpOptions::default(),
-        CustomRegistry::new(),
-    )
-    .unwrap();
-    let options = EngineOptions {
-        workers: 1,
-        graceful_stop: Duration::from_secs(5),
-        ..EngineOptions::default()
-    };
-    engine::run(
-        &LoadModel::closed(1, iterations),
-        &options,
-        Arc::new(workload),
-        &RunControl::new(),
-        |_| {},
-    )
-    .unwrap()
+    run_one_user(&server.url(), s, iterations)
 }
 
 fn run(knobs: Knobs, kind: Kind, iterations: u64) -> RunResult {
@@ -204,26 +190,17 @@ fn metric<'a>(r: &'a RunResult, name: &str, kind: StepKind) -> &'a StepStats {
     &s.stats
 }
 
-fn failed(r: &RunResult) -> Vec<String> {
-    r.checks
-        .iter()
-        .filter(|c| c.stats.failures > 0)
-        .map(|c| format!("{} › {}", c.info.step, c.info.name))
-        .chain(
-            r.failures
-                .iter()
-                .map(|f| format!("{}: {}", f.check, f.message)),
-        )
-        .collect()
-}
-
 const KINDS: [Kind; 2] = [Kind::Sse, Kind::Ws];
 
 #[test]
 fn awaits_pass_on_a_healthy_relay_and_the_stream_is_held_across_iterations() {
     for kind in KINDS {
         let r = run(Knobs::default(), kind, 3);
-        assert!(failed(&r).is_empty(), "{kind:?}: {:?}", failed(&r));
+        assert!(
+            failed_checks(&r).is_empty(),
+            "{kind:?}: {:?}",
+            failed_checks(&r)
+        );
         for event in ["order created", "order delivered"] {
             let e = metric(&r, event, StepKind::Event);
             assert_eq!((e.requests, e.errors), (3, 0), "{kind:?} {event}");
@@ -236,7 +213,8 @@ fn awaits_pass_on_a_healthy_relay_and_the_stream_is_held_across_iterations() {
         assert_eq!(first.requests, 1, "{kind:?}");
         assert_eq!(
             metric(&r, "orders · reconnect", StepKind::Stream).requests,
-            0
+            0,
+            "{kind:?}"
         );
         assert!(r.violations.values().all(|n| *n == 0), "{kind:?}");
         // Stream metrics and events are not requests: the overall figures
@@ -257,7 +235,11 @@ fn event_latency_counts_from_the_causing_request_and_covers_a_planted_delay() {
             kind,
             2,
         );
-        assert!(failed(&r).is_empty(), "{kind:?}: {:?}", failed(&r));
+        assert!(
+            failed_checks(&r).is_empty(),
+            "{kind:?}: {:?}",
+            failed_checks(&r)
+        );
         for event in ["order created", "order delivered"] {
             let e = metric(&r, event, StepKind::Event);
             assert_eq!(e.latency.count(), 2, "{kind:?} {event}");
@@ -267,69 +249,64 @@ fn event_latency_counts_from_the_causing_request_and_covers_a_planted_delay() {
     }
 }
 
+/// An event that never comes fails its await with the cause that says
+/// why: a relay that drops it is `event_timeout`, a stream that closes is
+/// `stream_closed`. Either way the arrival check fails once and the
+/// failure sample names the cause.
 #[test]
-fn a_dropped_event_is_a_failed_check_of_cause_event_timeout() {
-    for kind in KINDS {
-        let r = run(
+fn a_lost_event_is_an_error_of_its_cause() {
+    let cases = [
+        (
+            "a dropped event",
             Knobs {
                 drop: true,
                 ..Knobs::default()
             },
-            kind,
-            1,
-        );
-        let e = metric(&r, "order created", StepKind::Event);
-        assert_eq!(e.errors, 1, "{kind:?}");
-        assert_eq!(
-            e.error_counts.get(&ErrorCause::EventTimeout),
-            Some(&1),
-            "{kind:?}"
-        );
-        let check = r
-            .checks
-            .iter()
-            .find(|c| c.info.step == "order created" && c.info.name.contains("arrives within 2s"))
-            .expect("the arrival check");
-        assert_eq!(check.stats.failures, 1, "{kind:?}");
-        let sample = r
-            .failures
-            .iter()
-            .find(|f| f.step == "order created")
-            .expect("a sample");
-        assert_eq!(sample.cause, Some(ErrorCause::EventTimeout), "{kind:?}");
-        assert!(
-            sample.message.contains("no event on stream \"orders\""),
-            "{}",
-            sample.message
-        );
-    }
-}
-
-#[test]
-fn a_closed_stream_is_an_error_of_cause_stream_closed() {
-    for kind in KINDS {
-        let r = run(
+            ErrorCause::EventTimeout,
+            "no event on stream \"orders\"",
+        ),
+        (
+            "a closed stream",
             Knobs {
                 close: true,
                 ..Knobs::default()
             },
-            kind,
-            1,
-        );
-        let e = metric(&r, "order created", StepKind::Event);
-        assert_eq!(
-            e.error_counts.get(&ErrorCause::StreamClosed),
-            Some(&1),
-            "{kind:?}: {:?}",
-            failed(&r)
-        );
-        let sample = r
-            .failures
-            .iter()
-            .find(|f| f.step == "order created")
-            .unwrap();
-        assert_eq!(sample.cause, Some(ErrorCause::StreamClosed));
-        assert!(sample.message.contains("closed"), "{}", sample.message);
+            ErrorCause::StreamClosed,
+            "closed",
+        ),
+    ];
+    for (fault, knobs, cause, message) in cases {
+        for kind in KINDS {
+            let case = format!("{fault} on {kind:?}");
+            let r = run(knobs.clone(), kind, 1);
+            let e = metric(&r, "order created", StepKind::Event);
+            assert_eq!(e.errors, 1, "{case}: {:?}", failed_checks(&r));
+            assert_eq!(
+                e.error_counts.get(&cause),
+                Some(&1),
+                "{case}: {:?}",
+                failed_checks(&r)
+            );
+            let check = r
+                .checks
+                .iter()
+                .find(|c| {
+                    c.info.step == "order created" && c.info.name.contains("arrives within 2s")
+                })
+                .unwrap_or_else(|| panic!("{case}: no arrival check"));
+            assert_eq!(check.stats.failures, 1, "{case}");
+            let sample = r
+                .failures
+                .iter()
+                .find(|f| f.step == "order created")
+                .unwrap_or_else(|| panic!("{case}: no failure sample"));
+            assert_eq!(sample.cause, Some(cause), "{case}");
+            assert!(
+                sample.message.contains(message),
+                "{case}: {}",
+                sample.message
+            );
+        }
     }
 }
 
@@ -345,15 +322,28 @@ fn a_refused_stream_is_an_error_of_cause_stream_refused_with_its_status() {
                 kind,
                 1,
             );
+            let case = format!("{kind:?} {status}");
             let s = metric(&r, "orders", StepKind::Stream);
-            assert_eq!(s.errors, 1, "{kind:?} {status}");
-            assert_eq!(s.error_counts.get(&ErrorCause::StreamRefused), Some(&1));
-            assert_eq!(s.status_counts.get(&status), Some(&1));
-            let sample = r.failures.iter().find(|f| f.step == "orders").unwrap();
-            assert_eq!(sample.cause, Some(ErrorCause::StreamRefused));
-            assert_eq!(sample.status, Some(status));
+            assert_eq!(s.errors, 1, "{case}");
+            assert_eq!(
+                s.error_counts.get(&ErrorCause::StreamRefused),
+                Some(&1),
+                "{case}"
+            );
+            assert_eq!(s.status_counts.get(&status), Some(&1), "{case}");
+            let sample = r
+                .failures
+                .iter()
+                .find(|f| f.step == "orders")
+                .unwrap_or_else(|| panic!("{case}: no failure sample"));
+            assert_eq!(sample.cause, Some(ErrorCause::StreamRefused), "{case}");
+            assert_eq!(sample.status, Some(status), "{case}");
             // The journey stops at the failed subscribe.
-            assert_eq!(metric(&r, "order created", StepKind::Event).requests, 0);
+            assert_eq!(
+                metric(&r, "order created", StepKind::Event).requests,
+                0,
+                "{case}"
+            );
         }
     }
 }
@@ -368,7 +358,8 @@ fn a_leak_to_another_tenants_stream_is_a_tenant_isolation_violation() {
                 .get(&Violation::TenantIsolationViolations)
                 .copied()
                 .unwrap_or(0),
-            0
+            0,
+            "{kind:?}: the healthy relay leaks"
         );
         let r = run(
             Knobs {
@@ -389,9 +380,13 @@ fn a_leak_to_another_tenants_stream_is_a_tenant_isolation_violation() {
             .failures
             .iter()
             .find(|f| f.violation == Some(Violation::TenantIsolationViolations))
-            .expect("a violation sample");
-        assert_eq!(sample.step, "globex sees no acme event");
-        assert!(sample.response.contains("ord-acme-"), "{}", sample.response);
+            .unwrap_or_else(|| panic!("{kind:?}: no violation sample"));
+        assert_eq!(sample.step, "globex sees no acme event", "{kind:?}");
+        assert!(
+            sample.response.contains("ord-acme-"),
+            "{kind:?}: {}",
+            sample.response
+        );
     }
 }
 
@@ -405,7 +400,7 @@ fn events_buffered_before_the_await_still_count() {
         "capture = { order_id = \"/id\" }\nthink = \"150ms\"\n",
     );
     let r = run_text(&server, &text, 1);
-    assert!(failed(&r).is_empty(), "{:?}", failed(&r));
+    assert!(failed_checks(&r).is_empty(), "{:?}", failed_checks(&r));
     let e = metric(&r, "order created", StepKind::Event);
     assert_eq!(e.latency.count(), 1);
     // Its latency is its arrival, not the end of the think time.
@@ -418,32 +413,20 @@ fn events_buffered_before_the_await_still_count() {
 
 // ---- the binary: gates, exit codes, artifacts --------------------------
 
-fn convoy(args: &[&str], cwd: &Path) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_convoy"));
-    c.args(args).current_dir(cwd).env_remove("CONVOY_TARGET");
-    for (k, v) in env_vars() {
-        c.env(k, v);
-    }
-    c.output().expect("the convoy binary runs")
+/// `convoy ARGS` in `cwd` with the relay's tokens in its environment.
+fn convoy(args: &[impl AsRef<OsStr>], cwd: &Path) -> Output {
+    convoy_with_env(args, cwd, env_vars())
 }
 
-fn files_under(dir: &Path) -> Vec<(PathBuf, String)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((
-                    p.clone(),
-                    String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned(),
-                ));
-            }
-        }
-    }
-    out
+/// The event step `name` of a written report.
+fn written_event<'a>(r: &'a Report, name: &str) -> &'a StepReport {
+    let e = r
+        .steps
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no step {name:?} in the report"));
+    assert_eq!(e.kind, StepKind::Event, "{name}");
+    e
 }
 
 fn run_cli(server: &Server, dir: &Path, text: &str, extra: &[&str]) -> (Output, PathBuf) {
@@ -480,24 +463,14 @@ fn gates_read_event_latency() {
         &text,
         &["-g", "event:\"order delivered\" p95 < 10s"],
     );
-    assert_eq!(
-        pass.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&pass.stderr)
-    );
+    assert_eq!(pass.status.code(), Some(0), "{}", cli_support::text(&pass));
     let (fail, out) = run_cli(
         &server,
         dir.path(),
         &text,
         &["-g", "event:\"order delivered\" p95 < 5ms"],
     );
-    assert_eq!(
-        fail.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&fail.stdout)
-    );
+    assert_eq!(fail.status.code(), Some(1), "{}", cli_support::text(&fail));
     let report = convoy::report::artifacts::read_report(&out).unwrap();
     let gate = report
         .gates
@@ -512,12 +485,8 @@ fn gates_read_event_latency() {
     assert!(junit.contains("order delivered"), "{junit}");
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("<span class=\"tag\">event</span>"));
-    let step = report
-        .steps
-        .iter()
-        .find(|s| s.name == "order delivered")
-        .unwrap();
-    assert_eq!(step.kind, StepKind::Event);
+    // The written report keeps the event as an event step.
+    written_event(&report, "order delivered");
 }
 
 #[test]
@@ -531,7 +500,7 @@ fn a_leak_exits_2_and_a_healthy_probe_exits_0() {
             o.status.code(),
             Some(0),
             "{kind:?}: {}",
-            String::from_utf8_lossy(&o.stdout)
+            cli_support::text(&o)
         );
         let leaky = Server::start(Knobs {
             leak: true,
@@ -542,7 +511,7 @@ fn a_leak_exits_2_and_a_healthy_probe_exits_0() {
             o.status.code(),
             Some(2),
             "{kind:?}: {}",
-            String::from_utf8_lossy(&o.stdout)
+            cli_support::text(&o)
         );
     }
 }
@@ -570,19 +539,13 @@ fn no_token_reaches_an_artifact_in_a_header_or_the_query() {
                     ..Knobs::default()
                 },
             ] {
+                let case = format!("{kind:?} query={query} {knobs:?}");
                 let server = Server::start(knobs);
                 let (o, out) = run_cli(&server, dir.path(), &text, &[]);
-                assert_ne!(o.status.code(), Some(0), "{kind:?} fails on purpose");
-                seen.push((
-                    PathBuf::from("stdout"),
-                    String::from_utf8_lossy(&o.stdout).into_owned(),
-                ));
-                seen.push((
-                    PathBuf::from("stderr"),
-                    String::from_utf8_lossy(&o.stderr).into_owned(),
-                ));
+                assert_ne!(o.status.code(), Some(0), "{case} fails on purpose");
+                seen.extend(outputs(&case, &o));
                 let files = files_under(&out);
-                assert!(!files.is_empty(), "{kind:?} wrote no report");
+                assert!(!files.is_empty(), "{case} wrote no report");
                 seen.extend(files);
             }
         }
@@ -591,7 +554,7 @@ fn no_token_reaches_an_artifact_in_a_header_or_the_query() {
     for (path, text) in &seen {
         samples += text.matches("stream_refused").count();
         for (_, token) in TOKENS {
-            assert!(!text.contains(token), "{} shows a token", path.display());
+            assert!(!text.contains(token), "{path} shows a token");
         }
     }
     assert!(samples > 0, "the refusals were recorded");
@@ -686,12 +649,12 @@ fn a_reconnect_policy_is_followed_counted_and_stated() {
             .failures
             .iter()
             .find(|f| f.step == "order created")
-            .unwrap();
+            .unwrap_or_else(|| panic!("{kind:?}: no failure sample"));
         assert!(
             sample
                 .message
                 .contains("no reconnect left (2 made, max = 2)"),
-            "{}",
+            "{kind:?}: {}",
             sample.message
         );
     }
@@ -803,7 +766,7 @@ fn garbage_from_a_stream_peer_is_an_error_never_a_panic() {
 #[test]
 fn a_websocket_message_is_sent_and_its_answer_awaited() {
     let r = run(Knobs::default(), Kind::Ws, 2);
-    assert!(failed(&r).is_empty(), "{:?}", failed(&r));
+    assert!(failed_checks(&r).is_empty(), "{:?}", failed_checks(&r));
     let pong = metric(&r, "pong", StepKind::Event);
     assert_eq!((pong.requests, pong.errors), (2, 0));
     let sent = r
@@ -828,20 +791,9 @@ fn event_latency_of_shards_merges_exactly() {
             &text,
             &["--profile", "light", "--shard", shard],
         );
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert_eq!(o.status.code(), Some(0), "{}", cli_support::text(&o));
         let r = convoy::report::artifacts::read_report(&out).unwrap();
-        let e = r
-            .steps
-            .iter()
-            .find(|s| s.name == "order delivered")
-            .unwrap();
-        assert_eq!(e.kind, StepKind::Event);
+        let e = written_event(&r, "order delivered");
         events += e.requests;
         reports.push(out.join("report.json"));
     }
@@ -858,19 +810,9 @@ fn event_latency_of_shards_merges_exactly() {
         ],
         dir.path(),
     );
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_eq!(o.status.code(), Some(0), "{}", cli_support::text(&o));
     let m = convoy::report::artifacts::read_report(&merged).unwrap();
-    let e = m
-        .steps
-        .iter()
-        .find(|s| s.name == "order delivered")
-        .unwrap();
-    assert_eq!(e.kind, StepKind::Event);
+    let e = written_event(&m, "order delivered");
     assert_eq!(e.requests, events);
     assert_eq!(events, 50, "light: 5 users x 10 iterations");
     assert!(

@@ -6,65 +6,34 @@
 //! probes and `--wait-healthy`'s poll. The servers are small wiremock APIs,
 //! not the reference target, which keep every request they received.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod cli_support;
 
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use cli_support::{MockApi, convoy_from_root, lossy, write};
 use serde_json::Value;
 use wiremock::matchers::{header_exists, method, path, path_regex};
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
-fn convoy(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convoy"))
-        .args(args)
-        // The tests decide the target; a CONVOY_TARGET of the caller's must
-        // not.
-        .env_remove("CONVOY_TARGET")
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, body).unwrap();
-    p
-}
+use wiremock::{Mock, ResponseTemplate};
 
 /// A small API on loopback, with a runtime of its own.
-struct Api {
-    rt: tokio::runtime::Runtime,
-    server: MockServer,
-}
+struct Api(MockApi);
 
 impl Api {
-    fn new() -> Api {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let server = rt.block_on(MockServer::start());
-        Api { rt, server }
-    }
-
     /// An API that answers `GET {prefix}/health` with 200, and nothing else
     /// (wiremock answers 404 to anything unmatched).
     fn health_only(prefix: &str) -> Api {
-        let api = Api::new();
-        api.rt.block_on(
+        let api = MockApi::start();
+        api.mount(
             Mock::given(method("GET"))
                 .and(path(format!("{prefix}/health")))
                 .respond_with(
                     ResponseTemplate::new(200)
                         .insert_header("x-request-id", "r-1")
                         .set_body_string(r#"{"status":"ok"}"#),
-                )
-                .mount(&api.server),
+                ),
         );
-        api
+        Api(api)
     }
 
     /// An API shaped like the reference target's login and orders, served
@@ -74,50 +43,41 @@ impl Api {
     /// included, is 404.
     fn under_api() -> Api {
         let api = Api::health_only("/api");
-        api.rt.block_on(async {
+        for mock in [
             Mock::given(method("POST"))
                 .and(path("/api/auth/login"))
                 .respond_with(
                     ResponseTemplate::new(200).set_body_string(r#"{"token":"tok-under-api"}"#),
-                )
-                .mount(&api.server)
-                .await;
+                ),
             Mock::given(method("GET"))
                 .and(path("/api/orders"))
                 .and(header_exists("authorization"))
                 .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"orders":[]}"#))
-                .with_priority(1)
-                .mount(&api.server)
-                .await;
+                .with_priority(1),
             Mock::given(method("GET"))
                 .and(path("/api/orders"))
                 .respond_with(ResponseTemplate::new(401))
-                .with_priority(2)
-                .mount(&api.server)
-                .await;
+                .with_priority(2),
             Mock::given(method("POST"))
                 .and(path("/api/orders"))
-                .respond_with(ResponseTemplate::new(201).set_body_string(r#"{"id":"o-1"}"#))
-                .mount(&api.server)
-                .await;
+                .respond_with(ResponseTemplate::new(201).set_body_string(r#"{"id":"o-1"}"#)),
             // Another tenant's order: refused.
             Mock::given(path_regex("^/api/orders/o-1(/.*)?$"))
-                .respond_with(ResponseTemplate::new(404))
-                .mount(&api.server)
-                .await;
-        });
+                .respond_with(ResponseTemplate::new(404)),
+        ] {
+            api.0.mount(mock);
+        }
         api
     }
 
     fn uri(&self) -> String {
-        self.server.uri()
+        self.0.uri()
     }
 
     /// `METHOD path` of every request received, in order.
     fn received(&self) -> Vec<String> {
-        self.rt
-            .block_on(self.server.received_requests())
-            .expect("recording is on")
+        self.0
+            .received()
             .iter()
             .map(|r| format!("{} {}", r.method, r.url.path()))
             .collect()
@@ -137,7 +97,7 @@ fn health_scenario(dir: &Path, name: &str, base_url: Option<&str>) -> PathBuf {
 
 fn json_report(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}\n{}", text(&out.stdout), text(&out.stderr)))
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", lossy(&out.stdout), lossy(&out.stderr)))
 }
 
 #[test]
@@ -151,12 +111,12 @@ fn a_scenarios_base_url_is_honoured_and_named_in_every_mode() {
         &["run", file, "-p", "smoke", "--no-reports", "--json"][..],
     ] {
         let before = api.received().len();
-        let out = convoy(command);
+        let out = convoy_from_root(command);
         assert_eq!(
             out.status.code(),
             Some(0),
             "{command:?}: {}",
-            text(&out.stderr)
+            lossy(&out.stderr)
         );
         let r = json_report(&out);
         // The small server, not the built-in API, got the request...
@@ -167,9 +127,9 @@ fn a_scenarios_base_url_is_honoured_and_named_in_every_mode() {
         assert_eq!(r["target_source"], "base_url", "{command:?}");
     }
     // -q: the header of the summary names it, with where it came from.
-    let out = convoy(&["smoke", file, "--no-reports", "-q"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let head = text(&out.stdout).lines().next().unwrap_or("").to_string();
+    let out = convoy_from_root(&["smoke", file, "--no-reports", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", lossy(&out.stderr));
+    let head = lossy(&out.stdout).lines().next().unwrap_or("").to_string();
     assert!(
         head.starts_with(&format!(
             "convoy smoke · {}/ (the scenarios' base_url)",
@@ -178,9 +138,9 @@ fn a_scenarios_base_url_is_honoured_and_named_in_every_mode() {
         "{head}"
     );
     assert!(
-        !text(&out.stdout).contains("built-in"),
+        !lossy(&out.stdout).contains("built-in"),
         "{}",
-        text(&out.stdout)
+        lossy(&out.stdout)
     );
 }
 
@@ -190,22 +150,22 @@ fn target_overrides_base_url_and_says_so() {
     let flag = Api::health_only("");
     let dir = tempfile::tempdir().unwrap();
     let file = health_scenario(dir.path(), "mine", Some(&named.uri()));
-    let out = convoy(&[
+    let out = convoy_from_root(&[
         "smoke",
         file.to_str().unwrap(),
         "--no-reports",
         "--target",
         &flag.uri(),
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{}", lossy(&out.stderr));
     assert_eq!(flag.received(), ["GET /health"]);
     assert!(named.received().is_empty(), "{:?}", named.received());
     assert!(
-        text(&out.stderr).contains("overrides the base_url"),
+        lossy(&out.stderr).contains("overrides the base_url"),
         "{}",
-        text(&out.stderr)
+        lossy(&out.stderr)
     );
-    let head = text(&out.stdout)
+    let head = lossy(&out.stdout)
         .lines()
         .find(|l| l.starts_with("convoy smoke"))
         .unwrap_or("")
@@ -226,14 +186,14 @@ fn scenarios_naming_different_targets_are_refused_before_any_request() {
     let none = health_scenario(dir.path(), "c", None);
     for (x, y) in [(&fa, &fb), (&fa, &none)] {
         for command in ["smoke", "run"] {
-            let out = convoy(&[
+            let out = convoy_from_root(&[
                 command,
                 x.to_str().unwrap(),
                 y.to_str().unwrap(),
                 "--no-reports",
             ]);
-            assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(3), "{}", lossy(&out.stderr));
+            let err = lossy(&out.stderr);
             assert!(err.contains("different targets"), "{err}");
             assert!(err.contains("scenario \"a\""), "{err}");
         }
@@ -241,32 +201,32 @@ fn scenarios_naming_different_targets_are_refused_before_any_request() {
     assert!(a.received().is_empty() && b.received().is_empty());
     // Same base_url (a trailing slash aside): one target, fine.
     let fa2 = health_scenario(dir.path(), "a2", Some(&format!("{}/", a.uri())));
-    let out = convoy(&[
+    let out = convoy_from_root(&[
         "smoke",
         fa.to_str().unwrap(),
         fa2.to_str().unwrap(),
         "--no-reports",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{}", lossy(&out.stderr));
     assert_eq!(a.received().len(), 2);
 }
 
 #[test]
 fn the_built_in_api_is_named_as_such_in_every_mode() {
-    let out = convoy(&["smoke", "health", "--no-reports", "--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = convoy_from_root(&["smoke", "health", "--no-reports", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", lossy(&out.stderr));
     let r = json_report(&out);
     assert_eq!(r["target_source"], "builtin");
     // --json and -q print no notice on stderr; the report and the header
     // say it.
     assert!(
-        !text(&out.stderr).contains("built-in"),
+        !lossy(&out.stderr).contains("built-in"),
         "{}",
-        text(&out.stderr)
+        lossy(&out.stderr)
     );
-    let out = convoy(&["run", "health", "-p", "smoke", "--no-reports", "-q"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let head = text(&out.stdout).lines().next().unwrap_or("").to_string();
+    let out = convoy_from_root(&["run", "health", "-p", "smoke", "--no-reports", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", lossy(&out.stderr));
+    let head = lossy(&out.stdout).lines().next().unwrap_or("").to_string();
     assert!(
         head.starts_with("convoy run · http://127.0.0.1:")
             && head.contains("(the built-in reference API)"),
@@ -318,7 +278,7 @@ markers = ["{{ order_id }}"]
 "#,
     );
     let target = format!("{}/api", api.uri());
-    let out = convoy(&[
+    let out = convoy_from_root(&[
         "smoke",
         // Written with full paths, as the built-ins are.
         "health",
@@ -335,8 +295,8 @@ markers = ["{{ order_id }}"]
         out.status.code(),
         Some(0),
         "{}\n{}\n{received:#?}",
-        text(&out.stdout),
-        text(&out.stderr)
+        lossy(&out.stdout),
+        lossy(&out.stderr)
     );
     assert!(
         received
@@ -382,19 +342,19 @@ fn an_absolute_url_on_another_host_is_never_sent() {
             other.uri()
         ),
     );
-    let out = convoy(&[
+    let out = convoy_from_root(&[
         "smoke",
         file.to_str().unwrap(),
         "--target",
         &api.uri(),
         "--no-reports",
     ]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{}", lossy(&out.stderr));
     assert_eq!(api.received(), ["GET /health"]);
     assert!(other.received().is_empty(), "{:?}", other.received());
     assert!(
-        text(&out.stdout).contains("is not on the target"),
+        lossy(&out.stdout).contains("is not on the target"),
         "{}",
-        text(&out.stdout)
+        lossy(&out.stdout)
     );
 }

@@ -1,15 +1,18 @@
 //! `convoy target` as a process: what it prints, how it refuses public
 //! addresses, and its exit codes on Ctrl-C and on a `crash-after` death.
 
+mod cli_support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use cli_support::{command, free_port};
 use convoy::target::SEED_USERS;
 
 fn convoy_target(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_convoy"));
+    let mut command = command();
     command.arg("target").args(args);
     command
 }
@@ -139,11 +142,7 @@ fn bad_faults_are_usage_errors() {
 #[test]
 fn an_unreachable_database_exits_4_and_never_shows_its_url() {
     // A loopback port that nobody listens on any more.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let url = format!("postgres://app:pw-never-shown@127.0.0.1:{port}/convoy");
     let out = convoy_target(&["--addr", "127.0.0.1:0"])
         .env("CONVOY_TARGET_DATABASE_URL", &url)

@@ -2,11 +2,13 @@
 //! over real HTTP. Timing bounds are lower bounds with slack (a sleep never
 //! ends early), so a loaded machine cannot make these tests fail.
 
+mod cli_support;
 mod target_support;
 
 use std::io::{ErrorKind, Read};
 use std::time::{Duration, Instant};
 
+use cli_support::command;
 use convoy::target::{Claims, DEV_JWT_SECRET, Fault, Role, TargetConfig, sign_token};
 use reqwest::{Method, StatusCode};
 use target_support::{Session, client, fresh_client, order_body, send, start};
@@ -474,7 +476,7 @@ fn convoy_run(
     target: &convoy::target::RunningTarget,
     out: &std::path::Path,
 ) -> (Option<i32>, serde_json::Value) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_convoy"))
+    let output = command()
         .args(["run", "--quiet", "--target", &target.base_url(), "--out"])
         .arg(out)
         .output()

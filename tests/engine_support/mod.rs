@@ -32,3 +32,45 @@ pub fn run_scenarios(
     };
     engine::run(model, &options, Arc::new(w), &control, |_| {}).unwrap()
 }
+
+/// `scenario` walked `iterations` times by one user on one worker, with a
+/// graceful stop of 5 s: how the tests of one journey against a small
+/// server of their own run it.
+pub fn run_one_user(base_url: &str, scenario: Scenario, iterations: u64) -> RunResult {
+    let url: url::Url = base_url.parse().unwrap();
+    let workload = ScenarioWorkload::new(
+        vec![scenario],
+        Some(&url),
+        HttpOptions::default(),
+        CustomRegistry::new(),
+    )
+    .unwrap();
+    let options = EngineOptions {
+        workers: 1,
+        graceful_stop: Duration::from_secs(5),
+        ..EngineOptions::default()
+    };
+    engine::run(
+        &LoadModel::closed(1, iterations),
+        &options,
+        Arc::new(workload),
+        &RunControl::new(),
+        |_| {},
+    )
+    .unwrap()
+}
+
+/// The failed checks of a run as `step › check`, then its failure samples
+/// as `check: message`: what an assertion message shows.
+pub fn failed_checks(r: &RunResult) -> Vec<String> {
+    r.checks
+        .iter()
+        .filter(|c| c.stats.failures > 0)
+        .map(|c| format!("{} › {}", c.info.step, c.info.name))
+        .chain(
+            r.failures
+                .iter()
+                .map(|f| format!("{}: {}", f.check, f.message)),
+        )
+        .collect()
+}
