@@ -495,7 +495,24 @@ fn a_crash_during_a_fixed_iteration_run_is_target_down_not_failed_checks() {
     let dir = tempfile::tempdir().unwrap();
     let healthy = start(&[]);
     let (code, report) = convoy_run(&healthy, &dir.path().join("off"));
-    assert_eq!(code, Some(0), "{report:#}");
+    // The control: a healthy target completes. Its latency gates are not
+    // what this test is about (on a machine busy with other tests an event
+    // gate of 100 ms can fail, exit 1); any other exit would be.
+    assert!(matches!(code, Some(0) | Some(1)), "{code:?}: {report:#}");
+    if code == Some(1) {
+        let failed: Vec<&serde_json::Value> = report["gates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| g["passed"] == false)
+            .collect();
+        assert!(
+            failed
+                .iter()
+                .all(|g| g["metric"].as_str().is_some_and(|m| m.starts_with('p'))),
+            "only latency gates may fail the healthy control: {failed:#?}"
+        );
+    }
     assert_eq!(report["stop_reason"], "completed");
     assert_eq!(report["partial"], false);
 
