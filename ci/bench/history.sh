@@ -39,7 +39,7 @@ ci/bench/README.md, "Nightly change points").
 Options (each also settable by the environment variable shown):
   --runs N            runs recorded                        [HISTORY_RUNS=60]
   --scenario S        scenario run each time               [HISTORY_SCENARIO=order-lifecycle]
-  --profile P         its profile                          [HISTORY_PROFILE=nightly-noise]
+  --profile P         its profile                          [HISTORY_PROFILE=nightly-noise-10s]
   --profiles FILE     profiles file                        [HISTORY_PROFILES=ci/bench/history-profiles.toml]
   --pairs N           identical pairs compared (<= runs/2) [HISTORY_PAIRS=10]
   --series N          synthetic series per case            [HISTORY_SERIES=200]
@@ -58,7 +58,7 @@ EOF
 
 RUNS=${HISTORY_RUNS:-60}
 SCENARIO=${HISTORY_SCENARIO:-order-lifecycle}
-PROFILE=${HISTORY_PROFILE:-nightly-noise}
+PROFILE=${HISTORY_PROFILE:-nightly-noise-10s}
 PROFILES=${HISTORY_PROFILES:-$BENCH_HERE/history-profiles.toml}
 PAIRS=${HISTORY_PAIRS:-10}
 SERIES=${HISTORY_SERIES:-200}
