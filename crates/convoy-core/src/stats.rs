@@ -337,6 +337,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn median_of_even_and_odd_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
+    }
+
+    #[test]
     fn the_t_distribution_and_its_quantiles_match_known_values() {
         // Two-sided critical values: t(10) = 2.228 at 5 %, t(5) = 4.032 at 1 %.
         assert!((student_t_two_sided(2.228, 10.0) - 0.05).abs() < 5e-4);

@@ -5,7 +5,7 @@
 
 use super::{Figure, MIN_HISTORY, NOISE_P_VALUE, NOISE_SIGMAS};
 use crate::report::StepReport;
-use crate::stats;
+use crate::stats::{self, MAD_TO_SIGMA, MEAN_DEVIATION_TO_SIGMA, median};
 
 /// The noise band of a figure whose history is `values`, measured with a
 /// resolution of `resolution` (the smallest step between two values that
@@ -92,15 +92,10 @@ fn quantile_sd_ms(h: &crate::metrics::histogram::LatencyHistogram, q: f64) -> Op
     Some(hi.saturating_sub(lo) as f64 / 2000.0)
 }
 
-/// Scales a MAD to the standard deviation of normally distributed values.
-const MAD_TO_SIGMA: f64 = 1.4826;
 /// The second-largest of 5 to 20 absolute deviations of normally
 /// distributed values is about 1.2 to 1.9 standard deviations: 2 keeps
 /// Gaussian histories' bands where the MAD puts them.
 const TAIL_DEVIATION_TO_SIGMA: f64 = 2.0;
-/// Scales a mean absolute deviation to the standard deviation of normally
-/// distributed values (`√(π/2)`).
-const MEAN_DEVIATION_TO_SIGMA: f64 = 1.2533;
 
 /// The smallest meaningful step of `figure` around the values of its
 /// history (see the module docs).
@@ -130,19 +125,6 @@ pub fn latency_resolution_ms(ms: f64) -> f64 {
         (magnitude - exact_below + 1.0).exp2()
     };
     step_us / 1000.0
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        0.0
-    } else if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 #[cfg(test)]
@@ -203,11 +185,5 @@ mod tests {
             let range = h.equivalent_range(us) as f64 / 1000.0;
             assert_eq!(latency_resolution_ms(us as f64 / 1000.0), range, "{us} µs");
         }
-    }
-
-    #[test]
-    fn median_of_even_and_odd_counts() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
     }
 }
