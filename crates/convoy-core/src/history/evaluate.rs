@@ -352,3 +352,70 @@ pub fn score(noise: &Noise, plant: Plant, method: Method, setup: &Setup) -> Scor
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The noise `ci/bench/history.sh` recorded on this project's machine.
+    const RECORDED: &str = include_str!("../../../../ci/bench/history-noise.csv");
+
+    fn recorded(name: &str) -> Noise {
+        parse_noise(RECORDED)
+            .unwrap()
+            .into_iter()
+            .find(|n| n.name == name)
+            .unwrap_or_else(|| panic!("no {name} in the recorded noise"))
+    }
+
+    #[test]
+    fn the_recorded_noise_parses_into_series_per_step_and_figure() {
+        let all = parse_noise(RECORDED).unwrap();
+        let p95 = recorded("overall p95");
+        assert!(p95.worse_when_up);
+        assert!(p95.values.len() >= 50, "{}", p95.values.len());
+        assert!(!recorded("overall rps").worse_when_up);
+        assert!(all.len() >= 8, "{}", all.len());
+        assert!(parse_noise("run,step,p50_ms\n1,overall,x\n").is_err());
+        assert!(parse_noise("").is_err());
+    }
+
+    #[test]
+    fn on_the_recorded_noise_the_gate_keeps_quiet_and_finds_large_shifts() {
+        // A regression guard for the method on real noise (the full
+        // figures, 200 series per case, are ci/bench/history.sh's).
+        let setup = Setup {
+            series: 30,
+            ..Setup::default()
+        };
+        for name in ["overall p50", "overall p95"] {
+            let noise = recorded(name);
+            let quiet = score(&noise, Plant::Quiet, Method::Convoy, &setup);
+            assert!(quiet.false_per_100() <= 1.0, "{name}: {quiet:?}");
+            let plain = score(&noise, Plant::Quiet, Method::Tolerance, &setup);
+            assert!(plain.false_per_100() > 10.0, "{name}: {plain:?}");
+            let shift = score(&noise, Plant::Shift(0.5), Method::Convoy, &setup);
+            assert!(shift.recall() >= 0.9, "{name}: {shift:?}");
+            let spike = score(&noise, Plant::Spike(0.5), Method::Convoy, &setup);
+            assert!(spike.recall() <= 0.1, "{name}: {spike:?}");
+        }
+    }
+
+    #[test]
+    fn the_oracle_bounds_what_the_gate_can_find() {
+        let noise = recorded("overall p50");
+        let setup = Setup {
+            series: 40,
+            ..Setup::default()
+        };
+        let convoy = score(&noise, Plant::Shift(0.10), Method::Convoy, &setup);
+        let oracle = score(&noise, Plant::Shift(0.10), Method::Oracle, &setup);
+        assert!(
+            convoy.recall() <= oracle.recall() + 0.1,
+            "{convoy:?} {oracle:?}"
+        );
+        let quiet = score(&noise, Plant::Quiet, Method::Oracle, &setup);
+        assert_eq!(quiet.quiet_nights, 40);
+        assert!(quiet.false_alarms <= 3, "{quiet:?}");
+    }
+}
