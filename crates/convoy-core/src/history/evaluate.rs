@@ -277,19 +277,14 @@ pub fn alarms(method: Method, series: &[f64], worse_when_up: bool, setup: &Setup
         let alarm = match method {
             Method::Convoy => {
                 let today = changepoint::detect(seen, &setup.options);
-                let fresh = today.iter().any(|c| {
-                    let up = c.after > c.before;
-                    worse(c.before, c.after)
-                        && !shown
-                            .iter()
-                            .any(|y| changepoint::same_change(y, c.index, up, &setup.options))
-                });
+                let mut fresh = false;
                 for c in today {
                     let up = c.after > c.before;
                     if !shown
                         .iter()
                         .any(|y| changepoint::same_change(y, c.index, up, &setup.options))
                     {
+                        fresh |= worse(c.before, c.after);
                         shown.push(c);
                     }
                 }

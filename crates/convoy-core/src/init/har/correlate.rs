@@ -491,7 +491,6 @@ pub fn correlate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::init::har::model::Har;
 
     #[test]
     fn distinct_values_only() {
@@ -520,31 +519,13 @@ mod tests {
         assert_eq!(var_name("", "/"), "id");
     }
 
+    /// `(method, url, request body, response body)`, no headers.
     fn har(entries: &[(&str, &str, &str, &str)]) -> Vec<Exchange> {
-        // (method, url, request body, response body)
-        let list: Vec<String> = entries
+        let full: Vec<_> = entries
             .iter()
-            .map(|(m, u, b, r)| {
-                let post = if b.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        r#","postData":{{"mimeType":"application/json","text":{}}}"#,
-                        serde_json::to_string(b).unwrap()
-                    )
-                };
-                format!(
-                    r#"{{"request":{{"method":"{m}","url":"{u}"{post}}},"response":{{"status":200,"content":{{"mimeType":"application/json","text":{}}}}}}}"#,
-                    serde_json::to_string(r).unwrap()
-                )
-            })
+            .map(|&(m, u, b, r)| (m, u, &[][..], b, &[][..], r))
             .collect();
-        Har::parse(
-            "t.har",
-            &format!("{{\"log\":{{\"entries\":[{}]}}}}", list.join(",")),
-        )
-        .unwrap()
-        .exchanges
+        crate::init::har::fixture::exchanges(&full)
     }
 
     #[test]

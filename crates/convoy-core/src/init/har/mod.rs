@@ -15,6 +15,9 @@ pub mod filter;
 pub mod model;
 mod writer;
 
+#[cfg(test)]
+pub(crate) mod fixture;
+
 use std::fmt::Write as _;
 use std::path::Path;
 

@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
-use serde_json::Value;
 use toml::Spanned;
 
 use super::request;
@@ -462,28 +461,8 @@ fn capture(run: &mut StepRun<'_>, a: &Await, ids: &AwaitIds, e: &Event) -> bool 
     let mut json = LazyJson::new(&e.data, &ids.json);
     let mut missing = Vec::new();
     for c in &a.captures {
-        let v = match &c.source {
-            CaptureSource::Json(ptr) => json.get().and_then(|j| j.pointer(ptr)).cloned(),
-            CaptureSource::Header(_) => None,
-            CaptureSource::Regex(re) => {
-                let text = String::from_utf8_lossy(&e.data);
-                re.captures(&text).and_then(|caps| {
-                    caps.get(1)
-                        .or_else(|| caps.get(0))
-                        .map(|m| Value::String(m.as_str().to_string()))
-                })
-            }
-        };
-        match v {
-            Some(v) => {
-                if let Value::String(s) = &v
-                    && c.sensitive
-                {
-                    run.shared.secrets.learn(s);
-                }
-                run.user.journeys[run.ji].vars[c.slot] = Some(v);
-            }
-            None => missing.push(run.j.slots[c.slot].clone()),
+        if !request::take_capture(run, c, &mut json, &e.data, None) {
+            missing.push(run.j.slots[c.slot].clone());
         }
     }
     run.it.recorder.check(ids.captures, missing.is_empty());

@@ -316,34 +316,8 @@ pub(crate) fn after_response(
     if let Some(cid) = capture_check.filter(|_| !r.captures.is_empty()) {
         let mut missing = Vec::new();
         for c in &r.captures {
-            let v = match &c.source {
-                CaptureSource::Json(ptr) => json.get().and_then(|j| j.pointer(ptr)).cloned(),
-                CaptureSource::Header(h) => resp
-                    .headers
-                    .get(h)
-                    .and_then(|v| v.to_str().ok())
-                    .map(|s| Value::String(s.to_string())),
-                CaptureSource::Regex(re) => {
-                    let text = String::from_utf8_lossy(&resp.body);
-                    re.captures(&text).and_then(|caps| {
-                        caps.get(1)
-                            .or_else(|| caps.get(0))
-                            .map(|m| Value::String(m.as_str().to_string()))
-                    })
-                }
-            };
-            match v {
-                Some(v) => {
-                    // A capture named like a secret (`session`, `token`)
-                    // is one; others become one when sent as a credential.
-                    if let Value::String(s) = &v
-                        && c.sensitive
-                    {
-                        run.shared.secrets.learn(s);
-                    }
-                    run.user.journeys[run.ji].vars[c.slot] = Some(v)
-                }
-                None => missing.push(run.j.slots[c.slot].clone()),
+            if !take_capture(run, c, &mut json, &resp.body, Some(&resp.headers)) {
+                missing.push(run.j.slots[c.slot].clone());
             }
         }
         run.it.recorder.check(cid, missing.is_empty());
@@ -533,4 +507,40 @@ pub(crate) fn capture_source(
         }
         _ => Err(c.err(v.span(), "a capture is a JSON pointer string or a table with one of json, jsonpath, header, regex")),
     }
+}
+
+/// Takes capture `c` from a body (a response's, with its `headers`, or an
+/// event's) into the journey's variables; false when the value is not
+/// there. A capture named like a secret (`session`, `token`) is one, and
+/// joins the run's secrets; others become one when sent as a credential.
+pub(super) fn take_capture(
+    run: &mut StepRun<'_>,
+    c: &Capture,
+    json: &mut LazyJson<'_>,
+    body: &[u8],
+    headers: Option<&http::HeaderMap>,
+) -> bool {
+    let v = match &c.source {
+        CaptureSource::Json(ptr) => json.get().and_then(|j| j.pointer(ptr)).cloned(),
+        CaptureSource::Header(h) => headers
+            .and_then(|hs| hs.get(h))
+            .and_then(|v| v.to_str().ok())
+            .map(|s| Value::String(s.to_string())),
+        CaptureSource::Regex(re) => {
+            let text = String::from_utf8_lossy(body);
+            re.captures(&text).and_then(|caps| {
+                caps.get(1)
+                    .or_else(|| caps.get(0))
+                    .map(|m| Value::String(m.as_str().to_string()))
+            })
+        }
+    };
+    let Some(v) = v else { return false };
+    if let Value::String(s) = &v
+        && c.sensitive
+    {
+        run.shared.secrets.learn(s);
+    }
+    run.user.journeys[run.ji].vars[c.slot] = Some(v);
+    true
 }
